@@ -1,0 +1,38 @@
+"""On-disk layout of a build: one folder that is exactly a Hub dataset repo.
+
+Path patterns live here as constants so writers, readers and tests agree on them.
+"""
+
+from __future__ import annotations
+
+DEFAULT_OUT = "robomme-mem"
+"""Where ``robomme-mem build`` writes when no ``--out`` is given."""
+
+MANIFEST = "manifest.json"
+SWIFT_DIR = "swift"
+SWIFT_IMAGES_DIR = "swift/images"
+SWIFT_JSONL = "swift/{config}/{split}.jsonl"
+IMAGE_NAME = "{task}_ep{episode}_step{step}.png"
+VIDEO_NAME = "{task}_ep{episode}_video.mp4"
+
+TRAIN_SPLIT = "train"
+
+PNG_COMPRESS_LEVEL = 1
+"""zlib level of written frames: lossless either way; 1 is ~4x faster to write than Pillow's 6."""
+
+VIDEO_FPS = 30
+"""Frame rate of the video-demonstration mp4, as the reference writes it."""
+
+
+def image_path(task: str, episode: int, step: int) -> str:
+    """Path of a call frame's PNG, relative to the build folder."""
+    return f"{SWIFT_IMAGES_DIR}/{IMAGE_NAME.format(task=task, episode=episode, step=step)}"
+
+
+def video_path(task: str, episode: int) -> str:
+    """Path of an episode's video-demonstration mp4, relative to the build folder."""
+    return f"{SWIFT_IMAGES_DIR}/{VIDEO_NAME.format(task=task, episode=episode)}"
+
+
+def swift_jsonl(config: str, split: str = TRAIN_SPLIT) -> str:
+    return SWIFT_JSONL.format(config=config, split=split)

@@ -1,0 +1,55 @@
+"""The embedded sample: a small synthetic RoboMME source, generated on first use and cached.
+
+It is what ``robomme-mem build`` builds when no ``--source`` is given, so the main job runs
+on a fresh machine with no download and no API key. Generation is deterministic; the cache
+folder name carries :data:`SAMPLE_VERSION`, bumped whenever the generator's output changes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .synthetic import SYNTHETIC_TASKS, write_source
+
+SAMPLE_VERSION = "1"
+SAMPLE_EPISODES = 2
+"""Episodes per task: two, so both kinds of RoboMME episode tail (odd and even) are present."""
+CACHE_ENV = "ROBOMME_MEM_CACHE"
+_DONE = ".complete"
+
+
+def cache_root() -> Path:
+    """``$ROBOMME_MEM_CACHE``, else ``$XDG_CACHE_HOME/robomme-mem``, else ``~/.cache/robomme-mem``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "robomme-mem"
+
+
+def sample_source(cache: str | Path | None = None) -> Path:
+    """Folder of the embedded sample's ``record_dataset_<Task>.h5`` files (generated if missing)."""
+    root = Path(cache) if cache else cache_root()
+    folder = root / f"sample-v{SAMPLE_VERSION}"
+    if (folder / _DONE).is_file():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=root))
+    try:
+        write_source(tmp, SYNTHETIC_TASKS, episodes=SAMPLE_EPISODES)
+        (tmp / _DONE).write_text(SAMPLE_VERSION + "\n")
+        if folder.exists():  # an interrupted or older copy: replace it
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except OSError:
+        if (folder / _DONE).is_file():  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+            return folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder

@@ -1,0 +1,1 @@
+"""Writers: frames and videos, ms-swift JSONL, manifest."""

@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)
 
-    i = sub.add_parser("inspect", help="show tasks, episodes, steps and the subgoal segments of an episode")
+    i = sub.add_parser("inspect", help="check files and show tasks, episodes, steps and the subgoal segments of an episode")
     i.add_argument("path", type=Path, nargs="+", help="RoboMME files or folders")
     i.add_argument("--episode", type=int, help="episode whose segments to show (default: the first of each file)")
     i.set_defaults(func=_cmd_inspect)
@@ -92,6 +92,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             print(f"{path.name}: task {src.task}, {len(indices)} episode(s)")
             for index in indices:
                 ep = src.episode(index)
+                ep.check_images()
                 print(
                     f"  episode_{index}: {ep.num_steps} steps, execution from step {ep.execution_start}"
                     f", seed {ep.seed}, difficulty {ep.difficulty}"

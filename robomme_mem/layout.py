@@ -18,7 +18,7 @@ VIDEO_NAME = "{task}_ep{episode}_video.mp4"
 TRAIN_SPLIT = "train"
 
 PNG_COMPRESS_LEVEL = 1
-"""zlib level of written frames: lossless either way; 1 is ~4x faster to write than Pillow's 6."""
+"""Deflate level of written frames (lossless at any level; 1 trades a few % of size for speed)."""
 
 VIDEO_FPS = 30
 """Frame rate of the video-demonstration mp4, as the reference writes it."""

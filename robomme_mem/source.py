@@ -188,8 +188,8 @@ class Episode:
 
     @cached_property
     def simple_subgoals(self) -> tuple[str, ...]:
-        """Simple subgoal of every step; segmentation needs all of them."""
-        return tuple(self._text(k, SIMPLE_SUBGOAL) for k in range(self.num_steps))
+        """Simple subgoal of every step; segmentation needs all of them (the hot loop of a build)."""
+        return tuple(self._texts(SIMPLE_SUBGOAL, range(self.num_steps)))
 
     def grounded_subgoal(self, step: int) -> str:
         """The raw grounded subgoal of a step (coordinates inline as RoboMME writes them)."""
@@ -280,6 +280,30 @@ class Episode:
             value = value.reshape(-1)[0]
         return self._decode(value, step=step, field=rel)
 
+    def _texts(self, rel: str, steps: Sequence[int]) -> list[str]:
+        """Strings of many steps, converted by HDF5 into one reused fixed-size buffer.
+
+        About twice as fast as :meth:`_text` (no Python object per vlen string); anything
+        unusual (a string that fills the buffer, a non-string dataset, bad bytes) goes through
+        :meth:`_text`, which reads it the general way and raises the precise error.
+        """
+        buf = np.zeros((), dtype=f"S{_TEXT_BUFFER}")
+        gid, everything, fmt = self._group.id, h5py.h5s.ALL, f"timestep_%d/{rel}".encode()
+        out: list[str] = []
+        for step in steps:
+            try:
+                dsid = h5py.h5d.open(gid, fmt % step)
+                if dsid.shape != ():
+                    raise TypeError
+                dsid.read(everything, everything, buf, mtype=_TEXT_TYPE)
+                raw = buf.item()
+                if len(raw) >= _TEXT_BUFFER - 1:
+                    raise ValueError
+                out.append(raw.decode("utf-8"))
+            except (KeyError, TypeError, ValueError, OSError, RuntimeError):
+                out.append(self._text(step, rel))
+        return out
+
     def _flag(self, step: int, rel: str) -> bool:
         value = self._read(f"timestep_{step}/{rel}", step=step, field=rel)
         arr = np.asarray(value)
@@ -296,6 +320,11 @@ class Episode:
             except UnicodeDecodeError as exc:
                 raise self.error(f"bytes are not valid UTF-8 ({exc.reason} at byte {exc.start})", step=step, field=field) from None
         raise self.error(f"expected a string, got {type(value).__name__}", step=step, field=field)
+
+
+_TEXT_BUFFER = 4096
+_TEXT_TYPE = h5py.h5t.C_S1.copy()
+_TEXT_TYPE.set_size(_TEXT_BUFFER)
 
 
 def _first_line(exc: BaseException) -> str:

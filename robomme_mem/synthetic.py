@@ -15,8 +15,6 @@ Everything is a pure function of ``(task, episode, seed)``: two calls write iden
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import os
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .parallel import worker_context, worker_count
 from .tasks import SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
 
 IMAGE_SIZE = 256
@@ -419,8 +418,15 @@ def _square(img: np.ndarray, yx: tuple[int, int], size: int, colour: tuple[int, 
     img[y0 : yx[0] + h, x0 : yx[1] + h] = colour
 
 
-def render(things: dict[str, Thing], gripper: tuple[float, float], step: int) -> np.ndarray:
-    """Front image: table, objects (halos first), then the gripper on top."""
+_NOISE = np.random.default_rng(0).integers(-4, 5, size=(8, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.int16)
+
+
+def render(things: dict[str, Thing], gripper: tuple[float, float], step: int, texture: bool = False) -> np.ndarray:
+    """Front image: table, objects (halos first), then the gripper on top.
+
+    ``texture`` adds sensor-like pixel noise, so that images cost what real renders cost to
+    compress (a flat synthetic frame PNG-encodes ~5x faster than a real RoboMME frame).
+    """
     img = _BACKGROUND.copy()
     for thing in sorted(things.values(), key=lambda t: t.kind != "halo"):
         if thing.visible:
@@ -429,6 +435,8 @@ def render(things: dict[str, Thing], gripper: tuple[float, float], step: int) ->
     _square(img, (gy, gx), 12, (40, 40, 40))
     img[min(gy + 7, IMAGE_SIZE - 1), max(gx - 8, 0) : gx + 8] = (220, 220, 220)
     img[IMAGE_SIZE - 6 :, : (step * 3) % IMAGE_SIZE] = (20, 20, 20)  # a step clock: no two frames alike
+    if texture:
+        img = np.clip(img + _NOISE[step % len(_NOISE)], 0, 255).astype(np.uint8)
     return img
 
 
@@ -443,8 +451,12 @@ def episode_rng(task: str, episode: int, seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(task.encode()), episode])
 
 
-def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, compression: int = 1) -> int:
-    """Script, render and write one episode into an open file; returns its number of steps."""
+def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, compression: int | None = 1, texture: bool = False) -> int:
+    """Script, render and write one episode into an open file; returns its number of steps.
+
+    ``compression`` is the gzip level of the front images (``None``: stored raw, as RoboMME's
+    recorder writes them); ``texture`` makes images as costly to encode as real renders.
+    """
     rng = episode_rng(task, episode, seed)
     script = SCRIPTS[task](rng)
     group = h5.create_group(f"episode_{episode}")
@@ -462,13 +474,13 @@ def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, comp
     for k in range(script.video_steps):
         if script.video_effect:
             script.video_effect(things, k, script.video_steps)
-        _write_step(group, step, render(things, gripper, step), VIDEO_STATIC, VIDEO_STATIC, first.simple, first.grounded, True, k == 0, False, gripper, compression)
+        _write_step(group, step, render(things, gripper, step, texture), VIDEO_STATIC, VIDEO_STATIC, first.simple, first.grounded, True, k == 0, False, gripper, compression)
         step += 1
     for seg in script.segments:
         start = gripper.copy()
         for j in range(seg.steps):
             gripper = start + (np.array(seg.target, float) - start) * min(1.0, (j + 1) / max(seg.steps * 0.7, 1))
-            _write_step(group, step, render(things, gripper, step), seg.simple, seg.grounded, seg.simple, seg.grounded, False, j == 0, False, gripper, compression)
+            _write_step(group, step, render(things, gripper, step, texture), seg.simple, seg.grounded, seg.simple, seg.grounded, False, j == 0, False, gripper, compression)
             step += 1
         if seg.effect:
             seg.effect(things)
@@ -476,7 +488,7 @@ def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, comp
     # RoboMME's tail: odd episodes repeat "All tasks completed" in the grounded text, even ones keep the last subgoal
     tail_grounded = COMPLETED if episode % 2 else last.grounded
     for j in range(script.tail):
-        _write_step(group, step, render(things, gripper, step), COMPLETED, tail_grounded, last.simple, last.grounded, False, j == 0, True, gripper, compression)
+        _write_step(group, step, render(things, gripper, step, texture), COMPLETED, tail_grounded, last.simple, last.grounded, False, j == 0, True, gripper, compression)
         step += 1
     return step
 
@@ -490,21 +502,24 @@ def _write_step(group, k, image, simple, grounded, simple_online, grounded_onlin
     info.create_dataset("is_subgoal_boundary", data=np.bool_(boundary))
     info.create_dataset("is_completed", data=np.bool_(completed))
     obs = t.create_group("obs")
-    obs.create_dataset("front_rgb", data=image, chunks=image.shape, compression="gzip", compression_opts=compression)
+    if compression is None:
+        obs.create_dataset("front_rgb", data=image)
+    else:
+        obs.create_dataset("front_rgb", data=image, chunks=image.shape, compression="gzip", compression_opts=compression)
     obs.create_dataset("eef_state", data=np.array([gripper[1] / 256, gripper[0] / 256, 0.1, 0, 0, 0], dtype=np.float32))
     obs.create_dataset("is_gripper_close", data=np.bool_(False))
     action = t.create_group("action")
     action.create_dataset("eef_action", data=np.array([gripper[1] / 256, gripper[0] / 256, 0.1, 0, 0, 0, 1], dtype=np.float64))
 
 
-def write_task_file(folder: str | Path, task: str, episodes: Sequence[int], seed: int = 0) -> Path:
+def write_task_file(folder: str | Path, task: str, episodes: Sequence[int], seed: int = 0, compression: int | None = 1, texture: bool = False) -> Path:
     """Write ``record_dataset_<task>.h5`` with the given episode numbers; returns its path."""
     path = Path(folder) / f"{SOURCE_FILE_PREFIX}{task}{SOURCE_FILE_SUFFIX}"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     with h5py.File(tmp, "w", libver="latest") as h5:
         for episode in episodes:
-            write_episode(h5, task, episode, seed)
+            write_episode(h5, task, episode, seed, compression=compression, texture=texture)
     tmp.replace(path)
     return path
 
@@ -515,18 +530,19 @@ def write_source(
     episodes: int = 2,
     seed: int = 0,
     *,
+    compression: int | None = 1,
+    texture: bool = False,
     workers: int | None = None,
 ) -> list[Path]:
     """A whole synthetic RoboMME source: one file per task, ``episodes`` episodes each.
 
     Files are written by ``workers`` processes (default: one per core), one task each.
     """
-    jobs = [(folder, task, range(episodes), seed) for task in tasks]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    jobs = [(folder, task, range(episodes), seed, compression, texture) for task in tasks]
+    workers = worker_count(workers, len(jobs))
     if workers == 1:
         return [write_task_file(*job) for job in jobs]
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers) as pool:
+    with worker_context().Pool(workers) as pool:
         return pool.starmap(write_task_file, jobs)
 
 

@@ -47,8 +47,8 @@ CASES = {
         ["timestep_0", "obs/front_rgb", "uint8 HxWx3", "float32"],
     ),
     "image of wrong shape": (
-        lambda ep: (ep.__delitem__("timestep_16/obs/front_rgb"), ep.create_dataset("timestep_16/obs/front_rgb", data=np.zeros((256, 256), np.uint8))),
-        ["timestep_16", "obs/front_rgb", "(256, 256)"],
+        lambda ep: (ep.__delitem__("timestep_20/obs/front_rgb"), ep.create_dataset("timestep_20/obs/front_rgb", data=np.zeros((256, 256), np.uint8))),
+        ["timestep_20", "obs/front_rgb", "(256, 256)"],
     ),
     "empty episode": (
         lambda ep: [ep.__delitem__(k) for k in list(ep) if k.startswith("timestep_")],
@@ -152,3 +152,9 @@ def test_errors_survive_worker_processes(good, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "timestep_3 info/simple_subgoal: missing field" in err
     assert_nothing_left(out)
+
+
+def test_inspect_checks_every_frame_not_only_call_frames(good, capsys):
+    mutate(good, lambda ep: (ep.__delitem__("timestep_7/obs/front_rgb"), ep.create_dataset("timestep_7/obs/front_rgb", data=np.zeros((4, 4, 3), np.int64))))
+    assert main(["inspect", str(good)]) == 1
+    assert "episode_0 timestep_7 obs/front_rgb: expected a uint8 HxWx3 image, got int64 (4, 4, 3)" in capsys.readouterr().err

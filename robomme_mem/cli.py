@@ -62,8 +62,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.source:
         sources, label = args.source, ", ".join(map(str, args.source))
     else:
-        from .sample import sample_source
+        from .sample import sample_folder, sample_is_ready, sample_source
 
+        if not sample_is_ready():
+            print(f"generating the embedded sample in {sample_folder()} (first run only, ~10 s)", file=sys.stderr)
         sources, label = [sample_source()], "embedded sample (synthetic RoboMME-format episodes)"
     options = BuildOptions(
         configs=tuple(args.configs),

@@ -29,11 +29,20 @@ def cache_root() -> Path:
     return Path(base) / "robomme-mem"
 
 
+def sample_folder(cache: str | Path | None = None) -> Path:
+    """Where the embedded sample lives (it may not be generated yet)."""
+    return (Path(cache) if cache else cache_root()) / f"sample-v{SAMPLE_VERSION}"
+
+
+def sample_is_ready(cache: str | Path | None = None) -> bool:
+    return (sample_folder(cache) / _DONE).is_file()
+
+
 def sample_source(cache: str | Path | None = None) -> Path:
     """Folder of the embedded sample's ``record_dataset_<Task>.h5`` files (generated if missing)."""
-    root = Path(cache) if cache else cache_root()
-    folder = root / f"sample-v{SAMPLE_VERSION}"
-    if (folder / _DONE).is_file():
+    folder = sample_folder(cache)
+    root = folder.parent
+    if sample_is_ready(cache):
         return folder
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=root))

@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 
 from .parallel import worker_context, worker_count
-from .tasks import SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
+from .tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
 
 IMAGE_SIZE = 256
 COMPLETED = "All tasks completed"
@@ -40,16 +40,7 @@ NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 TIMES_WORDS = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times"}
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 
-SYNTHETIC_TASKS: tuple[str, ...] = (
-    "BinFill",
-    "PickXtimes",
-    "SwingXtimes",
-    "StopCube",
-    "ButtonUnmask",
-    "ButtonUnmaskSwap",
-    "PickHighlight",
-    "VideoUnmask",
-)
+SYNTHETIC_TASKS: tuple[str, ...] = (*EVALUATED_TASKS, "VideoUnmask")
 """The 7 evaluated tasks and one video task."""
 
 

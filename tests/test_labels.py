@@ -1,0 +1,96 @@
+"""Memory chains, answer validation and the offline ``rules`` labeller, on hand-made episodes."""
+
+import numpy as np
+
+from robomme_mem.labels.chain import boundaries, forward_fill, spatial_inputs
+from robomme_mem.labels.rules import NOTHING_YET, action_memory, detect, spatial_memory
+from robomme_mem.labels.validate import check_action, check_spatial
+from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
+from robomme_mem.segment import plan_episode
+
+SIMPLE = ["pick up the cube"] * 40 + ["put it into the bin"] * 10 + ["press the button"] * 40 + ["All tasks completed"] * 3
+
+
+def test_boundaries_carry_the_history_before_them():
+    got = boundaries([(0, "pick up the cube"), (40, "put it into the bin"), (50, "pick up the cube"), (70, "put it into the bin")])
+    assert [b.history for b in got] == [
+        (),
+        ("pick up the cube",),
+        ("pick up the cube", "put it into the bin"),
+        ("pick up the cube", "put it into the bin", "pick up the cube"),
+    ]
+    assert got[0].history_text == "(none yet)"
+    assert got[2].history_text == "1. pick up the cube; 2. put it into the bin"
+
+
+def test_consecutive_duplicates_and_complete_markers_are_folded():
+    got = boundaries([(0, "remain static"), (100, "remain static"), (200, "press"), (230, "All tasks completed")])
+    assert got[2].history == ("remain static",)
+    assert got[3].subgoal == "press" and got[3].history == ("remain static", "press")
+
+
+def test_forward_fill_changes_memory_only_at_boundaries():
+    plan = plan_episode(SIMPLE, 0, "BinFill")
+    assert plan.call_frames == (0, 20, 50, 71, 92)  # (50, 92): 42 // 16 = 2 -> 50, 71
+    calls = forward_fill(plan, ["M0", "M1", "M2"])
+    assert [(c.step, c.memory_in, c.memory_out, c.is_boundary) for c in calls] == [
+        (0, INITIAL_MEMORY, "M0", True),
+        (20, "M0", "M0", False),
+        (50, "M0", "M2", True),  # segment 1 (10 steps) had no call: its memory is never a target
+        (71, "M2", "M2", False),
+        (92, "M2", "M2", False),
+    ]
+
+
+def test_spatial_inputs_chain_outputs():
+    assert spatial_inputs(["S0", "S1", "S2"]) == [INITIAL_SPATIAL, "S0", "S1"]
+
+
+def test_validation_rules():
+    history = "1. pick up the cube at <10, 20>"
+    assert check_action("I picked up the cube <10, 20>.", "grounded", history) == []
+    assert check_action("I picked up the cube <11, 20>.", "grounded", history) == ["coordinates not in the history: <11, 20>"]
+    assert check_action("", "simple", "") == ["empty answer"]
+    assert "non-ASCII" in check_action("I placed the cube \u2014 twice.", "simple", "")[0]
+    assert check_action(" ".join(["word"] * 50), "simple", "") == ["50 words (limit: under 50)"]
+    assert check_action("Here is the summary: I did it.", "simple", "") == ["starts with a preamble"]
+    assert check_spatial(" ".join(["w"] * 69)) == []
+
+
+def test_rules_action_memory_counts_repeated_actions():
+    history = ["pick up the red cube for the first time", "place the red cube onto the target", "pick up the red cube for the second time", "place the red cube onto the target"]
+    assert action_memory(history, "simple") == "I picked up the red cube twice and placed the red cube onto the target twice."
+    assert action_memory([], "simple") == NOTHING_YET
+
+
+def test_rules_grounded_memory_copies_the_last_coordinates_and_invents_none():
+    history = ["pick up the first blue cube at <86, 136>", "put it into the bin at <123, 141>", "pick up the second blue cube at <86, 88>"]
+    memory = action_memory(history, "grounded")
+    assert memory == "I picked up the blue cube <86, 88> twice and put it into the bin <123, 141> once."
+    assert check_action(memory, "grounded", "; ".join(history)) == []
+
+
+def test_rules_action_memory_stays_under_the_word_limit():
+    history = [f"pick up the thing number {i} and carry it to the far corner of the table" for i in range(20)]
+    memory = action_memory(history, "simple")
+    assert check_action(memory, "simple", "") == []
+
+
+def scene(*objects):
+    image = np.full((256, 256, 3), (140, 120, 100), np.uint8)
+    for colour, y, x in objects:
+        image[y - 6 : y + 6, x - 6 : x + 6] = colour
+    return image
+
+
+def test_detector_finds_coloured_objects_and_their_centres():
+    found = detect(scene(((200, 30, 30), 100, 60), ((30, 60, 200), 180, 200)))
+    assert found == [("red", 100, 60), ("blue", 180, 200)]
+
+
+def test_spatial_memory_remembers_what_disappears():
+    first = spatial_memory(None, scene(((200, 30, 30), 100, 60), ((30, 60, 200), 180, 200)))
+    assert first == "Visible: red <100, 60>, blue <180, 200>."
+    second = spatial_memory(first, scene(((30, 60, 200), 180, 200)))
+    assert second == "Visible: blue <180, 200>. No longer visible, last seen: red <100, 60>."
+    assert check_spatial(second) == []

@@ -1,0 +1,157 @@
+"""Content-addressed cache of labeller answers, in SQLite.
+
+A labelling request is a pure function of (model, parameters, messages, image bytes), so its
+answer is stored under the hash of exactly that (:func:`request_key`): identical requests
+across episodes, rebuilds and restarted runs are answered from here, and a label set is just
+the rows a build used. The key never includes the API key or the endpoint's URL: the same
+model behind another URL gives the same labels.
+
+Safe under concurrent writers (several labelling processes on one file): WAL journal, a busy
+timeout, and one short transaction per write. A successful answer is never replaced by a
+failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    text TEXT,
+    error TEXT,
+    finish_reason TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    latency_s REAL,
+    model_reported TEXT,
+    template_id TEXT,
+    template_version TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def image_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def request_key(model: str, params: dict, messages: Sequence[dict], images: Sequence[bytes] = ()) -> str:
+    """sha256 of the canonical request: model, sampling parameters, messages and image bytes.
+
+    ``messages`` hold the prompt text (images referenced by position, not inlined); images
+    enter the key by their own sha256. Key order, spacing and Unicode escaping of the JSON
+    cannot change the key.
+    """
+    canonical = json.dumps(
+        {
+            "model": model,
+            "params": params,
+            "messages": list(messages),
+            "images": [image_digest(b) for b in images],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One stored answer (or failure) and how it was obtained."""
+
+    status: str
+    text: str | None = None
+    error: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    model_reported: str | None = None
+    template_id: str | None = None
+    template_version: str | None = None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+_FIELDS = tuple(Answer.__dataclass_fields__)
+
+
+class LabelCache:
+    """``cache.get(key)`` / ``cache.put(key, answer)`` over one SQLite file."""
+
+    def __init__(self, path: str | Path, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        (version,) = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        if int(version) != SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path}: label cache schema {version}, this robomme-mem reads {SCHEMA_VERSION}; use a new cache file")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A write transaction that takes the lock up front (no upgrade deadlocks between writers)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> LabelCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def get(self, key: str) -> Answer | None:
+        row = self._db.execute(f"SELECT {', '.join(_FIELDS)} FROM answers WHERE key = ?", (key,)).fetchone()
+        return Answer(**dict(zip(_FIELDS, row))) if row else None
+
+    def put(self, key: str, answer: Answer) -> None:
+        """Store an answer; a failure never overwrites a stored success."""
+        values = asdict(answer)
+        columns = ", ".join(("key",) + _FIELDS)
+        marks = ", ".join("?" * (len(_FIELDS) + 1))
+        updates = ", ".join(f"{f} = excluded.{f}" for f in _FIELDS)
+        with self._transaction():
+            self._db.execute(
+                f"INSERT INTO answers ({columns}) VALUES ({marks}) "
+                f"ON CONFLICT(key) DO UPDATE SET {updates} WHERE answers.status != 'ok'",
+                (key, *(values[f] for f in _FIELDS)),
+            )
+
+    def __contains__(self, key: str) -> bool:
+        return self._db.execute("SELECT 1 FROM answers WHERE key = ? AND status = 'ok'", (key,)).fetchone() is not None
+
+    def keys(self, status: str | None = None) -> Iterator[str]:
+        query = "SELECT key FROM answers" + (" WHERE status = ?" if status else "") + " ORDER BY key"
+        for (key,) in self._db.execute(query, (status,) if status else ()):
+            yield key
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]

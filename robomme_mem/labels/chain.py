@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..prompts import INITIAL_MEMORY, INITIAL_SPATIAL, NO_HISTORY_YET, format_history
-from ..segment import EpisodePlan, is_complete_marker
+from ..segment import EpisodePlan, resolve_complete
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,12 @@ def boundaries(segment_subgoals: Sequence[tuple[int, str]]) -> list[Boundary]:
     """
     out: list[Boundary] = []
     history: list[str] = []
-    previous: str | None = None
-    for index, (step, text) in enumerate(segment_subgoals):
-        if is_complete_marker(text) and previous is not None:
-            text = previous
+    resolved = resolve_complete([text for _, text in segment_subgoals])
+    for index, ((step, raw), text) in enumerate(zip(segment_subgoals, resolved)):
+        text = raw if text is None else text  # a marker with nothing before it stays as written
         out.append(Boundary(segment=index, step=step, subgoal=text, history=tuple(history)))
         if not history or history[-1] != text:
             history.append(text)
-        previous = text
     return out
 
 

@@ -82,7 +82,6 @@ class BuildOptions:
 @dataclass(frozen=True)
 class EpisodeJob:
     file: str
-    task: str
     episode: int
     out: str
     options: BuildOptions
@@ -164,7 +163,7 @@ def _plan_jobs(files: list[Path], tmp: Path, options: BuildOptions) -> tuple[lis
             if key in seen:
                 raise SourceError(path, f"{src.task} episode_{index} is also in {seen[key]}; episode numbers must be unique per task", episode=f"episode_{index}")
             seen[key] = path
-            jobs.append(EpisodeJob(str(path), src.task, index, str(tmp), options))
+            jobs.append(EpisodeJob(str(path), index, str(tmp), options))
         info.append({"file": path.name, "path": str(path), "task": src.task, "episodes": len(indices)})
     return jobs, info
 

@@ -41,6 +41,8 @@ def test_reader_sees_what_the_recorder_wrote(real_dir):
         assert ep.simple_subgoal(0) == "static" and ep.simple_subgoal(164) == "All tasks completed"
         assert ep.grounded_subgoal(66) == "pick up the container at <100, 145> that hides the red cube"
         assert ep.front_image(66).shape == (256, 256, 3)
+        assert sum(ep.video_demo_flags) == 66 and ep.video_demo_flags[65] and not ep.video_demo_flags[66]
+        assert ep.grounded_subgoals[70] == ep.grounded_subgoal(70)
 
 
 def _by_episode(lines, key):

@@ -9,6 +9,7 @@ leaves nothing behind and never damages an earlier build.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -16,16 +17,22 @@ import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import xxhash
 from tqdm.auto import tqdm
 
 from . import __version__
 from .assemble.baseline import BaselineCall, baseline_rows
+from .assemble.memory import MEMORY_CONFIGS, EpisodeMemories, memory_calls, memory_row
+from .checksum import SOURCE_CHECKSUM, file_checksum
 from .errors import SourceError
+from .labels.cache import LabelCache
+from .labels.engine import label_works, plan_work
+from .labels.rules import RulesLabeller
+from .labels.session import LabelSession
+from .labels.sets import default_store, resolve
 from .layout import (
     MANIFEST,
     PNG_COMPRESS_LEVEL,
@@ -38,12 +45,14 @@ from .layout import (
 from .parallel import worker_context, worker_count
 from .prompts import template_hashes
 from .segment import plan_episode
-from .source import Episode, SourceFile, find_source_files, task_of
+from .source import Episode, SourceFile, find_source_files, select_files, task_of
 from .write.media import write_mp4, write_png
 from .write.swift import swift_line
 
 BASELINE_CONFIGS: tuple[str, ...] = ("baseline_simple", "baseline_grounded")
-AVAILABLE_CONFIGS: tuple[str, ...] = BASELINE_CONFIGS
+AVAILABLE_CONFIGS: tuple[str, ...] = (*MEMORY_CONFIGS, *BASELINE_CONFIGS)
+RULES = "rules"
+"""``--labels rules``: label with the offline ``rules`` labeller during the build (no store)."""
 """Configs this version can build."""
 
 BUILD_FORMAT = "robomme-mem/1"
@@ -64,6 +73,12 @@ class BuildOptions:
     png_compress_level: int = PNG_COMPRESS_LEVEL
     workers: int | None = None
     """Worker processes; ``None`` = one per core, capped by the number of episodes."""
+    labels: str = RULES
+    """Label set of the memory configs: a name in the label store, or ``"rules"`` (computed here)."""
+    label_store: str | None = None
+    """Label store file; ``None`` = :func:`robomme_mem.labels.sets.default_store`."""
+    allow_failed: bool = False
+    """Leave episodes with failed labels out of the memory configs instead of refusing to build."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.configs) - set(AVAILABLE_CONFIGS))
@@ -74,6 +89,7 @@ class BuildOptions:
         """What the manifest keeps: everything that can change rows (not the worker count)."""
         out = asdict(self)
         out.pop("workers")
+        out.pop("label_store")  # a path on this machine; the label set's id is recorded instead
         out["configs"] = list(self.configs)
         out["tasks"] = None if self.tasks is None else list(self.tasks)
         return out
@@ -85,6 +101,7 @@ class EpisodeJob:
     episode: int
     out: str
     options: BuildOptions
+    memories: EpisodeMemories | None = None
 
 
 @dataclass
@@ -118,17 +135,21 @@ def build(
 ) -> BuildResult:
     """Build every requested config from ``sources`` (files or folders) into ``out``."""
     out = Path(out).resolve()
-    files = _select_files(find_source_files(sources), options.tasks)
+    files = select_files(find_source_files(sources), options.tasks)
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     tmp.chmod(0o777 & ~_umask())
     try:
         jobs, source_info = _plan_jobs(files, tmp, options)
+        label_info = None
+        if set(options.configs) & set(MEMORY_CONFIGS):
+            jobs, label_info = _attach_labels(jobs, files, options, progress)
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         with _JsonlWriters(tmp, options.configs) as writers:
             summaries = [writers.add(result) for result in _run_jobs(jobs, options, source_info, progress)]
         manifest = _manifest(summaries, writers.counts, source_info, options)
+        manifest["labels"] = label_info
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _replace(tmp, out)
     except BaseException:
@@ -138,17 +159,6 @@ def build(
 
 
 # -- planning -------------------------------------------------------------------------
-
-
-def _select_files(files: list[Path], tasks: Sequence[str] | None) -> list[Path]:
-    by_task = [(f, task_of(f)) for f in files]
-    if tasks is None:
-        return files
-    chosen = [f for f, t in by_task if t in tasks]
-    if not chosen:
-        have = sorted({t for _, t in by_task})
-        raise SourceError(files[0].parent if files else ".", f"no source file for tasks {list(tasks)} (found {have})")
-    return chosen
 
 
 def _plan_jobs(files: list[Path], tmp: Path, options: BuildOptions) -> tuple[list[EpisodeJob], list[dict]]:
@@ -166,6 +176,41 @@ def _plan_jobs(files: list[Path], tmp: Path, options: BuildOptions) -> tuple[lis
             jobs.append(EpisodeJob(str(path), index, str(tmp), options))
         info.append({"file": path.name, "path": str(path), "task": src.task, "episodes": len(indices)})
     return jobs, info
+
+
+def _attach_labels(jobs: list[EpisodeJob], files: list[Path], options: BuildOptions, progress: bool) -> tuple[list[EpisodeJob], dict]:
+    """Resolve every episode's labels (sending nothing) and hand them to its job."""
+    works = plan_work(files, options.max_episodes)
+    if options.labels == RULES:
+        labeller = RulesLabeller()
+        episodes = asyncio.run(label_works(works, LabelSession(labeller), progress=progress))
+        info = {"name": RULES, "labeller": labeller.name, "params": labeller.params.to_dict()}
+    else:
+        with LabelCache(options.label_store or default_store()) as store:
+            episodes = resolve(works, store, options.labels, progress=progress)
+            meta = store.set_meta(options.labels)
+        info = {k: meta[k] for k in ("name", "id", "labeller", "params", "styles", "spatial", "prompt_templates", "counts")}
+    failed = [e for e in episodes if not e.complete]
+    if failed and not options.allow_failed:
+        problems = [p for e in failed for p in e.problems]
+        raise ValueError(
+            f"{len(failed)} episodes have failed labels in label set {options.labels!r} (first: {problems[0] if problems else failed[0].work.name}); "
+            "relabel with `robomme-mem label --retry-failed`, or build with --allow-failed to leave them out"
+        )
+    info["left_out"] = [f"{e.work.task} episode {e.work.episode}" for e in failed]
+    by_episode = {(e.work.task, e.work.episode): e for e in episodes}
+    attached = []
+    for job in jobs:
+        labels = by_episode[(task_of(Path(job.file)), job.episode)]
+        memories = None
+        if labels.complete:
+            memories = EpisodeMemories(
+                subgoals={style: [b.subgoal for b in labels.work.boundaries[style]] for style in labels.action},
+                action={style: labels.action_memories(style) for style in labels.action},
+                spatial=labels.spatial_memories() if labels.spatial else None,
+            )
+        attached.append(replace(job, memories=memories))
+    return attached, info
 
 
 # -- running --------------------------------------------------------------------------
@@ -229,6 +274,12 @@ def _build_episode(episode: Episode, job: EpisodeJob) -> EpisodeResult:
     )
     if set(job.options.configs) & set(BASELINE_CONFIGS):
         result.lines.update(_baseline_lines(episode, plan, video, job.options))
+    if job.memories is not None:
+        images = [image_path(episode.task, episode.index, step) for step in plan.call_frames]
+        calls = memory_calls(plan, job.memories, images)
+        for config in job.options.configs:
+            if config in MEMORY_CONFIGS:
+                result.lines[config] = [swift_line(memory_row(config, episode.goal, call)) for call in calls]
     return result
 
 
@@ -263,24 +314,6 @@ def _baseline_lines(episode: Episode, plan, video: str | None, options: BuildOpt
         if config in options.configs:
             lines[config] = [swift_line(getattr(r, key)) for r in rows for _ in range(r.copies)]
     return lines
-
-
-SOURCE_CHECKSUM = "xxh3_128"
-"""Checksum of source files in the manifest: xxh3-128 hashes at ~25 GB/s (sha256 at ~1.7 GB/s
-would add a third to the build time of raw-image RoboMME files)."""
-
-
-def file_checksum(path: str | Path) -> tuple[str, int]:
-    """(xxh3-128 hex digest, size in bytes) of a file, read into one reused 8 MiB buffer."""
-    digest = xxhash.xxh3_128()
-    buffer = bytearray(8 << 20)
-    view = memoryview(buffer)
-    size = 0
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buffer):
-            digest.update(view[:n])
-            size += n
-    return digest.hexdigest(), size
 
 
 # -- writing --------------------------------------------------------------------------

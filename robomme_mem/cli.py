@@ -1,4 +1,4 @@
-"""``robomme-mem``: build, inspect.
+"""``robomme-mem``: build, label, labels, inspect.
 
 Bad input ends the command with one line on stderr naming file, episode, step and field,
 and a non-zero exit status.
@@ -17,7 +17,7 @@ from .build import AVAILABLE_CONFIGS, BuildOptions, build
 from .errors import SourceError
 from .layout import DEFAULT_OUT
 from .segment import plan_episode
-from .source import SourceFile, find_source_files
+from .source import SourceFile, find_source_files, select_files
 from .tasks import ALL_TASKS
 
 
@@ -26,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (SourceError, FileExistsError, ValueError) as exc:
+    except (SourceError, FileExistsError, ValueError, KeyError) as exc:
+        if isinstance(exc, KeyError):
+            exc = exc.args[0] if exc.args else exc
         print(f"robomme-mem: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -48,8 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--duplicate-keyframes", action="store_true", help="repeat segment-end rows as RoboMME's balancing describes (off by default, as in its output)")
     b.add_argument("--noise-seed", type=int, default=0, help="seed of the baseline_grounded point jitter (default 0)")
     b.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    b.add_argument("--labels", default="rules", metavar="SET", help="label set of the memory configs, from the label store; 'rules' (default) labels offline during the build")
+    b.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
+    b.add_argument("--allow-failed", action="store_true", help="leave episodes with failed labels out instead of refusing to build")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)
+
+    _label_parser(sub)
+    _labels_parser(sub)
 
     i = sub.add_parser("inspect", help="check files and show tasks, episodes, steps and the subgoal segments of an episode")
     i.add_argument("path", type=Path, nargs="+", help="RoboMME files or folders")
@@ -59,14 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    if args.source:
-        sources, label = args.source, ", ".join(map(str, args.source))
-    else:
-        from .sample import sample_folder, sample_is_ready, sample_source
-
-        if not sample_is_ready():
-            print(f"generating the embedded sample in {sample_folder()} (first run only, ~10 s)", file=sys.stderr)
-        sources, label = [sample_source()], "embedded sample (synthetic RoboMME-format episodes)"
+    sources, label = _sources(args.source)
     options = BuildOptions(
         configs=tuple(args.configs),
         tasks=tuple(args.tasks) if args.tasks else None,
@@ -74,6 +75,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
         duplicate_keyframes=args.duplicate_keyframes,
         noise_seed=args.noise_seed,
         workers=args.workers,
+        labels=args.labels,
+        label_store=str(args.store) if args.store else None,
+        allow_failed=args.allow_failed,
     )
     start = time.perf_counter()
     result = build(sources, args.out, options, progress=not args.quiet)
@@ -85,6 +89,17 @@ def _cmd_build(args: argparse.Namespace) -> int:
     for config, splits in result.manifest["configs"].items():
         print(f"  {config:<{width}}  " + ", ".join(f"{split}: {n} rows" for split, n in splits.items()))
     return 0
+
+
+def _sources(given: list[Path] | None) -> tuple[list[Path], str]:
+    """The ``--source`` paths, or the embedded sample (generated on first use)."""
+    if given:
+        return given, ", ".join(map(str, given))
+    from .sample import sample_folder, sample_is_ready, sample_source
+
+    if not sample_is_ready():
+        print(f"generating the embedded sample in {sample_folder()} (first run only, ~10 s)", file=sys.stderr)
+    return [sample_source()], "embedded sample (synthetic RoboMME-format episodes)"
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -113,6 +128,177 @@ def _print_segments(ep) -> None:
         calls = sum(seg.start <= f < seg.stop for f in plan.call_frames)
         print(f"    {seg.index:>3} {seg.start:>5} {seg.stop:>5} {calls:>5}  {ep.simple_subgoal(seg.start)} | {ep.grounded_subgoal(seg.start)}")
     print(f"  call frames: {', '.join(map(str, plan.call_frames))}")
+
+
+# -- label ---------------------------------------------------------------------------------
+
+
+def _label_parser(sub) -> None:
+    from .labels.openai_labeller import DEFAULT_API_KEY_ENV
+    from .labels.requests import DEFAULT_SPATIAL_MAX_TOKENS, STYLES
+
+    p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)")
+    p.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders; default: the embedded sample")
+    p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
+    p.add_argument("--max-episodes", type=int, metavar="N", help="first N episodes of each file")
+    p.add_argument("--labeler", "--labeller", dest="labeller", choices=("rules", "openai"), default="rules", help="rules (offline, default) or openai (any OpenAI-compatible endpoint)")
+    p.add_argument("--model", help="model name (openai labeller)")
+    p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 for vLLM or swift deploy (default: OpenAI)")
+    p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="NAME", help=f"environment variable holding the API key (default: {DEFAULT_API_KEY_ENV})")
+    p.add_argument("--temperature", type=_optional_float, default=1.0, help="sampling temperature, or 'none' to leave it to the endpoint (default: 1.0, the paper's)")
+    p.add_argument("--reasoning-effort", type=_optional_str, default=None, help="reasoning_effort for models that take it (the paper: low); default: not sent")
+    p.add_argument("--action-max-tokens", type=_optional_int, default=None, help="completion budget of action memories (default: not sent)")
+    p.add_argument("--spatial-max-tokens", type=_optional_int, default=DEFAULT_SPATIAL_MAX_TOKENS, help=f"completion budget of spatial memories (default: {DEFAULT_SPATIAL_MAX_TOKENS})")
+    p.add_argument("--image-size", type=int, metavar="PX", help="downscale frames so the longer side is at most PX before sending")
+    p.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="seconds per HTTP request before it is retried (default 120)")
+    p.add_argument("--max-retries", type=int, default=8, help="HTTP retries per request: 429 (after Retry-After), 5xx, timeouts, dropped connections (default 8)")
+    p.add_argument("--max-reasks", type=int, default=2, help="asks again after an answer that breaks the prompt's rules (default 2)")
+    p.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES), help="action memory styles (default: both)")
+    p.add_argument("--no-spatial", action="store_true", help="no spatial chain (the dual configs then cannot be built)")
+    p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
+    p.add_argument("--name", help="label set name (default: from the model)")
+    p.add_argument("--retry-failed", action="store_true", help="ask again for requests stored as failures")
+    batch = p.add_mutually_exclusive_group()
+    batch.add_argument("--export-batch", type=Path, metavar="FILE", help="write pending requests as an OpenAI Batch API input file instead of sending them")
+    batch.add_argument("--import-batch", type=Path, metavar="FILE", help="store the answers of a Batch API output file, then continue")
+    p.add_argument("--prices", type=Path, metavar="FILE", help='price table JSON {"model": {"input": USD/1M, "output": USD/1M}}')
+    p.add_argument("--price-input", type=float, metavar="USD", help="price per 1M input tokens (overrides the built-in table)")
+    p.add_argument("--price-output", type=float, metavar="USD", help="price per 1M output tokens (overrides the built-in table)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_label)
+
+
+def _optional(kind):
+    def parse(text: str):
+        return None if text.lower() == "none" else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+_optional_float, _optional_int, _optional_str = _optional(float), _optional(int), _optional(str)
+
+
+def _cmd_label(args: argparse.Namespace) -> int:
+    from .labels.accounting import PRICES, estimate_cost, load_prices, report
+    from .labels.batch import BatchExportLabeller, import_batch, write_batch
+    from .labels.cache import LabelCache
+    from .labels.engine import plan_work
+    from .labels.openai_labeller import OpenAILabeller
+    from .labels.requests import LabelParams
+    from .labels.rules import RulesLabeller
+    from .labels.sets import default_name, default_store, label_source
+
+    sources, label = _sources(args.source)
+    files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
+    if args.labeller == "rules":
+        labeller = RulesLabeller()
+    else:
+        if not args.model:
+            raise ValueError("--model is required with --labeler openai")
+        params = LabelParams(
+            model=args.model,
+            temperature=args.temperature,
+            reasoning_effort=args.reasoning_effort,
+            action_max_tokens=args.action_max_tokens,
+            spatial_max_tokens=args.spatial_max_tokens,
+            image_size=args.image_size,
+        )
+        if args.export_batch:
+            labeller = BatchExportLabeller(params)
+        else:
+            labeller = OpenAILabeller(params, base_url=args.base_url, api_key_env=args.api_key_env, timeout_s=args.timeout, max_retries=args.max_retries, max_reasks=args.max_reasks)
+    name = args.name or default_name(labeller.params)
+    store_path = args.store or default_store()
+    with LabelCache(store_path) as store:
+        if args.import_batch:
+            imported = import_batch(args.import_batch, store)
+            print(f"imported {args.import_batch}: {imported.ok} answers, {imported.failed} failures")
+            for problem in imported.problems[:10]:
+                print(f"  {problem}", file=sys.stderr)
+        works = plan_work(files, args.max_episodes)
+        start = time.perf_counter()
+        run = label_source(
+            works, labeller, store=store, name=name, sources=files, styles=tuple(args.styles), spatial=not args.no_spatial,
+            concurrency=args.concurrency, retry_failed=args.retry_failed, progress=not args.quiet,
+        )
+        elapsed = time.perf_counter() - start
+        prices = None
+        if args.price_input is not None or args.price_output is not None:
+            prices = {"input": args.price_input or 0.0, "output": args.price_output or 0.0}
+        print(f"labelled {len(works)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {elapsed:.1f} s")
+        table = {**PRICES, **load_prices(args.prices)} if args.prices else PRICES
+        cost = estimate_cost(run.stats, labeller.params.model, prices, batch=bool(args.export_batch or args.import_batch), table=table)
+        print(report(run.stats, cost))
+        if args.export_batch:
+            n = write_batch(args.export_batch, labeller.pending, labeller.params, store)
+            if n:
+                print(f"wrote {n} pending requests to {args.export_batch}: submit it to the Batch API, then run this command with --import-batch OUTPUT (spatial chains need one round per frame)")
+                return 0
+        for problem in run.problems[:10]:
+            print(f"  failed: {problem}", file=sys.stderr)
+        if run.meta is None:
+            print(f"{run.pending} requests are still pending; label set {name!r} not saved", file=sys.stderr)
+            return 1
+        print(f"label set {name!r} ({run.meta['counts']['requests']} requests, id {run.meta['id'][:12]}) saved in {store_path}")
+        if run.problems:
+            print(f"{len(run.problems)} labels failed: rerun with --retry-failed, or build with --allow-failed to leave their episodes out", file=sys.stderr)
+            return 1
+        print(f"build from it with: robomme-mem build --labels {name}" + (f" --store {store_path}" if args.store else ""))
+    return 0
+
+
+def _labels_parser(sub) -> None:
+    p = sub.add_parser("labels", help="list, export and import label sets")
+    p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
+    inner = p.add_subparsers(required=True, metavar="ACTION")
+    inner.add_parser("list", help="label sets in the store").set_defaults(func=_cmd_labels_list)
+    e = inner.add_parser("export", help="write a label set to .parquet or .jsonl")
+    e.add_argument("name")
+    e.add_argument("file", type=Path)
+    e.set_defaults(func=_cmd_labels_export)
+    i = inner.add_parser("import", help="read a label set from .parquet or .jsonl into the store")
+    i.add_argument("file", type=Path)
+    i.add_argument("--name", help="store it under this name (default: its own)")
+    i.set_defaults(func=_cmd_labels_import)
+
+
+def _store(args: argparse.Namespace):
+    from .labels.cache import LabelCache
+    from .labels.sets import default_store
+
+    return LabelCache(args.store or default_store())
+
+
+def _cmd_labels_list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        names = store.set_names()
+        if not names:
+            print(f"no label sets in {store.path}")
+        for name in names:
+            meta = store.set_meta(name)
+            counts = meta["counts"]
+            print(f"{name}: {meta['labeller']} {meta['params']['model']}, {counts['requests']} requests, {counts['failed']} failed, id {meta['id'][:12]}")
+    return 0
+
+
+def _cmd_labels_export(args: argparse.Namespace) -> int:
+    from .labels.sets import export_set
+
+    with _store(args) as store:
+        n = export_set(store, args.name, args.file)
+    print(f"exported label set {args.name!r}: {n} rows to {args.file}")
+    return 0
+
+
+def _cmd_labels_import(args: argparse.Namespace) -> int:
+    from .labels.sets import import_set
+
+    with _store(args) as store:
+        name, n = import_set(store, args.file, args.name)
+    print(f"imported label set {name!r}: {n} rows into {store.path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -179,6 +179,14 @@ LABEL_SPATIAL_USER = PromptTemplate(
     "An image of the current scene is attached. Produce an updated spatial memory.",
 )
 
+LABEL_REASK = PromptTemplate(
+    "label.reask",
+    "1",
+    "Your answer breaks these rules: {problems}. Write it again, following every rule. "
+    "Output ONLY the memory text, no preamble.",
+)
+"""Sent after an answer that fails validation (ours, not the paper's: the paper does not say how it re-asked)."""
+
 NO_HISTORY_YET = "(none yet)"
 """The action labeller's history before the first boundary (k = 0)."""
 NO_PRIOR_SPATIAL = "(none yet --- this is the initial observation)"

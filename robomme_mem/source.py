@@ -72,6 +72,18 @@ def task_of(path: Path) -> str:
     return task
 
 
+def select_files(files: list[Path], tasks: Sequence[str] | None) -> list[Path]:
+    """The files of ``tasks`` (all files when ``None``); no match is an error naming what was found."""
+    by_task = [(f, task_of(f)) for f in files]
+    if tasks is None:
+        return files
+    chosen = [f for f, t in by_task if t in tasks]
+    if not chosen:
+        have = sorted({t for _, t in by_task})
+        raise SourceError(files[0].parent if files else ".", f"no source file for tasks {list(tasks)} (found {have})")
+    return chosen
+
+
 class SourceFile:
     """One open RoboMME HDF5 file. Use as a context manager; episodes borrow its handle."""
 

@@ -6,6 +6,10 @@ across episodes, rebuilds and restarted runs are answered from here, and a label
 the rows a build used. The key never includes the API key or the endpoint's URL: the same
 model behind another URL gives the same labels.
 
+The same SQLite file is the **label store**: it also keeps each request's canonical form
+(``requests``) and named label sets (``label_sets``: metadata, and which answer each
+boundary and call frame of each episode uses).
+
 Safe under concurrent writers (several labelling processes on one file): WAL journal, a busy
 timeout, and one short transaction per write. A successful answer is never replaced by a
 failure.
@@ -38,8 +42,37 @@ CREATE TABLE IF NOT EXISTS answers (
     template_version TEXT,
     attempts INTEGER NOT NULL DEFAULT 1
 );
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    style TEXT,
+    model TEXT NOT NULL,
+    params TEXT NOT NULL,
+    messages TEXT NOT NULL,
+    image_sha256 TEXT,
+    template_id TEXT NOT NULL,
+    template_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS label_sets (name TEXT PRIMARY KEY, meta TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS label_set_entries (
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    task TEXT NOT NULL,
+    episode INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    style TEXT,
+    item INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (name, position)
+);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+REQUEST_FIELDS = ("kind", "style", "model", "params", "messages", "image_sha256", "template_id", "template_version")
+ENTRY_FIELDS = ("task", "episode", "kind", "style", "item", "step", "key")
+"""Where a label set uses an answer: action memory of boundary ``item`` (at ``step``) in one
+style, or spatial memory of call frame number ``item`` (at ``step``)."""
 
 
 def image_digest(data: bytes) -> str:
@@ -155,3 +188,42 @@ class LabelCache:
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    # -- requests and label sets ------------------------------------------------------
+
+    def put_request(self, key: str, record: dict) -> None:
+        """Keep a request's canonical form (first one wins: equal keys mean equal requests)."""
+        with self._transaction():
+            self._db.execute(
+                f"INSERT OR IGNORE INTO requests (key, {', '.join(REQUEST_FIELDS)}) VALUES ({', '.join('?' * (len(REQUEST_FIELDS) + 1))})",
+                (key, *(record[f] for f in REQUEST_FIELDS)),
+            )
+
+    def request(self, key: str) -> dict | None:
+        row = self._db.execute(f"SELECT {', '.join(REQUEST_FIELDS)} FROM requests WHERE key = ?", (key,)).fetchone()
+        return dict(zip(REQUEST_FIELDS, row)) if row else None
+
+    def save_set(self, name: str, meta: dict, entries: Sequence[dict]) -> None:
+        """Write (or replace) a label set in one transaction: readers see the old or the new one."""
+        with self._transaction():
+            self._db.execute("DELETE FROM label_set_entries WHERE name = ?", (name,))
+            self._db.execute("INSERT OR REPLACE INTO label_sets VALUES (?, ?)", (name, json.dumps(meta, sort_keys=True)))
+            self._db.executemany(
+                f"INSERT INTO label_set_entries (name, position, {', '.join(ENTRY_FIELDS)}) VALUES ({', '.join('?' * (len(ENTRY_FIELDS) + 2))})",
+                [(name, i, *(e[f] for f in ENTRY_FIELDS)) for i, e in enumerate(entries)],
+            )
+
+    def set_names(self) -> list[str]:
+        return [name for (name,) in self._db.execute("SELECT name FROM label_sets ORDER BY name")]
+
+    def set_meta(self, name: str) -> dict:
+        row = self._db.execute("SELECT meta FROM label_sets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            known = ", ".join(self.set_names()) or "none"
+            raise KeyError(f"{self.path}: no label set {name!r} (label sets here: {known})")
+        return json.loads(row[0])
+
+    def set_entries(self, name: str) -> list[dict]:
+        self.set_meta(name)
+        query = f"SELECT {', '.join(ENTRY_FIELDS)} FROM label_set_entries WHERE name = ? ORDER BY position"
+        return [dict(zip(ENTRY_FIELDS, row)) for row in self._db.execute(query, (name,))]

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
+from .cache import Answer
+from .requests import LabelParams, LabelRequest
 from .validate import POINT_RE
 
 MODEL = "rules"
@@ -157,3 +159,32 @@ def spatial_memory(prior: str | None, image: np.ndarray) -> str:
     text = " ".join(parts)
     words = text.split()
     return text if len(words) < SPATIAL_WORD_LIMIT else " ".join(words[: SPATIAL_WORD_LIMIT - 1])
+
+
+class RulesLabeller:
+    """The ``rules`` labeller behind the same interface as a remote one (answers at once)."""
+
+    name = MODEL
+
+    def __init__(self) -> None:
+        self.params = LabelParams(model=f"{MODEL}-v{VERSION}", temperature=None, spatial_max_tokens=None)
+
+    def describe(self) -> dict:
+        return {"labeller": self.name, "params": self.params.to_dict()}
+
+    async def ask(self, request: LabelRequest, key: str) -> Answer:
+        if request.kind == "action":
+            text = action_memory(request.history, request.style)
+        else:
+            text = spatial_memory(request.prior, request.image)
+        return Answer(
+            status="ok",
+            text=text,
+            finish_reason="stop",
+            model_reported=self.params.model,
+            template_id=request.template_id,
+            template_version=request.template_version,
+        )
+
+    async def aclose(self) -> None:
+        return None

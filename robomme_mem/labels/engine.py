@@ -1,0 +1,219 @@
+"""Label a source: action memories per boundary and style, spatial chains per episode.
+
+- **Action memory**: one request per (episode, style, boundary) from the goal and the
+  boundary's history. Identical histories (frequent across episodes of a task) are keyed
+  alike, so the session sends each once.
+- **Spatial chain**: per episode, strictly in call-frame order, each request carrying the
+  previous answer. Chains of different episodes run concurrently, longest first and with
+  the longest remaining chain served first, so wall time approaches the longest chain
+  times the latency (or all requests over the concurrency, whichever is larger).
+
+A failed answer ends its chain (the next prior is unknown) and marks its episode failed; a
+request the labeller does not send (:class:`~.session.Pending`) ends it too, which is how
+batch export walks a chain one frame-step per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..segment import EpisodePlan, plan_episode
+from ..source import SourceFile
+from .cache import Answer
+from .chain import Boundary, boundaries
+from .requests import STYLES, LabelRequest, action_request, spatial_request
+from .session import LabelSession, Pending
+
+ACTIVE_CHAINS_PER_SLOT = 2
+"""Spatial chains in progress per concurrency slot: enough to keep every slot busy, few
+enough that pending frames (read before their turn) stay a small, bounded amount of memory."""
+
+
+@dataclass(frozen=True)
+class EpisodeWork:
+    """What labelling needs of one episode, planned up front (no images read yet)."""
+
+    file: Path
+    task: str
+    episode: int
+    goal: str
+    plan: EpisodePlan
+    boundaries: dict[str, tuple[Boundary, ...]]
+
+    @property
+    def name(self) -> str:
+        return f"{self.task} episode {self.episode}"
+
+
+def plan_work(files: Iterable[Path], max_episodes: int | None = None) -> list[EpisodeWork]:
+    """Plan every episode of ``files``: segments, call frames and boundaries in both styles."""
+    works = []
+    for path in files:
+        with SourceFile(path) as source:
+            for episode in source.episodes(max_episodes):
+                try:
+                    plan = plan_episode(episode.simple_subgoals, episode.execution_start, episode.task)
+                except ValueError as exc:
+                    raise episode.error(str(exc), field="info/simple_subgoal") from None
+                texts = {
+                    "simple": [(s.start, episode.simple_subgoal(s.start).lower()) for s in plan.segments],
+                    "grounded": [(s.start, episode.grounded_subgoal(s.start).lower()) for s in plan.segments],
+                }
+                works.append(
+                    EpisodeWork(
+                        file=Path(path),
+                        task=episode.task,
+                        episode=episode.index,
+                        goal=episode.goal,
+                        plan=plan,
+                        boundaries={style: tuple(boundaries(texts[style])) for style in STYLES},
+                    )
+                )
+    return works
+
+
+@dataclass(frozen=True)
+class LabelEntry:
+    """One answer in its place: boundary ``item`` of a style, or call frame number ``item``."""
+
+    kind: str
+    style: str | None
+    item: int
+    step: int
+    key: str
+    answer: Answer
+
+    @property
+    def text(self) -> str:
+        return self.answer.text or ""
+
+
+@dataclass
+class EpisodeLabels:
+    """An episode's answers in place; failed answers are kept (a label set records them too)."""
+
+    work: EpisodeWork
+    action: dict[str, list[LabelEntry]] = field(default_factory=dict)
+    spatial: list[LabelEntry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Why the episode is incomplete: failed answers (with the labeller's error)."""
+    pending: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems and not self.pending
+
+    def entries(self) -> list[dict]:
+        """Rows of a label set: where each answer is used."""
+        out = []
+        for entry in [*(e for style in STYLES for e in self.action.get(style, [])), *self.spatial]:
+            out.append(
+                {"task": self.work.task, "episode": self.work.episode, "kind": entry.kind, "style": entry.style,
+                 "item": entry.item, "step": entry.step, "key": entry.key}
+            )
+        return out
+
+    def action_memories(self, style: str) -> list[str]:
+        """``M_k`` per segment, in order (the episode must be complete)."""
+        return [e.text for e in self.action[style]]
+
+    def spatial_memories(self) -> list[str]:
+        """``S_c`` per call frame, in order (the episode must be complete)."""
+        return [e.text for e in self.spatial]
+
+
+class Frames:
+    """Front images by (file, episode, step), with each file opened once per run."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, SourceFile] = {}
+
+    def image(self, work: EpisodeWork, step: int):
+        source = self._files.get(work.file)
+        if source is None:
+            source = self._files[work.file] = SourceFile(work.file)
+        return source.episode(work.episode).front_image(step)
+
+    def close(self) -> None:
+        for source in self._files.values():
+            source.close()
+        self._files.clear()
+
+
+async def label_works(
+    works: Sequence[EpisodeWork],
+    session: LabelSession,
+    *,
+    styles: Sequence[str] = STYLES,
+    spatial: bool = True,
+    image_size: int | None = None,
+    progress: bool = True,
+) -> list[EpisodeLabels]:
+    """Label every episode; returns one :class:`EpisodeLabels` per work, in order."""
+    results = [EpisodeLabels(work) for work in works]
+    frames = Frames()
+    n_action = sum(len(w.boundaries[s]) for w in works for s in styles)
+    n_spatial = sum(len(w.plan.call_frames) for w in works) if spatial else 0
+    action_bar = tqdm(total=n_action, desc="action memories", unit="req", disable=not progress or not n_action, leave=False)
+    spatial_bar = tqdm(total=n_spatial, desc="spatial chains", unit="frame", disable=not progress or not n_spatial, leave=False)
+    active = asyncio.Semaphore(max(1, session.concurrency * ACTIVE_CHAINS_PER_SLOT))
+
+    async def action(result: EpisodeLabels, style: str) -> None:
+        work = result.work
+        entries = []
+        for boundary in work.boundaries[style]:
+            request = action_request(work.goal, boundary.history, style)
+            entry = await _ask(result, session, request, "action", style, boundary.segment, boundary.step, priority=1.0)
+            action_bar.update()
+            if entry is not None:
+                entries.append(entry)
+        result.action[style] = entries
+
+    async def chain(result: EpisodeLabels) -> None:
+        work = result.work
+        calls = work.plan.call_frames
+        async with active:
+            prior: str | None = None
+            for index, step in enumerate(calls):
+                request = spatial_request(work.goal, prior, frames.image(work, step), image_size)
+                entry = await _ask(result, session, request, "spatial", None, index, step, priority=float(len(calls) - index))
+                spatial_bar.update()
+                if entry is not None:
+                    result.spatial.append(entry)
+                if entry is None or not entry.answer.ok:  # the next prior is unknown: the chain ends here
+                    spatial_bar.update(len(calls) - index - 1)
+                    return
+                prior = entry.text
+
+    tasks = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            if spatial:  # longest chains first: they bound the run's wall time
+                for result in sorted(results, key=lambda r: -len(r.work.plan.call_frames)):
+                    tasks.append(group.create_task(chain(result)))
+            for result in results:
+                for style in styles:
+                    tasks.append(group.create_task(action(result, style)))
+    finally:
+        frames.close()
+        action_bar.close()
+        spatial_bar.close()
+    return results
+
+
+async def _ask(result: EpisodeLabels, session: LabelSession, request: LabelRequest, kind: str, style: str | None, item: int, step: int, priority: float) -> LabelEntry | None:
+    try:
+        key, answer = await session.answer(request, priority)
+    except Pending:
+        result.pending += 1
+        session.stats.pending += 1
+        return None
+    if not answer.ok:
+        where = f"{kind} memory" + (f" ({style})" if style else "") + f" at step {step}"
+        result.problems.append(f"{result.work.name}: {where}: {answer.error}")
+    return LabelEntry(kind, style, item, step, key, answer)

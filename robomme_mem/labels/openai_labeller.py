@@ -1,0 +1,128 @@
+"""The ``openai`` labeller: any OpenAI-compatible chat-completions endpoint.
+
+OpenAI itself, vLLM, ``swift deploy``, SGLang, llama.cpp's server: anything that speaks
+``POST /v1/chat/completions``. Transport faults are the SDK's job: ``AsyncOpenAI`` retries
+429 (honouring ``Retry-After``), 408/409, 5xx, timeouts and dropped connections with
+exponential backoff and jitter, up to ``max_retries``. This module adds what the SDK cannot
+know: an answer is checked against its prompt's rules (:mod:`.validate`), an invalid one is
+asked again with the broken rules quoted (at most ``max_reasks`` times), and what still fails
+is recorded as a failure rather than raised, so one bad request never stops a run.
+
+The API key is read from an environment variable and goes only to the SDK: it is never
+logged, stored or part of a request key, and it is scrubbed from error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import openai
+from openai import AsyncOpenAI
+
+from ..prompts import LABEL_REASK
+from .cache import Answer
+from .requests import LabelParams, LabelRequest
+from .validate import check_action, check_spatial
+
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+REQUEST_HEADER = "X-Robomme-Request"
+"""Carries the request's cache key, so server logs can be matched with label sets."""
+
+
+class OpenAILabeller:
+    name = "openai"
+
+    def __init__(
+        self,
+        params: LabelParams,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = DEFAULT_API_KEY_ENV,
+        timeout_s: float = 120.0,
+        max_retries: int = 8,
+        max_reasks: int = 2,
+    ) -> None:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            if base_url is None:
+                raise ValueError(f"the openai labeller needs an API key in ${api_key_env} (or --base-url for a local server)")
+            api_key = "unused"  # local servers usually take any key
+        self.params = params
+        self.base_url = base_url
+        self.max_reasks = max_reasks
+        self._secret = api_key
+        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
+
+    def describe(self) -> dict:
+        """Provenance for label sets and manifests: never the key, and not the URL's credentials."""
+        return {"labeller": self.name, "params": self.params.to_dict(), "max_reasks": self.max_reasks}
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def ask(self, request: LabelRequest, key: str) -> Answer:
+        messages = request.wire_messages()
+        sampling = self.params.for_kind(request.kind)
+        prompt_tokens = completion_tokens = 0
+        started = time.monotonic()
+        text: str | None = None
+        problems: list[str] = []
+        attempts = 0
+        for attempts in range(1, self.max_reasks + 2):
+            try:
+                response = await self._client.chat.completions.create(
+                    model=self.params.model, messages=messages, extra_headers={REQUEST_HEADER: key}, **sampling
+                )
+            except (openai.APIResponseValidationError, ValueError) as exc:  # a body that is not a completion
+                problems = [f"malformed response ({type(exc).__name__})"]
+                continue
+            except openai.OpenAIError as exc:
+                return self._failure(request, f"{type(exc).__name__}: {exc}", attempts, started, prompt_tokens, completion_tokens)
+            choice = response.choices[0] if getattr(response, "choices", None) else None
+            if choice is None:
+                problems = ["the response has no choices"]
+                continue
+            if response.usage is not None:
+                prompt_tokens += response.usage.prompt_tokens or 0
+                completion_tokens += response.usage.completion_tokens or 0
+            text = (choice.message.content or "").strip()
+            problems = check(request, text)
+            if choice.finish_reason == "length":
+                problems.append("the answer was cut off at the token limit")
+            if not problems:
+                return Answer(
+                    status="ok",
+                    text=text,
+                    finish_reason=choice.finish_reason,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    latency_s=round(time.monotonic() - started, 6),
+                    model_reported=response.model,
+                    template_id=request.template_id,
+                    template_version=request.template_version,
+                    attempts=attempts,
+                )
+            messages = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": LABEL_REASK.render(problems="; ".join(problems))}]
+        error = f"invalid after {attempts} asks: {'; '.join(problems)}"
+        return self._failure(request, error, attempts, started, prompt_tokens, completion_tokens, text=text)
+
+    def _failure(self, request: LabelRequest, error: str, attempts: int, started: float, prompt_tokens: int, completion_tokens: int, text: str | None = None) -> Answer:
+        return Answer(
+            status="failed",
+            text=text,
+            error=error.replace(self._secret, "***")[:1000],
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=round(time.monotonic() - started, 6),
+            template_id=request.template_id,
+            template_version=request.template_version,
+            attempts=attempts,
+        )
+
+
+def check(request: LabelRequest, text: str) -> list[str]:
+    """The broken rules of an answer to ``request`` (empty when it is valid)."""
+    if request.kind == "action":
+        return check_action(text, request.style, request.validation_context())
+    return check_spatial(text)

@@ -1,0 +1,275 @@
+"""Label sets: one labeller's answers over one source, named, exportable, reusable.
+
+A label set records where every answer is used (task, episode, style, boundary or call
+frame, request key) and the labeller's provenance; the answers and canonical requests live
+in the label store (:class:`~.cache.LabelCache`) under their keys. Because every request is
+a pure function of the source and the labeller's settings, a build reads a label set by
+re-deriving each request and looking its key up (:func:`resolve`): nothing is sent, and a
+label set that does not match the source (other images, other subgoals) is an error naming
+the episode, not silently wrong rows.
+
+Exported as Parquet (metadata in the schema) or JSONL (metadata on the first line), one row
+per use: request, answer, usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..checksum import SOURCE_CHECKSUM, file_checksum
+from ..prompts import (
+    LABEL_ACTION_SYSTEM_GROUNDED,
+    LABEL_ACTION_SYSTEM_SIMPLE,
+    LABEL_ACTION_USER,
+    LABEL_REASK,
+    LABEL_SPATIAL_SYSTEM,
+    LABEL_SPATIAL_USER,
+)
+from ..sample import cache_root
+from .cache import ENTRY_FIELDS, REQUEST_FIELDS, Answer, LabelCache
+from .engine import EpisodeLabels, EpisodeWork, label_works
+from .requests import STYLES, LabelParams, LabelRequest
+from .session import LabelSession, Pending, Stats
+
+LABEL_SET_FORMAT = "robomme-mem-labels/1"
+STORE_ENV = "ROBOMME_MEM_LABELS"
+LABEL_TEMPLATES = (LABEL_ACTION_SYSTEM_SIMPLE, LABEL_ACTION_SYSTEM_GROUNDED, LABEL_ACTION_USER, LABEL_SPATIAL_SYSTEM, LABEL_SPATIAL_USER, LABEL_REASK)
+ANSWER_FIELDS = tuple(Answer.__dataclass_fields__)
+_META_KEY = b"robomme_mem.label_set"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+
+
+def default_store() -> Path:
+    """``$ROBOMME_MEM_LABELS``, else ``labels.sqlite`` in the package cache folder."""
+    return Path(os.environ[STORE_ENV]) if os.environ.get(STORE_ENV) else cache_root() / "labels.sqlite"
+
+
+def default_name(params: LabelParams) -> str:
+    return re.sub(r"[^A-Za-z0-9._@+-]+", "-", params.model).strip("-") or "labels"
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ValueError(f"label set name {name!r}: use letters, digits and . _ @ + - (no spaces or slashes)")
+    return name
+
+
+@dataclass
+class LabelRun:
+    """What one ``label`` run produced."""
+
+    name: str
+    episodes: list[EpisodeLabels]
+    stats: Stats
+    meta: dict | None
+    """The saved label set's metadata (``None`` while requests are still pending)."""
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for e in self.episodes for p in e.problems]
+
+    @property
+    def pending(self) -> int:
+        return sum(e.pending for e in self.episodes)
+
+
+def label_source(
+    works: Sequence[EpisodeWork],
+    labeller,
+    *,
+    store: LabelCache | None,
+    name: str,
+    sources: Sequence[Path],
+    styles: Sequence[str] = STYLES,
+    spatial: bool = True,
+    concurrency: int = 16,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> LabelRun:
+    """Label ``works`` with ``labeller`` through ``store``; save the label set once nothing is pending."""
+    check_name(name)
+    session = LabelSession(labeller, store, concurrency=concurrency, retry_failed=retry_failed)
+
+    async def go() -> list[EpisodeLabels]:
+        try:
+            return await label_works(works, session, styles=styles, spatial=spatial, image_size=labeller.params.image_size, progress=progress)
+        finally:
+            await labeller.aclose()
+
+    episodes = asyncio.run(go())
+    meta = None
+    if store is not None and not any(e.pending for e in episodes):
+        entries = [row for e in episodes for row in e.entries()]
+        meta = set_meta(name, labeller, styles, spatial, sources, entries, store)
+        store.save_set(name, meta, entries)
+    return LabelRun(name, episodes, session.stats, meta)
+
+
+def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], entries: Sequence[dict], store: LabelCache) -> dict:
+    """Provenance and content id of a label set (deterministic: no run statistics or times)."""
+    digest = hashlib.sha256()
+    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    failed = 0
+    seen: set[str] = set()
+    for entry in entries:
+        answer = store.get(entry["key"])
+        digest.update(json.dumps([entry[f] for f in ENTRY_FIELDS] + [answer.status, answer.text]).encode())
+        if entry["key"] not in seen:
+            seen.add(entry["key"])
+            usage["prompt_tokens"] += answer.prompt_tokens or 0
+            usage["completion_tokens"] += answer.completion_tokens or 0
+            failed += not answer.ok
+    described = labeller.describe()
+    return {
+        "format": LABEL_SET_FORMAT,
+        "name": name,
+        "id": digest.hexdigest(),
+        "package": {"name": "robomme-mem", "version": __version__},
+        "labeller": described["labeller"],
+        "params": labeller.params.to_dict(),
+        "styles": list(styles),
+        "spatial": spatial,
+        "prompt_templates": {f"{t.id}@{t.version}": t.sha256 for t in LABEL_TEMPLATES},
+        "sources": [{"file": Path(p).name, SOURCE_CHECKSUM: file_checksum(p)[0]} for p in sources],
+        "counts": {"entries": len(entries), "requests": len(seen), "failed": failed},
+        "usage": usage,
+    }
+
+
+# -- reading a label set back -------------------------------------------------------------
+
+
+class LookupLabeller:
+    """Answers nothing: every request must already be in the label set."""
+
+    name = "label-set"
+
+    def __init__(self, params: LabelParams) -> None:
+        self.params = params
+
+    async def ask(self, request: LabelRequest, key: str) -> Answer:
+        raise Pending(key, request)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def params_of(meta: dict) -> LabelParams:
+    return LabelParams(**meta["params"])
+
+
+def resolve(works: Sequence[EpisodeWork], store: LabelCache, name: str, progress: bool = False) -> list[EpisodeLabels]:
+    """Every episode's labels from label set ``name``, sending nothing.
+
+    Raises ``ValueError`` naming the first episode whose requests the set does not hold.
+    """
+    meta = store.set_meta(name)
+    allowed = frozenset(e["key"] for e in store.set_entries(name))
+    session = LabelSession(LookupLabeller(params_of(meta)), store, concurrency=64, allowed=allowed)
+    params = params_of(meta)
+    episodes = asyncio.run(
+        label_works(works, session, styles=meta["styles"], spatial=meta["spatial"], image_size=params.image_size, progress=progress)
+    )
+    for episode in episodes:
+        if episode.pending:
+            raise ValueError(
+                f"label set {name!r} has no answer for {episode.work.name} ({episode.pending} requests): "
+                f"it was labelled from another source or with other settings; run `robomme-mem label` on this source"
+            )
+    return episodes
+
+
+# -- export and import --------------------------------------------------------------------
+
+
+_TYPES = {"episode": pa.int64(), "item": pa.int64(), "step": pa.int64(), "prompt_tokens": pa.int64(),
+          "completion_tokens": pa.int64(), "attempts": pa.int64(), "latency_s": pa.float64()}
+_COLUMNS = tuple(dict.fromkeys((*ENTRY_FIELDS, *REQUEST_FIELDS, *ANSWER_FIELDS)))
+_SCHEMA = pa.schema([(c, _TYPES.get(c, pa.string())) for c in _COLUMNS])
+
+
+def export_rows(store: LabelCache, name: str) -> tuple[dict, list[dict]]:
+    meta = store.set_meta(name)
+    rows = []
+    for entry in store.set_entries(name):
+        request = store.request(entry["key"])
+        answer = store.get(entry["key"])
+        if request is None or answer is None:
+            raise ValueError(f"{store.path}: label set {name!r} refers to request {entry['key']} that the store lacks")
+        row = dict(entry)
+        row.update(request)
+        row.update({f: getattr(answer, f) for f in ANSWER_FIELDS})
+        rows.append(row)
+    return meta, rows
+
+
+def export_set(store: LabelCache, name: str, path: str | Path) -> int:
+    """Write label set ``name`` to ``path`` (``.parquet`` or ``.jsonl``); returns the row count."""
+    path = Path(path)
+    meta, rows = export_rows(store, name)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if path.suffix == ".parquet":
+            table = pa.Table.from_pylist(rows, schema=_SCHEMA).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+            pq.write_table(table, tmp, compression="zstd")
+        elif path.suffix == ".jsonl":
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"label_set": meta}, sort_keys=True) + "\n")
+                for row in rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            raise ValueError(f"{path}: export to .parquet or .jsonl")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(rows)
+
+
+def read_set_file(path: str | Path) -> tuple[dict, list[dict]]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such label set file")
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        raw = (table.schema.metadata or {}).get(_META_KEY)
+        if raw is None:
+            raise ValueError(f"{path}: not a robomme-mem label set (no {_META_KEY.decode()} metadata)")
+        return json.loads(raw), table.to_pylist()
+    if path.suffix == ".jsonl":
+        with open(path, encoding="utf-8") as fh:
+            lines = [json.loads(line) for line in fh if line.strip()]
+        if not lines or "label_set" not in lines[0]:
+            raise ValueError(f"{path}: not a robomme-mem label set (the first line must hold its metadata)")
+        return lines[0]["label_set"], lines[1:]
+    raise ValueError(f"{path}: import from .parquet or .jsonl")
+
+
+def import_set(store: LabelCache, path: str | Path, name: str | None = None) -> tuple[str, int]:
+    """Load a label set file into the store (under its own name, or ``name``)."""
+    meta, rows = read_set_file(path)
+    if meta.get("format") != LABEL_SET_FORMAT:
+        raise ValueError(f"{path}: label set format {meta.get('format')!r}; this robomme-mem reads {LABEL_SET_FORMAT}")
+    name = check_name(name or meta["name"])
+    meta = {**meta, "name": name}
+    missing = [f for f in (*ENTRY_FIELDS, *REQUEST_FIELDS, "status") if rows and f not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: label set rows lack fields {missing}")
+    for number, row in enumerate(rows, start=2 if Path(path).suffix == ".jsonl" else 1):
+        try:
+            store.put_request(row["key"], {f: row[f] for f in REQUEST_FIELDS})
+            store.put(row["key"], Answer(**{f: row.get(f) for f in ANSWER_FIELDS if row.get(f) is not None}))
+        except (TypeError, KeyError) as exc:
+            raise ValueError(f"{path}: row {number}: {exc}") from None
+    store.save_set(name, meta, [{f: row[f] for f in ENTRY_FIELDS} for row in rows])
+    return name, len(rows)

@@ -1,0 +1,1 @@
+"""Testing utilities that ship with the package (standard library only)."""

@@ -190,15 +190,16 @@ async def label_works(
                     return
                 prior = entry.text
 
-    tasks = []
     try:
         async with asyncio.TaskGroup() as group:
             if spatial:  # longest chains first: they bound the run's wall time
                 for result in sorted(results, key=lambda r: -len(r.work.plan.call_frames)):
-                    tasks.append(group.create_task(chain(result)))
+                    group.create_task(chain(result))
             for result in results:
                 for style in styles:
-                    tasks.append(group.create_task(action(result, style)))
+                    group.create_task(action(result, style))
+    except BaseExceptionGroup as errors:  # the first error (a bad source field, say), as itself
+        raise errors.exceptions[0] from None
     finally:
         frames.close()
         action_bar.close()

@@ -86,13 +86,13 @@ def request_key(model: str, params: dict, messages: Sequence[dict], images: Sequ
     enter the key by their own sha256. Key order, spacing and Unicode escaping of the JSON
     cannot change the key.
     """
+    return digest_key(model, params, messages, [image_digest(b) for b in images])
+
+
+def digest_key(model: str, params: dict, messages: Sequence[dict], image_digests: Sequence[str]) -> str:
+    """:func:`request_key` from the images' sha256 digests (computed once by the caller)."""
     canonical = json.dumps(
-        {
-            "model": model,
-            "params": params,
-            "messages": list(messages),
-            "images": [image_digest(b) for b in images],
-        },
+        {"model": model, "params": params, "messages": list(messages), "images": list(image_digests)},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -165,18 +165,25 @@ class LabelCache:
         row = self._db.execute(f"SELECT {', '.join(_FIELDS)} FROM answers WHERE key = ?", (key,)).fetchone()
         return Answer(**dict(zip(_FIELDS, row))) if row else None
 
-    def put(self, key: str, answer: Answer) -> None:
-        """Store an answer; a failure never overwrites a stored success."""
-        values = asdict(answer)
+    def put(self, key: str, answer: Answer, request: dict | None = None) -> None:
+        """Store an answer (and its request's canonical form) in one transaction.
+
+        A failure never overwrites a stored success.
+        """
+        self.put_many([(key, answer, request)])
+
+    def put_many(self, items: Sequence[tuple[str, Answer, dict | None]]) -> None:
+        """Store several answers in one transaction (group commit: one disk write for all)."""
         columns = ", ".join(("key",) + _FIELDS)
         marks = ", ".join("?" * (len(_FIELDS) + 1))
         updates = ", ".join(f"{f} = excluded.{f}" for f in _FIELDS)
+        statement = f"INSERT INTO answers ({columns}) VALUES ({marks}) ON CONFLICT(key) DO UPDATE SET {updates} WHERE answers.status != 'ok'"
         with self._transaction():
-            self._db.execute(
-                f"INSERT INTO answers ({columns}) VALUES ({marks}) "
-                f"ON CONFLICT(key) DO UPDATE SET {updates} WHERE answers.status != 'ok'",
-                (key, *(values[f] for f in _FIELDS)),
-            )
+            for key, answer, request in items:
+                if request is not None:
+                    self._insert_request(key, request)
+                values = asdict(answer)
+                self._db.execute(statement, (key, *(values[f] for f in _FIELDS)))
 
     def __contains__(self, key: str) -> bool:
         return self._db.execute("SELECT 1 FROM answers WHERE key = ? AND status = 'ok'", (key,)).fetchone() is not None
@@ -194,10 +201,13 @@ class LabelCache:
     def put_request(self, key: str, record: dict) -> None:
         """Keep a request's canonical form (first one wins: equal keys mean equal requests)."""
         with self._transaction():
-            self._db.execute(
-                f"INSERT OR IGNORE INTO requests (key, {', '.join(REQUEST_FIELDS)}) VALUES ({', '.join('?' * (len(REQUEST_FIELDS) + 1))})",
-                (key, *(record[f] for f in REQUEST_FIELDS)),
-            )
+            self._insert_request(key, record)
+
+    def _insert_request(self, key: str, record: dict) -> None:
+        self._db.execute(
+            f"INSERT OR IGNORE INTO requests (key, {', '.join(REQUEST_FIELDS)}) VALUES ({', '.join('?' * (len(REQUEST_FIELDS) + 1))})",
+            (key, *(record[f] for f in REQUEST_FIELDS)),
+        )
 
     def request(self, key: str) -> dict | None:
         row = self._db.execute(f"SELECT {', '.join(REQUEST_FIELDS)} FROM requests WHERE key = ?", (key,)).fetchone()

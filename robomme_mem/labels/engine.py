@@ -20,10 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ..segment import EpisodePlan, plan_episode
-from ..source import SourceFile
+from ..source import Episode, SourceFile
 from .cache import Answer
 from .chain import Boundary, boundaries
 from .requests import STYLES, LabelRequest, action_request, spatial_request
@@ -128,18 +129,30 @@ class EpisodeLabels:
 
 
 class Frames:
-    """Front images by (file, episode, step), with each file opened once per run."""
+    """Front images by (file, episode, step), with each file opened once per run.
+
+    An episode's handle is kept while its chain runs (opening one validates its steps) and
+    dropped with :meth:`done`, so memory does not grow with the number of episodes.
+    """
 
     def __init__(self) -> None:
         self._files: dict[Path, SourceFile] = {}
+        self._episodes: dict[tuple[Path, int], Episode] = {}
 
-    def image(self, work: EpisodeWork, step: int):
-        source = self._files.get(work.file)
-        if source is None:
-            source = self._files[work.file] = SourceFile(work.file)
-        return source.episode(work.episode).front_image(step)
+    def image(self, work: EpisodeWork, step: int) -> np.ndarray:
+        episode = self._episodes.get((work.file, work.episode))
+        if episode is None:
+            source = self._files.get(work.file)
+            if source is None:
+                source = self._files[work.file] = SourceFile(work.file)
+            episode = self._episodes[(work.file, work.episode)] = source.episode(work.episode)
+        return episode.front_image(step)
+
+    def done(self, work: EpisodeWork) -> None:
+        self._episodes.pop((work.file, work.episode), None)
 
     def close(self) -> None:
+        self._episodes.clear()
         for source in self._files.values():
             source.close()
         self._files.clear()
@@ -163,47 +176,51 @@ async def label_works(
     spatial_bar = tqdm(total=n_spatial, desc="spatial chains", unit="frame", disable=not progress or not n_spatial, leave=False)
     active = asyncio.Semaphore(max(1, session.concurrency * ACTIVE_CHAINS_PER_SLOT))
 
-    async def action(result: EpisodeLabels, style: str) -> None:
+    async def action(result: EpisodeLabels, style: str, boundary: Boundary, slots: list) -> None:
         work = result.work
-        entries = []
-        for boundary in work.boundaries[style]:
-            request = action_request(work.goal, boundary.history, style)
-            entry = await _ask(result, session, request, "action", style, boundary.segment, boundary.step, priority=1.0)
-            action_bar.update()
-            if entry is not None:
-                entries.append(entry)
-        result.action[style] = entries
+        request = action_request(work.goal, boundary.history, style)
+        slots[boundary.segment] = await _ask(result, session, request, "action", style, boundary.segment, boundary.step, priority=1.0)
+        action_bar.update()
 
     async def chain(result: EpisodeLabels) -> None:
         work = result.work
         calls = work.plan.call_frames
         async with active:
-            prior: str | None = None
-            for index, step in enumerate(calls):
-                request = spatial_request(work.goal, prior, frames.image(work, step), image_size)
-                entry = await _ask(result, session, request, "spatial", None, index, step, priority=float(len(calls) - index))
-                spatial_bar.update()
-                if entry is not None:
-                    result.spatial.append(entry)
-                if entry is None or not entry.answer.ok:  # the next prior is unknown: the chain ends here
-                    spatial_bar.update(len(calls) - index - 1)
-                    return
-                prior = entry.text
+            try:
+                prior: str | None = None
+                for index, step in enumerate(calls):
+                    request = spatial_request(work.goal, prior, frames.image(work, step), image_size)
+                    entry = await _ask(result, session, request, "spatial", None, index, step, priority=float(len(calls) - index))
+                    spatial_bar.update()
+                    if entry is not None:
+                        result.spatial.append(entry)
+                    if entry is None or not entry.answer.ok:  # the next prior is unknown: the chain ends here
+                        spatial_bar.update(len(calls) - index - 1)
+                        return
+                    prior = entry.text
+            finally:
+                frames.done(work)
 
+    slots: dict[tuple[int, str], list] = {}
     try:
         async with asyncio.TaskGroup() as group:
             if spatial:  # longest chains first: they bound the run's wall time
                 for result in sorted(results, key=lambda r: -len(r.work.plan.call_frames)):
                     group.create_task(chain(result))
-            for result in results:
+            for number, result in enumerate(results):  # independent: all at once, filling the gaps
                 for style in styles:
-                    group.create_task(action(result, style))
+                    found = slots[(number, style)] = [None] * len(result.work.boundaries[style])
+                    for boundary in result.work.boundaries[style]:
+                        group.create_task(action(result, style, boundary, found))
     except BaseExceptionGroup as errors:  # the first error (a bad source field, say), as itself
         raise errors.exceptions[0] from None
     finally:
+        session.flush()
         frames.close()
         action_bar.close()
         spatial_bar.close()
+    for (number, style), found in slots.items():
+        results[number].action[style] = [entry for entry in found if entry is not None]
     return results
 
 

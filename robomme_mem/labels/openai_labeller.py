@@ -8,14 +8,22 @@ know: an answer is checked against its prompt's rules (:mod:`.validate`), an inv
 asked again with the broken rules quoted (at most ``max_reasks`` times), and what still fails
 is recorded as a failure rather than raised, so one bad request never stops a run.
 
+Requests go through the client's generic ``post`` (its documented way to call any
+endpoint) with the body already in wire form, and the response is read as JSON text:
+``chat.completions.create`` walks every message through the SDK's type-driven transform and
+builds pydantic models of the answer, which together cost more CPU than everything else per
+request (more than half the client's time at high rates). Retries and timeouts are the same.
+
 The API key is read from an environment variable and goes only to the SDK: it is never
 logged, stored or part of a request key, and it is scrubbed from error messages.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import dataclass
 
 import openai
 from openai import AsyncOpenAI
@@ -52,7 +60,7 @@ class OpenAILabeller:
         self.base_url = base_url
         self.max_reasks = max_reasks
         self._secret = api_key
-        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
+        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries, http_client=_http_client())
 
     def describe(self) -> dict:
         """Provenance for label sets and manifests: never the key, and not the URL's credentials."""
@@ -71,34 +79,34 @@ class OpenAILabeller:
         attempts = 0
         for attempts in range(1, self.max_reasks + 2):
             try:
-                response = await self._client.chat.completions.create(
-                    model=self.params.model, messages=messages, extra_headers={REQUEST_HEADER: key}, **sampling
+                raw = await self._client.post(
+                    "/chat/completions",
+                    cast_to=str,
+                    body={"model": self.params.model, "messages": messages, **sampling},
+                    options={"headers": {REQUEST_HEADER: key}},
                 )
-            except (openai.APIResponseValidationError, ValueError) as exc:  # a body that is not a completion
-                problems = [f"malformed response ({type(exc).__name__})"]
-                continue
             except openai.OpenAIError as exc:
                 return self._failure(request, f"{type(exc).__name__}: {exc}", attempts, started, prompt_tokens, completion_tokens)
-            choice = response.choices[0] if getattr(response, "choices", None) else None
-            if choice is None:
-                problems = ["the response has no choices"]
+            try:
+                completion = parse_completion(raw)
+            except ValueError as exc:  # a body that is not a chat completion: ask again
+                problems = [str(exc)]
                 continue
-            if response.usage is not None:
-                prompt_tokens += response.usage.prompt_tokens or 0
-                completion_tokens += response.usage.completion_tokens or 0
-            text = (choice.message.content or "").strip()
+            prompt_tokens += completion.prompt_tokens
+            completion_tokens += completion.completion_tokens
+            text = completion.text
             problems = check(request, text)
-            if choice.finish_reason == "length":
+            if completion.finish_reason == "length":
                 problems.append("the answer was cut off at the token limit")
             if not problems:
                 return Answer(
                     status="ok",
                     text=text,
-                    finish_reason=choice.finish_reason,
+                    finish_reason=completion.finish_reason,
                     prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
                     latency_s=round(time.monotonic() - started, 6),
-                    model_reported=response.model,
+                    model_reported=completion.model,
                     template_id=request.template_id,
                     template_version=request.template_version,
                     attempts=attempts,
@@ -119,6 +127,41 @@ class OpenAILabeller:
             template_version=request.template_version,
             attempts=attempts,
         )
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str | None
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def parse_completion(raw: str) -> Completion:
+    """The parts of a chat-completions response body a label needs; ``ValueError`` if it is not one."""
+    try:
+        body = json.loads(raw)
+        choice = body["choices"][0]
+        text = choice["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ValueError(f"malformed response: {raw[:80]!r}") from None
+    usage = body.get("usage") or {}
+    return Completion(
+        text=(text or "").strip(),
+        finish_reason=choice.get("finish_reason"),
+        model=body.get("model"),
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+    )
+
+
+def _http_client():
+    """aiohttp under the SDK when installed (``openai[aiohttp]``): a third less CPU per request."""
+    try:
+        return openai.DefaultAioHttpClient()
+    except RuntimeError:  # aiohttp is not installed: the SDK's default httpx client
+        return None
 
 
 def check(request: LabelRequest, text: str) -> list[str]:

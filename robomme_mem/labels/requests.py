@@ -11,6 +11,7 @@ the base URL never enter it.
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -29,7 +30,7 @@ from ..prompts import (
     format_history,
 )
 from ..write.media import encode_png
-from .cache import request_key
+from .cache import digest_key
 
 STYLES = ("simple", "grounded")
 KINDS = ("action", "spatial")
@@ -138,22 +139,24 @@ class LabelRequest:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
     @cached_property
-    def pixels(self) -> bytes:
-        """The image's identity for the key: shape and RGB bytes."""
+    def image_sha256(self) -> str | None:
+        """The image's identity in the key: sha256 of its shape and RGB bytes (no copy made)."""
         if self.image is None:
-            return b""
+            return None
         image = np.ascontiguousarray(self.image)
-        return f"{image.shape}".encode() + image.tobytes()
+        digest = hashlib.sha256(f"{image.shape}".encode())
+        digest.update(memoryview(image).cast("B"))
+        return digest.hexdigest()
 
     def key(self, params: LabelParams) -> str:
-        images = [self.pixels] if self.image is not None else []
-        return request_key(params.model, params.key_params(self.kind), self.canonical_messages(), images)
+        digests = [self.image_sha256] if self.image is not None else []
+        return digest_key(params.model, params.key_params(self.kind), self.canonical_messages(), digests)
 
     def wire_messages(self) -> list[dict]:
         """Chat-completions messages as sent: the image inlined as a PNG data URL."""
         if self.kind == "action":
             return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
-        url = "data:image/png;base64," + base64.b64encode(encode_png(self.image, level=6)).decode("ascii")
+        url = "data:image/png;base64," + base64.b64encode(encode_png(self.image)).decode("ascii")
         return [
             {"role": "system", "content": self.system},
             {"role": "user", "content": [{"type": "text", "text": self.user}, {"type": "image_url", "image_url": {"url": url}}]},

@@ -6,7 +6,8 @@ Every request goes through :meth:`LabelSession.answer`:
 2. an identical request already in flight is awaited, not sent again;
 3. otherwise it waits for one of ``concurrency`` slots, longest remaining spatial chain
    first (critical-path scheduling: the run ends when its longest chain does), and the
-   labeller answers it; the answer is stored before anyone sees it.
+   labeller answers it; answers are committed to the store in groups (every 50 ms), and
+   :meth:`LabelSession.flush` writes the rest when the run ends or is interrupted.
 
 Counts and token usage are kept in :class:`Stats` for the end-of-run report.
 """
@@ -22,8 +23,15 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from .cache import Answer, LabelCache, image_digest
+from .cache import Answer, LabelCache
 from .requests import LabelParams, LabelRequest
+
+
+COMMIT_INTERVAL_S = 0.05
+COMMIT_BATCH = 256
+"""Answers are committed together, at most this many or this long after the first: one
+SQLite transaction per answer would cost more than the rest of the client. A run killed
+outright loses at most the last interval's answers (they are asked again on restart)."""
 
 
 class Labeller(Protocol):
@@ -133,6 +141,8 @@ class LabelSession:
         self._limiter = PriorityLimiter(self.concurrency)
         self._inflight: dict[str, asyncio.Future] = {}
         self._memory: dict[str, Answer] = {}
+        self._unwritten: list[tuple[str, Answer, dict]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
 
     @property
     def params(self) -> LabelParams:
@@ -176,11 +186,25 @@ class LabelSession:
             del self._inflight[key]
 
     def _store(self, key: str, request: LabelRequest, answer: Answer) -> None:
+        """Keep an answer; it reaches the store within :data:`COMMIT_INTERVAL_S` (group commit)."""
         self.stats.add(answer)
         self._memory[key] = answer
-        if self.cache is not None:
-            self.cache.put_request(key, request_record(request, self.params))
-            self.cache.put(key, answer)
+        if self.cache is None:
+            return
+        self._unwritten.append((key, answer, request_record(request, self.params)))
+        if len(self._unwritten) >= COMMIT_BATCH:
+            self.flush()
+        elif self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(COMMIT_INTERVAL_S, self.flush)
+
+    def flush(self) -> None:
+        """Write every answer received so far to the store."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._unwritten and self.cache is not None:
+            batch, self._unwritten = self._unwritten, []
+            self.cache.put_many(batch)
 
 
 def request_record(request: LabelRequest, params: LabelParams) -> dict:
@@ -191,7 +215,7 @@ def request_record(request: LabelRequest, params: LabelParams) -> dict:
         "model": params.model,
         "params": json.dumps(params.key_params(request.kind), sort_keys=True),
         "messages": json.dumps(request.canonical_messages(), ensure_ascii=False),
-        "image_sha256": image_digest(request.pixels) if request.image is not None else None,
+        "image_sha256": request.image_sha256,
         "template_id": request.template_id,
         "template_version": request.template_version,
     }

@@ -159,9 +159,8 @@ def _label_parser(sub) -> None:
     p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     p.add_argument("--name", help="label set name (default: from the model)")
     p.add_argument("--retry-failed", action="store_true", help="ask again for requests stored as failures")
-    batch = p.add_mutually_exclusive_group()
-    batch.add_argument("--export-batch", type=Path, metavar="FILE", help="write pending requests as an OpenAI Batch API input file instead of sending them")
-    batch.add_argument("--import-batch", type=Path, metavar="FILE", help="store the answers of a Batch API output file, then continue")
+    p.add_argument("--import-batch", type=Path, metavar="FILE", help="store the answers of a Batch API output file first (nothing is sent online)")
+    p.add_argument("--export-batch", type=Path, metavar="FILE", help="write the pending requests as an OpenAI Batch API input file instead of sending them")
     p.add_argument("--prices", type=Path, metavar="FILE", help='price table JSON {"model": {"input": USD/1M, "output": USD/1M}}')
     p.add_argument("--price-input", type=float, metavar="USD", help="price per 1M input tokens (overrides the built-in table)")
     p.add_argument("--price-output", type=float, metavar="USD", help="price per 1M output tokens (overrides the built-in table)")
@@ -205,7 +204,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
             spatial_max_tokens=args.spatial_max_tokens,
             image_size=args.image_size,
         )
-        if args.export_batch:
+        if args.export_batch or args.import_batch:
             labeller = BatchExportLabeller(params)
         else:
             labeller = OpenAILabeller(params, base_url=args.base_url, api_key_env=args.api_key_env, timeout_s=args.timeout, max_retries=args.max_retries, max_reasks=args.max_reasks)
@@ -231,15 +230,15 @@ def _cmd_label(args: argparse.Namespace) -> int:
         table = {**PRICES, **load_prices(args.prices)} if args.prices else PRICES
         cost = estimate_cost(run.stats, labeller.params.model, prices, batch=bool(args.export_batch or args.import_batch), table=table)
         print(report(run.stats, cost))
-        if args.export_batch:
+        if args.export_batch and labeller.pending:
             n = write_batch(args.export_batch, labeller.pending, labeller.params, store)
-            if n:
-                print(f"wrote {n} pending requests to {args.export_batch}: submit it to the Batch API, then run this command with --import-batch OUTPUT (spatial chains need one round per frame)")
-                return 0
+            print(f"wrote {n} pending requests to {args.export_batch}: submit it to the Batch API, then run this command with "
+                  "--import-batch OUTPUT --export-batch NEXT (a spatial chain takes one round per call frame)")
+            return 0
         for problem in run.problems[:10]:
             print(f"  failed: {problem}", file=sys.stderr)
         if run.meta is None:
-            print(f"{run.pending} requests are still pending; label set {name!r} not saved", file=sys.stderr)
+            print(f"{run.pending} requests are still pending (export them with --export-batch FILE); label set {name!r} not saved", file=sys.stderr)
             return 1
         print(f"label set {name!r} ({run.meta['counts']['requests']} requests, id {run.meta['id'][:12]}) saved in {store_path}")
         if run.problems:

@@ -44,13 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="build dataset configs from RoboMME HDF5 (default: the embedded sample)")
     b.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="record_dataset_<Task>.h5 files or folders of them; default: the embedded sample")
     b.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default: ./{DEFAULT_OUT})")
-    b.add_argument("--configs", nargs="+", default=list(AVAILABLE_CONFIGS), choices=AVAILABLE_CONFIGS, metavar="CONFIG", help=f"configs to build (default: all of {', '.join(AVAILABLE_CONFIGS)})")
+    b.add_argument("--spec", type=Path, metavar="FILE", help="build spec (default: the package's builders/robomme-mem-<version>.toml)")
+    b.add_argument("--configs", nargs="+", choices=AVAILABLE_CONFIGS, metavar="CONFIG", help=f"configs to build (default: the spec's; any of {', '.join(AVAILABLE_CONFIGS)})")
     b.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
     b.add_argument("--max-episodes", type=int, metavar="N", help="first N episodes of each file")
-    b.add_argument("--duplicate-keyframes", action="store_true", help="repeat segment-end rows as RoboMME's balancing describes (off by default, as in its output)")
-    b.add_argument("--noise-seed", type=int, default=0, help="seed of the baseline_grounded point jitter (default 0)")
+    b.add_argument("--duplicate-keyframes", action="store_true", default=None, help="repeat segment-end baseline rows as RoboMME's balancing describes (default: the spec's, off)")
+    b.add_argument("--noise-seed", type=int, help="seed of the baseline_grounded point jitter (default: the spec's, 0)")
+    b.add_argument("--split-file", type=Path, metavar="FILE", help='held-out episodes, JSON {"validation": {"BinFill": [3, 17]}} (default: the spec\'s seeded split)')
     b.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    b.add_argument("--labels", default="rules", metavar="SET", help="label set of the memory configs, from the label store; 'rules' (default) labels offline during the build")
+    b.add_argument("--labels", metavar="SET", help="label set of the memory configs, from the label store; 'rules' (the spec's default) labels offline during the build")
     b.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     b.add_argument("--allow-failed", action="store_true", help="leave episodes with failed labels out instead of refusing to build")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -58,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
 
     _label_parser(sub)
     _labels_parser(sub)
+
+    h = sub.add_parser("push", help="publish a build folder as a Hub dataset repo, tagged with a version")
+    h.add_argument("folder", type=Path, nargs="?", default=Path(DEFAULT_OUT), help=f"build folder (default: ./{DEFAULT_OUT})")
+    h.add_argument("--repo-id", required=True, help="ORG/NAME of the dataset repo")
+    h.add_argument("--tag", help="version tag for the commit, e.g. v1.0.0 (load with revision=TAG)")
+    h.add_argument("--private", action="store_true", help="create the repo private")
+    h.add_argument("--dry-run", action="store_true", help="list what would be uploaded and stop")
+    h.set_defaults(func=_cmd_push)
 
     i = sub.add_parser("inspect", help="check files and show tasks, episodes, steps and the subgoal segments of an episode")
     i.add_argument("path", type=Path, nargs="+", help="RoboMME files or folders")
@@ -67,9 +77,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from .spec import load_spec
+
     sources, label = _sources(args.source)
     options = BuildOptions(
-        configs=tuple(args.configs),
+        spec=load_spec(args.spec),
+        configs=tuple(args.configs) if args.configs else None,
         tasks=tuple(args.tasks) if args.tasks else None,
         max_episodes=args.max_episodes,
         duplicate_keyframes=args.duplicate_keyframes,
@@ -78,16 +91,61 @@ def _cmd_build(args: argparse.Namespace) -> int:
         labels=args.labels,
         label_store=str(args.store) if args.store else None,
         allow_failed=args.allow_failed,
+        split_file=str(args.split_file) if args.split_file else None,
     )
     start = time.perf_counter()
     result = build(sources, args.out, options, progress=not args.quiet)
     elapsed = time.perf_counter() - start
-    totals = result.manifest["totals"]
-    print(f"built {result.out} from {label} in {elapsed:.1f} s")
-    print(f"  {totals['episodes']} episodes, {totals['steps']} steps, {totals['call_frames']} call frames")
-    width = max(len(c) for c in result.rows)
-    for config, splits in result.manifest["configs"].items():
-        print(f"  {config:<{width}}  " + ", ".join(f"{split}: {n} rows" for split, n in splits.items()))
+    print(summary(result, label, elapsed))
+    return 0
+
+
+def summary(result, source_label: str, elapsed: float) -> str:
+    """What a build made: configs x splits, episodes, where the labels came from, how to load it."""
+    manifest = result.manifest
+    totals = manifest["totals"]
+    spec = manifest["spec"]
+    labels = manifest.get("labels")
+    lines = [
+        f"built {result.out} from {source_label} in {elapsed:.1f} s (spec {spec['file']}, robomme-mem {manifest['package']['version']})",
+        f"  {totals['episodes']} episodes, {totals['steps']} steps, {totals['call_frames']} call frames",
+    ]
+    if labels:
+        source = f"label set {labels['name']!r}" if labels["name"] != "rules" else "the offline rules labeller"
+        lines.append(f"  labels: {source} ({labels['labeller']}, {labels['params']['model']})" + (f"; left out: {len(labels['left_out'])} episodes" if labels.get("left_out") else ""))
+    splits = sorted({s for c in manifest["configs"].values() for s in c}, key=lambda s: (s != "train", s))
+    width = max(len(c) for c in manifest["configs"])
+    lines.append(f"  {'config':<{width}}  " + "  ".join(f"{s:>10}" for s in splits))
+    for config, counts in manifest["configs"].items():
+        lines.append(f"  {config:<{width}}  " + "  ".join(f"{counts.get(s, 0):>10}" for s in splits))
+    where = _load_path(result.out)
+    default = "dual_grounded" if "dual_grounded" in manifest["configs"] else next(iter(manifest["configs"]))
+    lines.append(f'load it with: from datasets import load_dataset; ds = load_dataset("{where}", "{default}")')
+    return "\n".join(lines)
+
+
+def _load_path(out: Path) -> str:
+    """The shortest path ``load_dataset`` takes to the build folder from here."""
+    try:
+        return str(out.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(out)
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from .hub import plan_push, push
+
+    plan = plan_push(args.folder, args.repo_id, args.tag)
+    size = plan.total_bytes / 1e6
+    if args.dry_run:
+        for path, n in plan.files:
+            print(f"{n:>12}  {path}")
+        print(f"would upload {len(plan.files)} files ({size:.1f} MB) to datasets/{args.repo_id}" + (f" and tag it {args.tag}" if args.tag else "") + f": {plan.commit_message}")
+        return 0
+    commit = push(plan, private=args.private)
+    print(f"pushed {len(plan.files)} files ({size:.1f} MB) to https://huggingface.co/datasets/{args.repo_id} (commit {commit[:12]}" + (f", tag {args.tag})" if args.tag else ")"))
+    revision = f", revision=\"{args.tag}\"" if args.tag else ""
+    print(f'load it with: load_dataset("{args.repo_id}", "dual_grounded"{revision})')
     return 0
 
 

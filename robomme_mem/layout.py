@@ -15,7 +15,14 @@ SWIFT_JSONL = "swift/{config}/{split}.jsonl"
 IMAGE_NAME = "{task}_ep{episode}_step{step}.png"
 VIDEO_NAME = "{task}_ep{episode}_video.mp4"
 
+CARD = "README.md"
+PARQUET_DIR = "data/{config}"
+TRACES_DIR = "traces"
+"""The ``traces`` config's shards (DESIGN section 5: beside ``data/``, not inside it)."""
+
 TRAIN_SPLIT = "train"
+VALIDATION_SPLIT = "validation"
+SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT)
 
 PNG_COMPRESS_LEVEL = 1
 """Deflate level of written frames (lossless at any level; 1 trades a few % of size for speed)."""
@@ -36,3 +43,8 @@ def video_path(task: str, episode: int) -> str:
 
 def swift_jsonl(config: str, split: str = TRAIN_SPLIT) -> str:
     return SWIFT_JSONL.format(config=config, split=split)
+
+
+def parquet_dir(config: str) -> str:
+    """Folder of a config's Parquet shards, relative to the build folder."""
+    return TRACES_DIR if config == "traces" else PARQUET_DIR.format(config=config)

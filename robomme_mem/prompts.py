@@ -15,6 +15,9 @@ import hashlib
 import string
 from dataclasses import dataclass
 
+PROMPT_SET_VERSION = "1"
+"""Version of this module's prompt set as a whole; bumped with any template's version."""
+
 
 @dataclass(frozen=True)
 class PromptTemplate:

@@ -16,7 +16,7 @@ batch export walks a chain one frame-step per batch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,20 +45,25 @@ class EpisodeWork:
     goal: str
     plan: EpisodePlan
     boundaries: dict[str, tuple[Boundary, ...]]
+    seed: int | None = None
 
     @property
     def name(self) -> str:
         return f"{self.task} episode {self.episode}"
 
 
-def plan_work(files: Iterable[Path], max_episodes: int | None = None) -> list[EpisodeWork]:
-    """Plan every episode of ``files``: segments, call frames and boundaries in both styles."""
+def plan_work(files: Iterable[Path], max_episodes: int | None = None, stride_for: Callable[[str], int] | None = None) -> list[EpisodeWork]:
+    """Plan every episode of ``files``: segments, call frames and boundaries in both styles.
+
+    ``stride_for`` (task -> stride) defaults to RoboMME's strides.
+    """
     works = []
     for path in files:
         with SourceFile(path) as source:
             for episode in source.episodes(max_episodes):
                 try:
-                    plan = plan_episode(episode.simple_subgoals, episode.execution_start, episode.task)
+                    stride = stride_for(episode.task) if stride_for else None
+                    plan = plan_episode(episode.simple_subgoals, episode.execution_start, episode.task, stride)
                 except ValueError as exc:
                     raise episode.error(str(exc), field="info/simple_subgoal") from None
                 texts = {
@@ -73,6 +78,7 @@ def plan_work(files: Iterable[Path], max_episodes: int | None = None) -> list[Ep
                         goal=episode.goal,
                         plan=plan,
                         boundaries={style: tuple(boundaries(texts[style])) for style in STYLES},
+                        seed=episode.seed,
                     )
                 )
     return works

@@ -111,30 +111,44 @@ def label_source(
     meta = None
     if store is not None and not any(e.pending for e in episodes):
         entries = [row for e in episodes for row in e.entries()]
-        meta = set_meta(name, labeller, styles, spatial, sources, entries, store)
+        meta = set_meta(name, labeller, styles, spatial, sources, episodes)
         store.save_set(name, meta, entries)
     return LabelRun(name, episodes, session.stats, meta)
 
 
-def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], entries: Sequence[dict], store: LabelCache) -> dict:
-    """Provenance and content id of a label set (deterministic: no run statistics or times)."""
+def content_id(episodes: Sequence[EpisodeLabels]) -> str:
+    """sha256 over every answer in its place: equal ids, equal labels."""
     digest = hashlib.sha256()
+    for episode in episodes:
+        for entry in _entries_with_answers(episode):
+            row, answer = entry
+            digest.update(json.dumps([row[f] for f in ENTRY_FIELDS] + [answer.status, answer.text]).encode())
+    return digest.hexdigest()
+
+
+def _entries_with_answers(episode: EpisodeLabels):
+    answers = [e.answer for style in STYLES for e in episode.action.get(style, [])] + [e.answer for e in episode.spatial]
+    return list(zip(episode.entries(), answers))
+
+
+def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], episodes: Sequence[EpisodeLabels]) -> dict:
+    """Provenance and content id of a label set (deterministic: no run statistics or times)."""
     usage = {"prompt_tokens": 0, "completion_tokens": 0}
-    failed = 0
+    failed = entries = 0
     seen: set[str] = set()
-    for entry in entries:
-        answer = store.get(entry["key"])
-        digest.update(json.dumps([entry[f] for f in ENTRY_FIELDS] + [answer.status, answer.text]).encode())
-        if entry["key"] not in seen:
-            seen.add(entry["key"])
-            usage["prompt_tokens"] += answer.prompt_tokens or 0
-            usage["completion_tokens"] += answer.completion_tokens or 0
-            failed += not answer.ok
+    for episode in episodes:
+        for row, answer in _entries_with_answers(episode):
+            entries += 1
+            if row["key"] not in seen:
+                seen.add(row["key"])
+                usage["prompt_tokens"] += answer.prompt_tokens or 0
+                usage["completion_tokens"] += answer.completion_tokens or 0
+                failed += not answer.ok
     described = labeller.describe()
     return {
         "format": LABEL_SET_FORMAT,
         "name": name,
-        "id": digest.hexdigest(),
+        "id": content_id(episodes),
         "package": {"name": "robomme-mem", "version": __version__},
         "labeller": described["labeller"],
         "params": labeller.params.to_dict(),
@@ -142,7 +156,7 @@ def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources:
         "spatial": spatial,
         "prompt_templates": {f"{t.id}@{t.version}": t.sha256 for t in LABEL_TEMPLATES},
         "sources": [{"file": Path(p).name, SOURCE_CHECKSUM: file_checksum(p)[0]} for p in sources],
-        "counts": {"entries": len(entries), "requests": len(seen), "failed": failed},
+        "counts": {"entries": entries, "requests": len(seen), "failed": failed},
         "usage": usage,
     }
 

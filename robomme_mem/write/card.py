@@ -1,0 +1,104 @@
+"""The dataset card (``README.md``): YAML ``configs:`` for ``datasets`` and the build's story.
+
+Rendered from ``dataset_cards/robomme-mem.md`` with the manifest's numbers only, so two builds
+with equal manifests have equal cards. ``datasets`` reads the YAML ``configs:`` block to map
+each config and split to its Parquet shards; the ms-swift JSONL under ``swift/`` is left out
+of it on purpose (``datasets`` takes one file format per config).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from string import Template
+
+from ..checksum import SOURCE_CHECKSUM
+from ..configs import TRACES
+from ..layout import SPLITS, parquet_dir
+
+TEMPLATE = "robomme-mem.md"
+DEFAULT_REPO = "robomme-mem"
+DEFAULT_CONFIG = "dual_grounded"
+_DESCRIPTIONS = {
+    "simple": "memory-only, simple subgoals",
+    "grounded": "memory-only, grounded subgoals and memories",
+    "dual_simple": "action + spatial memory, simple subgoals",
+    "dual_grounded": "action + spatial memory, grounded (the full method)",
+    "simple_history": "`simple` + subgoal history (ablation)",
+    "grounded_history": "`grounded` + subgoal history (ablation)",
+    "dual_simple_history": "`dual_simple` + subgoal history (ablation)",
+    "dual_grounded_history": "`dual_grounded` + subgoal history (ablation)",
+    "baseline_simple": "RoboMME's QwenVL subgoal data (simple)",
+    "baseline_grounded": "RoboMME's QwenVL subgoal data (grounded)",
+    TRACES: "one row per episode: the whole memory chain",
+}
+
+
+def yaml_header(data_files: dict[str, dict[str, list[str]]]) -> str:
+    """The card's front matter (YAML written by hand: a fixed, small shape, and byte-stable)."""
+    lines = [
+        "pretty_name: RoboMME-Mem",
+        "license: other",
+        "task_categories:",
+        "- robotics",
+        "tags:",
+        "- robotics",
+        "- vision-language",
+        "- memory",
+        "- robomme",
+        "- ms-swift",
+        "configs:",
+    ]
+    for config, splits in data_files.items():
+        present = [split for split in SPLITS if splits.get(split)]
+        if not present:  # nothing to load (every episode left out): no config
+            continue
+        lines.append(f"- config_name: {config}")
+        if config == DEFAULT_CONFIG:
+            lines.append("  default: true")
+        lines.append("  data_files:")
+        for split in present:
+            lines.append(f"  - split: {split}")
+            lines.append(f"    path: {parquet_dir(config)}/{split}-*.parquet")
+    return "\n".join(lines)
+
+
+def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
+    template = Template(files("robomme_mem").joinpath("dataset_cards", TEMPLATE).read_text(encoding="utf-8"))
+    configs = list(manifest["configs"])
+    labels = manifest.get("labels") or {}
+    params = labels.get("params") or {}
+    spec = manifest["spec"]
+    fraction = manifest["splits"]["validation_fraction"]
+    split_text = (
+        "the episodes listed in the build's split file are validation."
+        if manifest["options"].get("split_file")
+        else f"{fraction:.0%} of each task's episodes (rounded; none for a task with fewer than "
+        f"{int(0.5 / fraction + 0.999) if fraction else 'any'} episodes), chosen by a hash of (seed {manifest['splits']['seed']}, task, episode)."
+    )
+    return template.substitute(
+        yaml=yaml_header(manifest["data_files"]),
+        version=spec["version"],
+        bib_version=spec["version"].replace(".", "_"),
+        package_version=manifest["package"]["version"],
+        spec_name=spec["file"],
+        spec_version=spec["version"],
+        spec_sha=spec["sha256"],
+        split_header=" | ".join(f"{s} rows" for s in SPLITS),
+        split_rule="---|" * len(SPLITS),
+        config_rows="\n".join(
+            f"| `{c}` | {_DESCRIPTIONS.get(c, c)} | " + " | ".join(str(manifest["configs"][c].get(s, 0)) for s in SPLITS) + " |" for c in configs
+        ),
+        split_rule_text=split_text,
+        repo=repo,
+        labeller=labels.get("labeller", "no labeller (no labelled config was built)"),
+        model=params.get("model", "-"),
+        label_set=labels.get("name", "-"),
+        label_id=(labels.get("id") or "-")[:16],
+        label_params=json.dumps({k: v for k, v in params.items() if v is not None}, sort_keys=True) if params else "-",
+        prompt_set=manifest["options"].get("prompt_set", spec.get("prompt_set", "1")),
+        episodes=manifest["totals"]["episodes"],
+        steps=manifest["totals"]["steps"],
+        call_frames=manifest["totals"]["call_frames"],
+        source_rows="\n".join(f"| {s['file']} | {s['task']} | {s['episodes']} | `{s.get(SOURCE_CHECKSUM, '')}` |" for s in manifest["sources"]),
+    )

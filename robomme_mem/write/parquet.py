@@ -1,0 +1,76 @@
+"""Parquet shards with ``datasets`` features, written incrementally.
+
+Rows arrive an episode at a time and are buffered up to :data:`ROW_GROUP_BYTES`, then written
+as one row group; a shard is closed once it passes ``max_shard_bytes`` (default 500 MB, under
+the Hub's recommended size) and the next one opens. Memory stays flat however many episodes
+there are. Shards are renamed ``<split>-NNNNN-of-MMMMM.parquet`` at the end, when their count
+is known. The schema carries the features in its ``huggingface`` metadata, so ``datasets``
+decodes images and nested columns without being told.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Features
+
+MAX_SHARD_BYTES = 500 * 1000 * 1000
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+COMPRESSION = "zstd"
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}.parquet"
+
+
+class ShardWriter:
+    """Appends rows of one (config, split) to Parquet shards under ``folder``."""
+
+    def __init__(self, folder: Path, split: str, features: Features, max_shard_bytes: int = MAX_SHARD_BYTES) -> None:
+        self.folder, self.split, self.features = folder, split, features
+        self.schema = features.arrow_schema
+        self.max_shard_bytes = max_shard_bytes
+        self.rows = 0
+        self._buffer: list[dict] = []
+        self._buffered_bytes = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._parts: list[Path] = []
+
+    def add(self, row: dict, size_hint: int = 0) -> None:
+        """Queue one row; ``size_hint`` (its image bytes, say) decides when a row group is due."""
+        self._buffer.append(row)
+        self._buffered_bytes += size_hint + 512
+        self.rows += 1
+        if self._buffered_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
+        if self._writer is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            part = self.folder / f".{self.split}-part{len(self._parts):05d}.parquet"
+            self._parts.append(part)
+            self._writer = pq.ParquetWriter(part, self.schema, compression=COMPRESSION)
+        self._writer.write_table(table)
+        self._buffer, self._buffered_bytes = [], 0
+        if self._parts[-1].stat().st_size >= self.max_shard_bytes:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> list[Path]:
+        """Write what is left and give the shards their final names (an empty split has none:
+        ``datasets`` cannot read a Parquet file without rows, so the card leaves the split out)."""
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        final = []
+        for index, part in enumerate(self._parts):
+            target = self.folder / shard_name(self.split, index, len(self._parts))
+            part.rename(target)
+            final.append(target)
+        return final

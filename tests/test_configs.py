@@ -1,0 +1,192 @@
+"""The published configs as users load them: ``load_dataset`` from a build folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+
+from robomme_mem.build import BuildOptions, build
+from robomme_mem.configs import ALL_CONFIGS, BASELINE_CONFIGS, HISTORY_CONFIGS, MEMORY_CONFIGS, TRACES
+from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
+from robomme_mem.spec import load_spec, spec_path
+
+MEMORY_LINE = re.compile(r"<mem>(.*)</mem>")
+SPATIAL_LINE = re.compile(r"<spatial_mem>(.*)</spatial_mem>")
+
+
+@pytest.fixture(scope="module")
+def built(sample_dir, tmp_path_factory):
+    """A fresh default build of the embedded sample (every config, rules labels)."""
+    parent = tmp_path_factory.mktemp("build")
+    result = build([sample_dir], parent / "robomme-mem", progress=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def loaded(built, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("hf-cache")
+    return {c: load_dataset(str(built.out), c, cache_dir=str(cache)) for c in ALL_CONFIGS}
+
+
+def by_episode(rows):
+    out = defaultdict(list)
+    for row in rows:
+        out[(row["task"], row["episode"])].append(row)
+    return out
+
+
+def test_every_config_loads_with_the_manifests_counts_and_images_decode(built, loaded, monkeypatch):
+    manifest = built.manifest
+    assert set(manifest["configs"]) == set(ALL_CONFIGS)
+    for config, ds in loaded.items():
+        expected = {split: n for split, n in manifest["configs"][config].items() if n}
+        assert {split: ds[split].num_rows for split in ds} == expected, config
+        first = ds["train"][0]
+        if config == TRACES:
+            assert first["calls"] and first["boundaries"]
+            continue
+        assert first["images"][0].size == (256, 256)
+        assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+    # load_dataset("robomme-mem", config) from the parent folder, as the build prints
+    monkeypatch.chdir(built.out.parent)
+    assert load_dataset("robomme-mem", "dual_grounded", cache_dir=str(built.out.parent / "cache"))["train"].num_rows == manifest["configs"]["dual_grounded"]["train"]
+
+
+def test_action_memory_changes_only_at_boundaries_and_is_carried_forward(loaded):
+    for config in (*MEMORY_CONFIGS, *HISTORY_CONFIGS):
+        for rows in by_episode(loaded[config]["train"]).values():
+            assert rows[0]["memory_in"] == INITIAL_MEMORY
+            for previous, row in zip(rows, rows[1:]):
+                assert row["memory_in"] == previous["memory_out"]  # the input is the last call's target
+                if row["segment"] == previous["segment"]:
+                    assert row["memory_out"] == previous["memory_out"]  # constant inside a segment
+            for row in rows:  # and the strings are what the prompt and target carry
+                user, target = row["messages"][1]["content"], row["messages"][2]["content"]
+                assert MEMORY_LINE.search(user).group(1) == row["memory_in"]
+                assert MEMORY_LINE.search(target).group(1) == row["memory_out"]
+                assert target.split("\n")[0] == row["subgoal"]
+
+
+def test_spatial_chain_feeds_each_call_the_previous_output(loaded):
+    for config in ALL_CONFIGS:
+        if config in BASELINE_CONFIGS or config == TRACES:
+            continue
+        dual = config.startswith("dual")
+        for rows in by_episode(loaded[config]["train"]).values():
+            if not dual:
+                assert all(r["spatial_in"] is None and "<spatial_mem>" not in r["messages"][2]["content"] for r in rows)
+                continue
+            assert rows[0]["spatial_in"] == INITIAL_SPATIAL
+            for previous, row in zip(rows, rows[1:]):
+                assert row["spatial_in"] == previous["spatial_out"]
+            for row in rows:
+                assert SPATIAL_LINE.search(row["messages"][1]["content"]).group(1) == row["spatial_in"]
+                assert SPATIAL_LINE.search(row["messages"][2]["content"]).group(1) == row["spatial_out"]
+
+
+def test_memory_only_prompts_stay_flat_while_history_prompts_grow(scripted_file, tmp_path):
+    # a long episode: 40 subgoals of 16 steps, each placing another cube at its own point
+    simple = [f"place cube {i // 16} in the bin" for i in range(40 * 16)]
+    grounded = [f"place cube {i // 16} in the bin at <{i // 16 + 10}, 99>" for i in range(40 * 16)]
+    source = scripted_file("BinFill", goals=["put forty cubes into the bin"], simple=simple, grounded=grounded)
+    configs = (*MEMORY_CONFIGS, *HISTORY_CONFIGS)
+    result = build([source], tmp_path / "long", BuildOptions(configs=configs), progress=False)
+    for variant in MEMORY_CONFIGS:
+        flat, growing = ([len(json.loads(line)["messages"][1]["content"]) for line in (result.out / "swift" / c / "train.jsonl").read_text().splitlines()]
+                         for c in (variant, f"{variant}_history"))
+        assert len(flat) == len(growing) >= 40
+        assert all(b >= a for a, b in zip(growing, growing[1:]))  # the history line never shrinks
+        assert growing[-1] - growing[1] > 1000  # and grows with every subgoal (~30 characters each)
+        assert max(flat) - flat[1] < 0.5 * (growing[-1] - growing[1])  # memory-only: bounded by the word limits
+        assert max(flat[20:]) <= max(flat[:21]) + 40  # the second half is no longer than the first
+
+
+def test_traces_hold_the_whole_chain(built, loaded):
+    traces = {(t["task"], t["episode"]): t for t in loaded[TRACES]["train"]}
+    rows = by_episode(loaded["dual_grounded"]["train"])
+    assert set(traces) == set(rows)
+    for key, trace in traces.items():
+        assert [c["step"] for c in trace["calls"]] == [r["frame"] for r in rows[key]]
+        assert [c["spatial"] for c in trace["calls"]] == [r["spatial_out"] for r in rows[key]]
+        assert trace["label_set"] == "rules" and trace["label_set_id"] == built.manifest["labels"]["id"]
+        assert all(len(c["request"]) == 64 for c in trace["calls"])
+        memories = {b["segment"]: b["memory_grounded"] for b in trace["boundaries"]}
+        assert all(r["memory_out"] == memories[r["segment"]] for r in rows[key])
+
+
+def test_jsonl_mirrors_the_parquet_rows(built, loaded):
+    for config in (*MEMORY_CONFIGS, *BASELINE_CONFIGS):
+        lines = [json.loads(x) for x in (built.out / "swift" / config / "train.jsonl").read_text().splitlines()]
+        parquet = loaded[config]["train"]
+        assert len(lines) == parquet.num_rows
+        assert lines[3]["messages"] == parquet[3]["messages"]
+        assert (built.out / lines[3]["images"][0]).is_file()
+    assert not (built.out / "swift" / "simple" / "validation.jsonl").exists()  # empty split: no file
+
+
+def test_the_card_maps_every_config_to_its_shards(built):
+    card = (built.out / "README.md").read_text()
+    header = card.split("---")[1]
+    for config in ALL_CONFIGS:
+        assert f"- config_name: {config}\n" in header
+    assert "swift/" not in header  # the JSONL is not a config: datasets takes one format per config
+    assert "default: true" in header.split("config_name: dual_grounded")[1].split("config_name")[0]
+    assert built.manifest["labels"]["id"][:16] in card and built.manifest["spec"]["sha256"] in card
+
+
+def test_a_rebuild_is_byte_identical_and_a_changed_spec_or_label_set_shows(built, sample_dir, tmp_path):
+    again = build([sample_dir], tmp_path / "robomme-mem", BuildOptions(workers=1), progress=False)
+    files = sorted(p.relative_to(built.out) for p in built.out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again.out) for p in again.out.rglob("*") if p.is_file())
+    for path in files:
+        assert (built.out / path).read_bytes() == (again.out / path).read_bytes(), path
+
+    text = spec_path().read_text().replace("seed = 0\nvalidation_fraction = 0.05", "seed = 1\nvalidation_fraction = 0.5")
+    (tmp_path / "other.toml").write_text(text)
+    other = build([sample_dir], tmp_path / "other", BuildOptions(spec=load_spec(tmp_path / "other.toml"), configs=("simple", TRACES)), progress=False)
+    assert other.manifest["spec"]["sha256"] != built.manifest["spec"]["sha256"]
+    assert other.manifest["configs"]["simple"]["validation"] > 0
+    held = {(e["task"], e["episode"]) for e in other.manifest["episodes"] if e["split"] == "validation"}
+    assert len(held) == 8  # half of each task's two episodes, whole episodes only
+    ds = load_dataset(str(other.out), "simple", cache_dir=str(tmp_path / "cache"))
+    assert {(r["task"], r["episode"]) for r in ds["validation"]} == held
+    assert not held & {(r["task"], r["episode"]) for r in ds["train"]}
+
+
+def test_a_split_file_overrides_the_seeded_split(sample_dir, tmp_path):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"validation": {"BinFill": [1], "StopCube": [0]}}))
+    result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("grounded",), split_file=str(split)), progress=False)
+    held = {(e["task"], e["episode"]) for e in result.manifest["episodes"] if e["split"] == "validation"}
+    assert held == {("BinFill", 1), ("StopCube", 0)}
+    assert result.manifest["options"]["split_file"]["file"] == "split.json"
+    split.write_text(json.dumps({"validation": {"BinFill": [9]}}))
+    with pytest.raises(ValueError, match="held-out episodes not in the source: BinFill 9"):
+        build([sample_dir], tmp_path / "bad", BuildOptions(configs=("grounded",), split_file=str(split)), progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_bad_specs_are_refused_with_the_file_and_field(tmp_path):
+    base = spec_path().read_text()
+    for old, new, message in (
+        ('"traces",\n]', '"traces", "nope",\n]', "configs.build: unknown configs"),
+        ("fixed_cut = { PatternLock = 32 }", "fixed_cut = { PatternLock = 16 }", "segments.fixed_cut"),
+        ('version = "1"                 # robomme_mem', 'version = "2"                 # robomme_mem', "prompts.version"),
+    ):
+        path = tmp_path / "bad.toml"
+        path.write_text(base.replace(old, new))
+        with pytest.raises(ValueError, match=re.escape(str(path)) + ".*" + re.escape(message)):
+            load_spec(path)
+
+
+def test_the_spec_drives_the_strides(sample_dir, tmp_path):
+    text = spec_path().read_text().replace("stride = 16 ", "stride = 8  ")
+    (tmp_path / "s8.toml").write_text(text)
+    fine = build([sample_dir], tmp_path / "s8", BuildOptions(spec=load_spec(tmp_path / "s8.toml"), configs=("simple",)), progress=False)
+    assert fine.manifest["totals"]["call_frames"] > 1.5 * 273
+    assert Path(fine.manifest["spec"]["file"]).name == "s8.toml"

@@ -1,0 +1,82 @@
+"""Publishing: the operations ``HfApi`` receives (the only mock), then loading by repo id and tag
+from a loopback server that serves the pushed folder as the Hub would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from datasets import load_dataset
+
+from robomme_mem.build import BuildOptions, build
+from robomme_mem.cli import main
+from robomme_mem.hub import STALE_PATTERNS, plan_push, push
+
+from .helpers.fake_hub import FakeHub, use_fake_hub
+
+
+@dataclass
+class Commit:
+    oid: str
+
+
+class RecordingHfApi:
+    """Stands in for ``huggingface_hub.HfApi``: records each call (the Hub cannot be reached here)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def create_repo(self, *args, **kwargs):
+        self.calls.append(("create_repo", args, kwargs))
+
+    def upload_folder(self, *args, **kwargs):
+        self.calls.append(("upload_folder", args, kwargs))
+        return Commit("0123456789abcdef0123456789abcdef01234567")
+
+    def create_tag(self, *args, **kwargs):
+        self.calls.append(("create_tag", args, kwargs))
+
+
+@pytest.fixture(scope="module")
+def built(sample_dir, tmp_path_factory):
+    return build([sample_dir], tmp_path_factory.mktemp("hub") / "robomme-mem", BuildOptions(configs=("grounded", "dual_grounded", "traces")), progress=False)
+
+
+def test_push_creates_the_repo_uploads_the_folder_and_tags_the_commit(built):
+    api = RecordingHfApi()
+    plan = plan_push(built.out, "someone/robomme-mem", tag="v1.0.0")
+    commit = push(plan, private=True, api=api)
+    (create, args, kwargs), (upload, _, up), (tag, targs, tkw) = api.calls
+    assert (create, args, kwargs) == ("create_repo", ("someone/robomme-mem",), {"repo_type": "dataset", "private": True, "exist_ok": True})
+    assert upload == "upload_folder" and up["folder_path"] == str(built.out) and up["repo_type"] == "dataset"
+    assert up["delete_patterns"] == STALE_PATTERNS  # shards of an older build go
+    assert "1.0.0" in up["commit_message"] and built.manifest["labels"]["id"][:12] in up["commit_message"]
+    assert (tag, targs) == ("create_tag", ("someone/robomme-mem",)) and tkw["tag"] == "v1.0.0" and tkw["revision"] == commit
+    paths = {p for p, _ in plan.files}
+    assert {"README.md", "manifest.json"} <= paths and any(p.startswith("data/grounded/train-") for p in paths)
+
+
+def test_push_refuses_a_folder_that_is_not_a_build(tmp_path):
+    with pytest.raises(ValueError, match="not a robomme-mem build"):
+        plan_push(tmp_path, "someone/robomme-mem")
+
+
+def test_dry_run_lists_the_files(built, capsys):
+    assert main(["push", str(built.out), "--repo-id", "someone/robomme-mem", "--tag", "v1.0.0", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "manifest.json" in out and "would upload" in out and "tag it v1.0.0" in out
+
+
+def test_the_pushed_folder_loads_by_repo_id_and_tag(built, tmp_path, monkeypatch):
+    hub = FakeHub()
+    try:
+        use_fake_hub(monkeypatch, tmp_path, hub.endpoint)
+        hub.publish(built.out, "someone/robomme-mem", tag="v1.0.0")
+        ds = load_dataset("someone/robomme-mem", "dual_grounded", revision="v1.0.0")
+        assert ds["train"].num_rows == built.manifest["configs"]["dual_grounded"]["train"]
+        assert ds["train"][0]["images"][0].size == (256, 256)
+        default = load_dataset("someone/robomme-mem")  # the card's default config
+        assert default["train"][0]["messages"] == ds["train"][0]["messages"]
+        assert any("/resolve/" in line and ".parquet" in line for line in hub.log)
+    finally:
+        hub.close()

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import zlib
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
@@ -29,14 +30,30 @@ from .assemble.memory import EpisodeMemories, memory_calls, memory_meta, memory_
 from .assemble.schema import features_for
 from .assemble.traces import trace_row
 from .checksum import SOURCE_CHECKSUM, file_checksum
-from .configs import ALL_CONFIGS, BASELINE_CONFIGS, LABELLED_CONFIGS, ROW_CONFIGS, TRACES
+from .configs import (
+    ALL_CONFIGS,
+    BASELINE_CONFIGS,
+    LABELLED_CONFIGS,
+    ROW_CONFIGS,
+    TRACES,
+)
 from .errors import SourceError
 from .labels.cache import LabelCache
 from .labels.engine import EpisodeLabels, label_works, plan_work
 from .labels.rules import RulesLabeller
 from .labels.session import LabelSession
 from .labels.sets import content_id, default_store, resolve
-from .layout import CARD, MANIFEST, PNG_COMPRESS_LEVEL, SPLITS, SWIFT_IMAGES_DIR, image_path, parquet_dir, swift_jsonl, video_path
+from .layout import (
+    CARD,
+    MANIFEST,
+    PNG_COMPRESS_LEVEL,
+    SPLITS,
+    SWIFT_IMAGES_DIR,
+    image_path,
+    parquet_dir,
+    swift_jsonl,
+    video_path,
+)
 from .parallel import worker_context, worker_count
 from .prompts import template_hashes
 from .segment import plan_episode
@@ -260,14 +277,27 @@ def _run_jobs(jobs: list[EpisodeJob], options: BuildOptions, source_info: list[d
         digests = [file_checksum(s["path"]) for s in source_info]
     else:
         with worker_context().Pool(workers) as pool, _progress(len(jobs), progress) as bar:
-            results = pool.imap(build_episode, jobs)
-            hashing = pool.map_async(file_checksum, [s["path"] for s in source_info])  # queued after the episodes
-            for job, result in zip(jobs, results):
+            for job, result in zip(jobs, _bounded_imap(pool, build_episode, jobs, window=2 * workers)):
                 yield job, result
                 bar.update()
-            digests = hashing.get()
+            digests = pool.map(file_checksum, [s["path"] for s in source_info])
     for item, (digest, size) in zip(source_info, digests):
         item[SOURCE_CHECKSUM], item["bytes"] = digest, size
+
+
+def _bounded_imap(pool, fn, items: Sequence, window: int) -> Iterator:
+    """``pool.imap`` with back-pressure: at most ``window`` results wait for the parent.
+
+    ``imap`` submits everything at once, and when writing is slower than the workers their
+    results (frames and rows of whole episodes) pile up in the parent.
+    """
+    pending = deque()
+    for item in items:
+        pending.append(pool.apply_async(fn, (item,)))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def _progress(total: int, enabled: bool) -> tqdm:
@@ -424,8 +454,8 @@ class _Writers:
 
 def _manifest(summaries: list[dict], writers: _Writers, source_info: list[dict], options: BuildOptions, label_info: dict | None, root: Path) -> dict:
     data_files = {}
-    for config, splits in writers.files.items():
-        for split, paths in splits.items():
+    for splits in writers.files.values():
+        for paths in splits.values():
             for path in paths:
                 digest, size = file_checksum(root / path)
                 data_files[path] = {SOURCE_CHECKSUM: digest, "bytes": size}

@@ -11,7 +11,13 @@ import pytest
 from datasets import load_dataset
 
 from robomme_mem.build import BuildOptions, build
-from robomme_mem.configs import ALL_CONFIGS, BASELINE_CONFIGS, HISTORY_CONFIGS, MEMORY_CONFIGS, TRACES
+from robomme_mem.configs import (
+    ALL_CONFIGS,
+    BASELINE_CONFIGS,
+    HISTORY_CONFIGS,
+    MEMORY_CONFIGS,
+    TRACES,
+)
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.spec import load_spec, spec_path
 

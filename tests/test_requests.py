@@ -9,7 +9,11 @@ import numpy as np
 from PIL import Image
 
 from robomme_mem.labels.requests import LabelParams, action_request, spatial_request
-from robomme_mem.prompts import LABEL_ACTION_SYSTEM_GROUNDED, NO_HISTORY_YET, NO_PRIOR_SPATIAL
+from robomme_mem.prompts import (
+    LABEL_ACTION_SYSTEM_GROUNDED,
+    NO_HISTORY_YET,
+    NO_PRIOR_SPATIAL,
+)
 
 FRAME = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
 

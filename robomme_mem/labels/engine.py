@@ -60,28 +60,32 @@ def plan_work(files: Iterable[Path], max_episodes: int | None = None, stride_for
     works = []
     for path in files:
         with SourceFile(path) as source:
-            for episode in source.episodes(max_episodes):
-                try:
-                    stride = stride_for(episode.task) if stride_for else None
-                    plan = plan_episode(episode.simple_subgoals, episode.execution_start, episode.task, stride)
-                except ValueError as exc:
-                    raise episode.error(str(exc), field="info/simple_subgoal") from None
-                texts = {
-                    "simple": [(s.start, episode.simple_subgoal(s.start).lower()) for s in plan.segments],
-                    "grounded": [(s.start, episode.grounded_subgoal(s.start).lower()) for s in plan.segments],
-                }
-                works.append(
-                    EpisodeWork(
-                        file=Path(path),
-                        task=episode.task,
-                        episode=episode.index,
-                        goal=episode.goal,
-                        plan=plan,
-                        boundaries={style: tuple(boundaries(texts[style])) for style in STYLES},
-                        seed=episode.seed,
-                    )
-                )
+            indices = source.episode_indices[:max_episodes]
+        for index in indices:
+            with SourceFile(path) as source:  # per episode: HDF5 keeps the string heaps it read until close
+                works.append(_plan_one(source.episode(index), Path(path), stride_for))
     return works
+
+
+def _plan_one(episode: Episode, path: Path, stride_for: Callable[[str], int] | None) -> EpisodeWork:
+    try:
+        stride = stride_for(episode.task) if stride_for else None
+        plan = plan_episode(episode.simple_subgoals, episode.execution_start, episode.task, stride)
+    except ValueError as exc:
+        raise episode.error(str(exc), field="info/simple_subgoal") from None
+    texts = {
+        "simple": [(s.start, episode.simple_subgoal(s.start).lower()) for s in plan.segments],
+        "grounded": [(s.start, episode.grounded_subgoal(s.start).lower()) for s in plan.segments],
+    }
+    return EpisodeWork(
+        file=path,
+        task=episode.task,
+        episode=episode.index,
+        goal=episode.goal,
+        plan=plan,
+        boundaries={style: tuple(boundaries(texts[style])) for style in STYLES},
+        seed=episode.seed,
+    )
 
 
 @dataclass(frozen=True)
@@ -135,33 +139,32 @@ class EpisodeLabels:
 
 
 class Frames:
-    """Front images by (file, episode, step), with each file opened once per run.
+    """Front images by (file, episode, step) for the chains in progress.
 
-    An episode's handle is kept while its chain runs (opening one validates its steps) and
-    dropped with :meth:`done`, so memory does not grow with the number of episodes.
+    Each episode opens its file for itself and closes it when its chain is done: HDF5 keeps
+    every string heap it has read until a file is closed, so one handle kept for the whole
+    run would grow with the file.
     """
 
     def __init__(self) -> None:
-        self._files: dict[Path, SourceFile] = {}
-        self._episodes: dict[tuple[Path, int], Episode] = {}
+        self._open: dict[tuple[Path, int], tuple[SourceFile, Episode]] = {}
 
     def image(self, work: EpisodeWork, step: int) -> np.ndarray:
-        episode = self._episodes.get((work.file, work.episode))
-        if episode is None:
-            source = self._files.get(work.file)
-            if source is None:
-                source = self._files[work.file] = SourceFile(work.file)
-            episode = self._episodes[(work.file, work.episode)] = source.episode(work.episode)
-        return episode.front_image(step)
+        key = (work.file, work.episode)
+        if key not in self._open:
+            source = SourceFile(work.file)
+            self._open[key] = (source, source.episode(work.episode))
+        return self._open[key][1].front_image(step)
 
     def done(self, work: EpisodeWork) -> None:
-        self._episodes.pop((work.file, work.episode), None)
+        opened = self._open.pop((work.file, work.episode), None)
+        if opened is not None:
+            opened[0].close()
 
     def close(self) -> None:
-        self._episodes.clear()
-        for source in self._files.values():
+        for source, _ in self._open.values():
             source.close()
-        self._files.clear()
+        self._open.clear()
 
 
 async def label_works(

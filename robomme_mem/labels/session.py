@@ -26,7 +26,6 @@ from typing import Protocol
 from .cache import Answer, LabelCache
 from .requests import LabelParams, LabelRequest
 
-
 COMMIT_INTERVAL_S = 0.05
 COMMIT_BATCH = 256
 """Answers are committed together, at most this many or this long after the first: one

@@ -28,7 +28,6 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib keeps the p
 
 from ..layout import PNG_COMPRESS_LEVEL, VIDEO_FPS
 
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SUB_FILTER = 1
 

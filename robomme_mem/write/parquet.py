@@ -1,9 +1,11 @@
 """Parquet shards with ``datasets`` features, written incrementally.
 
-Rows arrive an episode at a time and are buffered up to :data:`ROW_GROUP_BYTES`, then written
-as one row group; a shard is closed once it passes ``max_shard_bytes`` (default 500 MB, under
-the Hub's recommended size) and the next one opens. Memory stays flat however many episodes
-there are. Shards are renamed ``<split>-NNNNN-of-MMMMM.parquet`` at the end, when their count
+Rows arrive an episode at a time and are buffered up to :data:`ROW_GROUP_ROWS` rows (100,
+as ``datasets`` writes image datasets, so the Hub's viewer and streaming read small groups) or
+:data:`ROW_GROUP_BYTES`, then written as one row group; a shard is closed once it passes
+``max_shard_bytes`` (default 500 MB, under the Hub's recommended size) and the next one opens.
+Memory stays flat however many episodes there are. Image bytes are stored uncompressed (PNG
+is already deflated; zstd over it costs time for nothing), everything else with zstd. Shards are renamed ``<split>-NNNNN-of-MMMMM.parquet`` at the end, when their count
 is known. The schema carries the features in its ``huggingface`` metadata, so ``datasets``
 decodes images and nested columns without being told.
 """
@@ -17,7 +19,8 @@ import pyarrow.parquet as pq
 from datasets import Features
 
 MAX_SHARD_BYTES = 500 * 1000 * 1000
-ROW_GROUP_BYTES = 64 * 1024 * 1024
+ROW_GROUP_ROWS = 100
+ROW_GROUP_BYTES = 16 * 1024 * 1024
 COMPRESSION = "zstd"
 
 
@@ -43,7 +46,7 @@ class ShardWriter:
         self._buffer.append(row)
         self._buffered_bytes += size_hint + 512
         self.rows += 1
-        if self._buffered_bytes >= ROW_GROUP_BYTES:
+        if len(self._buffer) >= ROW_GROUP_ROWS or self._buffered_bytes >= ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
@@ -54,7 +57,7 @@ class ShardWriter:
             self.folder.mkdir(parents=True, exist_ok=True)
             part = self.folder / f".{self.split}-part{len(self._parts):05d}.parquet"
             self._parts.append(part)
-            self._writer = pq.ParquetWriter(part, self.schema, compression=COMPRESSION)
+            self._writer = pq.ParquetWriter(part, self.schema, compression=_compression(self.schema))
         self._writer.write_table(table)
         self._buffer, self._buffered_bytes = [], 0
         if self._parts[-1].stat().st_size >= self.max_shard_bytes:
@@ -74,3 +77,21 @@ class ShardWriter:
             part.rename(target)
             final.append(target)
         return final
+
+
+def _compression(schema: pa.Schema) -> dict[str, str]:
+    """zstd for every leaf column but image bytes (already-compressed PNG): those are stored as is."""
+    return {path: ("none" if path.endswith("images.list.element.bytes") else COMPRESSION) for path in _leaf_paths(schema)}
+
+
+def _leaf_paths(schema: pa.Schema) -> list[str]:
+    """Parquet's dotted paths of every leaf column (``images.list.element.bytes``)."""
+
+    def walk(name: str, kind: pa.DataType) -> list[str]:
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            return walk(f"{name}.list.element", kind.value_type)
+        if pa.types.is_struct(kind):
+            return [p for i in range(kind.num_fields) for p in walk(f"{name}.{kind.field(i).name}", kind.field(i).type)]
+        return [name]
+
+    return [p for f in schema for p in walk(f.name, f.type)]

@@ -70,6 +70,8 @@ AVAILABLE_CONFIGS: tuple[str, ...] = ALL_CONFIGS
 RULES = "rules"
 """``--labels rules``: label with the offline ``rules`` labeller during the build (no store)."""
 BUILD_FORMAT = "robomme-mem/2"
+BUFFER_BUDGET = 48 * 1024 * 1024
+"""Rows waiting for their Parquet row group, all configs and splits together."""
 """Layout version of a build folder (bumped when readers must change)."""
 
 
@@ -420,6 +422,20 @@ class _Writers:
                 if not self.counts[config][split]:  # no empty JSONL: ms-swift refuses an empty dataset
                     Path(handle.name).unlink()
 
+    def _keep_budget(self) -> None:
+        """Flush the fullest buffers until all of them together hold under :data:`BUFFER_BUDGET` bytes.
+
+        Each writer alone stays under its row-group size, but 11 configs x 2 splits of them
+        would add up to hundreds of MB; one budget keeps the build's memory flat.
+        """
+        writers = sorted(self._parquet.values(), key=lambda w: w.buffered_bytes, reverse=True)
+        total = sum(w.buffered_bytes for w in writers)
+        for writer in writers:
+            if total <= BUFFER_BUDGET:
+                break
+            total -= writer.buffered_bytes
+            writer.flush()
+
     def add(self, job: EpisodeJob, result: EpisodeResult, trace: dict | None) -> dict:
         """Write an episode's rows; return its summary (all the manifest keeps of it)."""
         split = job.split
@@ -439,6 +455,7 @@ class _Writers:
         if trace is not None and TRACES in self.options.configs:
             self._parquet[(TRACES, split)].add(trace)
             self.counts[TRACES][split] += 1
+        self._keep_budget()
         return {
             "task": result.task,
             "episode": result.episode,

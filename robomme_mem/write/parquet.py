@@ -4,8 +4,9 @@ Rows arrive an episode at a time and are buffered up to :data:`ROW_GROUP_ROWS` r
 as ``datasets`` writes image datasets, so the Hub's viewer and streaming read small groups) or
 :data:`ROW_GROUP_BYTES`, then written as one row group; a shard is closed once it passes
 ``max_shard_bytes`` (default 500 MB, under the Hub's recommended size) and the next one opens.
-Memory stays flat however many episodes there are. Image bytes are stored uncompressed (PNG
-is already deflated; zstd over it costs time for nothing), everything else with zstd. Shards are renamed ``<split>-NNNNN-of-MMMMM.parquet`` at the end, when their count
+Memory stays flat however many episodes there are. Image bytes are stored as they are (PNG
+is already deflated), without dictionary or statistics, which would hash and compare every
+frame for nothing; everything else is zstd-compressed. Shards are renamed ``<split>-NNNNN-of-MMMMM.parquet`` at the end, when their count
 is known. The schema carries the features in its ``huggingface`` metadata, so ``datasets``
 decodes images and nested columns without being told.
 """
@@ -22,6 +23,7 @@ MAX_SHARD_BYTES = 500 * 1000 * 1000
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 COMPRESSION = "zstd"
+IMAGE_BYTES = "images.list.element.bytes"
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -49,6 +51,14 @@ class ShardWriter:
         if len(self._buffer) >= ROW_GROUP_ROWS or self._buffered_bytes >= ROW_GROUP_BYTES:
             self._flush()
 
+    @property
+    def buffered_bytes(self) -> int:
+        return self._buffered_bytes
+
+    def flush(self) -> None:
+        """Write the buffered rows as a row group now (the caller's memory budget asks for it)."""
+        self._flush()
+
     def _flush(self) -> None:
         if not self._buffer:
             return
@@ -57,7 +67,14 @@ class ShardWriter:
             self.folder.mkdir(parents=True, exist_ok=True)
             part = self.folder / f".{self.split}-part{len(self._parts):05d}.parquet"
             self._parts.append(part)
-            self._writer = pq.ParquetWriter(part, self.schema, compression=_compression(self.schema))
+            text = [p for p in _leaf_paths(self.schema) if not p.endswith(IMAGE_BYTES)]
+            self._writer = pq.ParquetWriter(
+                part,
+                self.schema,
+                compression={p: COMPRESSION if p in text else "none" for p in _leaf_paths(self.schema)},
+                use_dictionary=text,  # hashing 100 KB PNGs for a dictionary that never pays
+                write_statistics=text,  # nor min/max statistics of image bytes
+            )
         self._writer.write_table(table)
         self._buffer, self._buffered_bytes = [], 0
         if self._parts[-1].stat().st_size >= self.max_shard_bytes:
@@ -77,11 +94,6 @@ class ShardWriter:
             part.rename(target)
             final.append(target)
         return final
-
-
-def _compression(schema: pa.Schema) -> dict[str, str]:
-    """zstd for every leaf column but image bytes (already-compressed PNG): those are stored as is."""
-    return {path: ("none" if path.endswith("images.list.element.bytes") else COMPRESSION) for path in _leaf_paths(schema)}
 
 
 def _leaf_paths(schema: pa.Schema) -> list[str]:

@@ -239,7 +239,8 @@ def _attach_labels(jobs: list[EpisodeJob], files: list[Path], options: BuildOpti
         with LabelCache(options.label_store or default_store()) as store:
             episodes = resolve(works, store, options.labels, progress=progress)
             meta = store.set_meta(options.labels)
-        info = {k: meta[k] for k in ("name", "id", "labeller", "params", "styles", "spatial", "prompt_templates", "counts")}
+        info = {k: meta[k] for k in ("name", "labeller", "params", "styles", "spatial", "prompt_templates", "counts")}
+        info["id"] = content_id(episodes)  # of the answers this build used (equal to the set's id unless it was edited)
     failed = [e for e in episodes if not e.complete]
     if failed and not options.allow_failed:
         problems = [p for e in failed for p in e.problems]

@@ -18,7 +18,12 @@ from robomme_mem.configs import (
     MEMORY_CONFIGS,
     TRACES,
 )
+from robomme_mem.labels.cache import LabelCache
+from robomme_mem.labels.engine import plan_work
+from robomme_mem.labels.rules import RulesLabeller
+from robomme_mem.labels.sets import export_set, import_set, label_source
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
+from robomme_mem.source import find_source_files
 from robomme_mem.spec import load_spec, spec_path
 
 MEMORY_LINE = re.compile(r"<mem>(.*)</mem>")
@@ -196,3 +201,36 @@ def test_the_spec_drives_the_strides(sample_dir, tmp_path):
     fine = build([sample_dir], tmp_path / "s8", BuildOptions(spec=load_spec(tmp_path / "s8.toml"), configs=("simple",)), progress=False)
     assert fine.manifest["totals"]["call_frames"] > 1.5 * 273
     assert Path(fine.manifest["spec"]["file"]).name == "s8.toml"
+
+
+def test_shards_rotate_under_the_size_limit_and_load_as_one_split(sample_dir, tmp_path):
+    result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("grounded",), max_shard_bytes=50_000), progress=False)
+    shards = result.manifest["data_files"]["grounded"]["train"]
+    assert len(shards) >= 3 and all(p.endswith(f"-of-{len(shards):05d}.parquet") for p in shards)
+    assert [p.split("/")[-1][:11] for p in shards] == [f"train-{i:05d}" for i in range(len(shards))]
+    ds = load_dataset(str(result.out), "grounded", cache_dir=str(tmp_path / "cache"))
+    assert ds["train"].num_rows == result.manifest["configs"]["grounded"]["train"]
+    assert [r["frame"] for r in ds["train"]][:5] == [r["frame"] for r in ds["train"].select(range(5))]
+
+
+def test_another_label_set_is_a_new_build_and_nothing_else(sample_dir, tmp_path, built):
+    files = find_source_files([sample_dir])
+    store = LabelCache(tmp_path / "labels.sqlite")
+    label_source(plan_work(files), RulesLabeller(), store=store, name="rules-copy", sources=files, progress=False)
+    same = build([sample_dir], tmp_path / "same", BuildOptions(configs=("grounded",), labels="rules-copy", label_store=str(store.path)), progress=False)
+    assert same.manifest["labels"]["id"] == built.manifest["labels"]["id"]  # same answers, same id
+
+    # another labeller's answers arrive as a label set file: here, the same set with one memory rewritten
+    export_set(store, "rules-copy", tmp_path / "set.jsonl")
+    header, *rows = (json.loads(line) for line in (tmp_path / "set.jsonl").read_text().splitlines())
+    key = next(r["key"] for r in rows if r["kind"] == "action" and r["style"] == "grounded" and r["item"] == 1)
+    for row in rows:
+        if row["key"] == key:
+            row["text"] = "I relabelled this memory."
+    (tmp_path / "other.jsonl").write_text("".join(json.dumps(x) + "\n" for x in (header, *rows)))
+    other = LabelCache(tmp_path / "other.sqlite")
+    import_set(other, tmp_path / "other.jsonl", name="other")
+    relabelled = build([sample_dir], tmp_path / "other", BuildOptions(configs=("grounded",), labels="other", label_store=str(other.path)), progress=False)
+    assert "I relabelled this memory." in (relabelled.out / "swift/grounded/train.jsonl").read_text()
+    assert relabelled.manifest["labels"]["id"] != same.manifest["labels"]["id"]
+    assert relabelled.manifest["spec"] == same.manifest["spec"] and relabelled.manifest["sources"] == same.manifest["sources"]

@@ -10,6 +10,7 @@ build has succeeded: a failed build leaves nothing behind and never damages an e
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -279,11 +280,15 @@ def _run_jobs(jobs: list[EpisodeJob], options: BuildOptions, source_info: list[d
                 bar.update()
         digests = [file_checksum(s["path"]) for s in source_info]
     else:
-        with worker_context().Pool(workers) as pool, _progress(len(jobs), progress) as bar:
-            for job, result in zip(jobs, _bounded_imap(pool, build_episode, jobs, window=2 * workers)):
-                yield job, result
-                bar.update()
-            digests = pool.map(file_checksum, [s["path"] for s in source_info])
+        gc.freeze()  # forked workers share the parent's objects; a collection in them must not copy every page
+        try:
+            with worker_context().Pool(workers) as pool, _progress(len(jobs), progress) as bar:
+                for job, result in zip(jobs, _bounded_imap(pool, build_episode, jobs, window=2 * workers)):
+                    yield job, result
+                    bar.update()
+                digests = pool.map(file_checksum, [s["path"] for s in source_info])
+        finally:
+            gc.unfreeze()
     for item, (digest, size) in zip(source_info, digests):
         item[SOURCE_CHECKSUM], item["bytes"] = digest, size
 

@@ -1,7 +1,8 @@
 """ms-swift's own dataset loader accepts the published rows (JSONL and Parquet).
 
 ms-swift pins its own ``datasets``, so it lives in a separate environment whose Python is
-``$ROBOMME_MEM_SWIFT_PYTHON`` (``.ci/run`` makes it); without it these tests skip and say so.
+``$ROBOMME_MEM_SWIFT_PYTHON`` (``.ci/run`` makes one, shared with the training smoke run);
+without it these tests skip and say so.
 """
 
 from __future__ import annotations

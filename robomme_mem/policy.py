@@ -1,0 +1,206 @@
+"""The high-level policy at rollout time: memory state, prompts, a backend, lenient parsing.
+
+The runtime builds its prompts with the same functions as the builder's rows
+(:func:`robomme_mem.prompts.policy_user_prompt`) and starts from the same initial memory
+strings, so a trained adapter sees at rollout exactly what it saw in training. Model output
+is parsed leniently and never raises: every fallback taken is counted, so a report can say
+how often the model broke the format.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .prompts import INITIAL_MEMORY, INITIAL_SPATIAL, POLICY_SYSTEM, VARIANTS, policy_user_prompt
+
+MAX_NEW_TOKENS = {"simple": 128, "grounded": 128, "dual_simple": 384, "dual_grounded": 384}
+"""Greedy decoding budgets of the report's rollouts."""
+
+_MEM = re.compile(r"<mem>(.*?)(?:</mem>|(?=<spatial_mem>)|$)", re.DOTALL)
+_SPATIAL = re.compile(r"<spatial_mem>(.*?)(?:</spatial_mem>|$)", re.DOTALL)
+
+# the fallbacks a parse can take, counted per policy
+EMPTY = "empty output"
+NO_MEMORY = "no <mem>: kept the previous memory"
+UNCLOSED_MEMORY = "<mem> not closed"
+NO_SPATIAL = "no <spatial_mem>: kept the previous spatial memory"
+UNCLOSED_SPATIAL = "<spatial_mem> not closed"
+NO_SUBGOAL = "no subgoal line: kept the previous subgoal"
+EXTRA_TEXT = "text after the memories ignored"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    subgoal: str
+    memory: str
+    spatial: str | None
+    fallbacks: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.fallbacks
+
+
+def parse_answer(text: str | None, *, dual: bool, previous_subgoal: str = "", previous_memory: str = INITIAL_MEMORY,
+                 previous_spatial: str | None = INITIAL_SPATIAL) -> Parsed:
+    """Subgoal, action memory and (dual) spatial memory of one completion; never raises.
+
+    - empty output: everything previous is kept;
+    - no ``<mem>``: the whole text is the subgoal, the previous memory is kept;
+    - ``<mem>`` without ``</mem>`` (common when coordinates like ``<63, 136>`` sit inside it):
+      the memory runs to ``<spatial_mem>`` or the end;
+    - ``<spatial_mem>`` without its closing tag: it runs to the end;
+    - blank lines and text after the last closing tag are ignored.
+    """
+    fallbacks: list[str] = []
+    text = (text or "").strip()
+    if not text:
+        return Parsed(previous_subgoal, previous_memory, previous_spatial if dual else None, (EMPTY,))
+    first_tag = min((i for i in (text.find("<mem>"), text.find("<spatial_mem>")) if i >= 0), default=len(text))
+    subgoal = " ".join(line.strip() for line in text[:first_tag].splitlines() if line.strip())
+    if not subgoal:
+        subgoal = previous_subgoal
+        fallbacks.append(NO_SUBGOAL)
+    found = _MEM.search(text)
+    if found is None:
+        memory = previous_memory
+        fallbacks.append(NO_MEMORY)
+    else:
+        memory = found.group(1).strip()
+        if "</mem>" not in text[found.start():]:
+            fallbacks.append(UNCLOSED_MEMORY)
+    spatial = found_spatial = None
+    if dual:
+        found_spatial = _SPATIAL.search(text)
+        if found_spatial is None:
+            spatial = previous_spatial
+            fallbacks.append(NO_SPATIAL)
+        else:
+            spatial = found_spatial.group(1).strip()
+            if "</spatial_mem>" not in text[found_spatial.start():]:
+                fallbacks.append(UNCLOSED_SPATIAL)
+    ends = [m.end() for m in (found, found_spatial if dual else None) if m is not None]
+    if ends and text[max(ends):].strip():
+        fallbacks.append(EXTRA_TEXT)
+    return Parsed(subgoal, memory, spatial, tuple(fallbacks))
+
+
+# -- backends -----------------------------------------------------------------------------
+
+Backend = Callable[[list[dict], "np.ndarray | None", int], str]
+"""``backend(messages, image, max_new_tokens) -> completion text`` (greedy)."""
+
+
+class ReplayBackend:
+    """Answers from a split's targets, in order: for testing the loop and the scorers."""
+
+    def __init__(self, targets: Sequence[str]) -> None:
+        self._targets: Iterator[str] = iter(targets)
+
+    def __call__(self, messages: list[dict], image, max_new_tokens: int) -> str:
+        return next(self._targets)
+
+
+class OpenAIBackend:
+    """Any OpenAI-compatible server (``swift deploy``, vLLM) serving the base model plus adapter."""
+
+    def __init__(self, model: str, base_url: str, api_key: str = "unused", timeout_s: float = 120.0) -> None:
+        from openai import OpenAI
+
+        self.model = model
+        self._client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s)
+
+    def __call__(self, messages: list[dict], image, max_new_tokens: int) -> str:
+        response = self._client.chat.completions.create(
+            model=self.model, messages=_with_image(messages, image), temperature=0.0, max_tokens=max_new_tokens
+        )
+        return response.choices[0].message.content or ""
+
+
+class SwiftBackend:
+    """ms-swift's local inference engine: a base model plus a LoRA adapter (needs ``[train]``)."""
+
+    def __init__(self, model: str, adapter: str | None = None, model_type: str = "qwen3_vl") -> None:
+        from swift.infer_engine import TransformersEngine
+
+        self._engine = TransformersEngine(model, model_type=model_type, adapters=[adapter] if adapter else None)
+
+    def __call__(self, messages: list[dict], image, max_new_tokens: int) -> str:
+        from PIL import Image
+        from swift.infer_engine import InferRequest, RequestConfig
+
+        images = [Image.fromarray(image)] if image is not None else []
+        response = self._engine.infer([InferRequest(messages=messages, images=images)], RequestConfig(max_tokens=max_new_tokens, temperature=0))[0]
+        return response.choices[0].message.content or ""
+
+
+def _with_image(messages: list[dict], image) -> list[dict]:
+    """OpenAI form: the ``<image>`` placeholder of the user turn becomes an image part."""
+    if image is None:
+        return messages
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    out = []
+    for message in messages:
+        if message["role"] == "user" and "<image>" in message["content"]:
+            before, after = message["content"].split("<image>", 1)
+            parts = [{"type": "text", "text": before}] if before else []
+            parts += [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": after}]
+            out.append({"role": "user", "content": parts})
+        else:
+            out.append(message)
+    return out
+
+
+# -- the policy ---------------------------------------------------------------------------
+
+
+@dataclass
+class HighLevelPolicy:
+    """One episode's high-level policy: call :meth:`reset`, then :meth:`step` at every call frame."""
+
+    variant: str
+    backend: Backend
+    with_history: bool = False
+    """The ``*_history`` ablation: the prompt also lists the earlier subgoals."""
+    fallbacks: Counter = field(default_factory=Counter)
+    calls: int = 0
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; one of {', '.join(VARIANTS)}")
+        self.dual = self.variant.startswith("dual")
+        self.reset("")
+
+    def reset(self, goal: str) -> None:
+        self.goal = goal
+        self.subgoal = ""
+        self.memory = INITIAL_MEMORY
+        self.spatial = INITIAL_SPATIAL if self.dual else None
+        self.history: list[str] = []
+
+    def messages(self) -> list[dict]:
+        """The prompt of the next call, from the current state."""
+        user = policy_user_prompt(self.variant, self.goal, self.memory, self.spatial, self.history if self.with_history else None)
+        return [{"role": "system", "content": POLICY_SYSTEM[self.variant].render()}, {"role": "user", "content": user}]
+
+    def step(self, image) -> Parsed:
+        """Ask the backend for the next subgoal and memories; update the state."""
+        text = self.backend(self.messages(), image, MAX_NEW_TOKENS[self.variant])
+        parsed = parse_answer(text, dual=self.dual, previous_subgoal=self.subgoal, previous_memory=self.memory, previous_spatial=self.spatial)
+        self.calls += 1
+        self.fallbacks.update(parsed.fallbacks)
+        if not self.history or self.history[-1] != parsed.subgoal:
+            self.history.append(parsed.subgoal)
+        self.subgoal, self.memory, self.spatial = parsed.subgoal, parsed.memory, parsed.spatial
+        return parsed

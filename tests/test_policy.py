@@ -1,0 +1,76 @@
+"""The rollout-time policy: lenient parsing, and prompts equal to the training rows'."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+
+import pytest
+
+from robomme_mem import policy
+from robomme_mem.build import build, BuildOptions
+from robomme_mem.configs import HISTORY_CONFIGS, MEMORY_CONFIGS
+from robomme_mem.policy import HighLevelPolicy, ReplayBackend, parse_answer
+
+PREV = {"previous_subgoal": "old subgoal", "previous_memory": "old memory", "previous_spatial": "old spatial"}
+CASES = [
+    # (text, dual, subgoal, memory, spatial, fallbacks)
+    ("pick up the cube\n<mem>I did X.</mem>", False, "pick up the cube", "I did X.", None, ()),
+    ("pick up the cube at <63, 136>\n<mem>I placed it at <63, 136> once.", False, "pick up the cube at <63, 136>", "I placed it at <63, 136> once.", None, (policy.UNCLOSED_MEMORY,)),
+    ("just a subgoal", False, "just a subgoal", "old memory", None, (policy.NO_MEMORY,)),
+    ("", True, "old subgoal", "old memory", "old spatial", (policy.EMPTY,)),
+    ("   \n\n ", False, "old subgoal", "old memory", None, (policy.EMPTY,)),
+    ("a\n<mem>m</mem>\n<spatial_mem>s</spatial_mem>", True, "a", "m", "s", ()),
+    ("a\n<mem>m</mem>\n<spatial_mem>red cube <1, 2> left", True, "a", "m", "red cube <1, 2> left", (policy.UNCLOSED_SPATIAL,)),
+    ("a\n<mem>m <3, 4><spatial_mem>s</spatial_mem>", True, "a", "m <3, 4>", "s", (policy.UNCLOSED_MEMORY,)),
+    ("a\n<mem>m</mem>", True, "a", "m", "old spatial", (policy.NO_SPATIAL,)),
+    ("\n\npick up\n\n<mem>m</mem>\n\nthanks!", False, "pick up", "m", None, (policy.EXTRA_TEXT,)),
+    ("<mem>m</mem>", False, "old subgoal", "m", None, (policy.NO_SUBGOAL,)),
+]
+
+
+@pytest.mark.parametrize(("text", "dual", "subgoal", "memory", "spatial", "fallbacks"), CASES)
+def test_malformed_outputs_parse_with_counted_fallbacks(text, dual, subgoal, memory, spatial, fallbacks):
+    parsed = parse_answer(text, dual=dual, **PREV)
+    assert (parsed.subgoal, parsed.memory, parsed.spatial, parsed.fallbacks) == (subgoal, memory, spatial, fallbacks)
+
+
+def test_the_parser_never_raises():
+    pieces = ["<mem>", "</mem>", "<spatial_mem>", "</spatial_mem>", "<", ">", "\n", " ", "a", "<63, 136>", "é", "</", "mem", ""]
+    rng = random.Random(0)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        for dual in (False, True):
+            parsed = parse_answer(text, dual=dual, **PREV)
+            assert isinstance(parsed.subgoal, str) and isinstance(parsed.memory, str)
+            assert (parsed.spatial is not None) == dual
+    assert parse_answer(None, dual=False).fallbacks == (policy.EMPTY,)
+
+
+@pytest.fixture(scope="module")
+def built(sample_dir, tmp_path_factory):
+    return build([sample_dir], tmp_path_factory.mktemp("policy") / "robomme-mem", BuildOptions(configs=(*MEMORY_CONFIGS, *HISTORY_CONFIGS)), progress=False)
+
+
+def test_the_runtime_prompts_are_the_training_prompts(built):
+    """Replaying a split's targets, the policy builds each row's prompt from its own state."""
+    for config in (*MEMORY_CONFIGS, *HISTORY_CONFIGS):
+        episodes = defaultdict(list)
+        for line in (built.out / "swift" / config / "train.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            goal = row["messages"][1]["content"].split("\n", 1)[0].removeprefix("The task goal is: ")
+            episodes[goal + row["images"][0].rsplit("_step", 1)[0]].append(row)
+        for rows in episodes.values():
+            variant = config.removesuffix("_history")
+            runtime = HighLevelPolicy(variant, ReplayBackend([r["messages"][2]["content"] for r in rows]), with_history=config.endswith("_history"))
+            runtime.reset(rows[0]["messages"][1]["content"].split("\n", 1)[0].removeprefix("The task goal is: "))
+            for row in rows:
+                assert runtime.messages() == row["messages"][:2], config
+                runtime.step(None)
+            assert runtime.fallbacks == {} and runtime.calls == len(rows)
+
+
+def test_unknown_variants_are_refused():
+    with pytest.raises(ValueError, match="unknown variant"):
+        HighLevelPolicy("triple", ReplayBackend([]))

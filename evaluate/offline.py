@@ -1,0 +1,208 @@
+"""Teacher-forced scoring of a high-level policy on a published split: no simulator needed.
+
+    python evaluate/offline.py --dataset robomme-mem --config dual_grounded --backend replay
+    python evaluate/offline.py --dataset ORG/robomme-mem --revision v1.0.0 --config grounded --split validation \\
+        --backend openai --base-url http://localhost:8000/v1 --model robomme-lora --out report.json
+
+Every row's own prompt (goal, memories from the data, frame) goes to the backend; the answer is
+parsed with the rollout parser (:mod:`robomme_mem.policy`) and compared with the row's target:
+
+- ``subgoal_exact``: normalised subgoal equals the target's;
+- ``pixel_error``: mean distance between the predicted and true ``<a, b>`` points (grounded);
+- ``format_valid``: the answer needed no parser fallback;
+- ``boundary_precision`` / ``boundary_recall``: the predicted subgoal changes exactly where the
+  data's does (per episode, in frame order);
+- ``memory_update_agreement``: the policy rewrites its memory exactly when the target does;
+- ``count_faithful``: on counting tasks, the count in the memory equals the target memory's.
+
+Per task and overall, with bootstrap 95% intervals over rows; JSON and Markdown output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from robomme_mem.policy import MAX_NEW_TOKENS, OpenAIBackend, ReplayBackend, SwiftBackend, parse_answer
+from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
+from robomme_mem.segment import normalise
+
+COUNTING_TASKS = ("BinFill", "PickXtimes", "SwingXtimes")
+_POINT = re.compile(r"<\s*(\d+)\s*,\s*(\d+)\s*>")
+_COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_COUNT = re.compile(r"\b(\d+|" + "|".join(_COUNT_WORDS) + r")\b(?:\s+times?)?", re.IGNORECASE)
+METRICS = ("subgoal_exact", "pixel_error", "format_valid", "boundary_precision", "boundary_recall", "memory_update_agreement", "count_faithful")
+
+
+def counts(text: str) -> list[int]:
+    """Numbers a memory states (``twice`` -> 2, ``3 times`` -> 3), coordinates excluded."""
+    text = _POINT.sub(" ", text)
+    return [int(m) if m.isdigit() else _COUNT_WORDS[m.lower()] for m in _COUNT.findall(text)]
+
+
+def pixel_error(predicted: str, true: str) -> float | None:
+    a, b = _POINT.findall(predicted), _POINT.findall(true)
+    if not b:
+        return None
+    if not a:
+        return math.inf
+    return float(np.mean([math.dist(tuple(map(int, p)), tuple(map(int, t))) for p, t in zip(a, b)]))
+
+
+def score_rows(rows: list[dict], answers: list[str], dual: bool) -> list[dict]:
+    """Per-row scores; ``rows`` carry task, episode, frame, memory_in, spatial_in and the target."""
+    scored = []
+    for row, answer in zip(rows, answers):
+        target = parse_answer(row["messages"][2]["content"], dual=dual)
+        previous = {"previous_memory": row.get("memory_in") or INITIAL_MEMORY, "previous_spatial": row.get("spatial_in") or (INITIAL_SPATIAL if dual else None)}
+        predicted = parse_answer(answer, dual=dual, **previous)
+        true_count, predicted_count = counts(target.memory), counts(predicted.memory)
+        scored.append(
+            {
+                "task": row["task"],
+                "episode": row["episode"],
+                "frame": row["frame"],
+                "predicted_subgoal": normalise(predicted.subgoal),
+                "true_subgoal": normalise(target.subgoal),
+                "subgoal_exact": float(normalise(predicted.subgoal) == normalise(target.subgoal)),
+                "pixel_error": pixel_error(predicted.subgoal, target.subgoal),
+                "format_valid": float(predicted.valid),
+                "memory_update_agreement": float((predicted.memory != previous["previous_memory"]) == (target.memory != previous["previous_memory"])),
+                "count_faithful": float(predicted_count == true_count) if row["task"] in COUNTING_TASKS and true_count else None,
+                "fallbacks": list(predicted.fallbacks),
+            }
+        )
+    return scored
+
+
+def boundary_scores(scored: list[dict]) -> tuple[list[float], list[float]]:
+    """Per predicted change: was it a true change (precision); per true change: was it predicted (recall)."""
+    precision, recall = [], []
+    episodes = defaultdict(list)
+    for row in scored:
+        episodes[(row["task"], row["episode"])].append(row)
+    for rows in episodes.values():
+        rows.sort(key=lambda r: r["frame"])
+        for before, now in zip(rows, rows[1:]):
+            predicted = now["predicted_subgoal"] != before["predicted_subgoal"]
+            true = now["true_subgoal"] != before["true_subgoal"]
+            if predicted:
+                precision.append(float(true))
+            if true:
+                recall.append(float(predicted))
+    return precision, recall
+
+
+def summarise(values: list[float], rng: np.random.Generator, resamples: int = 1000) -> dict:
+    """Mean with a bootstrap 95% interval; infinite pixel errors (no point predicted) are reported apart."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    missing = sum(1 for v in values if v is not None and not math.isfinite(v))
+    if not finite:
+        return {"n": 0, "mean": None, "ci95": None, **({"missing_points": missing} if missing else {})}
+    data = np.asarray(finite)
+    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
+    out = {"n": len(finite), "mean": float(data.mean()), "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]}
+    if missing:
+        out["missing_points"] = missing
+    return out
+
+
+def report(scored: list[dict], seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    groups = {"overall": scored}
+    for task in sorted({r["task"] for r in scored}):
+        groups[task] = [r for r in scored if r["task"] == task]
+    out = {}
+    for name, rows in groups.items():
+        precision, recall = boundary_scores(rows)
+        metrics = {m: summarise([r[m] for r in rows if r[m] is not None], rng) for m in METRICS if m not in ("boundary_precision", "boundary_recall")}
+        metrics["boundary_precision"] = summarise(precision, rng)
+        metrics["boundary_recall"] = summarise(recall, rng)
+        fallbacks = defaultdict(int)
+        for row in rows:
+            for f in row["fallbacks"]:
+                fallbacks[f] += 1
+        out[name] = {"rows": len(rows), "metrics": metrics, "fallbacks": dict(fallbacks)}
+    return out
+
+
+def markdown(result: dict, title: str) -> str:
+    lines = [f"# {title}", "", "| group | rows | " + " | ".join(METRICS) + " |", "|---|---|" + "---|" * len(METRICS)]
+    for name, group in result.items():
+        cells = []
+        for metric in METRICS:
+            m = group["metrics"][metric]
+            cells.append("-" if m["mean"] is None else f"{m['mean']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]")
+        lines.append(f"| {name} | {group['rows']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def load_rows(dataset: str, config: str, split: str, revision: str | None, max_rows: int | None):
+    from datasets import load_dataset
+
+    ds = load_dataset(dataset, config, split=split, revision=revision)
+    if max_rows:
+        ds = ds.select(range(min(max_rows, len(ds))))
+    return ds
+
+
+def run(dataset: str, config: str, split: str, backend, revision: str | None = None, max_rows: int | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
+    ds = load_rows(dataset, config, split, revision, max_rows)
+    variant = config.removesuffix("_history")
+    dual = variant.startswith("dual")
+    rows, answers = [], []
+    for row in tqdm(ds, desc=f"{config}/{split}", unit="row", disable=not progress):
+        image = np.asarray(row["images"][0].convert("RGB")) if row["images"] else None
+        answers.append(backend(row["messages"][:2], image, MAX_NEW_TOKENS[variant]))
+        rows.append(row)
+    scored = score_rows(rows, answers, dual)
+    return report(scored), scored
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="robomme-mem", help="build folder or Hub dataset repo id")
+    parser.add_argument("--config", default="dual_grounded")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--revision")
+    parser.add_argument("--backend", choices=("replay", "openai", "swift"), default="replay", help="replay answers with the split's own targets (checks the loop)")
+    parser.add_argument("--model", help="served model name (openai) or base model (swift)")
+    parser.add_argument("--adapter", help="LoRA adapter (swift backend)")
+    parser.add_argument("--base-url", help="OpenAI-compatible server (openai backend)")
+    parser.add_argument("--max-rows", type=int)
+    parser.add_argument("--out", type=Path, help="JSON report (a .md beside it gets the table)")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.backend == "replay":
+        targets = [r["messages"][2]["content"] for r in load_rows(args.dataset, args.config, args.split, args.revision, args.max_rows)]
+        backend = ReplayBackend(targets)
+    elif args.backend == "openai":
+        if not (args.model and args.base_url):
+            parser.error("--backend openai needs --model and --base-url")
+        backend = OpenAIBackend(args.model, args.base_url)
+    else:
+        if not args.model:
+            parser.error("--backend swift needs --model (and usually --adapter)")
+        backend = SwiftBackend(args.model, args.adapter)
+    result, _ = run(args.dataset, args.config, args.split, backend, args.revision, args.max_rows, progress=not args.quiet)
+    title = f"Offline scores: {args.dataset} {args.config}/{args.split} ({args.backend})"
+    table = markdown(result, title)
+    print(table)
+    if args.out:
+        args.out.write_text(json.dumps({"dataset": args.dataset, "config": args.config, "split": args.split, "revision": args.revision,
+                                        "backend": args.backend, "model": args.model, "adapter": args.adapter, "scores": result}, indent=2))
+        args.out.with_suffix(".md").write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

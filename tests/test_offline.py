@@ -1,0 +1,72 @@
+"""``evaluate/offline.py``: teacher-forced scores of a policy on a split."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from robomme_mem.build import BuildOptions, build
+from robomme_mem.policy import ReplayBackend
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("robomme_evaluate_offline", ROOT / "evaluate" / "offline.py")
+offline = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = offline  # evaluate/ is a folder of scripts, not a package (it would shadow HF's)
+spec.loader.exec_module(offline)
+
+
+@pytest.fixture(scope="module")
+def built(sample_dir, tmp_path_factory):
+    return build([sample_dir], tmp_path_factory.mktemp("offline") / "robomme-mem", BuildOptions(configs=("grounded", "dual_grounded")), progress=False)
+
+
+def targets(built, config):
+    return [json.loads(line)["messages"][2]["content"] for line in (built.out / "swift" / config / "train.jsonl").read_text().splitlines()]
+
+
+def test_replaying_the_targets_scores_perfectly(built, tmp_path, capsys):
+    result, _ = offline.run(str(built.out), "dual_grounded", "train", ReplayBackend(targets(built, "dual_grounded")), progress=False)
+    overall = result["overall"]["metrics"]
+    for metric in ("subgoal_exact", "format_valid", "boundary_precision", "boundary_recall", "memory_update_agreement", "count_faithful"):
+        assert overall[metric]["mean"] == 1.0, metric
+    assert overall["pixel_error"]["mean"] == 0.0 and overall["count_faithful"]["n"] > 0
+    assert set(result) >= {"overall", "BinFill", "PickXtimes"} and result["overall"]["fallbacks"] == {}
+    # and from the command line, with JSON and Markdown written
+    assert offline.main(["--dataset", str(built.out), "--config", "grounded", "-q", "--out", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["scores"]["overall"]["metrics"]["subgoal_exact"]["mean"] == 1.0
+    assert "| overall |" in (tmp_path / "r.md").read_text() and "| overall |" in capsys.readouterr().out
+
+
+def test_a_corrupted_policy_scores_what_it_broke(built):
+    answers = targets(built, "dual_grounded")
+    broken = []
+    for i, text in enumerate(answers):
+        subgoal, rest = text.split("\n", 1)
+        if i % 4 == 0:  # a wrong point, off by (3, 4): 5 pixels
+            subgoal = offline._POINT.sub(lambda m: f"<{int(m.group(1)) + 3}, {int(m.group(2)) + 4}>", subgoal)
+        if i % 5 == 0:  # memory not closed
+            rest = rest.replace("</mem>", "", 1)
+        if i % 7 == 0:  # says "twice" where it means otherwise
+            rest = rest.replace("once", "twice")
+        broken.append(subgoal + "\n" + rest)
+    result, scored = offline.run(str(built.out), "dual_grounded", "train", ReplayBackend(broken), progress=False)
+    m = result["overall"]["metrics"]
+    n = len(answers)
+    with_points = sum(1 for i, t in enumerate(answers) if i % 4 == 0 and offline._POINT.search(t.split("\n")[0]))
+    assert m["subgoal_exact"]["mean"] == pytest.approx(1 - with_points / n)
+    assert m["format_valid"]["mean"] == pytest.approx(1 - len(range(0, n, 5)) / n)
+    assert 0 < m["pixel_error"]["mean"] < 5 and max(r["pixel_error"] or 0 for r in scored) == pytest.approx(5.0)
+    assert m["count_faithful"]["mean"] < 1.0
+    assert m["boundary_precision"]["mean"] < 1.0  # a moved point reads as a subgoal change
+    low, high = m["subgoal_exact"]["ci95"]
+    assert low <= m["subgoal_exact"]["mean"] <= high
+
+
+def test_counts_read_words_and_digits_but_not_coordinates():
+    assert offline.counts("I picked up the cube <12, 40> twice and placed it 3 times.") == [2, 3]
+    assert offline.pixel_error("at <10, 10>", "at <13, 14>") == 5.0
+    assert offline.pixel_error("no point", "at <1, 1>") == float("inf") and offline.pixel_error("x", "y") is None

@@ -1,0 +1,163 @@
+"""Table-1-style report of rollout results, with the paper's rows printed beside ours.
+
+    python evaluate/report.py results.jsonl --out report/ [--traces robomme-mem --episode BinFill:0]
+
+``results.jsonl`` holds one line per evaluated episode, as the rollout harness appends them:
+``{"method": "...", "task": "BinFill", "episode": 0, "success": true}``. The report folder gets
+``report.md`` (per-task success %, average and SEM per method, the paper's Table 1 rows from
+``paper_results.json`` beside ours), ``radar.png`` (per-task success of every method) and,
+given a build with the ``traces`` config, ``trace.png``: one episode's subgoal and action
+memory at each boundary, like the report's Figure 3.
+
+SEM is the standard error of the average over tasks: ``sqrt(sum_t p_t (1 - p_t) / n_t) / T``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PAPER = HERE / "paper_results.json"
+
+
+def read_results(path: str | Path) -> dict[str, dict[str, list[bool]]]:
+    """``method -> task -> [success, ...]``; a bad line names the file and line."""
+    out: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                out[str(item["method"])][str(item["task"])].append(bool(item["success"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a result line ({exc})") from None
+    return out
+
+
+def summarise(per_task: dict[str, list[bool]], tasks: list[str]) -> dict:
+    """Success % per task, the average over tasks, and its SEM (tasks without episodes are skipped)."""
+    rates = {t: 100.0 * sum(v) / len(v) for t, v in per_task.items() if v}
+    present = [t for t in tasks if t in rates]
+    if not present:
+        return {"success": {}, "avg": None, "sem": None, "episodes": 0}
+    variance = sum((rates[t] / 100) * (1 - rates[t] / 100) / len(per_task[t]) for t in present)
+    return {
+        "success": rates,
+        "avg": sum(rates[t] for t in present) / len(present),
+        "sem": 100.0 * math.sqrt(variance) / len(present),
+        "episodes": sum(len(per_task[t]) for t in present),
+    }
+
+
+def table(ours: dict[str, dict], paper: dict) -> str:
+    tasks = paper["tasks"]
+    lines = ["| method | " + " | ".join(tasks) + " | avg | SEM |", "|---|" + "---|" * (len(tasks) + 2)]
+    for row in paper["rows"]:
+        lines.append(f"| {row['method']} (paper) | " + " | ".join(f"{row['success'][t]:.2f}" for t in tasks) + f" | {row['avg']:.2f} | {row['sem']:.2f} |")
+    for method, summary in ours.items():
+        cells = [f"{summary['success'][t]:.2f}" if t in summary["success"] else "-" for t in tasks]
+        avg = "-" if summary["avg"] is None else f"{summary['avg']:.2f}"
+        sem = "-" if summary["sem"] is None else f"{summary['sem']:.2f}"
+        lines.append(f"| **{method}** (ours, {summary['episodes']} episodes) | " + " | ".join(cells) + f" | {avg} | {sem} |")
+    return "\n".join(lines)
+
+
+def radar(ours: dict[str, dict], paper: dict, path: Path, size_px: int = 900) -> Path:
+    """Per-task success of every method on one radar chart (paper rows dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = paper["tasks"]
+    angles = [2 * math.pi * i / len(tasks) for i in range(len(tasks))] + [0.0]
+    fig = plt.figure(figsize=(size_px / 100, size_px / 100), dpi=100)
+    ax = fig.add_subplot(projection="polar")
+    for row in paper["rows"]:
+        values = [row["success"][t] for t in tasks]
+        ax.plot(angles, values + values[:1], linestyle="--", linewidth=1, label=f"{row['method']} (paper)")
+    for method, summary in ours.items():
+        values = [summary["success"].get(t, 0.0) for t in tasks]
+        ax.plot(angles, values + values[:1], linewidth=2.5, label=f"{method} (ours)")
+        ax.fill(angles, values + values[:1], alpha=0.1)
+    ax.set_xticks(angles[:-1], tasks, fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.legend(loc="upper right", bbox_to_anchor=(1.35, 1.12), fontsize=6)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def trace_figure(trace: dict, path: Path, style: str = "grounded") -> Path:
+    """One episode's subgoal and action memory at each boundary step (the report's Figure 3)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    boundaries = trace["boundaries"]
+    fig, ax = plt.subplots(figsize=(10, 0.9 * len(boundaries) + 1), dpi=100)
+    ax.axis("off")
+    ax.set_title(f"{trace['task']} episode {trace['episode']}: {trace['goal']}", fontsize=9, loc="left")
+    for i, b in enumerate(boundaries):
+        y = 1 - (i + 0.5) / len(boundaries)
+        ax.text(0.0, y, f"step {b['step']}", fontsize=8, va="center", family="monospace")
+        ax.text(0.1, y, textwrap.fill(b[f"subgoal_{style}"] or "", 40), fontsize=8, va="center")
+        ax.text(0.45, y, textwrap.fill(b[f"memory_{style}"] or "", 70), fontsize=7, va="center", color="#1f4e79")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def load_trace(dataset: str, episode: str) -> dict:
+    """The ``traces`` row of ``TASK:EPISODE`` from a build folder or Hub repo."""
+    from datasets import load_dataset
+
+    task, _, index = episode.partition(":")
+    for split in load_dataset(dataset, "traces").values():
+        for row in split:
+            if row["task"] == task and row["episode"] == int(index or 0):
+                return row
+    raise ValueError(f"{dataset}: no trace for {episode}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="results JSONL (one line per episode)")
+    parser.add_argument("--out", type=Path, default=Path("report"), help="report folder")
+    parser.add_argument("--traces", help="a build folder or Hub repo with the traces config, for the memory-trace figure")
+    parser.add_argument("--episode", default="BinFill:0", help="TASK:EPISODE of the trace figure")
+    args = parser.parse_args(argv)
+
+    paper = json.loads(PAPER.read_text(encoding="utf-8"))
+    results = read_results(args.results)
+    ours = {method: summarise(per_task, paper["tasks"]) for method, per_task in sorted(results.items())}
+    args.out.mkdir(parents=True, exist_ok=True)
+    body = [
+        "# RoboMME evaluation",
+        "",
+        f"Success rates (%) on RoboMME's non-video tasks. Paper rows: {paper['source']}. "
+        "SEM of ours: the standard error of the average over tasks.",
+        "",
+        table(ours, paper),
+        "",
+        "![per-task success](radar.png)",
+    ]
+    radar(ours, paper, args.out / "radar.png")
+    if args.traces:
+        trace_figure(load_trace(args.traces, args.episode), args.out / "trace.png")
+        body += ["", f"![memory trace of {args.episode}](trace.png)"]
+    (args.out / "report.md").write_text("\n".join(body) + "\n", encoding="utf-8")
+    print(f"wrote {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

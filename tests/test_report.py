@@ -1,0 +1,65 @@
+"""``evaluate/report.py``: Table 1 beside ours, the radar plot and the memory-trace figure."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from robomme_mem.build import BuildOptions, build
+
+pytest.importorskip("matplotlib", reason="the report's figures need the [eval] extra (matplotlib)")
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT.parent / "shared" / "spec" / "paper_results.md"
+spec = importlib.util.spec_from_file_location("robomme_evaluate_report", ROOT / "evaluate" / "report.py")
+report = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = report
+spec.loader.exec_module(report)
+
+
+def results_file(path: Path) -> Path:
+    lines = []
+    for task, wins in (("BinFill", [1, 1, 0, 1]), ("PickXtimes", [1, 1, 1, 1]), ("StopCube", [0, 0, 0, 0])):
+        lines += [json.dumps({"method": "dual_grounded", "task": task, "episode": i, "success": bool(w)}) for i, w in enumerate(wins)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_report_puts_the_paper_rows_beside_ours(tmp_path, sample_dir):
+    built = build([sample_dir], tmp_path / "robomme-mem", BuildOptions(configs=("traces",)), progress=False)
+    out = tmp_path / "report"
+    assert report.main([str(results_file(tmp_path / "results.jsonl")), "--out", str(out), "--traces", str(built.out), "--episode", "BinFill:0"]) == 0
+    text = (out / "report.md").read_text()
+    assert "| QwenVL (RoboMME SimpleSG baseline) (paper) | 77.56 | 95.33 |" in text
+    ours = next(line for line in text.splitlines() if "**dual_grounded**" in line)
+    assert "| 75.00 | 100.00 | - | 0.00 |" in ours and "| 58.33 |" in ours  # (75 + 100 + 0) / 3
+    assert Image.open(out / "radar.png").size == (900, 900)
+    width, height = Image.open(out / "trace.png").size
+    assert width > 500 and height > 300
+
+
+def test_sem_is_the_standard_error_of_the_task_average():
+    summary = report.summarise({"A": [True, False], "B": [True, True]}, ["A", "B"])
+    assert summary["avg"] == 75.0
+    assert summary["sem"] == pytest.approx(100 * (0.25 / 2) ** 0.5 / 2)
+
+
+def test_a_bad_results_line_names_the_file_and_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"method": "m", "task": "BinFill", "episode": 0, "success": true}\n{"task": "BinFill"}\n')
+    with pytest.raises(ValueError, match=r"r.jsonl:2: not a result line"):
+        report.read_results(path)
+
+
+@pytest.mark.skipif(not SPEC.is_file(), reason="../shared/spec/paper_results.md is not beside the checkout")
+def test_the_shipped_paper_rows_match_the_spec():
+    paper = json.loads((ROOT / "evaluate" / "paper_results.json").read_text())
+    text = SPEC.read_text()
+    for row in paper["rows"]:
+        cells = " | ".join(f"{row['success'][t]:.2f}" for t in paper["tasks"])
+        assert f"| {row['method']} | {cells} | {row['avg']:.2f} | {row['sem']:.2f} |" in text

@@ -68,28 +68,25 @@ def parse_answer(text: str | None, *, dual: bool, previous_subgoal: str = "", pr
     if not subgoal:
         subgoal = previous_subgoal
         fallbacks.append(NO_SUBGOAL)
-    found = _MEM.search(text)
-    if found is None:
-        memory = previous_memory
-        fallbacks.append(NO_MEMORY)
-    else:
-        memory = found.group(1).strip()
-        if "</mem>" not in text[found.start():]:
-            fallbacks.append(UNCLOSED_MEMORY)
+    memory, found = _block(text, _MEM, "</mem>", previous_memory, NO_MEMORY, UNCLOSED_MEMORY, fallbacks)
     spatial = found_spatial = None
     if dual:
-        found_spatial = _SPATIAL.search(text)
-        if found_spatial is None:
-            spatial = previous_spatial
-            fallbacks.append(NO_SPATIAL)
-        else:
-            spatial = found_spatial.group(1).strip()
-            if "</spatial_mem>" not in text[found_spatial.start():]:
-                fallbacks.append(UNCLOSED_SPATIAL)
-    ends = [m.end() for m in (found, found_spatial if dual else None) if m is not None]
+        spatial, found_spatial = _block(text, _SPATIAL, "</spatial_mem>", previous_spatial, NO_SPATIAL, UNCLOSED_SPATIAL, fallbacks)
+    ends = [m.end() for m in (found, found_spatial) if m is not None]
     if ends and text[max(ends):].strip():
         fallbacks.append(EXTRA_TEXT)
     return Parsed(subgoal, memory, spatial, tuple(fallbacks))
+
+
+def _block(text: str, pattern: re.Pattern, closing: str, previous, missing: str, unclosed: str, fallbacks: list[str]):
+    """(content, match) of one tagged block; the previous value (and a counted fallback) when absent."""
+    found = pattern.search(text)
+    if found is None:
+        fallbacks.append(missing)
+        return previous, None
+    if closing not in text[found.start():]:
+        fallbacks.append(unclosed)
+    return found.group(1).strip(), found
 
 
 # -- backends -----------------------------------------------------------------------------

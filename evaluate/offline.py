@@ -155,11 +155,15 @@ def load_rows(dataset: str, config: str, split: str, revision: str | None, max_r
 
 
 def run(dataset: str, config: str, split: str, backend, revision: str | None = None, max_rows: int | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
-    ds = load_rows(dataset, config, split, revision, max_rows)
+    return score_split(load_rows(dataset, config, split, revision, max_rows), config, backend, progress)
+
+
+def score_split(ds, config: str, backend, progress: bool = True) -> tuple[dict, list[dict]]:
+    """Ask ``backend`` every row's prompt of a loaded split; the report and the per-row scores."""
     variant = config.removesuffix("_history")
     dual = variant.startswith("dual")
     rows, answers = [], []
-    for row in tqdm(ds, desc=f"{config}/{split}", unit="row", disable=not progress):
+    for row in tqdm(ds, desc=config, unit="row", disable=not progress):
         image = np.asarray(row["images"][0].convert("RGB")) if row["images"] else None
         answers.append(backend(row["messages"][:2], image, MAX_NEW_TOKENS[variant]))
         rows.append(row)
@@ -182,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
 
+    ds = load_rows(args.dataset, args.config, args.split, args.revision, args.max_rows)
     if args.backend == "replay":
-        targets = [r["messages"][2]["content"] for r in load_rows(args.dataset, args.config, args.split, args.revision, args.max_rows)]
-        backend = ReplayBackend(targets)
+        backend = ReplayBackend([r["messages"][2]["content"] for r in ds])
     elif args.backend == "openai":
         if not (args.model and args.base_url):
             parser.error("--backend openai needs --model and --base-url")
@@ -193,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.model:
             parser.error("--backend swift needs --model (and usually --adapter)")
         backend = SwiftBackend(args.model, args.adapter)
-    result, _ = run(args.dataset, args.config, args.split, backend, args.revision, args.max_rows, progress=not args.quiet)
+    result, _ = score_split(ds, args.config, backend, progress=not args.quiet)
     title = f"Offline scores: {args.dataset} {args.config}/{args.split} ({args.backend})"
     table = markdown(result, title)
     print(table)

@@ -9,8 +9,6 @@ how often the model broke the format.
 
 from __future__ import annotations
 
-import base64
-import io
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .prompts import INITIAL_MEMORY, INITIAL_SPATIAL, POLICY_SYSTEM, VARIANTS, policy_user_prompt
+from .prompts import (
+    INITIAL_MEMORY,
+    INITIAL_SPATIAL,
+    POLICY_SYSTEM,
+    VARIANTS,
+    policy_user_prompt,
+)
+from .write.media import png_data_url
 
 MAX_NEW_TOKENS = {"simple": 128, "grounded": 128, "dual_simple": 384, "dual_grounded": 384}
 """Greedy decoding budgets of the report's rollouts."""
@@ -142,11 +147,7 @@ def _with_image(messages: list[dict], image) -> list[dict]:
     """OpenAI form: the ``<image>`` placeholder of the user turn becomes an image part."""
     if image is None:
         return messages
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    url = png_data_url(np.asarray(image, dtype=np.uint8))
     out = []
     for message in messages:
         if message["role"] == "user" and "<image>" in message["content"]:

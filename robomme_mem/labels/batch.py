@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import Answer, LabelCache
-from .openai_labeller import check
+from .openai_labeller import completion_problems, parse_completion
 from .requests import LabelParams, LabelRequest
 from .session import Pending, request_record
 
@@ -133,23 +133,18 @@ def _answer(item: dict, stored: _Stored) -> Answer:
     if error or response.get("status_code") != 200:
         detail = error or (response.get("body") or {}).get("error") or f"status {response.get('status_code')}"
         return Answer(status="failed", error=f"batch error: {json.dumps(detail)[:500]}", **common)
-    body = response.get("body") or {}
     try:
-        choice = body["choices"][0]
-        text = (choice["message"]["content"] or "").strip()
-    except (KeyError, IndexError, TypeError):
+        completion = parse_completion(response.get("body") or {})
+    except ValueError:
         return Answer(status="failed", error="batch answer has no message content", **common)
-    usage = body.get("usage") or {}
-    problems = check(stored, text)
-    if choice.get("finish_reason") == "length":
-        problems.append("the answer was cut off at the token limit")
+    problems = completion_problems(stored, completion)
     return Answer(
         status="failed" if problems else "ok",
-        text=text,
+        text=completion.text,
         error=f"invalid: {'; '.join(problems)}" if problems else None,
-        finish_reason=choice.get("finish_reason"),
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        model_reported=body.get("model"),
+        finish_reason=completion.finish_reason,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        model_reported=completion.model,
         **common,
     )

@@ -119,15 +119,18 @@ class EpisodeLabels:
     def complete(self) -> bool:
         return not self.problems and not self.pending
 
-    def entries(self) -> list[dict]:
-        """Rows of a label set: where each answer is used."""
+    def placed(self) -> list[tuple[dict, LabelEntry]]:
+        """(label set row, entry) per answer: action memories by style, then the spatial chain."""
         out = []
         for entry in [*(e for style in STYLES for e in self.action.get(style, [])), *self.spatial]:
-            out.append(
-                {"task": self.work.task, "episode": self.work.episode, "kind": entry.kind, "style": entry.style,
-                 "item": entry.item, "step": entry.step, "key": entry.key}
-            )
+            row = {"task": self.work.task, "episode": self.work.episode, "kind": entry.kind, "style": entry.style,
+                   "item": entry.item, "step": entry.step, "key": entry.key}
+            out.append((row, entry))
         return out
+
+    def entries(self) -> list[dict]:
+        """Rows of a label set: where each answer is used."""
+        return [row for row, _ in self.placed()]
 
     def action_memories(self, style: str) -> list[str]:
         """``M_k`` per segment, in order (the episode must be complete)."""

@@ -92,12 +92,10 @@ class OpenAILabeller:
             except ValueError as exc:  # a body that is not a chat completion: ask again
                 problems = [str(exc)]
                 continue
-            prompt_tokens += completion.prompt_tokens
-            completion_tokens += completion.completion_tokens
+            prompt_tokens += completion.prompt_tokens or 0
+            completion_tokens += completion.completion_tokens or 0
             text = completion.text
-            problems = check(request, text)
-            if completion.finish_reason == "length":
-                problems.append("the answer was cut off at the token limit")
+            problems = completion_problems(request, completion)
             if not problems:
                 return Answer(
                     status="ok",
@@ -134,26 +132,36 @@ class Completion:
     text: str
     finish_reason: str | None
     model: str | None
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
 
 
-def parse_completion(raw: str) -> Completion:
-    """The parts of a chat-completions response body a label needs; ``ValueError`` if it is not one."""
+def parse_completion(raw: str | dict) -> Completion:
+    """The parts of a chat-completions response a label needs, from its JSON text or its parsed
+    body (a Batch API output line carries the latter); ``ValueError`` if it is not one."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw) if isinstance(raw, str) else raw
         choice = body["choices"][0]
         text = choice["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise ValueError(f"malformed response: {raw[:80]!r}") from None
+        shown = raw if isinstance(raw, str) else json.dumps(raw)
+        raise ValueError(f"malformed response: {shown[:80]!r}") from None
     usage = body.get("usage") or {}
     return Completion(
         text=(text or "").strip(),
         finish_reason=choice.get("finish_reason"),
         model=body.get("model"),
-        prompt_tokens=usage.get("prompt_tokens") or 0,
-        completion_tokens=usage.get("completion_tokens") or 0,
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
     )
+
+
+def completion_problems(request, completion: Completion) -> list[str]:
+    """The broken rules of a completion: its text's (:func:`check`), and a cut-off answer."""
+    problems = check(request, completion.text)
+    if completion.finish_reason == "length":
+        problems.append("the answer was cut off at the token limit")
+    return problems
 
 
 def _http_client():

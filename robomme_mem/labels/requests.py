@@ -10,7 +10,6 @@ the base URL never enter it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,7 +28,7 @@ from ..prompts import (
     PromptTemplate,
     format_history,
 )
-from ..write.media import encode_png
+from ..write.media import png_data_url
 from .cache import digest_key
 
 STYLES = ("simple", "grounded")
@@ -156,7 +155,7 @@ class LabelRequest:
         """Chat-completions messages as sent: the image inlined as a PNG data URL."""
         if self.kind == "action":
             return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
-        url = "data:image/png;base64," + base64.b64encode(encode_png(self.image)).decode("ascii")
+        url = png_data_url(self.image)
         return [
             {"role": "system", "content": self.system},
             {"role": "user", "content": [{"type": "text", "text": self.user}, {"type": "image_url", "image_url": {"url": url}}]},

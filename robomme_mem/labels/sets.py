@@ -120,15 +120,9 @@ def content_id(episodes: Sequence[EpisodeLabels]) -> str:
     """sha256 over every answer in its place: equal ids, equal labels."""
     digest = hashlib.sha256()
     for episode in episodes:
-        for entry in _entries_with_answers(episode):
-            row, answer = entry
-            digest.update(json.dumps([row[f] for f in ENTRY_FIELDS] + [answer.status, answer.text]).encode())
+        for row, entry in episode.placed():
+            digest.update(json.dumps([row[f] for f in ENTRY_FIELDS] + [entry.answer.status, entry.answer.text]).encode())
     return digest.hexdigest()
-
-
-def _entries_with_answers(episode: EpisodeLabels):
-    answers = [e.answer for style in STYLES for e in episode.action.get(style, [])] + [e.answer for e in episode.spatial]
-    return list(zip(episode.entries(), answers))
 
 
 def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], episodes: Sequence[EpisodeLabels]) -> dict:
@@ -137,7 +131,8 @@ def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources:
     failed = entries = 0
     seen: set[str] = set()
     for episode in episodes:
-        for row, answer in _entries_with_answers(episode):
+        for row, entry in episode.placed():
+            answer = entry.answer
             entries += 1
             if row["key"] not in seen:
                 seen.add(row["key"])

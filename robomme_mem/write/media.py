@@ -13,6 +13,7 @@ be byte-identical on any machine.
 
 from __future__ import annotations
 
+import base64
 import struct
 import zlib
 from collections.abc import Iterable
@@ -44,6 +45,11 @@ def encode_png(image: np.ndarray, level: int = PNG_COMPRESS_LEVEL) -> bytes:
     np.subtract(image[:, 1:], image[:, :-1], out=rows[:, 1:])  # wraps modulo 256, as PNG wants
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", _deflate(filtered.tobytes(), level)) + _chunk(b"IEND", b"")
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """``data:image/png;base64,...``: how a frame travels inside a chat-completions message."""
+    return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode("ascii")
 
 
 def write_png(path: str | Path, image: np.ndarray, compress_level: int = PNG_COMPRESS_LEVEL) -> None:

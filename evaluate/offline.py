@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from robomme_mem.policy import MAX_NEW_TOKENS, OpenAIBackend, ReplayBackend, SwiftBackend, parse_answer
+from robomme_mem.policy import BACKENDS, MAX_NEW_TOKENS, make_backend, parse_answer
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.segment import normalise
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="dual_grounded")
     parser.add_argument("--split", default="train")
     parser.add_argument("--revision")
-    parser.add_argument("--backend", choices=("replay", "openai", "swift"), default="replay", help="replay answers with the split's own targets (checks the loop)")
+    parser.add_argument("--backend", choices=BACKENDS, default="replay", help="replay answers with the split's own targets (checks the loop)")
     parser.add_argument("--model", help="served model name (openai) or base model (swift)")
     parser.add_argument("--adapter", help="LoRA adapter (swift backend)")
     parser.add_argument("--base-url", help="OpenAI-compatible server (openai backend)")
@@ -187,16 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     ds = load_rows(args.dataset, args.config, args.split, args.revision, args.max_rows)
-    if args.backend == "replay":
-        backend = ReplayBackend([r["messages"][2]["content"] for r in ds])
-    elif args.backend == "openai":
-        if not (args.model and args.base_url):
-            parser.error("--backend openai needs --model and --base-url")
-        backend = OpenAIBackend(args.model, args.base_url)
-    else:
-        if not args.model:
-            parser.error("--backend swift needs --model (and usually --adapter)")
-        backend = SwiftBackend(args.model, args.adapter)
+    targets = [r["messages"][2]["content"] for r in ds] if args.backend == "replay" else None
+    try:
+        backend = make_backend(args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter, targets=targets)
+    except ValueError as exc:
+        parser.error(str(exc))
     result, _ = score_split(ds, args.config, backend, progress=not args.quiet)
     title = f"Offline scores: {args.dataset} {args.config}/{args.split} ({args.backend})"
     table = markdown(result, title)

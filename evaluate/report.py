@@ -22,22 +22,17 @@ import textwrap
 from collections import defaultdict
 from pathlib import Path
 
+from robomme_mem.results import read_results
+
 HERE = Path(__file__).resolve().parent
 PAPER = HERE / "paper_results.json"
 
 
-def read_results(path: str | Path) -> dict[str, dict[str, list[bool]]]:
-    """``method -> task -> [success, ...]``; a bad line names the file and line."""
+def per_task(path: str | Path) -> dict[str, dict[str, list[bool]]]:
+    """``method -> task -> [success, ...]`` (the last line per episode); a bad line names the file and line."""
     out: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                out[str(item["method"])][str(item["task"])].append(bool(item["success"]))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: not a result line ({exc})") from None
+    for record in read_results(path):
+        out[str(record["method"])][str(record["task"])].append(record["success"])
     return out
 
 
@@ -137,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     paper = json.loads(PAPER.read_text(encoding="utf-8"))
-    results = read_results(args.results)
+    results = per_task(args.results)
     ours = {method: summarise(per_task, paper["tasks"]) for method, per_task in sorted(results.items())}
     args.out.mkdir(parents=True, exist_ok=True)
     body = [

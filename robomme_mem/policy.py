@@ -101,13 +101,24 @@ Backend = Callable[[list[dict], "np.ndarray | None", int], str]
 
 
 class ReplayBackend:
-    """Answers from a split's targets, in order: for testing the loop and the scorers."""
+    """Answers from a split's targets, in order: for testing the loop and the scorers.
 
-    def __init__(self, targets: Sequence[str]) -> None:
+    ``repeat_last`` keeps answering the last target once they run out (a rollout makes as
+    many calls as its episode lasts); otherwise running out is an error.
+    """
+
+    def __init__(self, targets: Sequence[str], repeat_last: bool = False) -> None:
         self._targets: Iterator[str] = iter(targets)
+        self._repeat_last = repeat_last
+        self._last: str | None = None
 
     def __call__(self, messages: list[dict], image, max_new_tokens: int) -> str:
-        return next(self._targets)
+        try:
+            self._last = next(self._targets)
+        except StopIteration:
+            if not (self._repeat_last and self._last is not None):
+                raise RuntimeError("the replay backend ran out of answers") from None
+        return self._last
 
 
 class OpenAIBackend:
@@ -141,6 +152,27 @@ class SwiftBackend:
         images = [Image.fromarray(image)] if image is not None else []
         response = self._engine.infer([InferRequest(messages=messages, images=images)], RequestConfig(max_tokens=max_new_tokens, temperature=0))[0]
         return response.choices[0].message.content or ""
+
+
+def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, adapter: str | None = None,
+                 targets: Sequence[str] | None = None, repeat_last: bool = False) -> Backend:
+    """The backend a command line names: ``replay`` (needs ``targets``), ``openai`` or ``swift``."""
+    if kind == "replay":
+        if targets is None:
+            raise ValueError("the replay backend needs its answers")
+        return ReplayBackend(targets, repeat_last=repeat_last)
+    if kind == "openai":
+        if not (model and base_url):
+            raise ValueError("the openai backend needs a model name and a base URL")
+        return OpenAIBackend(model, base_url)
+    if kind == "swift":
+        if not model:
+            raise ValueError("the swift backend needs a base model (and usually an adapter)")
+        return SwiftBackend(model, adapter)
+    raise ValueError(f"unknown backend {kind!r}; one of replay, openai, swift")
+
+
+BACKENDS = ("replay", "openai", "swift")
 
 
 def _with_image(messages: list[dict], image) -> list[dict]:

@@ -53,7 +53,7 @@ def test_a_bad_results_line_names_the_file_and_line(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text('{"method": "m", "task": "BinFill", "episode": 0, "success": true}\n{"task": "BinFill"}\n')
     with pytest.raises(ValueError, match=r"r.jsonl:2: not a result line"):
-        report.read_results(path)
+        report.per_task(path)
 
 
 @pytest.mark.skipif(not SPEC.is_file(), reason="../shared/spec/paper_results.md is not beside the checkout")

@@ -1,0 +1,75 @@
+"""The rollout results file: one JSON line per evaluated episode, appended as episodes finish.
+
+``{"method": ..., "task": ..., "episode": ..., "success": ..., ...}``. Appending one whole line
+per episode (flushed and fsynced) means an interrupted run loses at most the episode in flight
+and resumes by skipping the keys already present. A last line cut short by a crash (not JSON,
+no newline after it) is ignored by readers and dropped before the next append; any other bad
+line is an error that names the file and line. Where a key appears twice (an episode re-run after an error), the
+last line wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+Key = tuple[str, str, int]
+
+
+def key(record: dict) -> Key:
+    return str(record["method"]), str(record["task"]), int(record["episode"])
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """The records of ``path``, the last per (method, task, episode), in first-seen order."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    records: dict[Key, dict] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            records[key(record)] = {**record, "success": bool(record["success"])}
+        except (ValueError, KeyError, TypeError) as exc:
+            if number == len(lines) and isinstance(exc, json.JSONDecodeError):
+                break  # an unparsable last line with no newline after it: a write cut short
+            raise ValueError(f"{path}:{number}: not a result line ({exc})") from None
+    return list(records.values())
+
+
+def repair(path: str | Path) -> int:
+    """Before appending: drop a last line cut short (temp file, then rename); the bytes dropped.
+
+    A last line that is whole JSON but lacks its newline (written by hand) gets the newline.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    tail = data[data.rfind(b"\n") + 1 :]
+    try:
+        json.loads(tail)
+        keep = data + b"\n"
+    except ValueError:
+        keep = data[: len(data) - len(tail)]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(keep)
+    os.replace(tmp, path)
+    return max(len(data) - len(keep), 0)
+
+
+def append_result(path: str | Path, record: dict) -> None:
+    """Append one record as one line, durably."""
+    key(record)  # a record without its key fields is a bug in the caller
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())

@@ -1,0 +1,151 @@
+"""``evaluate/rollout.py`` end to end on a real simulator: stock ManiSkill ``PickCube-v1`` on the CPU.
+
+The loop is the one RoboMME runs, with two stand-ins for what cannot exist here: the
+high-level policy answers from a replay file, and the pi0.5 server is
+``robomme_mem.testing.lowlevel_server`` (a scripted policy that obeys the subgoals it is
+sent), reached through the real ``openpi-client`` over a websocket on loopback. SAPIEN
+renders the camera with Mesa's lavapipe (Vulkan on the CPU).
+
+ManiSkill pins numpy 1.x, so all of this runs in a separate environment whose Python is
+``$ROBOMME_MEM_SIM_PYTHON`` (``.ci/run`` makes it). The tests skip without it, and skip when
+that environment has no Vulkan device; any other failure of the simulator fails them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robomme_mem.results import read_results
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_PYTHON = os.environ.get("ROBOMME_MEM_SIM_PYTHON")
+pytestmark = pytest.mark.slow
+PICK = "pick up the cube\n<mem>No actions had been completed yet.</mem>\n<spatial_mem>The cube is on the table.</spatial_mem>"
+MOVE = "move the cube to the goal\n<mem>I picked up the cube.</mem>\n<spatial_mem>The cube is in the gripper.</spatial_mem>"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's package, whatever the environment has installed
+PROBE = "import gymnasium as gym, mani_skill.envs; env = gym.make('PickCube-v1', obs_mode='rgb', sim_backend='cpu'); env.reset(seed=0); env.close()"
+
+
+@pytest.fixture(scope="module")
+def simulator():
+    """Skip without the environment, or where it has no Vulkan device; fail on anything else."""
+    if not SIM_PYTHON:
+        pytest.skip("set ROBOMME_MEM_SIM_PYTHON to an environment with robomme-mem[sim] (.ci/run makes one)")
+    done = subprocess.run([SIM_PYTHON, "-c", PROBE], capture_output=True, text=True, timeout=300, env=ENV)
+    if done.returncode != 0:
+        if "vulkan" in done.stderr.lower() or "render device" in done.stderr.lower():
+            pytest.skip(f"no Vulkan device for SAPIEN (install Mesa's lavapipe, mesa-vulkan-drivers>=25): {done.stderr.strip().splitlines()[-1]}")
+        pytest.fail(f"ManiSkill does not start:\n{done.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, simulator):
+    """The scripted policy server in its own process; (port, request log)."""
+    folder = tmp_path_factory.mktemp("lowlevel")
+    log, errors = folder / "requests.jsonl", folder / "server.err"
+    with open(errors, "w") as err:
+        proc = subprocess.Popen([SIM_PYTHON, "-m", "robomme_mem.testing.lowlevel_server", "--policy", "pickcube", "--chunk", "8", "--port", "0", "--log", str(log)],
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=ENV)
+    line = proc.stdout.readline()
+    if not line.startswith("WS_PORT"):
+        proc.kill()
+        pytest.fail(f"low-level server did not start: {line}{errors.read_text()[-2000:]}")
+    yield int(line.split()[1]), log
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def requests(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def rollout(tmp_path: Path, port: int, answers: list[str], results: Path, *args: str) -> subprocess.CompletedProcess:
+    replay = tmp_path / f"answers-{len(list(tmp_path.iterdir()))}.jsonl"
+    replay.write_text("".join(json.dumps(a) + "\n" for a in answers))
+    cmd = [SIM_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "maniskill", "--tasks", "PickCube-v1", "--backend", "replay",
+           "--replay", str(replay), "--ll-port", str(port), "--results", str(results), "--max-steps", "96", "-q", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_the_subgoals_decide_the_episode(tmp_path, server):
+    port, log = server
+    before = len(requests(log))
+    results = tmp_path / "results.jsonl"
+    done = rollout(tmp_path, port, [PICK] * 3 + [MOVE], results, "--episodes", "2", "--variant", "dual_simple", "--method", "right")
+    rollout(tmp_path, port, [PICK], results, "--episodes", "2", "--variant", "dual_simple", "--method", "never-moves")
+
+    by = {(r["method"], r["episode"]): r for r in read_results(results)}
+    assert [by["right", e]["status"] for e in (0, 1)] == ["success", "success"]
+    assert [by["never-moves", e]["status"] for e in (0, 1)] == ["timeout", "timeout"]
+    assert "| right | PickCube-v1 | 2 | 100.0% |" in done.stdout
+
+    # what reached the low-level server, in order: a reset per episode, then the subgoal of each call window
+    sent = requests(log)[before:]
+    assert sum(r["kind"] == "reset" for r in sent) == 4
+    infers = [r for r in sent if r["kind"] == "infer"]
+    assert infers[0]["prompt"] == "pick up the red cube and move it to the goal"
+    assert infers[0]["observation/image"]["shape"] == [128, 128, 3]
+    right = by["right", 0]
+    assert [t["subgoal"] for t in right["trace"]] == ["pick up the cube"] * 3 + ["move the cube to the goal"]
+    assert [t["spatial"] for t in right["trace"]][-1] == "The cube is in the gripper."
+    assert {r["simple_subgoal"] for r in infers} == {"pick up the cube", "move the cube to the goal"}
+    assert right["run"]["low_level"]["metadata"]["policy"] == "pickcube"
+    assert right["sim_seconds_per_step"] > 0 and right["steps"] <= 96
+
+
+def test_an_interrupted_evaluation_resumes_where_it_stopped(tmp_path, server):
+    port, log = server
+    results = tmp_path / "results.jsonl"
+    rollout(tmp_path, port, [PICK] * 3 + [MOVE], results, "--episodes", "1", "--variant", "simple")
+    with open(results, "a") as fh:
+        fh.write('{"method": "simple", "task": "PickCube-v1", "episo')  # a write cut short by a kill
+    before = len(requests(log))
+    rollout(tmp_path, port, [PICK] * 3 + [MOVE], results, "--episodes", "2", "--variant", "simple")
+    assert [r["episode"] for r in read_results(results)] == [0, 1]
+    assert sum(r["kind"] == "reset" for r in requests(log)[before:]) == 1  # only episode 1 ran
+    assert results.read_text().endswith("\n") and len(results.read_text().splitlines()) == 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-v"]))
+
+
+ROBOMME_PYTHON = os.environ.get("ROBOMME_MEM_ROBOMME_PYTHON")
+
+
+@pytest.mark.skipif(not ROBOMME_PYTHON, reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)")
+def test_the_harness_drives_real_robomme(tmp_path):
+    """RoboMME's own evaluation episodes: a plain task and a video-demo task, the arm held still."""
+    log = tmp_path / "requests.jsonl"
+    proc = subprocess.Popen([ROBOMME_PYTHON, "-m", "robomme_mem.testing.lowlevel_server", "--policy", "hold", "--chunk", "16", "--port", "0", "--log", str(log)],
+                            stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        port = int(proc.stdout.readline().split()[1])
+        replay = tmp_path / "answers.jsonl"
+        replay.write_text(json.dumps("pick up the red cube <106, 110>\n<mem>No actions had been completed yet.</mem>\n<spatial_mem>No observations yet.</spatial_mem>") + "\n")
+        results = tmp_path / "results.jsonl"
+        cmd = [ROBOMME_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "robomme", "--tasks", "BinFill,VideoUnmask", "--episodes", "1",
+               "--variant", "dual_grounded", "--backend", "replay", "--replay", str(replay), "--ll-port", str(port), "--max-steps", "32", "--results", str(results), "-q"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
+        assert done.returncode == 0, done.stderr[-3000:]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    records = {r["task"]: r for r in read_results(results)}
+    assert {t: (r["status"], r["steps"], r["calls"]) for t, r in records.items()} == {"BinFill": ("timeout", 32, 2), "VideoUnmask": ("timeout", 32, 2)}
+    sent = requests(log)
+    buffers = [r for r in sent if r["kind"] == "add_buffer"]
+    infers = [r for r in sent if r["kind"] == "infer"]
+    assert infers[0]["observation/image"]["shape"] == [256, 256, 3] and infers[0]["observation/state"]["shape"] == [8]
+    assert infers[0]["prompt"].startswith("put")  # BinFill's goal, from RoboMME's info
+    # the video task starts with its demonstration: the first history buffer holds it, and says where execution starts
+    video_first = buffers[2]
+    assert video_first["images"]["shape"][0] > 1 and video_first["exec_start_idx"] == video_first["images"]["shape"][0] - 1

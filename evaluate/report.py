@@ -6,8 +6,8 @@
 ``{"method": "...", "task": "BinFill", "episode": 0, "success": true}``. The report folder gets
 ``report.md`` (per-task success %, average and SEM per method, the paper's Table 1 rows from
 ``paper_results.json`` beside ours), ``radar.png`` (per-task success of every method) and,
-given a build with the ``traces`` config, ``trace.png``: one episode's subgoal and action
-memory at each boundary, like the report's Figure 3.
+given a build with the ``traces`` config (or ``--rollout-trace``: the results file's own rollout),
+``trace.png``: one episode's subgoal and action memory at each boundary, like the report's Figure 3.
 
 SEM is the standard error of the average over tasks: ``sqrt(sum_t p_t (1 - p_t) / n_t) / T``.
 """
@@ -123,12 +123,33 @@ def load_trace(dataset: str, episode: str) -> dict:
     raise ValueError(f"{dataset}: no trace for {episode}")
 
 
+def rollout_trace(results: Path, episode: str, method: str | None = None) -> dict:
+    """A rollout's memory trace from the results file, as :func:`trace_figure` draws it.
+
+    Consecutive calls with the same subgoal and memory collapse into the first, so the figure
+    shows the steps where the policy changed its mind, as a build's boundaries do.
+    """
+    task, _, index = episode.partition(":")
+    for record in read_results(results):
+        if record["task"] == task and int(record["episode"]) == int(index or 0) and method in (None, record["method"]) and record.get("trace"):
+            boundaries, last = [], None
+            for call in record["trace"]:
+                if (call["subgoal"], call["memory"]) != last:
+                    boundaries.append({"step": call["step"], "subgoal_rollout": call["subgoal"], "memory_rollout": call["memory"]})
+                    last = (call["subgoal"], call["memory"])
+            outcome = f"{record['method']}, {record.get('status', 'success' if record['success'] else 'fail')}"
+            return {"task": task, "episode": f"{index or 0} ({outcome})", "goal": record.get("goal", ""), "boundaries": boundaries}
+    raise ValueError(f"{results}: no rollout trace for {episode}" + (f" of {method}" if method else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results JSONL (one line per episode)")
     parser.add_argument("--out", type=Path, default=Path("report"), help="report folder")
     parser.add_argument("--traces", help="a build folder or Hub repo with the traces config, for the memory-trace figure")
     parser.add_argument("--episode", default="BinFill:0", help="TASK:EPISODE of the trace figure")
+    parser.add_argument("--rollout-trace", action="store_true", help="draw the trace figure from the results file's own rollout of --episode")
+    parser.add_argument("--method", help="whose rollout to draw (default: the first with that episode)")
     args = parser.parse_args(argv)
 
     paper = json.loads(PAPER.read_text(encoding="utf-8"))
@@ -146,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         "![per-task success](radar.png)",
     ]
     radar(ours, paper, args.out / "radar.png")
-    if args.traces:
-        trace_figure(load_trace(args.traces, args.episode), args.out / "trace.png")
+    if args.traces or args.rollout_trace:
+        if args.rollout_trace:
+            trace_figure(rollout_trace(args.results, args.episode, args.method), args.out / "trace.png", style="rollout")
+        else:
+            trace_figure(load_trace(args.traces, args.episode), args.out / "trace.png")
         body += ["", f"![memory trace of {args.episode}](trace.png)"]
     (args.out / "report.md").write_text("\n".join(body) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'report.md'}")

@@ -227,6 +227,7 @@ def evaluate(
             "task": task,
             "episode": index,
             "success": outcome.success,
+            "goal": episode.goal,
             "status": outcome.status,
             "steps": outcome.steps,
             "calls": outcome.calls,

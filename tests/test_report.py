@@ -63,3 +63,22 @@ def test_the_shipped_paper_rows_match_the_spec():
     for row in paper["rows"]:
         cells = " | ".join(f"{row['success'][t]:.2f}" for t in paper["tasks"])
         assert f"| {row['method']} | {cells} | {row['avg']:.2f} | {row['sem']:.2f} |" in text
+
+
+def test_the_trace_figure_can_come_from_a_rollout_in_the_results_file(tmp_path):
+    from robomme_mem.policy import HighLevelPolicy, ReplayBackend
+    from robomme_mem.rollout import Job, evaluate
+
+    from .test_rollout import LineWorld, Walker, answers
+
+    results = tmp_path / "results.jsonl"
+    backend = lambda: ReplayBackend(answers("wait", "walk", "walk", "walk"), repeat_last=True)  # noqa: E731
+    evaluate(Job("walker", ["BinFill"], [0], results, every=16, max_steps=200), lambda t, e: LineWorld(goal_x=40), lambda: HighLevelPolicy("simple", backend()), Walker(), progress=False)
+
+    trace = report.rollout_trace(results, "BinFill:0")
+    assert trace["goal"] == "walk to the flag"
+    assert [(b["step"], b["subgoal_rollout"]) for b in trace["boundaries"]] == [(0, "wait"), (16, "walk"), (32, "walk"), (48, "walk")]
+    assert report.main([str(results), "--out", str(tmp_path / "report"), "--rollout-trace", "--episode", "BinFill:0"]) == 0
+    assert Image.open(tmp_path / "report" / "trace.png").size[1] > 100
+    with pytest.raises(ValueError, match="no rollout trace for BinFill:1"):
+        report.rollout_trace(results, "BinFill:1")

@@ -169,6 +169,15 @@ def test_a_rebuild_is_byte_identical_and_a_changed_spec_or_label_set_shows(built
     assert not held & {(r["task"], r["episode"]) for r in ds["train"]}
 
 
+def test_a_rebuilt_folder_loads_its_new_rows_not_the_cached_ones(sample_dir, tmp_path):
+    """``datasets`` caches a local folder by its YAML configs; the card's fingerprints keep it honest."""
+    out, cache = tmp_path / "robomme-mem", str(tmp_path / "cache")
+    build([sample_dir], out, BuildOptions(tasks=("BinFill",), configs=("simple",)), progress=False)
+    assert {r["task"] for r in load_dataset(str(out), "simple", cache_dir=cache)["train"]} == {"BinFill"}
+    build([sample_dir], out, BuildOptions(tasks=("PickXtimes",), configs=("simple",)), progress=False)
+    assert {r["task"] for r in load_dataset(str(out), "simple", cache_dir=cache)["train"]} == {"PickXtimes"}
+
+
 def test_a_split_file_overrides_the_seeded_split(sample_dir, tmp_path):
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"validation": {"BinFill": [1], "StopCube": [0]}}))

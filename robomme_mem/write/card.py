@@ -12,6 +12,8 @@ import json
 from importlib.resources import files
 from string import Template
 
+import xxhash
+
 from ..checksum import SOURCE_CHECKSUM
 from ..configs import TRACES
 from ..layout import SPLITS, parquet_dir
@@ -34,8 +36,21 @@ _DESCRIPTIONS = {
 }
 
 
-def yaml_header(data_files: dict[str, dict[str, list[str]]]) -> str:
-    """The card's front matter (YAML written by hand: a fixed, small shape, and byte-stable)."""
+def data_fingerprint(files: list[str], checksums: dict[str, dict]) -> str:
+    """One hash of a config's Parquet files (their names and checksums)."""
+    digest = xxhash.xxh3_64()
+    for name in files:
+        digest.update(f"{name}:{checksums[name][SOURCE_CHECKSUM]}\n".encode())
+    return digest.hexdigest()
+
+
+def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str, dict]) -> str:
+    """The card's front matter (YAML written by hand: a fixed, small shape, and byte-stable).
+
+    Each config's ``description`` names a fingerprint of its data files. ``datasets`` keys the
+    cache of a local folder with YAML configs on the configs alone (the patterns, not the files
+    they match), so without it a rebuilt folder (relabelled, say) would load the old cached rows.
+    """
     lines = [
         "pretty_name: RoboMME-Mem",
         "license: other",
@@ -56,6 +71,8 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]]) -> str:
         lines.append(f"- config_name: {config}")
         if config == DEFAULT_CONFIG:
             lines.append("  default: true")
+        every = [name for split in present for name in splits[split]]
+        lines.append(f"  description: 'RoboMME-Mem {config}, data xxh3 {data_fingerprint(every, checksums)}'")
         lines.append("  data_files:")
         for split in present:
             lines.append(f"  - split: {split}")
@@ -77,7 +94,7 @@ def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
         f"{int(0.5 / fraction + 0.999) if fraction else 'any'} episodes), chosen by a hash of (seed {manifest['splits']['seed']}, task, episode)."
     )
     return template.substitute(
-        yaml=yaml_header(manifest["data_files"]),
+        yaml=yaml_header(manifest["data_files"], manifest["files"]),
         version=spec["version"],
         bib_version=spec["version"].replace(".", "_"),
         package_version=manifest["package"]["version"],

@@ -259,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         backend = shared or make_backend("replay", targets=targets, repeat_last=True)
         return HighLevelPolicy(args.variant, backend, with_history=args.history)
 
+    try:
+        low_level = OpenPILowLevel(args.ll_host, args.ll_port, protocol=args.ll_protocol)
+    except ConnectionError as exc:
+        raise SystemExit(f"error: {exc}") from None
     suite = RoboMMESuite(args.max_steps) if args.suite == "robomme" else ManiSkillSuite(args.max_steps)
-    low_level = OpenPILowLevel(args.ll_host, args.ll_port, protocol=args.ll_protocol)
     provenance = {
         "config": config,
         "run": {

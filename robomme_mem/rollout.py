@@ -81,7 +81,10 @@ class OpenPILowLevel:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("the low-level client needs openpi-client: pip install 'robomme-mem[sim]'") from exc
         self.protocol = protocol
-        self._client = WebsocketClientPolicy(host, port, api_key=api_key)
+        try:
+            self._client = WebsocketClientPolicy(host, port, api_key=api_key)
+        except OSError as exc:
+            raise ConnectionError(f"no low-level policy server at ws://{host}:{port} ({exc}); start the pi0.5 server first (evaluate/README.md)") from None
         self.metadata = self._client.get_server_metadata()
 
     def reset(self) -> None:

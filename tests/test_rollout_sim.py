@@ -118,6 +118,17 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-v"]))
 
 
+def test_no_low_level_server_is_a_clear_error_before_anything_runs(tmp_path, simulator):
+    results = tmp_path / "results.jsonl"
+    cmd = [SIM_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "maniskill", "--backend", "replay", "--replay", str(tmp_path / "a.jsonl"),
+           "--ll-port", "1", "--results", str(results)]
+    (tmp_path / "a.jsonl").write_text(json.dumps(PICK) + "\n")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=ENV)
+    assert done.returncode != 0
+    assert "no low-level policy server at ws://127.0.0.1:1" in done.stderr and "Traceback" not in done.stderr
+    assert not results.exists()
+
+
 ROBOMME_PYTHON = os.environ.get("ROBOMME_MEM_ROBOMME_PYTHON")
 
 

@@ -144,22 +144,18 @@ def run_episode(episode: Episode, policy: HighLevelPolicy, low_level: LowLevel, 
     prelude = episode.reset()
     policy.reset(episode.goal)
     low_level.reset()
-    fallbacks_before = Counter(policy.fallbacks)
     new = list(prelude)  # observations the low-level policy has not seen yet
     exec_start = len(prelude) - 1
     obs = prelude[-1]
-    plan: list[np.ndarray] = []
+    plan: list[np.ndarray] = []  # the rest of the current chunk; it never outlives a call window
     steps, status, trace, step_seconds, error = 0, "ongoing", [], 0.0, None
     while True:
         if steps % every == 0:
             parsed = policy.step(obs.front)
             trace.append({"step": steps, "subgoal": parsed.subgoal, "memory": parsed.memory, "spatial": parsed.spatial, "fallbacks": list(parsed.fallbacks)})
-            plan = []
         if not plan:
             chunk = np.asarray(low_level.actions(episode.goal, policy.subgoal, new, exec_start))
-            if chunk.ndim == 1:
-                chunk = chunk[None]
-            plan = list(chunk[: every - steps % every])
+            plan = list(chunk.reshape(-1, chunk.shape[-1])[: every - steps % every])
             new, exec_start = [], 0
             if not plan:
                 raise RuntimeError("the low-level policy returned an empty action chunk")
@@ -178,9 +174,8 @@ def run_episode(episode: Episode, policy: HighLevelPolicy, low_level: LowLevel, 
             break
         obs = obs_next
         new.append(obs)
-    fallbacks = Counter(policy.fallbacks)
-    fallbacks.subtract(fallbacks_before)
-    return EpisodeOutcome(status, steps, len(trace), time.perf_counter() - start, step_seconds, {k: v for k, v in fallbacks.items() if v}, trace, error)
+    fallbacks = Counter(f for call in trace for f in call["fallbacks"])
+    return EpisodeOutcome(status, steps, len(trace), time.perf_counter() - start, step_seconds, dict(fallbacks), trace, error)
 
 
 @dataclass

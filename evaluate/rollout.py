@@ -130,9 +130,6 @@ class ManiSkillSuite:
 
         self._gym, self.max_steps, self._envs = gym, max_steps, {}
 
-    def episodes(self, task: str) -> int:
-        return 1000
-
     def make(self, task: str, episode: int) -> ManiSkillEpisode:
         if task not in MANISKILL_GOALS:
             raise SystemExit(f"unsupported ManiSkill task {task!r}; one of {', '.join(MANISKILL_GOALS)}")
@@ -279,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
             "low_level": {"host": args.ll_host, "port": args.ll_port, "protocol": args.ll_protocol, "metadata": _jsonable(low_level.metadata)},
         },
     }
-    job = Job(method, tasks, episode_list(args.episodes), args.results, args.every, args.max_steps, args.retry_errors)
+    episodes = episode_list(args.episodes)
+    if isinstance(suite, RoboMMESuite):
+        for task in tasks:
+            if max(episodes) >= (available := suite.episodes(task)):
+                raise SystemExit(f"error: RoboMME's {suite.dataset} split has {available} episodes of {task}; asked for episode {max(episodes)}")
+    job = Job(method, tasks, episodes, args.results, args.every, args.max_steps, args.retry_errors)
     try:
         evaluate(job, suite.make, make_policy, low_level, provenance, progress=not args.quiet)
     finally:

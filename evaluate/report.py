@@ -19,10 +19,9 @@ import json
 import math
 import sys
 import textwrap
-from collections import defaultdict
 from pathlib import Path
 
-from robomme_mem.results import read_results
+from robomme_mem.results import by_method_task, read_results
 
 HERE = Path(__file__).resolve().parent
 PAPER = HERE / "paper_results.json"
@@ -30,10 +29,7 @@ PAPER = HERE / "paper_results.json"
 
 def per_task(path: str | Path) -> dict[str, dict[str, list[bool]]]:
     """``method -> task -> [success, ...]`` (the last line per episode); a bad line names the file and line."""
-    out: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    for record in read_results(path):
-        out[str(record["method"])][str(record["task"])].append(record["success"])
-    return out
+    return {m: {t: [r["success"] for r in rs] for t, rs in tasks.items()} for m, tasks in by_method_task(read_results(path)).items()}
 
 
 def summarise(per_task: dict[str, list[bool]], tasks: list[str]) -> dict:

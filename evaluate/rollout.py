@@ -35,8 +35,8 @@ import numpy as np
 from robomme_mem import __version__
 from robomme_mem.policy import BACKENDS, HighLevelPolicy, make_backend
 from robomme_mem.prompts import PROMPT_SET_VERSION, VARIANTS
-from robomme_mem.results import read_results
-from robomme_mem.rollout import CALL_EVERY, MAX_STEPS, Job, Observation, OpenPILowLevel, evaluate, success_rates
+from robomme_mem.results import by_method_task, read_results, success_rates
+from robomme_mem.rollout import CALL_EVERY, MAX_STEPS, Job, Observation, OpenPILowLevel, evaluate
 from robomme_mem.tasks import EVALUATED_TASKS
 
 ROBOMME_EPISODES = 30
@@ -150,7 +150,7 @@ class ManiSkillEpisode:
     seed: int
     goal: str
 
-    def _obs(self, obs, info=None) -> Observation:
+    def _obs(self, obs) -> Observation:
         u = self.env.unwrapped
         front = _numpy(obs["sensor_data"]["base_camera"]["rgb"][0]).astype(np.uint8)
         grasped = float(_numpy(u.agent.is_grasping(u.cube))[0])
@@ -163,10 +163,9 @@ class ManiSkillEpisode:
 
     def step(self, action):
         obs, _, terminated, truncated, info = self.env.step(np.asarray(action, dtype=np.float32))
-        success = bool(_numpy(info["success"]).reshape(-1)[0])
-        done = success or bool(_numpy(terminated).reshape(-1)[0]) or bool(_numpy(truncated).reshape(-1)[0])
-        status = "success" if success else ("timeout" if bool(_numpy(truncated).reshape(-1)[0]) else ("fail" if done else "ongoing"))
-        return self._obs(obs), done, status
+        success, terminated, truncated = (bool(_numpy(flag).reshape(-1)[0]) for flag in (info["success"], terminated, truncated))
+        status = "success" if success else "timeout" if truncated else "fail" if terminated else "ongoing"
+        return self._obs(obs), status != "ongoing", status
 
     def close(self) -> None:
         """The env is reused by the next episode; the suite closes it."""
@@ -202,11 +201,10 @@ def episode_list(text: str) -> list[int]:
 
 def summary(records: list[dict]) -> str:
     lines = ["| method | task | episodes | success | s/step (loop) | s/step (sim) | HL calls | fallbacks |", "|---|---|---|---|---|---|---|---|"]
-    by: dict[tuple[str, str], list[dict]] = {}
-    for r in records:
-        by.setdefault((r["method"], r["task"]), []).append(r)
     rates = success_rates(records)
-    for (method, task), rs in sorted(by.items()):
+    grouped = by_method_task(records)
+    for method, task in sorted((m, t) for m, tasks in grouped.items() for t in tasks):
+        rs = grouped[method][task]
         steps = sum(r.get("steps", 0) for r in rs) or 1
         loop = sum(r.get("seconds", 0.0) for r in rs) / steps
         sim = statistics.fmean(r.get("sim_seconds_per_step", 0.0) for r in rs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 Key = tuple[str, str, int]
@@ -73,3 +74,21 @@ def append_result(path: str | Path, record: dict) -> None:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def by_method_task(records: Iterable[dict]) -> dict[str, dict[str, list[dict]]]:
+    """``method -> task -> [record, ...]``, in the order the records come."""
+    out: dict[str, dict[str, list[dict]]] = {}
+    for record in records:
+        out.setdefault(str(record["method"]), {}).setdefault(str(record["task"]), []).append(record)
+    return out
+
+
+def success_rates(records: Iterable[dict]) -> dict[str, dict[str, float]]:
+    """``method -> task -> success rate`` (and ``average`` over tasks)."""
+    out = {}
+    for method, tasks in by_method_task(records).items():
+        rates = {task: sum(r["success"] for r in rs) / len(rs) for task, rs in tasks.items()}
+        rates["average"] = sum(rates.values()) / len(rates)
+        out[method] = rates
+    return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -94,7 +94,7 @@ class OpenPILowLevel:
                 raise RuntimeError(f"policy server did not confirm the reset: {reply}")
 
     def actions(self, goal: str, subgoal: str, new: Sequence[Observation], exec_start: int) -> np.ndarray:
-        if self.protocol == "mme-vla" and new:
+        if self.protocol == "mme-vla":
             reply = self._client.infer(
                 {
                     "add_buffer": True,
@@ -240,15 +240,3 @@ def evaluate(
         written.append(record)
     return written
 
-
-def success_rates(records: Iterable[dict]) -> dict[str, dict[str, float]]:
-    """``method -> task -> success rate`` (and ``average`` over tasks)."""
-    by: dict[str, dict[str, list[bool]]] = {}
-    for r in records:
-        by.setdefault(r["method"], {}).setdefault(r["task"], []).append(bool(r["success"]))
-    out = {}
-    for method, tasks in by.items():
-        rates = {t: sum(v) / len(v) for t, v in tasks.items()}
-        rates["average"] = sum(rates.values()) / len(rates)
-        out[method] = rates
-    return out

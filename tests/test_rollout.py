@@ -16,8 +16,8 @@ import pytest
 
 from robomme_mem.policy import HighLevelPolicy, ReplayBackend
 from robomme_mem.prompts import INITIAL_MEMORY
-from robomme_mem.results import append_result, read_results, repair
-from robomme_mem.rollout import Job, Observation, evaluate, pending, run_episode, success_rates
+from robomme_mem.results import append_result, read_results, repair, success_rates
+from robomme_mem.rollout import Job, Observation, evaluate, pending, run_episode
 
 
 class LineWorld:

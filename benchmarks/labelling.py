@@ -32,7 +32,7 @@ from pathlib import Path
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from robomme_mem.labels.cache import LabelCache
-from robomme_mem.labels.engine import plan_work
+from robomme_mem.planning import plan_source
 from robomme_mem.labels.openai_labeller import OpenAILabeller
 from robomme_mem.labels.requests import LabelParams, action_request
 from robomme_mem.labels.sets import label_source
@@ -66,7 +66,7 @@ def label(files, works, base_url: str, store: Path, concurrency: int, spatial: b
     labeller = OpenAILabeller(LabelParams(model="fake-labeller"), base_url=base_url, timeout_s=30, max_retries=2)
     with LabelCache(store) as cache:
         start, cpu = time.perf_counter(), time.process_time()
-        run = label_source(works, labeller, store=cache, name="bench", sources=files, spatial=spatial, concurrency=concurrency, progress=False)
+        run = label_source(files, labeller, store=cache, name="bench", spatial=spatial, concurrency=concurrency, progress=False)
         run.cpu_s = time.process_time() - cpu
         return run, time.perf_counter() - start
 
@@ -111,7 +111,7 @@ def main() -> None:
         tmp = Path(tmp)
         write_source(tmp / "src", SYNTHETIC_TASKS, episodes=args.episodes, seed=7)
         files = find_source_files([tmp / "src"])
-        works = plan_work(files)
+        works = plan_source(files)
         boundaries = sum(len(w.boundaries[s]) for w in works for s in ("simple", "grounded"))
         frames = sum(len(w.plan.call_frames) for w in works)
         longest = max(len(w.plan.call_frames) for w in works)

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .build import AVAILABLE_CONFIGS, BuildOptions, build
+from .configs import ALL_CONFIGS as AVAILABLE_CONFIGS
 from .errors import SourceError
 from .layout import DEFAULT_OUT
-from .segment import plan_episode
-from .source import SourceFile, find_source_files, select_files
 from .tasks import ALL_TASKS
+
+# Everything heavier (h5py, datasets, pyarrow, openai) is imported by the command that uses it,
+# so `robomme-mem --help` answers at once.
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from .build import BuildOptions, build
     from .spec import load_spec
 
     sources, label = _sources(args.source)
@@ -161,6 +163,7 @@ def _sources(given: list[Path] | None) -> tuple[list[Path], str]:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .source import SourceFile, find_source_files
     for path in find_source_files(args.path):
         with SourceFile(path) as src:
             indices = src.episode_indices
@@ -178,6 +181,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _print_segments(ep) -> None:
+    from .segment import plan_episode
     plan = plan_episode(ep.simple_subgoals, ep.execution_start, ep.task)
     print(f"  episode_{ep.index} goal: {ep.goal}")
     print(f"  segments (stride {plan.stride}; call frames marked by the reference's rule):")
@@ -192,13 +196,14 @@ def _print_segments(ep) -> None:
 
 
 def _label_parser(sub) -> None:
-    from .labels.openai_labeller import DEFAULT_API_KEY_ENV
-    from .labels.requests import DEFAULT_SPATIAL_MAX_TOKENS, STYLES
+    from .labels.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, STYLES
+
 
     p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)")
     p.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders; default: the embedded sample")
     p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
     p.add_argument("--max-episodes", type=int, metavar="N", help="first N episodes of each file")
+    p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's; label with the spec you build with)")
     p.add_argument("--labeler", "--labeller", dest="labeller", choices=("rules", "openai"), default="rules", help="rules (offline, default) or openai (any OpenAI-compatible endpoint)")
     p.add_argument("--model", help="model name (openai labeller)")
     p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 for vLLM or swift deploy (default: OpenAI)")
@@ -241,11 +246,12 @@ def _cmd_label(args: argparse.Namespace) -> int:
     from .labels.accounting import PRICES, estimate_cost, load_prices, report
     from .labels.batch import BatchExportLabeller, import_batch, write_batch
     from .labels.cache import LabelCache
-    from .labels.engine import plan_work
     from .labels.openai_labeller import OpenAILabeller
     from .labels.requests import LabelParams
     from .labels.rules import RulesLabeller
     from .labels.sets import default_name, default_store, label_source
+    from .source import find_source_files, select_files
+    from .spec import load_spec
 
     sources, label = _sources(args.source)
     files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
@@ -274,17 +280,17 @@ def _cmd_label(args: argparse.Namespace) -> int:
             print(f"imported {args.import_batch}: {imported.ok} answers, {imported.failed} failures")
             for problem in imported.problems[:10]:
                 print(f"  {problem}", file=sys.stderr)
-        works = plan_work(files, args.max_episodes)
         start = time.perf_counter()
         run = label_source(
-            works, labeller, store=store, name=name, sources=files, styles=tuple(args.styles), spatial=not args.no_spatial,
-            concurrency=args.concurrency, retry_failed=args.retry_failed, progress=not args.quiet,
+            files, labeller, store=store, name=name, spec=load_spec(args.spec), max_episodes=args.max_episodes,
+            styles=tuple(args.styles), spatial=not args.no_spatial, concurrency=args.concurrency,
+            retry_failed=args.retry_failed, progress=not args.quiet,
         )
         elapsed = time.perf_counter() - start
         prices = None
         if args.price_input is not None or args.price_output is not None:
             prices = {"input": args.price_input or 0.0, "output": args.price_output or 0.0}
-        print(f"labelled {len(works)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {elapsed:.1f} s")
+        print(f"labelled {len(run.episodes)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {elapsed:.1f} s")
         table = {**PRICES, **load_prices(args.prices)} if args.prices else PRICES
         cost = estimate_cost(run.stats, labeller.params.model, prices, batch=bool(args.export_batch or args.import_batch), table=table)
         print(report(run.stats, cost))

@@ -23,7 +23,7 @@ from .prompts import (
     VARIANTS,
     policy_user_prompt,
 )
-from .write.media import png_data_url
+from .png import png_data_url
 
 MAX_NEW_TOKENS = {"simple": 128, "grounded": 128, "dual_simple": 384, "dual_grounded": 384}
 """Greedy decoding budgets of the report's rollouts."""

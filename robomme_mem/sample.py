@@ -7,26 +7,16 @@ folder name carries :data:`SAMPLE_VERSION`, bumped whenever the generator's outp
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from .synthetic import SYNTHETIC_TASKS, write_source
+from .cachedir import cache_root
 
 SAMPLE_VERSION = "1"
 SAMPLE_EPISODES = 2
 """Episodes per task: two, so both kinds of RoboMME episode tail (odd and even) are present."""
-CACHE_ENV = "ROBOMME_MEM_CACHE"
 _DONE = ".complete"
-
-
-def cache_root() -> Path:
-    """``$ROBOMME_MEM_CACHE``, else ``$XDG_CACHE_HOME/robomme-mem``, else ``~/.cache/robomme-mem``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "robomme-mem"
 
 
 def sample_folder(cache: str | Path | None = None) -> Path:
@@ -46,6 +36,8 @@ def sample_source(cache: str | Path | None = None) -> Path:
         return folder
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=root))
+    from .synthetic import SYNTHETIC_TASKS, write_source  # the generator loads only when the sample is made
+
     try:
         write_source(tmp, SYNTHETIC_TASKS, episodes=SAMPLE_EPISODES)
         (tmp / _DONE).write_text(SAMPLE_VERSION + "\n")

@@ -12,6 +12,9 @@ them, so that every config of a build sees the same frames as RoboMME's baseline
   stride gets no call at all, not even at its boundary;
 - the episode's last step is always a call.
 
+Each segment start is also a **boundary** (:func:`boundaries`): where an action memory is
+labelled, from the subgoals before it.
+
 Keyframe duplication (the reference's "balancing": a segment's end repeated ``n - 1``
 times) is computed here but applied only when a build asks for it.
 """
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .prompts import NO_HISTORY_YET, format_history
 from .tasks import FIXED_CUT_TASKS, stride_for
 
 COMPLETE_MARKER = "complete"
@@ -152,3 +156,33 @@ def plan_episode(
         duplicates=duplicates,
     )
 
+
+@dataclass(frozen=True)
+class Boundary:
+    """Segment ``segment`` starts at ``step`` with subgoal ``subgoal``; ``history`` is what came before."""
+
+    segment: int
+    step: int
+    subgoal: str
+    history: tuple[str, ...]
+
+    @property
+    def history_text(self) -> str:
+        """The labeller's ``{history}``: ``1. a; 2. b`` or "(none yet)"."""
+        return format_history(list(self.history)) if self.history else NO_HISTORY_YET
+
+
+def boundaries(segment_subgoals: Sequence[tuple[int, str]]) -> list[Boundary]:
+    """Boundaries from (boundary step, subgoal text) per segment, in order.
+
+    A "complete" marker continues the subgoal before it (it is never an action of its own).
+    """
+    out: list[Boundary] = []
+    history: list[str] = []
+    resolved = resolve_complete([text for _, text in segment_subgoals])
+    for index, ((step, raw), text) in enumerate(zip(segment_subgoals, resolved)):
+        text = raw if text is None else text  # a marker with nothing before it stays as written
+        out.append(Boundary(segment=index, step=step, subgoal=text, history=tuple(history)))
+        if not history or history[-1] != text:
+            history.append(text)
+    return out

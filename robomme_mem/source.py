@@ -22,6 +22,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+try:
+    from isal import isal_zlib
+    from isal.isal_zlib import error as isal_error
+except ImportError:  # pragma: no cover - isal is a dependency; HDF5's own zlib reads the same pixels
+    isal_zlib, isal_error = None, OSError
+
 from .errors import SourceError
 from .tasks import ALL_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX, task_from_filename
 
@@ -236,13 +242,24 @@ class Episode:
         raise self.error("every step is a video demonstration; there is nothing to execute", field=IS_VIDEO_DEMO)
 
     def front_image(self, step: int) -> np.ndarray:
-        """The 256x256 front-camera image the policy sees at ``step`` (uint8, HxWx3)."""
+        """The 256x256 front-camera image the policy sees at ``step`` (uint8, HxWx3).
+
+        RoboMME's recorder stores each frame as one gzip-9 chunk (shuffle + deflate). Such a
+        chunk is read raw and inflated by ISA-L, about twice as fast as HDF5's own zlib; any
+        other layout (or a chunk HDF5 stored unfiltered) goes through HDF5's normal read.
+        """
         self._check_step(step)
         dsid = self._image_dataset(step)
-        out = np.empty(dsid.shape, dtype=np.uint8)
         try:
+            if _inflatable(dsid):
+                mask, raw = dsid.read_direct_chunk((0,) * len(dsid.shape))
+                if mask == 0:
+                    data = isal_zlib.decompress(raw)
+                    if len(data) == int(np.prod(dsid.shape)):
+                        return np.frombuffer(bytearray(data), dtype=np.uint8).reshape(dsid.shape)
+            out = np.empty(dsid.shape, dtype=np.uint8)
             dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError, isal_error) as exc:
             raise self.error(f"cannot read image data ({_first_line(exc)})", step=step, field=FRONT_RGB) from None
         return out
 
@@ -332,6 +349,17 @@ class Episode:
             except UnicodeDecodeError as exc:
                 raise self.error(f"bytes are not valid UTF-8 ({exc.reason} at byte {exc.start})", step=step, field=field) from None
         raise self.error(f"expected a string, got {type(value).__name__}", step=step, field=field)
+
+
+def _inflatable(dsid) -> bool:
+    """Whether a uint8 dataset is one chunk filtered by deflate alone (a byte shuffle changes nothing)."""
+    if isal_zlib is None:
+        return False
+    plist = dsid.get_create_plist()
+    if plist.get_layout() != h5py.h5d.CHUNKED or plist.get_chunk() != dsid.shape:
+        return False
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    return filters.count(h5py.h5z.FILTER_DEFLATE) == 1 and set(filters) <= {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE}
 
 
 _TEXT_BUFFER = 4096

@@ -64,7 +64,7 @@ def test_manifest_records_what_produced_the_build(tmp_path, sample_dir):
     assert manifest["options"]["noise_seed"] == 0
     assert any(k.startswith("baseline.user.simple@") for k in manifest["prompt_templates"])
     (source,) = manifest["sources"]
-    assert source["file"] == "record_dataset_BinFill.h5" and len(source["xxh3_128"]) == 32 and source["bytes"] > 0
+    assert source["file"] == "record_dataset_BinFill.h5" and len(source["read_xxh3_128"]) == 32 and source["bytes"] > 0
 
 
 def test_inspect_shows_episodes_and_segments(sample_dir, capsys):

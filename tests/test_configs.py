@@ -19,7 +19,7 @@ from robomme_mem.configs import (
     TRACES,
 )
 from robomme_mem.labels.cache import LabelCache
-from robomme_mem.labels.engine import plan_work
+from robomme_mem.planning import plan_source
 from robomme_mem.labels.rules import RulesLabeller
 from robomme_mem.labels.sets import export_set, import_set, label_source
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
@@ -225,7 +225,7 @@ def test_shards_rotate_under_the_size_limit_and_load_as_one_split(sample_dir, tm
 def test_another_label_set_is_a_new_build_and_nothing_else(sample_dir, tmp_path, built):
     files = find_source_files([sample_dir])
     store = LabelCache(tmp_path / "labels.sqlite")
-    label_source(plan_work(files), RulesLabeller(), store=store, name="rules-copy", sources=files, progress=False)
+    label_source(files, RulesLabeller(), store=store, name="rules-copy", progress=False)
     same = build([sample_dir], tmp_path / "same", BuildOptions(configs=("grounded",), labels="rules-copy", label_store=str(store.path)), progress=False)
     assert same.manifest["labels"]["id"] == built.manifest["labels"]["id"]  # same answers, same id
 

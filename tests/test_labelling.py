@@ -21,7 +21,7 @@ from robomme_mem.build import BuildOptions, build
 from robomme_mem.cli import main
 from robomme_mem.labels.batch import BatchExportLabeller, import_batch, write_batch
 from robomme_mem.labels.cache import LabelCache
-from robomme_mem.labels.engine import plan_work
+from robomme_mem.planning import plan_source
 from robomme_mem.labels.openai_labeller import REQUEST_HEADER, OpenAILabeller
 from robomme_mem.labels.requests import LabelParams
 from robomme_mem.labels.session import LabelSession, PriorityLimiter
@@ -52,7 +52,7 @@ def labeller(server, **kw) -> OpenAILabeller:
 
 def run(files, server, store, name="fake", **kw):
     lab = kw.pop("labeller", None) or labeller(server)
-    return label_source(plan_work(files), lab, store=store, name=name, sources=files, progress=False, **kw)
+    return label_source(files, lab, store=store, name=name, progress=False, **kw)
 
 
 def sent_keys(server) -> list[str]:
@@ -99,7 +99,7 @@ def test_a_label_set_from_another_source_is_refused(files, server, tmp_path, sam
     store = LabelCache(tmp_path / "labels.sqlite")
     run(files[:1], server, store)
     with pytest.raises(ValueError, match="has no answer for SwingXtimes episode 0"):
-        resolve(plan_work(files), store, "fake")
+        resolve(plan_source(files), store, "fake")
 
 
 def test_every_transport_fault_is_survived(files, server, tmp_path):
@@ -149,7 +149,7 @@ def test_identical_requests_in_flight_are_sent_once(server, files):
     server.latency_s = 0.2
     lab = labeller(server)
     session = LabelSession(lab, None, concurrency=8)
-    work = plan_work(files[:1])[0]
+    work = plan_source(files[:1])[0]
     from robomme_mem.labels.requests import action_request
 
     request = action_request(work.goal, work.boundaries["simple"][1].history, "simple")
@@ -213,7 +213,7 @@ def test_label_sets_move_as_parquet_and_jsonl(files, server, tmp_path):
         other = LabelCache(tmp_path / f"b{suffix}.sqlite")
         name, _ = import_set(other, path, name="moved")
         assert other.set_meta(name)["id"] == result.meta["id"]
-        moved = resolve(plan_work(files[:1]), other, "moved")
+        moved = resolve(plan_source(files[:1]), other, "moved")
         assert moved[0].spatial_memories() == result.episodes[0].spatial_memories()
 
 

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from robomme_mem.labels.chain import boundaries, forward_fill, spatial_inputs
+from robomme_mem.assemble.fill import forward_fill, spatial_inputs
+from robomme_mem.segment import boundaries
 from robomme_mem.labels.rules import NOTHING_YET, action_memory, detect, spatial_memory
 from robomme_mem.labels.validate import check_action, check_spatial
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL

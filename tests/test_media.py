@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from robomme_mem import png
 from robomme_mem.write import media
 
 
@@ -23,18 +24,18 @@ def test_png_round_trips_through_pillow(seed, tmp_path):
 
 def test_png_without_isal_gives_the_same_pixels(monkeypatch):
     image = np.arange(64 * 48 * 3, dtype=np.uint8).reshape(64, 48, 3)
-    monkeypatch.setattr(media, "isal_zlib", None)
-    data = media.encode_png(image)
+    monkeypatch.setattr(png, "isal_zlib", None)
+    data = png.encode_png(image)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), image)
 
 
 def test_png_is_deterministic_and_compresses():
     image = np.zeros((256, 256, 3), np.uint8)
     image[50:80, 50:80] = 255
-    assert media.encode_png(image) == media.encode_png(image)
-    assert len(media.encode_png(image)) < 5_000
+    assert png.encode_png(image) == png.encode_png(image)
+    assert len(png.encode_png(image)) < 5_000
 
 
 def test_png_rejects_what_is_not_an_rgb_frame():
     with pytest.raises(ValueError, match="uint8 HxWx3"):
-        media.encode_png(np.zeros((8, 8), np.uint8))
+        png.encode_png(np.zeros((8, 8), np.uint8))

@@ -9,7 +9,7 @@ from PIL import Image
 
 from robomme_mem.build import BuildOptions, build
 from robomme_mem.cli import main
-from robomme_mem.reference import run_reference
+from tests.helpers.reference import run_reference
 from robomme_mem.source import SourceFile, find_source_files
 
 pytestmark = pytest.mark.real_data

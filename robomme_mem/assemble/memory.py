@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..configs import variant_of
-from ..labels.chain import forward_fill, spatial_inputs
+from .fill import forward_fill, spatial_inputs
 from ..prompts import POLICY_SYSTEM, policy_target, policy_user_prompt, subgoal_style
 from ..segment import EpisodePlan
 

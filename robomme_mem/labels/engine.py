@@ -8,6 +8,9 @@
   the longest remaining chain served first, so wall time approaches the longest chain
   times the latency (or all requests over the concurrency, whichever is larger).
 
+Episodes come planned (:func:`robomme_mem.planning.plan_source`, with the build spec's
+strides), so ``robomme-mem label`` and ``robomme-mem build`` ask for the same call frames.
+
 A failed answer ends its chain (the next prior is unknown) and marks its episode failed; a
 request the labeller does not send (:class:`~.session.Pending`) ends it too, which is how
 batch export walks a chain one frame-step per batch.
@@ -16,76 +19,23 @@ batch export walks a chain one frame-step per batch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..segment import EpisodePlan, plan_episode
+from ..planning import PlannedEpisode
+from ..segment import Boundary
 from ..source import Episode, SourceFile
 from .cache import Answer
-from .chain import Boundary, boundaries
 from .requests import STYLES, LabelRequest, action_request, spatial_request
 from .session import LabelSession, Pending
 
 ACTIVE_CHAINS_PER_SLOT = 2
 """Spatial chains in progress per concurrency slot: enough to keep every slot busy, few
 enough that pending frames (read before their turn) stay a small, bounded amount of memory."""
-
-
-@dataclass(frozen=True)
-class EpisodeWork:
-    """What labelling needs of one episode, planned up front (no images read yet)."""
-
-    file: Path
-    task: str
-    episode: int
-    goal: str
-    plan: EpisodePlan
-    boundaries: dict[str, tuple[Boundary, ...]]
-    seed: int | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.task} episode {self.episode}"
-
-
-def plan_work(files: Iterable[Path], max_episodes: int | None = None, stride_for: Callable[[str], int] | None = None) -> list[EpisodeWork]:
-    """Plan every episode of ``files``: segments, call frames and boundaries in both styles.
-
-    ``stride_for`` (task -> stride) defaults to RoboMME's strides.
-    """
-    works = []
-    for path in files:
-        with SourceFile(path) as source:
-            indices = source.episode_indices[:max_episodes]
-        for index in indices:
-            with SourceFile(path) as source:  # per episode: HDF5 keeps the string heaps it read until close
-                works.append(_plan_one(source.episode(index), Path(path), stride_for))
-    return works
-
-
-def _plan_one(episode: Episode, path: Path, stride_for: Callable[[str], int] | None) -> EpisodeWork:
-    try:
-        stride = stride_for(episode.task) if stride_for else None
-        plan = plan_episode(episode.simple_subgoals, episode.execution_start, episode.task, stride)
-    except ValueError as exc:
-        raise episode.error(str(exc), field="info/simple_subgoal") from None
-    texts = {
-        "simple": [(s.start, episode.simple_subgoal(s.start).lower()) for s in plan.segments],
-        "grounded": [(s.start, episode.grounded_subgoal(s.start).lower()) for s in plan.segments],
-    }
-    return EpisodeWork(
-        file=path,
-        task=episode.task,
-        episode=episode.index,
-        goal=episode.goal,
-        plan=plan,
-        boundaries={style: tuple(boundaries(texts[style])) for style in STYLES},
-        seed=episode.seed,
-    )
 
 
 @dataclass(frozen=True)
@@ -108,7 +58,7 @@ class LabelEntry:
 class EpisodeLabels:
     """An episode's answers in place; failed answers are kept (a label set records them too)."""
 
-    work: EpisodeWork
+    work: PlannedEpisode
     action: dict[str, list[LabelEntry]] = field(default_factory=dict)
     spatial: list[LabelEntry] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -141,8 +91,12 @@ class EpisodeLabels:
         return [e.text for e in self.spatial]
 
 
+FrameSource = Callable[[PlannedEpisode, int], np.ndarray]
+"""(episode, step) -> the front image; a build passes the frames its worker has already read."""
+
+
 class Frames:
-    """Front images by (file, episode, step) for the chains in progress.
+    """Front images by (file, episode, step) for the chains in progress, read from the source files.
 
     Each episode opens its file for itself and closes it when its chain is done: HDF5 keeps
     every string heap it has read until a file is closed, so one handle kept for the whole
@@ -152,14 +106,14 @@ class Frames:
     def __init__(self) -> None:
         self._open: dict[tuple[Path, int], tuple[SourceFile, Episode]] = {}
 
-    def image(self, work: EpisodeWork, step: int) -> np.ndarray:
+    def __call__(self, work: PlannedEpisode, step: int) -> np.ndarray:
         key = (work.file, work.episode)
         if key not in self._open:
             source = SourceFile(work.file)
             self._open[key] = (source, source.episode(work.episode))
         return self._open[key][1].front_image(step)
 
-    def done(self, work: EpisodeWork) -> None:
+    def done(self, work: PlannedEpisode) -> None:
         opened = self._open.pop((work.file, work.episode), None)
         if opened is not None:
             opened[0].close()
@@ -171,17 +125,22 @@ class Frames:
 
 
 async def label_works(
-    works: Sequence[EpisodeWork],
+    works: Sequence[PlannedEpisode],
     session: LabelSession,
     *,
     styles: Sequence[str] = STYLES,
     spatial: bool = True,
     image_size: int | None = None,
     progress: bool = True,
+    frames: FrameSource | None = None,
 ) -> list[EpisodeLabels]:
-    """Label every episode; returns one :class:`EpisodeLabels` per work, in order."""
+    """Label every episode; returns one :class:`EpisodeLabels` per planned episode, in order.
+
+    ``frames`` supplies the spatial chain's images (default: read from the source files).
+    """
     results = [EpisodeLabels(work) for work in works]
-    frames = Frames()
+    reader = Frames() if frames is None else None
+    image = frames or reader
     n_action = sum(len(w.boundaries[s]) for w in works for s in styles)
     n_spatial = sum(len(w.plan.call_frames) for w in works) if spatial else 0
     action_bar = tqdm(total=n_action, desc="action memories", unit="req", disable=not progress or not n_action, leave=False)
@@ -201,7 +160,7 @@ async def label_works(
             try:
                 prior: str | None = None
                 for index, step in enumerate(calls):
-                    request = spatial_request(work.goal, prior, frames.image(work, step), image_size)
+                    request = spatial_request(work.goal, prior, image(work, step), image_size)
                     entry = await _ask(result, session, request, "spatial", None, index, step, priority=float(len(calls) - index))
                     spatial_bar.update()
                     if entry is not None:
@@ -211,7 +170,8 @@ async def label_works(
                         return
                     prior = entry.text
             finally:
-                frames.done(work)
+                if reader is not None:
+                    reader.done(work)
 
     slots: dict[tuple[int, str], list] = {}
     try:
@@ -228,7 +188,8 @@ async def label_works(
         raise errors.exceptions[0] from None
     finally:
         session.flush()
-        frames.close()
+        if reader is not None:
+            reader.close()
         action_bar.close()
         spatial_bar.close()
     for (number, style), found in slots.items():

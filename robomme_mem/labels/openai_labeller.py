@@ -30,10 +30,10 @@ from openai import AsyncOpenAI
 
 from ..prompts import LABEL_REASK
 from .cache import Answer
+from .defaults import DEFAULT_API_KEY_ENV
 from .requests import LabelParams, LabelRequest
 from .validate import check_action, check_spatial
 
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 REQUEST_HEADER = "X-Robomme-Request"
 """Carries the request's cache key, so server logs can be matched with label sets."""
 

@@ -28,13 +28,10 @@ from ..prompts import (
     PromptTemplate,
     format_history,
 )
-from ..write.media import png_data_url
+from ..png import png_data_url
 from .cache import digest_key
+from .defaults import DEFAULT_SPATIAL_MAX_TOKENS, KINDS, STYLES  # noqa: F401  (re-exported: requests' vocabulary)
 
-STYLES = ("simple", "grounded")
-KINDS = ("action", "spatial")
-DEFAULT_SPATIAL_MAX_TOKENS = 600
-"""The paper's completion budget for spatial memories (spec/prompts.md)."""
 
 
 @dataclass(frozen=True)

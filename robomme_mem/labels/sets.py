@@ -15,6 +15,7 @@ per use: request, answer, usage.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +28,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..checksum import SOURCE_CHECKSUM, file_checksum
 from ..prompts import (
     LABEL_ACTION_SYSTEM_GROUNDED,
     LABEL_ACTION_SYSTEM_SIMPLE,
@@ -36,10 +36,13 @@ from ..prompts import (
     LABEL_SPATIAL_SYSTEM,
     LABEL_SPATIAL_USER,
 )
-from ..sample import cache_root
+from ..cachedir import cache_root
 from .cache import ENTRY_FIELDS, REQUEST_FIELDS, Answer, LabelCache
-from .engine import EpisodeLabels, EpisodeWork, label_works
+from ..planning import PlannedEpisode, plan_source, source_records
+from ..spec import BuildSpec, load_spec
+from .engine import EpisodeLabels, FrameSource, label_works
 from .requests import STYLES, LabelParams, LabelRequest
+from .rules import RulesLabeller
 from .session import LabelSession, Pending, Stats
 
 LABEL_SET_FORMAT = "robomme-mem-labels/1"
@@ -85,20 +88,28 @@ class LabelRun:
 
 
 def label_source(
-    works: Sequence[EpisodeWork],
+    files: Sequence[Path],
     labeller,
     *,
     store: LabelCache | None,
     name: str,
-    sources: Sequence[Path],
+    spec: BuildSpec | None = None,
+    max_episodes: int | None = None,
     styles: Sequence[str] = STYLES,
     spatial: bool = True,
     concurrency: int = 16,
     retry_failed: bool = False,
     progress: bool = True,
 ) -> LabelRun:
-    """Label ``works`` with ``labeller`` through ``store``; save the label set once nothing is pending."""
+    """Label the episodes of ``files`` with ``labeller`` through ``store``; save the set once nothing is pending.
+
+    The library's one labelling entry point (``robomme-mem label`` is this function): episodes
+    are planned with ``spec``'s strides (default: the package's spec), as ``build`` plans them,
+    so the set holds exactly the call frames a build with that spec asks for.
+    """
     check_name(name)
+    spec = spec or load_spec()
+    works = plan_source(files, max_episodes, spec.stride_for)
     session = LabelSession(labeller, store, concurrency=concurrency, retry_failed=retry_failed)
 
     async def go() -> list[EpisodeLabels]:
@@ -111,7 +122,7 @@ def label_source(
     meta = None
     if store is not None and not any(e.pending for e in episodes):
         entries = [row for e in episodes for row in e.entries()]
-        meta = set_meta(name, labeller, styles, spatial, sources, episodes)
+        meta = set_meta(name, labeller, styles, spatial, files, episodes, spec)
         store.save_set(name, meta, entries)
     return LabelRun(name, episodes, session.stats, meta)
 
@@ -125,7 +136,7 @@ def content_id(episodes: Sequence[EpisodeLabels]) -> str:
     return digest.hexdigest()
 
 
-def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], episodes: Sequence[EpisodeLabels]) -> dict:
+def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], episodes: Sequence[EpisodeLabels], spec: BuildSpec) -> dict:
     """Provenance and content id of a label set (deterministic: no run statistics or times)."""
     usage = {"prompt_tokens": 0, "completion_tokens": 0}
     failed = entries = 0
@@ -150,7 +161,8 @@ def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources:
         "styles": list(styles),
         "spatial": spatial,
         "prompt_templates": {f"{t.id}@{t.version}": t.sha256 for t in LABEL_TEMPLATES},
-        "sources": [{"file": Path(p).name, SOURCE_CHECKSUM: file_checksum(p)[0]} for p in sources],
+        "spec": {**spec.recorded(), "stride": spec.stride, "strides": dict(sorted(spec.strides.items()))},
+        "sources": source_records(sources, [e.work for e in episodes]),
         "counts": {"entries": entries, "requests": len(seen), "failed": failed},
         "usage": usage,
     }
@@ -178,25 +190,63 @@ def params_of(meta: dict) -> LabelParams:
     return LabelParams(**meta["params"])
 
 
-def resolve(works: Sequence[EpisodeWork], store: LabelCache, name: str, progress: bool = False) -> list[EpisodeLabels]:
-    """Every episode's labels from label set ``name``, sending nothing.
+RULES = "rules"
+"""A build's ``--labels rules``: the offline ``rules`` labeller answers during the build (no store)."""
+
+
+@dataclass(frozen=True)
+class BuildLabels:
+    """Where a build's memory labels come from: ``rules`` (computed), or a label set in a store.
+
+    Picklable and cheap: each worker labels the episodes it builds, from the frames it has
+    already read, so no frame is read twice and labelling runs on every core.
+    """
+
+    name: str
+    store: str | None = None
+
+    def info(self) -> dict:
+        """Provenance for the manifest and the traces (the id is added once every episode is in)."""
+        if self.name == RULES:
+            labeller = RulesLabeller()
+            return {"name": RULES, "labeller": labeller.name, "params": labeller.params.to_dict()}
+        with LabelCache(self.store) as store:
+            meta = store.set_meta(self.name)
+        return {k: meta[k] for k in ("name", "labeller", "params", "styles", "spatial", "prompt_templates", "counts")}
+
+    def label(self, planned: PlannedEpisode, frames: FrameSource | None = None) -> EpisodeLabels:
+        """One episode's labels, sending nothing; raises naming the episode if a set lacks them."""
+        if self.name == RULES:
+            session, styles, spatial = LabelSession(RulesLabeller()), STYLES, True
+        else:
+            meta, allowed, store = _opened_set(self.store, self.name, os.getpid())
+            session = LabelSession(LookupLabeller(params_of(meta)), store, concurrency=64, allowed=allowed)
+            styles, spatial = meta["styles"], meta["spatial"]
+        (labels,) = asyncio.run(
+            label_works([planned], session, styles=styles, spatial=spatial, image_size=session.params.image_size, progress=False, frames=frames)
+        )
+        if labels.pending:
+            raise ValueError(
+                f"label set {self.name!r} has no answer for {planned.name} ({labels.pending} requests): "
+                f"it was labelled from another source or with other settings; run `robomme-mem label` on this source"
+            )
+        return labels
+
+
+@functools.lru_cache(maxsize=4)
+def _opened_set(store: str, name: str, pid: int) -> tuple[dict, frozenset[str], LabelCache]:
+    """A label set's metadata, keys and an open store, once per process (``pid``: never shared across a fork)."""
+    cache = LabelCache(store)
+    return cache.set_meta(name), frozenset(e["key"] for e in cache.set_entries(name)), cache
+
+
+def resolve(works: Sequence[PlannedEpisode], store: LabelCache, name: str) -> list[EpisodeLabels]:
+    """Every episode's labels from label set ``name`` in ``store``, sending nothing.
 
     Raises ``ValueError`` naming the first episode whose requests the set does not hold.
     """
-    meta = store.set_meta(name)
-    allowed = frozenset(e["key"] for e in store.set_entries(name))
-    session = LabelSession(LookupLabeller(params_of(meta)), store, concurrency=64, allowed=allowed)
-    params = params_of(meta)
-    episodes = asyncio.run(
-        label_works(works, session, styles=meta["styles"], spatial=meta["spatial"], image_size=params.image_size, progress=progress)
-    )
-    for episode in episodes:
-        if episode.pending:
-            raise ValueError(
-                f"label set {name!r} has no answer for {episode.work.name} ({episode.pending} requests): "
-                f"it was labelled from another source or with other settings; run `robomme-mem label` on this source"
-            )
-    return episodes
+    source = BuildLabels(name, str(store.path))
+    return [source.label(work) for work in works]
 
 
 # -- export and import --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from string import Template
 
 import xxhash
 
-from ..checksum import SOURCE_CHECKSUM
+from ..checksum import READ_DIGEST, SOURCE_CHECKSUM
 from ..configs import TRACES
 from ..layout import SPLITS, parquet_dir
 
@@ -117,5 +117,5 @@ def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
         episodes=manifest["totals"]["episodes"],
         steps=manifest["totals"]["steps"],
         call_frames=manifest["totals"]["call_frames"],
-        source_rows="\n".join(f"| {s['file']} | {s['task']} | {s['episodes']} | `{s.get(SOURCE_CHECKSUM, '')}` |" for s in manifest["sources"]),
+        source_rows="\n".join(f"| {s['file']} | {s['task']} | {s['episodes']} | {s['bytes']} | `{s[READ_DIGEST]}` |" for s in manifest["sources"]),
     )

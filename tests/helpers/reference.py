@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from .prompts import (
+from robomme_mem.prompts import (
     BASELINE_HISTORY_GROUNDED,
     BASELINE_HISTORY_SIMPLE,
     BASELINE_INITIAL_TURN,
@@ -82,7 +82,7 @@ def _episode(ep, env, idx, images, simple_path, grounded_path, rng) -> None:
 
     video = None
     if start > 0:
-        from .write.media import write_mp4
+        from robomme_mem.write.media import write_mp4
 
         video = str(images / f"{env}_ep{idx}_video.mp4")
         write_mp4(video, [ep[f"timestep_{i}"]["obs"]["front_rgb"][()] for i in range(start)])

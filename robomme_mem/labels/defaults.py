@@ -1,0 +1,8 @@
+"""The labelling defaults that the command line shows: importable without the labellers' dependencies."""
+
+STYLES = ("simple", "grounded")
+"""Action-memory styles: simple subgoals, or grounded ones with their ``<a, b>`` points."""
+KINDS = ("action", "spatial")
+DEFAULT_SPATIAL_MAX_TOKENS = 600
+"""The paper's completion budget for spatial memories (spec/prompts.md)."""
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"

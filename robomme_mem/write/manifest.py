@@ -1,0 +1,55 @@
+"""``manifest.json``: what a build made and everything that produced it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import __version__
+from ..checksum import READ_DIGEST_COVERS, SOURCE_CHECKSUM, file_checksum
+from ..prompts import template_hashes
+
+BUILD_FORMAT = "robomme-mem/2"
+"""Layout version of a build folder (bumped when readers must change)."""
+
+
+def build_manifest(
+    *,
+    root: Path,
+    spec: dict,
+    options: dict,
+    splits: dict,
+    labels: dict | None,
+    sources: list[dict],
+    counts: dict[str, dict[str, int]],
+    data_files: dict[str, dict[str, list[str]]],
+    episodes: list[dict],
+) -> dict:
+    """The manifest of the build folder at ``root`` (its Parquet files are checksummed here)."""
+    files = {}
+    for splits_files in data_files.values():
+        for paths in splits_files.values():
+            for path in paths:
+                digest, size = file_checksum(root / path)
+                files[path] = {SOURCE_CHECKSUM: digest, "bytes": size}
+    return {
+        "format": BUILD_FORMAT,
+        "package": {"name": "robomme-mem", "version": __version__},
+        "spec": spec,
+        "options": options,
+        "splits": splits,
+        "prompt_templates": template_hashes(),
+        "labels": labels,
+        "sources": sources,
+        "source_digest": {"algorithm": SOURCE_CHECKSUM, "covers": READ_DIGEST_COVERS},
+        "configs": counts,
+        "data_files": data_files,
+        "files": files,
+        "totals": {
+            "episodes": len(episodes),
+            "steps": sum(e["steps"] for e in episodes),
+            "call_frames": sum(e["calls"] for e in episodes),
+            "segments": sum(e["segments"] for e in episodes),
+            "videos": sum(e["video"] for e in episodes),
+        },
+        "episodes": episodes,
+    }

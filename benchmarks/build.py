@@ -1,33 +1,36 @@
-"""Build speed and memory against a floor and the reference procedure, measured side by side.
+"""Build speed, memory and Hub deduplication, against a floor and RoboMME's own builder, in one run.
 
-    python benchmarks/build.py              # 56-episode and 10-episode generated sources
-    python benchmarks/build.py --episodes 3 # per task (x 8 tasks); quicker
+    python benchmarks/build.py --reference-cmd "$ROBOMME_BUILDER"     # 96 real episodes (24 copies of ../shared's)
+    python benchmarks/build.py --copies 3                              # quicker, no reference
 
-Measured in one run on one machine:
+Source: the real RoboMME episodes in ``../shared/data/robomme-real`` (``--real``), each copied
+``--copies`` times into one temporary source (HDF5 group copies: the same gzip-9 frames,
+the same subgoal strings; the episode numbers change), or ``--source DIR`` as it is.
 
-- floor: in this process, only read the selected call frames (h5py) and PNG-encode them to
-  files at the builder's compression level; the least any builder must do;
-- reference: RoboMME's reference procedure, straightforward and single-process
-  (:mod:`robomme_mem.reference`: every step read through h5py's high-level API);
-- ours: ``robomme_mem.build.build`` with its default worker pool (one per core), for the
-  same two baseline configs the reference makes, and for every config of the default spec
-  (rules labels, history ablations, traces, Parquet shards with embedded frames).
+Measured in one run on one machine, each run starting with no dirty pages (``sync``), so a
+run does not pay for the previous one's writeback:
 
-The generated frames are stored raw, as RoboMME's recorder stores them, and carry
-sensor-like noise, so each costs what a real render costs to PNG-encode (flat synthetic
-frames encode ~5x faster and would make the per-step subgoal reads look dominant).
+- **floor**: in this process, read every frame a build must write and encode it: the call
+  frames to PNG (the package's reader and encoder, the fastest we know) and the video demos
+  to mp4. ``floor (call frames only)`` leaves the videos out.
+- **RoboMME's builder** (``--reference-cmd``, a shell command with ``{src}`` and ``{out}``):
+  RoboMME's own QwenVL subgoal builder, installed in its own environment outside this project.
+- **ours**: ``robomme-mem build`` as a fresh process (start-up included), for the 2 baseline
+  configs the reference makes and for every config of the default spec (rules labels).
 
-Peak memory is that of the whole process tree of a fresh ``robomme-mem build`` (parent and
-workers summed as proportional set size, so pages shared after fork count once; sampled
-from /proc every 10 ms), on a small and a large source: it must not grow with
-the number of episodes. Targets: ours <= 1.5x the floor's time, >= 5x faster than the
-reference, and peak RSS within 10% between the two sources.
+Wall time, CPU-seconds of the whole process tree, peak memory (process tree PSS, sampled),
+``robomme-mem --help``, and the share of unique bytes in ``data/`` under content-defined
+chunking (FastCDC, 64 KiB average, as the Hub's storage chunks files; needs ``pyfastcdc``).
+Targets: 2 configs >= 8x RoboMME's builder; CPU <= 1.5x the floor's; all configs <= 1.5x the
+2 configs; peak memory within 10% from 10 to 96 episodes; --help < 0.3 s; unique <= 15%.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,62 +41,94 @@ from pathlib import Path
 
 import h5py
 
-from robomme_mem.build import BuildOptions, build
-from robomme_mem.configs import ALL_CONFIGS, BASELINE_CONFIGS
+from robomme_mem.configs import BASELINE_CONFIGS
 from robomme_mem.layout import PNG_COMPRESS_LEVEL
-from robomme_mem.reference import run_reference
-from robomme_mem.segment import plan_episode
+from robomme_mem.planning import plan_source
+from robomme_mem.png import encode_png
 from robomme_mem.source import SourceFile, find_source_files
-from robomme_mem.synthetic import SYNTHETIC_TASKS, write_source
-from robomme_mem.write.media import write_png
+from robomme_mem.write.media import write_mp4
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real"
 
 
-def call_frames(source: Path) -> list[tuple[Path, int, tuple[int, ...]]]:
-    plans = []
-    for path in find_source_files([source]):
-        with SourceFile(path) as src:
-            for ep in src.episodes():
-                plan = plan_episode(ep.simple_subgoals, ep.execution_start, ep.task)
-                plans.append((path, ep.index, plan.call_frames))
-    return plans
-
-
-def floor(plans, out: Path) -> float:
+def replicate(real: Path, out: Path, copies: int) -> Path:
+    """Each real file's episodes copied ``copies`` times, renumbered 0.., into ``out``."""
     out.mkdir(parents=True)
-    start = time.perf_counter()
-    for path, index, frames in plans:
-        with h5py.File(path, "r") as h5:
-            ep = h5[f"episode_{index}"]
-            for step in frames:
-                write_png(out / f"{path.stem}_{index}_{step}.png", ep[f"timestep_{step}/obs/front_rgb"][()], PNG_COMPRESS_LEVEL)
-    return time.perf_counter() - start
+    for path in find_source_files([real]):
+        with h5py.File(path, "r") as src, h5py.File(out / path.name, "w") as dst:
+            names = sorted((n for n in src if n.startswith("episode_")), key=lambda n: int(n.split("_")[1]))
+            number = 0
+            for _ in range(copies):
+                for name in names:
+                    src.copy(src[name], dst, name=f"episode_{number}")
+                    number += 1
+    return out
 
 
-def timed(fn, *args) -> float:
+def floor(source: Path, out: Path, videos: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds to read and encode what a build must write, in this process."""
+    planned = plan_source(find_source_files([source]))
+    out.mkdir(parents=True)
+    _settle()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for p in planned:
+        with SourceFile(p.file) as src:
+            ep = src.episode(p.episode)
+            for step in p.plan.call_frames:
+                (out / f"{p.task}_{p.episode}_{step}.png").write_bytes(encode_png(ep.front_image(step), PNG_COMPRESS_LEVEL))
+            if videos and p.plan.execution_start:
+                write_mp4(out / f"{p.task}_{p.episode}.mp4", (ep.front_image(k) for k in range(p.plan.execution_start)))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _settle() -> None:
+    """No dirty pages left by the previous run (its writeback would slow this one down)."""
+    os.sync()
+
+
+def run(cmd: list[str] | str, shell: bool = False) -> tuple[float, float, float]:
+    """(wall s, CPU s of the process tree, peak tree PSS MB) of a command."""
+    _settle()
+    before = os.times()
     start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(cmd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_pss_kb(proc.pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    if proc.returncode:
+        raise SystemExit(f"{cmd} failed ({proc.returncode}): {err.decode()[-2000:]}")
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu, peak / 1024
 
 
 def tree_pss_kb(pid: int) -> int:
     """Memory of a process and all its descendants (Linux ``Pss``: shared pages counted once in all)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as fh:
-                fields = dict(line.split(":", 1) for line in fh if ":" in line)
-        except OSError:
-            continue
-        p = int(entry)
-        children.setdefault(int(fields["PPid"]), []).append(p)
-        rss[p] = _pss_kb(p)
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
-        total += rss.get(p, 0)
+        total += _pss_kb(p)
         stack.extend(children.get(p, []))
     return total
 
@@ -109,80 +144,103 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def peak_rss_mb(source: Path, out: Path, *selection: str) -> float:
-    """Peak tree memory of ``robomme-mem build`` as a fresh process."""
-    cmd = [sys.executable, "-m", "robomme_mem", "build", "--source", str(source), "--out", str(out), "-q", *selection]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    peak = 0
-    stop = threading.Event()
+def command() -> list[str]:
+    exe = shutil.which("robomme-mem")
+    return [exe] if exe else [sys.executable, "-m", "robomme_mem"]
 
-    def sample() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            peak = max(peak, tree_pss_kb(proc.pid))
-            time.sleep(0.01)
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    code = proc.wait()
-    stop.set()
-    sampler.join()
-    if code:
-        raise SystemExit(f"build failed with exit code {code}")
-    return peak / 1024
+def ours(source: Path, out: Path, *extra: str) -> list[str]:
+    return [*command(), "build", "--source", str(source), "--out", str(out), "-q", *extra]
+
+
+def unique_share(folder: Path, avg: int = 64 * 1024) -> tuple[float, int] | None:
+    """(unique / total bytes, total) of ``folder``'s files under content-defined chunking."""
+    try:
+        from pyfastcdc import FastCDC
+    except ImportError:
+        return None
+    cdc = FastCDC(avg_size=avg)
+    seen: set[bytes] = set()
+    total = unique = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        for chunk in cdc.cut_buf(data):
+            piece = data[chunk.offset : chunk.offset + chunk.length]
+            digest = hashlib.blake2b(piece, digest_size=16).digest()
+            total += chunk.length
+            if digest not in seen:
+                seen.add(digest)
+                unique += chunk.length
+    return (unique / total if total else 0.0), total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=7, help="episodes per task in the large source (8 tasks)")
-    parser.add_argument("--small-per-task", type=int, default=2, help="episodes per task in the small build of the memory check (5 tasks)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the floor and of our build; the best counts")
+    parser.add_argument("--real", type=Path, default=REAL, help="folder of real RoboMME files to replicate (default: ../shared's)")
+    parser.add_argument("--copies", type=int, default=24, help="copies of each real episode (default 24: 96 episodes from 4)")
+    parser.add_argument("--source", type=Path, help="use this source as it is instead of replicating")
+    parser.add_argument("--reference-cmd", default=os.environ.get("ROBOMME_BUILDER"), metavar="CMD",
+                        help="RoboMME's builder as a shell command with {src} and {out} (default: $ROBOMME_BUILDER)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each of our builds; the best counts")
+    parser.add_argument("--small", type=int, default=10, help="episodes of the small build of the memory check")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary folder)")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="robomme-mem-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="robomme-mem-bench-", dir=args.work))
     try:
-        t = time.perf_counter()
-        large = work / "large"
-        style = dict(compression=None, texture=True)  # raw frames, as RoboMME's recorder stores them; real-render encode cost
-        write_source(large, SYNTHETIC_TASKS, episodes=args.episodes, seed=1, **style)
-        print(f"generated sources in {time.perf_counter() - t:.1f} s")
+        if args.source:
+            source = args.source
+        else:
+            if not args.real.is_dir():
+                raise SystemExit(f"no real RoboMME files at {args.real}: pass --real DIR or --source DIR")
+            t = time.perf_counter()
+            source = replicate(args.real, work / "src", args.copies)
+            print(f"replicated {args.real} x{args.copies} in {time.perf_counter() - t:.1f} s")
+        planned = plan_source(find_source_files([source]))
+        frames = sum(len(p.plan.call_frames) for p in planned)
+        videos = sum(p.plan.execution_start for p in planned)
+        size = sum(f.stat().st_size for f in find_source_files([source]))
+        print(f"source: {len(planned)} episodes, {sum(p.plan.num_steps for p in planned)} steps, {frames} call frames, "
+              f"{videos} video-demo frames, {size / 1e9:.2f} GB; {os.cpu_count()} cores")
 
-        plans = call_frames(large)
-        rows = sum(len(f) for _, _, f in plans)
-        episodes = len(plans)
-        steps = sum(f[-1] + 1 for _, _, f in plans)
-        print(f"large source: {episodes} episodes, {steps} steps, {rows} call frames (rows per config); {os.cpu_count()} cores")
+        f_wall, f_cpu = floor(source, work / "floor", videos=True)
+        c_wall, c_cpu = floor(source, work / "floor-calls", videos=False)
+        two = [run(ours(source, work / f"two{i}", "--configs", *BASELINE_CONFIGS)) for i in range(args.repeat)]
+        every = [run(ours(source, work / f"all{i}")) for i in range(args.repeat)]
+        best_two, best_all = min(two), min(every)
+        reference = None
+        if args.reference_cmd:
+            reference = run(args.reference_cmd.format(src=shlex.quote(str(source)), out=shlex.quote(str(work / "reference"))), shell=True)
+            ref_rows = sum(1 for _ in open(work / "reference" / "qwenvl" / "simple_subgoal_train.jsonl"))
+            if ref_rows != frames:
+                print(f"warning: RoboMME's builder wrote {ref_rows} rows, we plan {frames} call frames")
 
-        # best of `--repeat` for the fast measurements (a shared 2-core machine is noisy); the
-        # reference, ~10x slower, once
-        t_floor = min(floor(plans, work / f"floor{i}") for i in range(args.repeat))
-        baseline = BuildOptions(configs=BASELINE_CONFIGS)
-        t_ours = min(timed(lambda i=i: build([large], work / f"ours{i}", baseline, progress=False)) for i in range(args.repeat))
-        t_all = min(timed(lambda i=i: build([large], work / f"all{i}", BuildOptions(), progress=False)) for i in range(args.repeat))
-        t_ref = timed(run_reference, large, work / "reference")
         print()
-        print(f"{'':34}{'seconds':>9}{'rows/s':>9}{'vs ours':>9}")
-        for name, secs in (
-            ("floor (read + PNG, 1 proc)", t_floor),
-            ("reference procedure", t_ref),
-            ("ours (the 2 baseline configs)", t_ours),
-            (f"ours (all {len(ALL_CONFIGS)} configs, rules labels)", t_all),
-        ):
-            print(f"{name:34}{secs:9.2f}{rows / secs:9.0f}{secs / t_ours:9.2f}")
+        print(f"{'':44}{'wall s':>8}{'CPU s':>8}{'peak MB':>9}")
+        print(f"{'floor (call frames + video demos, 1 proc)':44}{f_wall:8.2f}{f_cpu:8.2f}")
+        print(f"{'floor (call frames only, 1 proc)':44}{c_wall:8.2f}{c_cpu:8.2f}")
+        if reference:
+            print(f"{'RoboMME builder (its own environment)':44}{reference[0]:8.2f}{reference[1]:8.2f}{reference[2]:9.0f}")
+        print(f"{'ours, 2 baseline configs':44}{best_two[0]:8.2f}{best_two[1]:8.2f}{best_two[2]:9.0f}")
+        print(f"{'ours, every config (rules labels)':44}{best_all[0]:8.2f}{best_all[1]:8.2f}{best_all[2]:9.0f}")
         print()
-        print(f"ours / floor      = {t_ours / t_floor:.2f}   (target <= 1.5)")
-        print(f"reference / ours  = {t_ref / t_ours:.2f}   (target >= 5)")
-        print(f"all configs / the 2 baseline configs = {t_all / t_ours:.2f}   (labels, 9 more configs, Parquet shards with embedded frames)")
+        if reference:
+            print(f"RoboMME's builder / ours (2 configs), wall = {reference[0] / best_two[0]:.2f}   (target >= 8)")
+        print(f"ours (2 configs) CPU / floor CPU          = {best_two[1] / f_cpu:.2f}   (target <= 1.5; {best_two[1] / c_cpu:.2f} against the call-frames-only floor)")
+        print(f"every config / 2 configs, wall           = {best_all[0] / best_two[0]:.2f}   (target <= 1.5)")
 
-        # the small source: 2 episodes of 5 tasks (one a video task, whose mp4 encoder is the
-        # largest allocation), taken from the same files
-        small_tasks = ["BinFill", "PickXtimes", "StopCube", "ButtonUnmask", "VideoUnmask"]
-        small_eps = len(small_tasks) * args.small_per_task
-        rss_small = peak_rss_mb(large, work / "rss_small", "--tasks", *small_tasks, "--max-episodes", str(args.small_per_task))
-        rss_large = peak_rss_mb(large, work / "rss_large")
-        print()
-        print(f"peak memory of a default build, all configs (process tree PSS): {small_eps} episodes {rss_small:.0f} MB, {episodes} episodes {rss_large:.0f} MB")
-        print(f"large / small     = {rss_large / rss_small:.3f}   (target within 10%: 0.90 .. 1.10)")
+        small = run(ours(source, work / "small", "--max-episodes", str(max(1, args.small // len(find_source_files([source]))))))
+        print(f"peak memory, every config: {args.small} episodes {small[2]:.0f} MB, {len(planned)} episodes {best_all[2]:.0f} MB, "
+              f"ratio {best_all[2] / small[2]:.3f}   (target 0.90 .. 1.10)")
+
+        helps = [run([*command(), "--help"])[0] for _ in range(5)]
+        print(f"robomme-mem --help: {min(helps):.3f} s (best of 5)   (target < 0.3)")
+
+        share = unique_share(work / "all0" / "data")
+        if share is None:
+            print("deduplication: install pyfastcdc to measure it")
+        else:
+            print(f"data/ under content-defined chunking: {share[1] / 1e9:.2f} GB, unique {share[0]:.1%}   (target <= 15%)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,11 +1,11 @@
 """Build a RoboMME-Mem folder from RoboMME HDF5: source -> plan -> label -> assemble -> write.
 
-One pass per episode. A pool of worker processes first plans every episode (segments, call
-frames, boundaries: no pixels); the parent assigns splits; then each worker takes one
-planned episode, reads its frames once, encodes them, labels the episode from those frames
-(``rules``) or looks its labels up (a label set), and returns its rows per config. The parent
-writes the rows in source order as ms-swift JSONL and Parquet shards, so the output is
-byte-identical whatever the number of workers. Everything is written into a temporary
+One pass per episode. Each task of a pool of worker processes takes one episode: it opens
+the file, plans the episode (segments, call frames, boundaries), reads each frame it needs
+once and encodes it, labels the episode from those frames (``rules``) or looks its labels up
+(a label set), and returns its rows per config. The parent assigns splits from the episode
+numbers alone, and writes the rows in source order as ms-swift JSONL and Parquet shards, so
+the output is byte-identical whatever the number of workers. Everything is written into a temporary
 sibling folder that replaces ``out`` only when the build has succeeded: a failed build leaves
 nothing behind and never damages an earlier build.
 """
@@ -32,18 +32,16 @@ from .checksum import SOURCE_CHECKSUM, file_checksum
 from .configs import ALL_CONFIGS, LABELLED_CONFIGS
 from .labels.engine import EpisodeLabels
 from .labels.sets import RULES, BuildLabels, content_id, default_store
-from .layout import CARD, MANIFEST, PNG_COMPRESS_LEVEL, SPLITS, SWIFT_IMAGES_DIR, image_path, video_path
+from .layout import CARD, MANIFEST, MAX_SHARD_BYTES, PNG_COMPRESS_LEVEL, SWIFT_IMAGES_DIR, image_path, video_path
 from .parallel import worker_context, worker_count
-from .planning import PlannedEpisode, episodes_of, plan_at, source_records
+from .planning import PlannedEpisode, episodes_of, plan_one, source_records
 from .png import encode_png
-from .source import SourceFile, find_source_files, select_files
+from .source import SourceFile, find_source_files, select_files, task_of
 from .spec import BuildSpec, load_spec
 from .splits import assign_splits, read_split_file
 from .write.card import render_card
-from .write.folder import BuildWriters
 from .write.manifest import build_manifest
 from .write.media import write_mp4
-from .write.parquet import MAX_SHARD_BYTES
 
 AVAILABLE_CONFIGS: tuple[str, ...] = ALL_CONFIGS
 """Configs this version can build."""
@@ -118,17 +116,18 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class EpisodeJob:
-    """One planned episode to build: all a worker needs (small, picklable)."""
+    """One episode to build: all a worker needs (small, picklable)."""
 
-    planned: PlannedEpisode
+    file: str
+    episode: int
     out: str
     options: BuildOptions
-    split: str = "train"
     labels: BuildLabels | None = None
 
 
 @dataclass
 class EpisodeResult:
+    planned: PlannedEpisode
     summary: dict
     """All the manifest keeps of the episode."""
     frame_digest: str
@@ -170,19 +169,24 @@ def build(
     tmp.chmod(0o777 & ~_umask())
     try:
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
-        with _workers(options.workers, len(where)) as pool:
-            planned = pool.starmap(plan_at, [(path, index, options.spec.stride_for) for path, index in where], chunksize=_chunk(len(where), pool))
-            splits = _splits(planned, options)
-            jobs = [EpisodeJob(p, str(tmp), options, splits[(p.task, p.episode)], labels) for p in planned]
+        splits = _splits(where, files, options)
+        jobs = [EpisodeJob(str(path), index, str(tmp), options, labels) for path, index in where]
+        with _workers(options.workers, len(jobs)) as pool:
+            results = _bounded_imap(pool, build_episode, jobs, progress)
+            from .write.folder import BuildWriters  # datasets and pyarrow load here, while the workers run
+
             with BuildWriters(tmp, options.configs, options.max_shard_bytes) as writers:
-                summaries, digests, episode_labels = [], {}, []
-                for job, result in zip(jobs, _bounded_imap(pool, build_episode, jobs, progress)):
+                planned, summaries, digests, episode_labels = [], [], {}, []
+                for result in results:
+                    episode = result.planned
+                    split = splits[(episode.task, episode.episode)]
                     if result.labels is not None:
                         _check_labels(result.labels, options)
-                        episode_labels.append((job.split, result.labels))
-                    writers.add_rows(job.planned.task, job.planned.episode, job.split, result.rows, result.frames)
-                    summaries.append(result.summary)
-                    digests[(job.planned.task, job.planned.episode)] = result.frame_digest
+                        episode_labels.append((split, result.labels))
+                    writers.add_rows(episode.task, episode.episode, split, result.rows, result.frames)
+                    planned.append(episode)
+                    summaries.append({**result.summary, "split": split})
+                    digests[(episode.task, episode.episode)] = result.frame_digest
                 if label_info is not None:
                     label_info["id"] = content_id([e for _, e in episode_labels])  # of the answers this build used
                     label_info["left_out"] = [e.work.name for _, e in episode_labels if not e.complete]
@@ -211,8 +215,9 @@ def build(
     return BuildResult(out=out, manifest=manifest)
 
 
-def _splits(planned: list[PlannedEpisode], options: BuildOptions) -> dict[tuple[str, int], str]:
-    episodes = [(p.task, p.episode) for p in planned]
+def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOptions) -> dict[tuple[str, int], str]:
+    tasks = {path: task_of(path) for path in files}
+    episodes = [(tasks[path], index) for path, index in where]
     if options.split_file:
         return read_split_file(options.split_file, episodes)
     return assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
@@ -234,9 +239,6 @@ def _check_labels(labels: EpisodeLabels, options: BuildOptions) -> None:
 class _InProcess:
     """The pool interface, run in this process (one worker: no fork, easy to profile)."""
 
-    def starmap(self, fn, items, chunksize=1):
-        return [fn(*item) for item in items]
-
     def apply_async(self, fn, args):
         return _Done(fn(*args))
 
@@ -251,7 +253,7 @@ class _Done:
 
 @contextmanager
 def _workers(requested: int | None, jobs: int):
-    """A worker pool for planning and building (or this process alone, with one worker)."""
+    """A worker pool (or this process alone, with one worker)."""
     count = worker_count(requested, jobs)
     if count == 1:
         yield _InProcess()
@@ -265,43 +267,44 @@ def _workers(requested: int | None, jobs: int):
         gc.unfreeze()
 
 
-def _chunk(n: int, pool) -> int:
-    return max(1, n // (8 * getattr(pool, "workers", 1)))
-
-
 def _bounded_imap(pool, fn, items: Sequence, progress: bool) -> Iterator:
     """Results of ``fn`` over ``items`` in order, with back-pressure and a progress bar.
 
-    At most two results per worker wait for the parent: when writing is slower than the
-    workers, their results (frames and rows of whole episodes) must not pile up.
+    The first results are asked for at once, so the workers start while the caller is still
+    setting up. At most two results per worker wait for the parent: when writing is slower
+    than the workers, their results (frames and rows of whole episodes) must not pile up.
     """
     window = 2 * getattr(pool, "workers", 1)
-    pending = deque()
-    with tqdm(total=len(items), desc="episodes", unit="ep", disable=not progress, leave=False) as bar:
-        for item in items:
+    pending = deque(pool.apply_async(fn, (item,)) for item in items[:window])
+    return _drain(pool, fn, items[window:], pending, progress, len(items))
+
+
+def _drain(pool, fn, rest: Sequence, pending: deque, progress: bool, total: int) -> Iterator:
+    with tqdm(total=total, desc="episodes", unit="ep", disable=not progress, leave=False) as bar:
+        for item in rest:
+            yield pending.popleft().get()
+            bar.update()
             pending.append(pool.apply_async(fn, (item,)))
-            if len(pending) >= window:
-                yield pending.popleft().get()
-                bar.update()
         while pending:
             yield pending.popleft().get()
             bar.update()
 
 
 def build_episode(job: EpisodeJob) -> EpisodeResult:
-    """Read a planned episode's frames once, write them, label it, and return its rows per config.
+    """Plan an episode, read its frames once, write them, label it, and return its rows per config.
 
     The file is opened for this episode only: HDF5 keeps every string heap it has read
     cached until the file is closed, so a handle kept across episodes grows with the file.
     """
-    planned, options = job.planned, job.options
-    plan = planned.plan
+    options = job.options
     out = Path(job.out)
     digest = xxhash.xxh3_128()
     images, frames = {}, {}
     video = None
-    with SourceFile(planned.file) as source:
-        episode = source.episode(planned.episode)
+    with SourceFile(job.file) as source:
+        episode = source.episode(job.episode)
+        planned = plan_one(episode, options.spec.stride_for)
+        plan = planned.plan
         for step in plan.call_frames:
             image = images[step] = episode.front_image(step)
             digest.update(image.data)
@@ -320,7 +323,6 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     summary = {
         "task": planned.task,
         "episode": planned.episode,
-        "split": job.split,
         "steps": plan.num_steps,
         "execution_start": plan.execution_start,
         "segments": len(plan.segments),
@@ -328,7 +330,7 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         "video": video is not None,
         "labelled": labels is not None and labels.complete,
     }
-    return EpisodeResult(summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, labels=labels)
+    return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, labels=labels)
 
 
 def _digested(images, digest):

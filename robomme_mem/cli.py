@@ -347,7 +347,7 @@ def _cmd_labels_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_export(args: argparse.Namespace) -> int:
-    from .labels.sets import export_set
+    from .labels.files import export_set
 
     with _store(args) as store:
         n = export_set(store, args.name, args.file)
@@ -356,7 +356,7 @@ def _cmd_labels_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_import(args: argparse.Namespace) -> int:
-    from .labels.sets import import_set
+    from .labels.files import import_set
 
     with _store(args) as store:
         name, n = import_set(store, args.file, args.name)

@@ -19,9 +19,9 @@ from robomme_mem.configs import (
     TRACES,
 )
 from robomme_mem.labels.cache import LabelCache
-from robomme_mem.planning import plan_source
 from robomme_mem.labels.rules import RulesLabeller
-from robomme_mem.labels.sets import export_set, import_set, label_source
+from robomme_mem.labels.files import export_set, import_set
+from robomme_mem.labels.sets import label_source
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.source import find_source_files
 from robomme_mem.spec import load_spec, spec_path

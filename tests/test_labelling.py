@@ -25,7 +25,8 @@ from robomme_mem.planning import plan_source
 from robomme_mem.labels.openai_labeller import REQUEST_HEADER, OpenAILabeller
 from robomme_mem.labels.requests import LabelParams
 from robomme_mem.labels.session import LabelSession, PriorityLimiter
-from robomme_mem.labels.sets import export_set, import_set, label_source, resolve
+from robomme_mem.labels.files import export_set, import_set
+from robomme_mem.labels.sets import label_source, resolve
 from robomme_mem.source import find_source_files, select_files
 from robomme_mem.testing.openai_server import FakeOpenAI, default_answer
 

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features
 
-MAX_SHARD_BYTES = 500 * 1000 * 1000
+from ..layout import MAX_SHARD_BYTES
+
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 COMPRESSION = "zstd"

@@ -1,0 +1,100 @@
+"""Label set files: a set exported as Parquet (metadata in the schema) or JSONL (metadata on the first line).
+
+One row per use of an answer: where it is used, the canonical request, the answer and its usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .cache import ENTRY_FIELDS, REQUEST_FIELDS, Answer, LabelCache
+from .sets import ANSWER_FIELDS, LABEL_SET_FORMAT, check_name
+
+_META_KEY = b"robomme_mem.label_set"
+
+
+_TYPES = {"episode": pa.int64(), "item": pa.int64(), "step": pa.int64(), "prompt_tokens": pa.int64(),
+          "completion_tokens": pa.int64(), "attempts": pa.int64(), "latency_s": pa.float64()}
+_COLUMNS = tuple(dict.fromkeys((*ENTRY_FIELDS, *REQUEST_FIELDS, *ANSWER_FIELDS)))
+_SCHEMA = pa.schema([(c, _TYPES.get(c, pa.string())) for c in _COLUMNS])
+
+
+def export_rows(store: LabelCache, name: str) -> tuple[dict, list[dict]]:
+    meta = store.set_meta(name)
+    rows = []
+    for entry in store.set_entries(name):
+        request = store.request(entry["key"])
+        answer = store.get(entry["key"])
+        if request is None or answer is None:
+            raise ValueError(f"{store.path}: label set {name!r} refers to request {entry['key']} that the store lacks")
+        row = dict(entry)
+        row.update(request)
+        row.update({f: getattr(answer, f) for f in ANSWER_FIELDS})
+        rows.append(row)
+    return meta, rows
+
+
+def export_set(store: LabelCache, name: str, path: str | Path) -> int:
+    """Write label set ``name`` to ``path`` (``.parquet`` or ``.jsonl``); returns the row count."""
+    path = Path(path)
+    meta, rows = export_rows(store, name)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if path.suffix == ".parquet":
+            table = pa.Table.from_pylist(rows, schema=_SCHEMA).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+            pq.write_table(table, tmp, compression="zstd")
+        elif path.suffix == ".jsonl":
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"label_set": meta}, sort_keys=True) + "\n")
+                for row in rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            raise ValueError(f"{path}: export to .parquet or .jsonl")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(rows)
+
+
+def read_set_file(path: str | Path) -> tuple[dict, list[dict]]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such label set file")
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        raw = (table.schema.metadata or {}).get(_META_KEY)
+        if raw is None:
+            raise ValueError(f"{path}: not a robomme-mem label set (no {_META_KEY.decode()} metadata)")
+        return json.loads(raw), table.to_pylist()
+    if path.suffix == ".jsonl":
+        with open(path, encoding="utf-8") as fh:
+            lines = [json.loads(line) for line in fh if line.strip()]
+        if not lines or "label_set" not in lines[0]:
+            raise ValueError(f"{path}: not a robomme-mem label set (the first line must hold its metadata)")
+        return lines[0]["label_set"], lines[1:]
+    raise ValueError(f"{path}: import from .parquet or .jsonl")
+
+
+def import_set(store: LabelCache, path: str | Path, name: str | None = None) -> tuple[str, int]:
+    """Load a label set file into the store (under its own name, or ``name``)."""
+    meta, rows = read_set_file(path)
+    if meta.get("format") != LABEL_SET_FORMAT:
+        raise ValueError(f"{path}: label set format {meta.get('format')!r}; this robomme-mem reads {LABEL_SET_FORMAT}")
+    name = check_name(name or meta["name"])
+    meta = {**meta, "name": name}
+    missing = [f for f in (*ENTRY_FIELDS, *REQUEST_FIELDS, "status") if rows and f not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: label set rows lack fields {missing}")
+    for number, row in enumerate(rows, start=2 if Path(path).suffix == ".jsonl" else 1):
+        try:
+            store.put_request(row["key"], {f: row[f] for f in REQUEST_FIELDS})
+            store.put(row["key"], Answer(**{f: row.get(f) for f in ANSWER_FIELDS if row.get(f) is not None}))
+        except (TypeError, KeyError) as exc:
+            raise ValueError(f"{path}: row {number}: {exc}") from None
+    store.save_set(name, meta, [{f: row[f] for f in ENTRY_FIELDS} for row in rows])
+    return name, len(rows)

@@ -81,13 +81,21 @@ def floor(source: Path, out: Path, videos: bool) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def clear(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _settle() -> None:
     """No dirty pages left by the previous run (its writeback would slow this one down)."""
     os.sync()
 
 
-def run(cmd: list[str] | str, shell: bool = False) -> tuple[float, float, float]:
-    """(wall s, CPU s of the process tree, peak tree PSS MB) of a command."""
+def run(cmd: list[str] | str, shell: bool = False, memory: bool = False) -> tuple[float, float, float]:
+    """(wall s, CPU s of the process tree, peak tree PSS MB) of a command.
+
+    Memory is sampled only when asked (``memory``): reading every process's page tables every
+    10 ms costs CPU that a timed run on 2 cores would pay for.
+    """
     _settle()
     before = os.times()
     start = time.perf_counter()
@@ -102,11 +110,13 @@ def run(cmd: list[str] | str, shell: bool = False) -> tuple[float, float, float]
             time.sleep(0.01)
 
     sampler = threading.Thread(target=sample)
-    sampler.start()
+    if memory:
+        sampler.start()
     _, err = proc.communicate()
     wall = time.perf_counter() - start
     stop.set()
-    sampler.join()
+    if memory:
+        sampler.join()
     if proc.returncode:
         raise SystemExit(f"{cmd} failed ({proc.returncode}): {err.decode()[-2000:]}")
     after = os.times()
@@ -145,8 +155,8 @@ def _pss_kb(pid: int) -> int:
 
 
 def command() -> list[str]:
-    exe = shutil.which("robomme-mem")
-    return [exe] if exe else [sys.executable, "-m", "robomme_mem"]
+    """``robomme-mem`` run by this Python directly (an installed script may sit behind a shim)."""
+    return [sys.executable, "-m", "robomme_mem"]
 
 
 def ours(source: Path, out: Path, *extra: str) -> list[str]:
@@ -181,7 +191,7 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="use this source as it is instead of replicating")
     parser.add_argument("--reference-cmd", default=os.environ.get("ROBOMME_BUILDER"), metavar="CMD",
                         help="RoboMME's builder as a shell command with {src} and {out} (default: $ROBOMME_BUILDER)")
-    parser.add_argument("--repeat", type=int, default=2, help="runs of each of our builds; the best counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each of our builds, alternating; the best counts")
     parser.add_argument("--small", type=int, default=10, help="episodes of the small build of the memory check")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary folder)")
     args = parser.parse_args()
@@ -203,40 +213,56 @@ def main() -> None:
         print(f"source: {len(planned)} episodes, {sum(p.plan.num_steps for p in planned)} steps, {frames} call frames, "
               f"{videos} video-demo frames, {size / 1e9:.2f} GB; {os.cpu_count()} cores")
 
+        # Untimed warm-up, then every timed run's output is removed before the next: on a VM the
+        # first write to never-used guest memory costs several times a reused page, and no
+        # run should pay for being first.
+        run(ours(source, work / "warm"))
+        share = unique_share(work / "warm" / "data")
+        clear(work / "warm")
         f_wall, f_cpu = floor(source, work / "floor", videos=True)
+        clear(work / "floor")
         c_wall, c_cpu = floor(source, work / "floor-calls", videos=False)
-        two = [run(ours(source, work / f"two{i}", "--configs", *BASELINE_CONFIGS)) for i in range(args.repeat)]
-        every = [run(ours(source, work / f"all{i}")) for i in range(args.repeat)]
+        clear(work / "floor-calls")
+        two, every = [], []
+        for _ in range(args.repeat):
+            two.append(run(ours(source, work / "two", "--configs", *BASELINE_CONFIGS)))
+            clear(work / "two")
+            every.append(run(ours(source, work / "all")))
+            clear(work / "all")
         best_two, best_all = min(two), min(every)
         reference = None
         if args.reference_cmd:
             reference = run(args.reference_cmd.format(src=shlex.quote(str(source)), out=shlex.quote(str(work / "reference"))), shell=True)
             ref_rows = sum(1 for _ in open(work / "reference" / "qwenvl" / "simple_subgoal_train.jsonl"))
+            clear(work / "reference")
             if ref_rows != frames:
                 print(f"warning: RoboMME's builder wrote {ref_rows} rows, we plan {frames} call frames")
 
         print()
-        print(f"{'':44}{'wall s':>8}{'CPU s':>8}{'peak MB':>9}")
+        print(f"{'':44}{'wall s':>8}{'CPU s':>8}")
         print(f"{'floor (call frames + video demos, 1 proc)':44}{f_wall:8.2f}{f_cpu:8.2f}")
         print(f"{'floor (call frames only, 1 proc)':44}{c_wall:8.2f}{c_cpu:8.2f}")
         if reference:
-            print(f"{'RoboMME builder (its own environment)':44}{reference[0]:8.2f}{reference[1]:8.2f}{reference[2]:9.0f}")
-        print(f"{'ours, 2 baseline configs':44}{best_two[0]:8.2f}{best_two[1]:8.2f}{best_two[2]:9.0f}")
-        print(f"{'ours, every config (rules labels)':44}{best_all[0]:8.2f}{best_all[1]:8.2f}{best_all[2]:9.0f}")
+            print(f"{'RoboMME builder (its own environment)':44}{reference[0]:8.2f}{reference[1]:8.2f}")
+        print(f"{'ours, 2 baseline configs':44}{best_two[0]:8.2f}{best_two[1]:8.2f}")
+        print(f"{'ours, every config (rules labels)':44}{best_all[0]:8.2f}{best_all[1]:8.2f}")
         print()
         if reference:
             print(f"RoboMME's builder / ours (2 configs), wall = {reference[0] / best_two[0]:.2f}   (target >= 8)")
         print(f"ours (2 configs) CPU / floor CPU          = {best_two[1] / f_cpu:.2f}   (target <= 1.5; {best_two[1] / c_cpu:.2f} against the call-frames-only floor)")
         print(f"every config / 2 configs, wall           = {best_all[0] / best_two[0]:.2f}   (target <= 1.5)")
 
-        small = run(ours(source, work / "small", "--max-episodes", str(max(1, args.small // len(find_source_files([source]))))))
-        print(f"peak memory, every config: {args.small} episodes {small[2]:.0f} MB, {len(planned)} episodes {best_all[2]:.0f} MB, "
-              f"ratio {best_all[2] / small[2]:.3f}   (target 0.90 .. 1.10)")
+        per_file = max(1, args.small // len(find_source_files([source])))
+        small = run(ours(source, work / "small", "--max-episodes", str(per_file)), memory=True)[2]
+        clear(work / "small")
+        large = run(ours(source, work / "large"), memory=True)[2]
+        clear(work / "large")
+        print(f"peak memory (process tree PSS), every config: {per_file * len(find_source_files([source]))} episodes {small:.0f} MB, "
+              f"{len(planned)} episodes {large:.0f} MB, ratio {large / small:.3f}   (target 0.90 .. 1.10)")
 
         helps = [run([*command(), "--help"])[0] for _ in range(5)]
         print(f"robomme-mem --help: {min(helps):.3f} s (best of 5)   (target < 0.3)")
 
-        share = unique_share(work / "all0" / "data")
         if share is None:
             print("deduplication: install pyfastcdc to measure it")
         else:

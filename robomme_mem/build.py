@@ -164,6 +164,8 @@ def build(
     where = episodes_of(files, options.max_episodes)
     labels = options.build_labels()
     label_info = labels.info() if labels else None
+    if labels:
+        labels.prepare()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     tmp.chmod(0o777 & ~_umask())
@@ -196,7 +198,6 @@ def build(
         if not summaries:
             raise ValueError("the source has no episodes to build")
         manifest = build_manifest(
-            root=tmp,
             spec=options.spec.recorded(),
             options=options.recorded(),
             splits={"seed": options.spec.split_seed, "validation_fraction": options.spec.validation_fraction},
@@ -204,6 +205,7 @@ def build(
             sources=source_records(files, planned, digests),
             counts={c: dict(writers.counts[c]) for c in options.configs},
             data_files={c: writers.files[c] for c in options.configs},
+            files=writers.checksums,
             episodes=summaries,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -146,3 +146,21 @@ def test_building_and_labelling_never_load_test_tooling():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     assert not (ROOT / "robomme_mem" / "reference.py").exists()  # the test oracle lives in tests/helpers
+
+
+def test_parquet_checksums_are_those_of_the_files_written(tmp_path, sample_dir):
+    from robomme_mem.checksum import file_checksum
+
+    result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("dual_grounded", "baseline_simple", "traces"), max_shard_bytes=100_000), progress=False)
+    files = result.manifest["files"]
+    assert len(files) > len(result.manifest["configs"])  # some configs were cut into several shards
+    for path, recorded in files.items():
+        assert file_checksum(result.out / path) == (recorded["xxh3_128"], recorded["bytes"]), path
+
+
+def test_parquet_schemas_are_datasets_own():
+    from robomme_mem.assemble.schema import arrow_schema, features_for
+    from robomme_mem.configs import ALL_CONFIGS
+
+    for config in ALL_CONFIGS:
+        assert arrow_schema(config).equals(features_for(config).arrow_schema, check_metadata=True), config

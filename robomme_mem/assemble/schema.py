@@ -3,13 +3,38 @@
 Row configs carry ms-swift's ``messages`` and ``images`` (embedded PNGs, decoded to PIL
 images by ``datasets``) and flat metadata to filter and study them by. ``traces`` holds one
 row per episode with the whole memory chain.
+
+Features are written in ``datasets``' own serialised form (what it keeps in a Parquet file's
+``huggingface`` metadata), and :func:`arrow_schema` turns them into the Parquet schema with
+pyarrow alone, so a build never imports ``datasets`` (and pandas) just to name its columns.
+:func:`features_for` gives the ``datasets.Features``; the tests check that both agree with
+``datasets``' own ``Features.arrow_schema`` for every config.
 """
 
 from __future__ import annotations
 
-from datasets import Features, Image, List, Value
+import json
+
+import pyarrow as pa
 
 from ..configs import BASELINE_CONFIGS, TRACES
+
+
+def Value(dtype: str) -> dict:  # noqa: N802  (named as the datasets feature it serialises)
+    return {"dtype": dtype, "_type": "Value"}
+
+
+def List(feature) -> dict:  # noqa: N802
+    return {"feature": feature, "_type": "List"}
+
+
+def Image() -> dict:  # noqa: N802
+    return {"_type": "Image"}
+
+
+def Features(fields: dict) -> dict:  # noqa: N802
+    return fields
+
 
 _MESSAGES = List({"role": Value("string"), "content": Value("string")})
 _ROW = {
@@ -83,9 +108,39 @@ spatial chain with call-frame steps, each answer's request key (sha256, also the
 ``custom_id``), and the label set it came from."""
 
 
-def features_for(config: str) -> Features:
+def serialised_features(config: str) -> dict:
+    """A config's features in ``datasets``' serialised form."""
     if config == TRACES:
         return TRACE_FEATURES
     if config in BASELINE_CONFIGS:
         return BASELINE_FEATURES
     return MEMORY_FEATURES
+
+
+def features_for(config: str):
+    """A config's ``datasets.Features`` (imports ``datasets``)."""
+    from datasets import Features as DatasetsFeatures
+
+    return DatasetsFeatures.from_dict(serialised_features(config))
+
+
+_ARROW = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "bool": pa.bool_()}
+_IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+
+
+def _arrow_type(feature) -> pa.DataType:
+    kind = feature.get("_type")
+    if kind == "Value":
+        return _ARROW[feature["dtype"]]
+    if kind == "List":
+        return pa.list_(_arrow_type(feature["feature"]))
+    if kind == "Image":
+        return _IMAGE
+    return pa.struct([(name, _arrow_type(sub)) for name, sub in feature.items()])
+
+
+def arrow_schema(config: str) -> pa.Schema:
+    """The Parquet schema of a config, with the ``huggingface`` metadata ``datasets`` reads back."""
+    features = serialised_features(config)
+    metadata = {"huggingface": json.dumps({"info": {"features": features}})}
+    return pa.schema([(name, _arrow_type(feature)) for name, feature in features.items()], metadata=metadata)

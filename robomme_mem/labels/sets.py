@@ -210,6 +210,11 @@ class BuildLabels:
             meta = store.set_meta(self.name)
         return {k: meta[k] for k in ("name", "labeller", "params", "styles", "spatial", "prompt_templates", "counts")}
 
+    def prepare(self) -> None:
+        """Import what labelling needs now, before workers fork, so they share it."""
+        if self.name == RULES:
+            import scipy.ndimage  # noqa: F401  (the rules spatial detector)
+
     def label(self, planned: PlannedEpisode, frames: FrameSource | None = None) -> EpisodeLabels:
         """One episode's labels, sending nothing; raises naming the episode if a set lacks them."""
         if self.name == RULES:

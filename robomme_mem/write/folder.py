@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from ..assemble.rows import Row, table_row
-from ..assemble.schema import features_for
+from ..assemble.schema import arrow_schema
 from ..configs import BASELINE_CONFIGS, ROW_CONFIGS, TRACES
 from ..layout import SPLITS, parquet_dir, swift_jsonl
 from .parquet import MAX_SHARD_BYTES, ShardWriter
@@ -28,6 +28,8 @@ class BuildWriters:
         self.root, self.configs, self.max_shard_bytes = root, configs, max_shard_bytes
         self.counts = {c: {s: 0 for s in SPLITS} for c in configs}
         self.files: dict[str, dict[str, list[str]]] = {c: {} for c in configs}
+        self.checksums: dict[str, dict] = {}
+        """Per Parquet file (relative path): xxh3-128 and size, hashed while it was written."""
         self._stack = ExitStack()
         self._jsonl: dict = {}
         self._parquet: dict[tuple[str, str], ShardWriter] = {}
@@ -40,7 +42,7 @@ class BuildWriters:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     self._jsonl[(config, split)] = self._stack.enter_context(open(path, "w", encoding="utf-8", newline="\n"))
                 folder = self.root / parquet_dir(config)
-                self._parquet[(config, split)] = ShardWriter(folder, split, features_for(config), self.max_shard_bytes)
+                self._parquet[(config, split)] = ShardWriter(folder, split, arrow_schema(config), self.max_shard_bytes)
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
@@ -48,6 +50,7 @@ class BuildWriters:
         if exc_type is None:
             for (config, split), writer in self._parquet.items():
                 self.files[config][split] = [str(p.relative_to(self.root)) for p in writer.close()]
+                self.checksums.update({str(p.relative_to(self.root)): c for p, c in writer.checksums.items()})
             for (config, split), handle in self._jsonl.items():
                 if not self.counts[config][split]:  # no empty JSONL: ms-swift refuses an empty dataset
                     Path(handle.name).unlink()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .. import __version__
-from ..checksum import READ_DIGEST_COVERS, SOURCE_CHECKSUM, file_checksum
+from ..checksum import READ_DIGEST_COVERS, SOURCE_CHECKSUM
 from ..prompts import template_hashes
 
 BUILD_FORMAT = "robomme-mem/2"
@@ -14,7 +12,6 @@ BUILD_FORMAT = "robomme-mem/2"
 
 def build_manifest(
     *,
-    root: Path,
     spec: dict,
     options: dict,
     splits: dict,
@@ -22,15 +19,10 @@ def build_manifest(
     sources: list[dict],
     counts: dict[str, dict[str, int]],
     data_files: dict[str, dict[str, list[str]]],
+    files: dict[str, dict],
     episodes: list[dict],
 ) -> dict:
-    """The manifest of the build folder at ``root`` (its Parquet files are checksummed here)."""
-    files = {}
-    for splits_files in data_files.values():
-        for paths in splits_files.values():
-            for path in paths:
-                digest, size = file_checksum(root / path)
-                files[path] = {SOURCE_CHECKSUM: digest, "bytes": size}
+    """The manifest of a build: ``files`` maps each data file to its xxh3-128 and size."""
     return {
         "format": BUILD_FORMAT,
         "package": {"name": "robomme-mem", "version": __version__},

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import Features
+import xxhash
 
+from ..checksum import SOURCE_CHECKSUM
 from ..layout import MAX_SHARD_BYTES
 
 ROW_GROUP_ROWS = 100
@@ -34,15 +35,18 @@ def shard_name(split: str, index: int, count: int) -> str:
 class ShardWriter:
     """Appends rows of one (config, split) to Parquet shards under ``folder``."""
 
-    def __init__(self, folder: Path, split: str, features: Features, max_shard_bytes: int = MAX_SHARD_BYTES) -> None:
-        self.folder, self.split, self.features = folder, split, features
-        self.schema = features.arrow_schema
+    def __init__(self, folder: Path, split: str, schema: pa.Schema, max_shard_bytes: int = MAX_SHARD_BYTES) -> None:
+        self.folder, self.split, self.schema = folder, split, schema
         self.max_shard_bytes = max_shard_bytes
         self.rows = 0
         self._buffer: list[dict] = []
         self._buffered_bytes = 0
         self._writer: pq.ParquetWriter | None = None
+        self._sink: _HashingFile | None = None
         self._parts: list[Path] = []
+        self._digests: list[tuple[str, int]] = []
+        self.checksums: dict[str, dict] = {}
+        """Per final shard path: its xxh3-128 and size, hashed as it was written."""
 
     def add(self, row: dict, size_hint: int = 0) -> None:
         """Queue one row; ``size_hint`` (its image bytes, say) decides when a row group is due."""
@@ -69,8 +73,9 @@ class ShardWriter:
             part = self.folder / f".{self.split}-part{len(self._parts):05d}.parquet"
             self._parts.append(part)
             text = [p for p in _leaf_paths(self.schema) if not p.endswith(IMAGE_BYTES)]
+            self._sink = _HashingFile(part)
             self._writer = pq.ParquetWriter(
-                part,
+                self._sink,
                 self.schema,
                 compression={p: COMPRESSION if p in text else "none" for p in _leaf_paths(self.schema)},
                 use_dictionary=text,  # hashing 100 KB PNGs for a dictionary that never pays
@@ -78,23 +83,54 @@ class ShardWriter:
             )
         self._writer.write_table(table)
         self._buffer, self._buffered_bytes = [], 0
-        if self._parts[-1].stat().st_size >= self.max_shard_bytes:
-            self._writer.close()
-            self._writer = None
+        if self._sink.size >= self.max_shard_bytes:
+            self._close_part()
+
+    def _close_part(self) -> None:
+        self._writer.close()
+        self._sink.close()
+        self._digests.append((self._sink.digest.hexdigest(), self._sink.size))
+        self._writer = self._sink = None
 
     def close(self) -> list[Path]:
         """Write what is left and give the shards their final names (an empty split has none:
         ``datasets`` cannot read a Parquet file without rows, so the card leaves the split out)."""
         self._flush()
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            self._close_part()
         final = []
-        for index, part in enumerate(self._parts):
+        for index, (part, (digest, size)) in enumerate(zip(self._parts, self._digests)):
             target = self.folder / shard_name(self.split, index, len(self._parts))
             part.rename(target)
             final.append(target)
+            self.checksums[target] = {SOURCE_CHECKSUM: digest, "bytes": size}
         return final
+
+
+class _HashingFile:
+    """A file that hashes what is written to it: a shard's checksum without reading it back."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115  (closed by close())
+        self.digest = xxhash.xxh3_128()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self._file.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+            self.closed = True
 
 
 def _leaf_paths(schema: pa.Schema) -> list[str]:

@@ -111,18 +111,13 @@ def plan_source(
     files: Iterable[Path],
     max_episodes: int | None = None,
     stride_for: Callable[[str], int] | None = None,
-    *,
-    pool=None,
 ) -> list[PlannedEpisode]:
     """Plan every episode of ``files`` (first ``max_episodes`` of each), in order.
 
     ``stride_for`` (task -> stride) is the build spec's; ``None`` takes RoboMME's strides.
-    With a worker ``pool`` the episodes are planned in parallel (same result, same order).
+    (A build plans each episode in the worker that builds it: :func:`plan_one`.)
     """
-    where = episodes_of(files, max_episodes)
-    if pool is None:
-        return [plan_at(path, index, stride_for) for path, index in where]
-    return pool.starmap(plan_at, [(path, index, stride_for) for path, index in where], chunksize=max(1, len(where) // 32))
+    return [plan_at(path, index, stride_for) for path, index in episodes_of(files, max_episodes)]
 
 
 def source_records(files: Sequence[Path], episodes: Sequence[PlannedEpisode], frame_digests: Mapping[tuple[str, int], str] | None = None) -> list[dict]:

@@ -219,6 +219,11 @@ def main() -> None:
         run(ours(source, work / "warm"))
         share = unique_share(work / "warm" / "data")
         clear(work / "warm")
+        distinct = None
+        if not args.source:  # copies of one episode share their frames: measure on distinct episodes too
+            run(ours(args.real, work / "distinct"))
+            distinct = unique_share(work / "distinct" / "data")
+            clear(work / "distinct")
         f_wall, f_cpu = floor(source, work / "floor", videos=True)
         clear(work / "floor")
         c_wall, c_cpu = floor(source, work / "floor-calls", videos=False)
@@ -267,6 +272,9 @@ def main() -> None:
             print("deduplication: install pyfastcdc to measure it")
         else:
             print(f"data/ under content-defined chunking: {share[1] / 1e9:.2f} GB, unique {share[0]:.1%}   (target <= 15%)")
+            if distinct is not None:
+                print(f"  of a build of the {len(find_source_files([args.real]))} distinct real files alone: {distinct[1] / 1e6:.0f} MB, "
+                      f"unique {distinct[0]:.1%} (each frame once in 10 row configs: ~10% is the least)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

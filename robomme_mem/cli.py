@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .configs import ALL_CONFIGS as AVAILABLE_CONFIGS
-from .errors import SourceError
+from .errors import EndpointError, SourceError
 from .layout import DEFAULT_OUT
 from .tasks import ALL_TASKS
 
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (SourceError, FileExistsError, ValueError, KeyError) as exc:
+    except (SourceError, EndpointError, FileExistsError, ValueError, KeyError) as exc:
         if isinstance(exc, KeyError):
             exc = exc.args[0] if exc.args else exc
         print(f"robomme-mem: error: {exc}", file=sys.stderr)
@@ -306,7 +306,8 @@ def _cmd_label(args: argparse.Namespace) -> int:
             return 1
         print(f"label set {name!r} ({run.meta['counts']['requests']} requests, id {run.meta['id'][:12]}) saved in {store_path}")
         if run.problems:
-            print(f"{len(run.problems)} labels failed: rerun with --retry-failed, or build with --allow-failed to leave their episodes out", file=sys.stderr)
+            failed = run.stats.failed + run.stats.failed_earlier
+            print(f"{failed} requests failed ({len(run.problems)} uses of them): rerun with --retry-failed, or build with --allow-failed to leave their episodes out", file=sys.stderr)
             return 1
         print(f"build from it with: robomme-mem build --labels {name}" + (f" --store {store_path}" if args.store else ""))
     return 0

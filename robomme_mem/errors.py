@@ -50,3 +50,11 @@ class SourceError(Exception):
 
 def _rebuild(file, problem, episode, step, field) -> SourceError:
     return SourceError(file, problem, episode=episode, step=step, field=field)
+
+
+class EndpointError(Exception):
+    """A labelling endpoint cannot label anything now (unreachable, key refused, wrong URL, down).
+
+    It stops the run: nothing about the request is stored, so the next run asks again. The
+    message names the base URL and the cause, never the key.
+    """

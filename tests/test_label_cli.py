@@ -73,7 +73,8 @@ def test_a_batch_error_line_is_recorded_as_a_failure(sample_dir, tmp_path, capsy
     captured = capsys.readouterr()
     assert f"{len(lines) - 1} answers, 1 failures" in captured.out
     assert "boom" in captured.err and "not-ours was not exported" in captured.err
-    assert "labels failed" in captured.err
+    assert "1 requests failed" in captured.err
+    assert "1 failed (0 in this run, 1 stored by an earlier one)" in captured.out  # the summary and the verdict agree
 
 
 def test_cost_comes_from_the_price_table_or_the_given_prices():

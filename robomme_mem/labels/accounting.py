@@ -46,7 +46,7 @@ def estimate_cost(
 def report(stats: Stats, cost: tuple[float, str] | None) -> str:
     lines = [
         f"  requests: {stats.sent} sent, {stats.cached} served from cache, {stats.deduplicated} deduplicated in flight, "
-        f"{stats.failed} failed, {stats.pending} pending",
+        f"{stats.failed + stats.failed_earlier} failed ({stats.failed} in this run, {stats.failed_earlier} stored by an earlier one), {stats.pending} pending",
         f"  completions asked: {stats.asks} (re-asks after invalid answers included)",
         f"  tokens: {stats.prompt_tokens} in, {stats.completion_tokens} out",
         f"  estimated cost: ${cost[0]:.4f} ({cost[1]})" if cost else "  estimated cost: unknown (no price for this model; pass --prices or --price-input/--price-output)",

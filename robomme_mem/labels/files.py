@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .cache import ENTRY_FIELDS, REQUEST_FIELDS, Answer, LabelCache
-from .sets import ANSWER_FIELDS, LABEL_SET_FORMAT, check_name
+from .cache import ENTRY_FIELDS, REQUEST_FIELDS, Answer, LabelCache, digest_key
+from .sets import ANSWER_FIELDS, LABEL_SET_FORMAT, check_name, placed_id
 
 _META_KEY = b"robomme_mem.label_set"
 
@@ -80,8 +80,25 @@ def read_set_file(path: str | Path) -> tuple[dict, list[dict]]:
     raise ValueError(f"{path}: import from .parquet or .jsonl")
 
 
+def request_key_of(record: dict) -> str:
+    """The key a canonical request record (as a label set keeps it) must have."""
+    images = [record["image_sha256"]] if record.get("image_sha256") else []
+    return digest_key(record["model"], json.loads(record["params"]), json.loads(record["messages"]), images)
+
+
 def import_set(store: LabelCache, path: str | Path, name: str | None = None) -> tuple[str, int]:
-    """Load a label set file into the store (under its own name, or ``name``)."""
+    """Load a label set file into the store (under its own name, or ``name``); returns (name, rows).
+
+    Nothing is written unless every row checks out:
+
+    - each row's key is recomputed from its canonical request, so a row whose answer was
+      filed under another request's key is refused (it would be served for that request);
+    - the set's id is recomputed from its rows: a set whose answers were edited by hand gets the
+      id of what it now says (``edited_from`` keeps the old one);
+    - an answer that differs from one the store already holds for the same request is refused
+      (the store keeps one answer per request; import into another ``--store`` instead). A
+      stored failure is replaced by an imported success.
+    """
     meta, rows = read_set_file(path)
     if meta.get("format") != LABEL_SET_FORMAT:
         raise ValueError(f"{path}: label set format {meta.get('format')!r}; this robomme-mem reads {LABEL_SET_FORMAT}")
@@ -90,11 +107,35 @@ def import_set(store: LabelCache, path: str | Path, name: str | None = None) -> 
     missing = [f for f in (*ENTRY_FIELDS, *REQUEST_FIELDS, "status") if rows and f not in rows[0]]
     if missing:
         raise ValueError(f"{path}: label set rows lack fields {missing}")
-    for number, row in enumerate(rows, start=2 if Path(path).suffix == ".jsonl" else 1):
+    first = 2 if Path(path).suffix == ".jsonl" else 1
+    items: dict[str, tuple[Answer, dict]] = {}
+    for number, row in enumerate(rows, start=first):
+        where = f"{path}: row {number} ({row.get('task')} episode {row.get('episode')}, {row.get('kind')} {row.get('style') or ''} item {row.get('item')})".replace("  ", " ")
         try:
-            store.put_request(row["key"], {f: row[f] for f in REQUEST_FIELDS})
-            store.put(row["key"], Answer(**{f: row.get(f) for f in ANSWER_FIELDS if row.get(f) is not None}))
-        except (TypeError, KeyError) as exc:
-            raise ValueError(f"{path}: row {number}: {exc}") from None
+            record = {f: row[f] for f in REQUEST_FIELDS}
+            expected = request_key_of(record)
+            answer = Answer(**{f: row.get(f) for f in ANSWER_FIELDS if row.get(f) is not None})
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if row["key"] != expected:
+            raise ValueError(f"{where}: key {row['key'][:16]} is not the key of its request ({expected[:16]}); the file was edited or forged; nothing imported")
+        earlier = items.get(expected)
+        if earlier is not None and _differs(earlier[0], answer):
+            raise ValueError(f"{where}: two different answers for request {expected[:16]} in one file; nothing imported")
+        stored = store.get(expected)
+        if stored is not None and stored.ok and _differs(stored, answer):
+            raise ValueError(
+                f"{where}: {store.path} already holds a different answer for request {expected[:16]} "
+                f"({stored.text!r:.60}); import into another store (--store FILE); nothing imported"
+            )
+        items[expected] = (answer, record)
+    found = placed_id((row, row["status"], row.get("text")) for row in rows)
+    if found != meta.get("id"):  # answers edited by hand (a curated set): the id follows its content
+        meta = {**meta, "id": found, "edited_from": meta.get("id")}
+    store.put_many([(key, answer, record) for key, (answer, record) in items.items()])
     store.save_set(name, meta, [{f: row[f] for f in ENTRY_FIELDS} for row in rows])
     return name, len(rows)
+
+
+def _differs(a: Answer, b: Answer) -> bool:
+    return (a.status, a.text) != (b.status, b.text)

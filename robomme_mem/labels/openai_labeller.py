@@ -20,14 +20,17 @@ logged, stored or part of a request key, and it is scrubbed from error messages.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass
 
 import openai
 from openai import AsyncOpenAI
 
+from ..errors import EndpointError
 from ..prompts import LABEL_REASK
 from .cache import Answer
 from .defaults import DEFAULT_API_KEY_ENV
@@ -36,6 +39,11 @@ from .validate import check_action, check_spatial
 
 REQUEST_HEADER = "X-Robomme-Request"
 """Carries the request's cache key, so server logs can be matched with label sets."""
+PROBE_TIMEOUT_S = 10.0
+"""How long the first contact with an endpoint may take before the run stops."""
+REQUEST_FAILURES = frozenset({400, 413, 422})
+"""HTTP statuses that say something about one request (too long, refused content): stored as
+that request's failure. Any other error is the endpoint's, and stops the run."""
 
 
 class OpenAILabeller:
@@ -60,7 +68,50 @@ class OpenAILabeller:
         self.base_url = base_url
         self.max_reasks = max_reasks
         self._secret = api_key
+        self._api_key_env = api_key_env
         self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries, http_client=_http_client())
+        self._probed: asyncio.Future | None = None
+
+    @property
+    def where(self) -> str:
+        return str(self._client.base_url).rstrip("/")
+
+    async def probe(self) -> None:
+        """Contact the endpoint once, quickly, before the first request is sent.
+
+        ``GET /models`` with no retries: a refused connection, a DNS failure, a hang or a
+        refused key stop the run within seconds instead of after every request's retries. A
+        404 (no ``/models`` route: some servers lack it) is not an error here.
+        """
+        if self._probed is None:
+            self._probed = asyncio.ensure_future(self._probe())
+        await asyncio.shield(self._probed)
+
+    async def _probe(self) -> None:
+        try:
+            await self._client.with_options(max_retries=0, timeout=PROBE_TIMEOUT_S).models.list()
+        except openai.NotFoundError:
+            return
+        except openai.OpenAIError as exc:
+            raise self._endpoint_error(exc, probing=True) from None
+
+    def _endpoint_error(self, exc: openai.OpenAIError, probing: bool = False) -> EndpointError:
+        refused = _connect_failure(exc)  # the SDK's aiohttp client reports a refused connection as a timeout
+        if refused:
+            cause = f"cannot connect: {refused}"
+        elif isinstance(exc, openai.APITimeoutError):
+            cause = f"no answer within {PROBE_TIMEOUT_S:g} s" if probing else "requests time out, retries included"
+        elif isinstance(exc, openai.APIConnectionError):
+            cause = f"connection failed ({_first_line(str(exc))})"
+        elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            cause = f"{exc.status_code}: the API key in ${self._api_key_env} was refused"
+        elif isinstance(exc, openai.NotFoundError):
+            cause = "404: no chat-completions route here (is the base URL right, e.g. ending in /v1?)"
+        elif isinstance(exc, openai.APIStatusError):
+            cause = f"{exc.status_code} after retries ({_first_line(str(exc))})"
+        else:
+            cause = f"{type(exc).__name__}: {_first_line(str(exc))}"
+        return EndpointError(f"labelling endpoint {self.where}: {cause}".replace(self._secret, "***"))
 
     def describe(self) -> dict:
         """Provenance for label sets and manifests: never the key, and not the URL's credentials."""
@@ -77,6 +128,7 @@ class OpenAILabeller:
         text: str | None = None
         problems: list[str] = []
         attempts = 0
+        await self.probe()
         for attempts in range(1, self.max_reasks + 2):
             try:
                 raw = await self._client.post(
@@ -85,8 +137,12 @@ class OpenAILabeller:
                     body={"model": self.params.model, "messages": messages, **sampling},
                     options={"headers": {REQUEST_HEADER: key}},
                 )
-            except openai.OpenAIError as exc:
+            except openai.APIStatusError as exc:
+                if exc.status_code not in REQUEST_FAILURES:
+                    raise self._endpoint_error(exc) from None
                 return self._failure(request, f"{type(exc).__name__}: {exc}", attempts, started, prompt_tokens, completion_tokens)
+            except openai.OpenAIError as exc:  # transport: unreachable, timed out, dropped (after the SDK's retries)
+                raise self._endpoint_error(exc) from None
             try:
                 completion = parse_completion(raw)
             except ValueError as exc:  # a body that is not a chat completion: ask again
@@ -170,6 +226,28 @@ def _http_client():
         return openai.DefaultAioHttpClient()
     except RuntimeError:  # aiohttp is not installed: the SDK's default httpx client
         return None
+
+
+def _connect_failure(exc: BaseException) -> str | None:
+    """Why a connection could not be made, from the exception's causes; ``None`` if it was made."""
+    chain = []
+    while exc is not None and len(chain) < 20:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    for cause in chain:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve the host ({cause.strerror or cause})"
+    for cause in chain:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return _first_line(str(cause)) or type(cause).__name__
+    return None
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def check(request: LabelRequest, text: str) -> list[str]:

@@ -65,6 +65,9 @@ class Stats:
     deduplicated: int = 0
     """Requests identical to one this run already sent (in flight or answered)."""
     failed: int = 0
+    """Requests answered in this run with a failure."""
+    failed_earlier: int = 0
+    """Requests served from the store as failures of an earlier run (``--retry-failed`` asks again)."""
     pending: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -163,6 +166,7 @@ class LabelSession:
         stored = self.lookup(key)
         if stored is not None and (stored.ok or not self.retry_failed):
             self.stats.cached += 1
+            self.stats.failed_earlier += not stored.ok
             self._memory[key] = stored
             return key, stored
         running = self._inflight.get(key)

@@ -125,10 +125,14 @@ def label_source(
 
 def content_id(episodes: Sequence[EpisodeLabels]) -> str:
     """sha256 over every answer in its place: equal ids, equal labels."""
+    return placed_id((row, entry.answer.status, entry.answer.text) for episode in episodes for row, entry in episode.placed())
+
+
+def placed_id(placed) -> str:
+    """:func:`content_id` of (entry row, answer status, answer text) triples, in order."""
     digest = hashlib.sha256()
-    for episode in episodes:
-        for row, entry in episode.placed():
-            digest.update(json.dumps([row[f] for f in ENTRY_FIELDS] + [entry.answer.status, entry.answer.text]).encode())
+    for row, status, text in placed:
+        digest.update(json.dumps([row[f] for f in ENTRY_FIELDS] + [status, text]).encode())
     return digest.hexdigest()
 
 

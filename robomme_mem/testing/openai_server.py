@@ -38,7 +38,7 @@ from typing import Any, Self
 
 MODEL_ID = "fake-labeller"
 """The one model ``GET /v1/models`` lists (any requested model name is accepted and echoed)."""
-FAULTS = ("ok", "429", "500", "hang", "drop", "malformed", "overlong", "preamble", "non_ascii", "invented")
+FAULTS = ("ok", "400", "429", "500", "hang", "drop", "malformed", "overlong", "preamble", "non_ascii", "invented")
 """What a chat request can be answered with; see :class:`FakeOpenAI`."""
 HANG_S = 3600.0
 """How long a "hang" waits: longer than any test's client timeout."""
@@ -57,7 +57,7 @@ _DEFAULT_LIMITS = {"simple": 50, "grounded": 90, "spatial": 70}
 _IMAGE_TOKENS = 85
 """Prompt tokens charged per image (OpenAI's low-detail price), so usage is deterministic."""
 _MALFORMED = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assis'
-_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 429: b"Too Many Requests", 500: b"Internal Server Error"}
+_REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found", 429: b"Too Many Requests", 500: b"Internal Server Error"}
 
 
 # -- the default answer ---------------------------------------------------------------------
@@ -174,11 +174,14 @@ class FakeOpenAI:
 
     - "ok": the answer; "overlong" (200 words), "preamble", "non_ascii", "invented" (a
       coordinate not in the request): a valid completion with broken content;
-    - "429" (with ``Retry-After: {retry_after}``), "500": an OpenAI error;
+    - "429" (with ``Retry-After: {retry_after}``), "500": an OpenAI error; "400": a refused
+      request whose message quotes the API key it came with (as careless servers do);
     - "hang": no answer until the client gives up (or :meth:`stop`); "drop": the connection
       closes with no response; "malformed": status 200 with a truncated JSON body.
 
-    Every request (chat or not) is appended to :attr:`log` on arrival. ``latency_s``,
+    With ``api_key`` set, a request with any other key gets 401, its message quoting the key it
+    was sent (so the client's scrubbing is exercised). Every request (chat or not) is appended
+    to :attr:`log` on arrival. ``latency_s``,
     ``retry_after``, ``answer`` and ``fault_for`` may be changed while it runs.
     """
 
@@ -188,8 +191,10 @@ class FakeOpenAI:
         answer: Callable[[list[dict]], str] = default_answer,
         host: str = "127.0.0.1",
         port: int = 0,
+        api_key: str | None = None,
     ) -> None:
         self.latency_s = latency_s
+        self.api_key = api_key
         self.answer = answer
         self.host = host
         self.retry_after = "1"
@@ -339,8 +344,13 @@ class FakeOpenAI:
         keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
         path = target.split("?", 1)[0]
         key = headers.get("x-robomme-request")
+        presented = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if self.api_key is not None and presented != self.api_key:
+            self._record(t, path, None, "ok", 401, key, body, 0)
+            await self._send(writer, 401, _error(f"Incorrect API key provided: {presented}.", "invalid_request_error", "invalid_api_key"), keep_alive)
+            return keep_alive
         if method == "POST" and path == CHAT_PATH:
-            return await self._chat(reader, writer, body, t, key, keep_alive)
+            return await self._chat(reader, writer, body, t, key, keep_alive, presented)
         if method == "GET" and path == MODELS_PATH:
             status, payload = 200, _MODELS
         else:
@@ -349,7 +359,7 @@ class FakeOpenAI:
         await self._send(writer, status, payload, keep_alive)
         return keep_alive
 
-    async def _chat(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, t: float, key: str | None, keep_alive: bool) -> bool:
+    async def _chat(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, t: float, key: str | None, keep_alive: bool, presented: str = "") -> bool:
         try:
             request = json.loads(body)
         except ValueError:
@@ -377,6 +387,8 @@ class FakeOpenAI:
             elif fault == "429":
                 status, extra = 429, b"Retry-After: %s\r\n" % str(self.retry_after).encode("latin-1")
                 payload = _error("Rate limit reached (injected by FakeOpenAI).", "rate_limit_error", "rate_limit_exceeded")
+            elif fault == "400":
+                status, payload = 400, _error(f"Invalid request (injected by FakeOpenAI), sent with key {presented}.", "invalid_request_error")
             elif fault == "500":
                 status, payload = 500, _error("The server had an error (injected by FakeOpenAI).", "server_error")
             elif fault == "malformed":

@@ -3,7 +3,10 @@ from a loopback server that serves the pushed folder as the Hub would."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
 
 import pytest
 from datasets import load_dataset
@@ -67,11 +70,36 @@ def test_dry_run_lists_the_files(built, capsys):
     assert "manifest.json" in out and "would upload" in out and "tag it v1.0.0" in out
 
 
+class HubBackedApi(RecordingHfApi):
+    """``HfApi`` whose upload commits what it was given (ignore patterns applied) to a :class:`FakeHub`."""
+
+    def __init__(self, hub: FakeHub, root: Path) -> None:
+        super().__init__()
+        self.hub, self.root = hub, root
+
+    def upload_folder(self, *args, **kwargs):
+        super().upload_folder(*args, **kwargs)
+        folder = Path(kwargs["folder_path"])
+        snapshot = self.root / f"commit-{len(self.calls)}"
+        for path in folder.rglob("*"):
+            rel = path.relative_to(folder).as_posix()
+            if path.is_file() and not any(fnmatch(rel, p) for p in kwargs["ignore_patterns"]):
+                (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, snapshot / rel)
+        return Commit(self.hub.publish(snapshot, kwargs["repo_id"]))
+
+    def create_tag(self, repo_id, *, tag, revision, **kwargs):
+        super().create_tag(repo_id, tag=tag, revision=revision, **kwargs)
+        self.hub.repos[repo_id]["refs"][tag] = revision
+
+
 def test_the_pushed_folder_loads_by_repo_id_and_tag(built, tmp_path, monkeypatch):
     hub = FakeHub()
     try:
         use_fake_hub(monkeypatch, tmp_path, hub.endpoint)
-        hub.publish(built.out, "someone/robomme-mem", tag="v1.0.0")
+        api = HubBackedApi(hub, tmp_path / "pushed")
+        commit = push(plan_push(built.out, "someone/robomme-mem", tag="v1.0.0"), api=api)
+        assert hub.repos["someone/robomme-mem"]["refs"] == {"main": commit, "v1.0.0": commit}
         ds = load_dataset("someone/robomme-mem", "dual_grounded", revision="v1.0.0")
         assert ds["train"].num_rows == built.manifest["configs"]["dual_grounded"]["train"]
         assert ds["train"][0]["images"][0].size == (256, 256)

@@ -1,6 +1,8 @@
 """Frames are written as standard PNG files: any decoder reads back the exact pixels."""
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -29,11 +31,19 @@ def test_png_without_isal_gives_the_same_pixels(monkeypatch):
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), image)
 
 
-def test_png_is_deterministic_and_compresses():
+def test_png_bytes_are_the_same_in_another_process_and_compress():
+    """Builds are byte-identical across runs and worker processes: the encoder keeps no state."""
     image = np.zeros((256, 256, 3), np.uint8)
     image[50:80, 50:80] = 255
-    assert png.encode_png(image) == png.encode_png(image)
-    assert len(png.encode_png(image)) < 5_000
+    image[100:, :, 1] = np.arange(256, dtype=np.uint8)  # a gradient: the Sub filter has work to do
+    code = (
+        "import sys, numpy as np\nfrom robomme_mem.png import encode_png\n"
+        "image = np.frombuffer(sys.stdin.buffer.read(), np.uint8).reshape(256, 256, 3)\n"
+        "sys.stdout.buffer.write(encode_png(image))"
+    )
+    other = subprocess.run([sys.executable, "-c", code], input=image.tobytes(), capture_output=True, check=True, timeout=60).stdout
+    assert other == png.encode_png(image)
+    assert len(other) < 5_000
 
 
 def test_png_rejects_what_is_not_an_rgb_frame():

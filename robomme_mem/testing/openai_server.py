@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import contextvars
 import hashlib
 import json
 import re
@@ -159,6 +160,11 @@ class LoggedRequest:
     request_key: str | None
     body_sha256: str
     n_messages: int
+    connection: int = 0
+    """Which TCP connection carried it (numbered from 1 as they are accepted)."""
+
+
+_CONNECTION: contextvars.ContextVar[int] = contextvars.ContextVar("connection", default=0)
 
 
 def _error(message: str, kind: str, code: str | None = None) -> bytes:
@@ -211,6 +217,7 @@ class FakeOpenAI:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._connections: set[asyncio.Task] = set()
+        self.connections_accepted = 0
 
     # -- control (any thread) --
 
@@ -305,6 +312,8 @@ class FakeOpenAI:
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
+        self.connections_accepted += 1
+        _CONNECTION.set(self.connections_accepted)  # each connection runs in its own task and context
         try:
             while await self._exchange(reader, writer):
                 pass
@@ -435,7 +444,7 @@ class FakeOpenAI:
 
     def _record(self, t: float, path: str, model: str | None, fault: str, status: int, key: str | None, body: bytes, n_messages: int) -> None:
         if self.keep_log:
-            self.log.append(LoggedRequest(t, path, model, fault, status, key, hashlib.sha256(body).hexdigest(), n_messages))
+            self.log.append(LoggedRequest(t, path, model, fault, status, key, hashlib.sha256(body).hexdigest(), n_messages, _CONNECTION.get()))
 
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool, extra: bytes = b"") -> None:

@@ -195,8 +195,7 @@ def build(
                     for split, episode in episode_labels:
                         if episode.complete:
                             writers.add_trace(split, trace_row(episode, episode.work.seed, label_info))
-        if not summaries:
-            raise ValueError("the source has no episodes to build")
+        _check_not_empty(writers.counts, label_info)
         manifest = build_manifest(
             spec=options.spec.recorded(),
             options=options.recorded(),
@@ -223,6 +222,15 @@ def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOpti
     if options.split_file:
         return read_split_file(options.split_file, episodes)
     return assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
+
+
+def _check_not_empty(counts: dict[str, dict[str, int]], label_info: dict | None) -> None:
+    """A config with no rows is no dataset (and ``datasets`` cannot load it): stop and say why."""
+    empty = [config for config, splits in counts.items() if not sum(splits.values())]
+    if empty:
+        left_out = (label_info or {}).get("left_out") or []
+        why = f"every episode was left out for failed labels ({len(left_out)}: {', '.join(left_out[:3])}{', ...' if len(left_out) > 3 else ''})" if left_out else "the source has no episodes"
+        raise ValueError(f"nothing to write for {', '.join(empty)}: {why}; nothing was written")
 
 
 def _check_labels(labels: EpisodeLabels, options: BuildOptions) -> None:

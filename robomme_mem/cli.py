@@ -120,18 +120,18 @@ def summary(result, source_label: str, elapsed: float) -> str:
     lines.append(f"  {'config':<{width}}  " + "  ".join(f"{s:>10}" for s in splits))
     for config, counts in manifest["configs"].items():
         lines.append(f"  {config:<{width}}  " + "  ".join(f"{counts.get(s, 0):>10}" for s in splits))
-    where = _load_path(result.out)
     default = "dual_grounded" if "dual_grounded" in manifest["configs"] else next(iter(manifest["configs"]))
-    lines.append(f'load it with: from datasets import load_dataset; ds = load_dataset("{where}", "{default}")')
+    lines.append(f'load it with: from datasets import load_dataset; ds = load_dataset("{load_path(result.out)}", "{default}")')
     return "\n".join(lines)
 
 
-def _load_path(out: Path) -> str:
-    """The shortest path ``load_dataset`` takes to the build folder from here."""
-    try:
-        return str(out.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(out)
+def load_path(out: Path) -> str:
+    """The build folder as ``load_dataset`` must be given it: an absolute path.
+
+    A relative name that is not a folder under the current directory is taken for a Hub repo
+    id: ``datasets`` then retries the Hub for half a minute and may serve an older cached copy.
+    """
+    return str(Path(out).resolve())
 
 
 def _cmd_push(args: argparse.Namespace) -> int:

@@ -81,3 +81,19 @@ def test_usage_errors_exit_non_zero(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code != 0
+
+
+def test_the_closing_hint_loads_the_build_from_anywhere(tmp_path, sample_dir, monkeypatch):
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    proc = subprocess.run([*command(), "build", "--source", str(sample_dir), "--tasks", "BinFill", "--configs", "simple", "-q"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    hint = proc.stdout.strip().splitlines()[-1].removeprefix("load it with: ")
+    code = f"{hint}\nprint(ds['train'].num_rows)"
+    other = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    assert other.returncode == 0, other.stderr
+    manifest = json.loads((tmp_path / "work" / "robomme-mem" / "manifest.json").read_text())
+    assert int(other.stdout.strip()) == manifest["configs"]["simple"]["train"]

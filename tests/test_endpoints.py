@@ -87,3 +87,17 @@ def test_a_request_the_server_refuses_is_that_requests_failure_and_the_key_it_qu
         (failed,) = [cache.get(k) for k in cache.keys(status="failed")]
         assert "sent with key ***" in failed.error and SECRET not in failed.error
     assert SECRET not in capsys.readouterr().err
+
+
+def test_a_build_of_nothing_fails_and_says_why(source, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FAKE_KEY", SECRET)
+    store = tmp_path / "s.sqlite"
+    with FakeOpenAI() as server:
+        server.fault_for = lambda request: "overlong"  # every answer breaks the word limit
+        assert main(label(source, server.base_url, store, "--max-episodes", "1", "--max-reasks", "0")) == 1
+    out = tmp_path / "out"
+    code = main(["build", "--source", source, "--labels", "s", "--store", str(store), "--allow-failed", "--max-episodes", "1",
+                 "--configs", "dual_grounded", "baseline_simple", "--out", str(out), "-q"])
+    assert code == 1 and not out.exists()
+    err = capsys.readouterr().err
+    assert "nothing to write for dual_grounded: every episode was left out for failed labels (1: StopCube episode 0)" in err

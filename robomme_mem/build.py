@@ -39,7 +39,9 @@ from .png import encode_png
 from .source import SourceFile, find_source_files, select_files, task_of
 from .spec import BuildSpec, load_spec
 from .splits import assign_splits, read_split_file
+from .versions import build_versions, version_changes, x264_version
 from .write.card import render_card
+from .write.hashing import checksum_of
 from .write.manifest import build_manifest
 from .write.media import write_mp4
 
@@ -136,6 +138,10 @@ class EpisodeResult:
     """Per config, (ms-swift row, flat metadata) in call order."""
     frames: dict[str, bytes] = field(default_factory=dict)
     """PNG bytes of each call frame, by its path in the build folder (embedded in Parquet)."""
+    files: dict[str, dict] = field(default_factory=dict)
+    """xxh3-128 and size of every file the worker wrote (PNGs, mp4), by path."""
+    x264: str | None = None
+    """The encoder version the mp4 carries (video tasks)."""
     labels: EpisodeLabels | None = None
 
 
@@ -143,6 +149,8 @@ class EpisodeResult:
 class BuildResult:
     out: Path
     manifest: dict
+    version_changes: list[str] = field(default_factory=list)
+    """Versions that differ from those of the build this one replaced (``numpy 1.26.4 -> 2.4.6``)."""
 
     @property
     def rows(self) -> dict[str, int]:
@@ -178,7 +186,7 @@ def build(
             from .write.folder import BuildWriters  # datasets and pyarrow load here, while the workers run
 
             with BuildWriters(tmp, options.configs, options.max_shard_bytes) as writers:
-                planned, summaries, digests, episode_labels = [], [], {}, []
+                planned, summaries, digests, episode_labels, written, x264 = [], [], {}, [], {}, None
                 for result in results:
                     episode = result.planned
                     split = splits[(episode.task, episode.episode)]
@@ -189,6 +197,8 @@ def build(
                     planned.append(episode)
                     summaries.append({**result.summary, "split": split})
                     digests[(episode.task, episode.episode)] = result.frame_digest
+                    written.update(result.files)
+                    x264 = x264 or result.x264
                 if label_info is not None:
                     label_info["id"] = content_id([e for _, e in episode_labels])  # of the answers this build used
                     label_info["left_out"] = [e.work.name for _, e in episode_labels if not e.complete]
@@ -204,16 +214,25 @@ def build(
             sources=source_records(files, planned, digests),
             counts={c: dict(writers.counts[c]) for c in options.configs},
             data_files={c: writers.files[c] for c in options.configs},
-            files=writers.checksums,
+            files=dict(sorted({**written, **writers.checksums}.items())),
+            versions=build_versions(x264),
             episodes=summaries,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / CARD).write_text(render_card(manifest), encoding="utf-8")
+        changes = version_changes(_previous_versions(out), manifest["versions"])
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return BuildResult(out=out, manifest=manifest)
+    return BuildResult(out=out, manifest=manifest, version_changes=changes)
+
+
+def _previous_versions(out: Path) -> dict | None:
+    try:
+        return json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("versions")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOptions) -> dict[tuple[str, int], str]:
@@ -309,8 +328,8 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     options = job.options
     out = Path(job.out)
     digest = xxhash.xxh3_128()
-    images, frames = {}, {}
-    video = None
+    images, frames, files = {}, {}, {}
+    video = x264 = None
     with SourceFile(job.file) as source:
         episode = source.episode(job.episode)
         planned = plan_one(episode, options.spec.stride_for)
@@ -321,9 +340,12 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
             path = image_path(planned.task, planned.episode, step)
             data = frames[path] = encode_png(image, options.png_compress_level)
             (out / path).write_bytes(data)
+            files[path] = checksum_of(data)
         if plan.execution_start > 0:
             video = video_path(planned.task, planned.episode)
             write_mp4(out / video, _digested((episode.front_image(k) for k in range(plan.execution_start)), digest))
+            mp4 = (out / video).read_bytes()
+            files[video], x264 = checksum_of(mp4), x264_version(mp4)
     rows = baseline_config_rows(planned, options.configs, video, options.noise_seed, options.duplicate_keyframes)
     labels = None
     if job.labels is not None:
@@ -340,7 +362,7 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         "video": video is not None,
         "labelled": labels is not None and labels.complete,
     }
-    return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, labels=labels)
+    return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, files=files, x264=x264, labels=labels)
 
 
 def _digested(images, digest):

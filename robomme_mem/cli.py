@@ -98,6 +98,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = build(sources, args.out, options, progress=not args.quiet)
     elapsed = time.perf_counter() - start
+    if result.version_changes:
+        print(f"note: {args.out} was last built with other versions: {'; '.join(result.version_changes)}", file=sys.stderr)
     print(summary(result, label, elapsed))
     return 0
 

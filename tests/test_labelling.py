@@ -128,9 +128,10 @@ def test_invalid_answers_are_asked_again_then_recorded_as_failures(files, server
     assert len(reasked) == 3
 
     # a grounded memory that keeps inventing coordinates fails after 1 + max_reasks asks
-    def invent(body):
-        system = body["messages"][0]["content"]
-        return "invented" if "grounded" in system and "compressed spatial memory" not in system else None
+    def invent(body):  # grounded action memories, except SwingXtimes' (its goals name the right-side target)
+        system, user = body["messages"][0]["content"], str(body["messages"][1]["content"])
+        grounded_action = "grounded" in system and "compressed spatial memory" not in system
+        return "invented" if grounded_action and "right-side target" not in user else None
 
     server.fault_for = invent
     failing = LabelCache(tmp_path / "failing.sqlite")
@@ -142,8 +143,15 @@ def test_invalid_answers_are_asked_again_then_recorded_as_failures(files, server
     options = BuildOptions(labels="fake", label_store=str(failing.path), workers=1)
     with pytest.raises(ValueError, match="failed labels"):
         build(files[:1], tmp_path / "out", options, progress=False)
-    allowed = build(files[:1], tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
-    assert allowed.manifest["labels"]["left_out"] and allowed.rows["grounded"] < allowed.rows["baseline_grounded"]
+    # both StopCube episodes failed, so leaving them out leaves nothing: that is an error too
+    with pytest.raises(ValueError, match=r"nothing to write for simple, .*: every episode was left out for failed labels \(2: StopCube episode 0, StopCube episode 1\)"):
+        build(files[:1], tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
+    # with episodes of a task whose memories carry no coordinates, the failed ones are left out
+    with_simple = run(files, server, failing, labeller=labeller(server, max_reasks=1))
+    assert {e.work.task for e in with_simple.episodes if not e.complete} == {"StopCube"}
+    allowed = build(files, tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
+    assert allowed.manifest["labels"]["left_out"] == ["StopCube episode 0", "StopCube episode 1"]
+    assert 0 < allowed.rows["grounded"] < allowed.rows["baseline_grounded"]
 
 
 def test_identical_requests_in_flight_are_sent_once(server, files):

@@ -148,14 +148,35 @@ def test_building_and_labelling_never_load_test_tooling():
     assert not (ROOT / "robomme_mem" / "reference.py").exists()  # the test oracle lives in tests/helpers
 
 
-def test_parquet_checksums_are_those_of_the_files_written(tmp_path, sample_dir):
+def test_the_manifest_checksums_every_file_it_does_not_describe_itself(tmp_path, sample_dir):
     from robomme_mem.checksum import file_checksum
 
     result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("dual_grounded", "baseline_simple", "traces"), max_shard_bytes=100_000), progress=False)
     files = result.manifest["files"]
-    assert len(files) > len(result.manifest["configs"])  # some configs were cut into several shards
+    on_disk = {p.relative_to(result.out).as_posix() for p in result.out.rglob("*") if p.is_file()}
+    assert set(files) == on_disk - {"README.md", "manifest.json"}  # Parquet, JSONL, PNG and mp4
+    assert sum(p.startswith("data/dual_grounded/train-") for p in files) > 1  # shards rotated, each hashed as written
     for path, recorded in files.items():
         assert file_checksum(result.out / path) == (recorded["xxh3_128"], recorded["bytes"]), path
+
+
+def test_the_manifest_pins_the_versions_that_decide_the_bytes_and_a_rebuild_names_what_changed(tmp_path, sample_dir, capsys):
+    from importlib import metadata
+
+    out = tmp_path / "out"
+    args = ["build", "--source", str(sample_dir), "--tasks", "VideoUnmask", "--configs", "baseline_simple", "--out", str(out), "-q"]
+    assert main(args) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    versions = manifest["versions"]
+    for name in ("pyarrow", "datasets", "h5py", "numpy", "pillow", "av", "isal", "xxhash"):
+        assert versions[name] == metadata.version(name), name
+    assert versions["x264"].startswith("core ") and "libavcodec" in versions["ffmpeg"]
+    versions["numpy"], versions["ffmpeg"]["libavcodec"] = "1.0.0", "1.2.3"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"numpy 1.0.0 -> {metadata.version('numpy')}" in err and "ffmpeg.libavcodec 1.2.3 ->" in err
 
 
 def test_parquet_schemas_are_datasets_own():

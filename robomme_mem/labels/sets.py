@@ -224,7 +224,9 @@ class BuildLabels:
         if self.name == RULES:
             session, styles, spatial = LabelSession(RulesLabeller()), STYLES, True
         else:
-            meta, allowed, store = _opened_set(self.store, self.name, os.getpid())
+            store = _opened_store(self.store, os.getpid())
+            meta = store.set_meta(self.name)
+            allowed = _set_keys(self.store, self.name, meta["id"], os.getpid())
             session = LabelSession(LookupLabeller(params_of(meta)), store, concurrency=64, allowed=allowed)
             styles, spatial = meta["styles"], meta["spatial"]
         (labels,) = asyncio.run(
@@ -239,10 +241,16 @@ class BuildLabels:
 
 
 @functools.lru_cache(maxsize=4)
-def _opened_set(store: str, name: str, pid: int) -> tuple[dict, frozenset[str], LabelCache]:
-    """A label set's metadata, keys and an open store, once per process (``pid``: never shared across a fork)."""
-    cache = LabelCache(store)
-    return cache.set_meta(name), frozenset(e["key"] for e in cache.set_entries(name)), cache
+def _opened_store(store: str, pid: int) -> LabelCache:
+    """One open store per process (``pid``: a connection is never shared across a fork)."""
+    return LabelCache(store)
+
+
+@functools.lru_cache(maxsize=4)
+def _set_keys(store: str, name: str, set_id: str, pid: int) -> frozenset[str]:
+    """The keys of a label set, read once per process and per content (``set_id``: a set saved
+    again under the same name is read again)."""
+    return frozenset(e["key"] for e in _opened_store(store, pid).set_entries(name))
 
 
 def resolve(works: Sequence[PlannedEpisode], store: LabelCache, name: str) -> list[EpisodeLabels]:

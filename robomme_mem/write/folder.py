@@ -7,13 +7,13 @@ flat however many configs and splits it writes.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 
 from ..assemble.rows import Row, table_row
 from ..assemble.schema import arrow_schema
 from ..configs import BASELINE_CONFIGS, ROW_CONFIGS, TRACES
 from ..layout import SPLITS, parquet_dir, swift_jsonl
+from .hashing import HashingFile
 from .parquet import MAX_SHARD_BYTES, ShardWriter
 from .swift import swift_line
 
@@ -29,9 +29,8 @@ class BuildWriters:
         self.counts = {c: {s: 0 for s in SPLITS} for c in configs}
         self.files: dict[str, dict[str, list[str]]] = {c: {} for c in configs}
         self.checksums: dict[str, dict] = {}
-        """Per Parquet file (relative path): xxh3-128 and size, hashed while it was written."""
-        self._stack = ExitStack()
-        self._jsonl: dict = {}
+        """Per Parquet and JSONL file (relative path): xxh3-128 and size, hashed while it was written."""
+        self._jsonl: dict[tuple[str, str], HashingFile] = {}
         self._parquet: dict[tuple[str, str], ShardWriter] = {}
 
     def __enter__(self) -> BuildWriters:
@@ -40,20 +39,23 @@ class BuildWriters:
                 if config in ROW_CONFIGS:
                     path = self.root / swift_jsonl(config, split)
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    self._jsonl[(config, split)] = self._stack.enter_context(open(path, "w", encoding="utf-8", newline="\n"))
+                    self._jsonl[(config, split)] = HashingFile(path)
                 folder = self.root / parquet_dir(config)
                 self._parquet[(config, split)] = ShardWriter(folder, split, arrow_schema(config), self.max_shard_bytes)
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        self._stack.close()
+        for handle in self._jsonl.values():
+            handle.close()
         if exc_type is None:
             for (config, split), writer in self._parquet.items():
                 self.files[config][split] = [str(p.relative_to(self.root)) for p in writer.close()]
                 self.checksums.update({str(p.relative_to(self.root)): c for p, c in writer.checksums.items()})
             for (config, split), handle in self._jsonl.items():
                 if not self.counts[config][split]:  # no empty JSONL: ms-swift refuses an empty dataset
-                    Path(handle.name).unlink()
+                    handle.path.unlink()
+                else:
+                    self.checksums[str(handle.path.relative_to(self.root))] = handle.record
 
     def add_rows(self, task: str, episode: int, split: str, rows: dict[str, list[Row]], frames: dict[str, bytes]) -> None:
         """Write one episode's rows of every config (``frames``: PNG bytes by path, embedded in Parquet)."""
@@ -62,7 +64,7 @@ class BuildWriters:
             writer = self._parquet[(config, split)]
             baseline = config in BASELINE_CONFIGS
             for row in config_rows:
-                handle.write(swift_line(row[0]))
+                handle.write(swift_line(row[0]).encode("utf-8"))
                 table = table_row(task, episode, row, frames, baseline)
                 writer.add(table, size_hint=sum(len(i["bytes"]) for i in table["images"]))
             self.counts[config][split] += len(config_rows)

@@ -20,12 +20,15 @@ def build_manifest(
     counts: dict[str, dict[str, int]],
     data_files: dict[str, dict[str, list[str]]],
     files: dict[str, dict],
+    versions: dict,
     episodes: list[dict],
 ) -> dict:
-    """The manifest of a build: ``files`` maps each data file to its xxh3-128 and size."""
+    """The manifest of a build: ``files`` maps every file but the card and the manifest to its
+    xxh3-128 and size; ``versions`` pins what decides the bytes."""
     return {
         "format": BUILD_FORMAT,
         "package": {"name": "robomme-mem", "version": __version__},
+        "versions": versions,
         "spec": spec,
         "options": options,
         "splits": splits,

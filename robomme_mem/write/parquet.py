@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import xxhash
 
 from ..checksum import SOURCE_CHECKSUM
 from ..layout import MAX_SHARD_BYTES
+from .hashing import HashingFile
 
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 16 * 1024 * 1024
@@ -42,7 +42,7 @@ class ShardWriter:
         self._buffer: list[dict] = []
         self._buffered_bytes = 0
         self._writer: pq.ParquetWriter | None = None
-        self._sink: _HashingFile | None = None
+        self._sink: HashingFile | None = None
         self._parts: list[Path] = []
         self._digests: list[tuple[str, int]] = []
         self.checksums: dict[str, dict] = {}
@@ -73,7 +73,7 @@ class ShardWriter:
             part = self.folder / f".{self.split}-part{len(self._parts):05d}.parquet"
             self._parts.append(part)
             text = [p for p in _leaf_paths(self.schema) if not p.endswith(IMAGE_BYTES)]
-            self._sink = _HashingFile(part)
+            self._sink = HashingFile(part)
             self._writer = pq.ParquetWriter(
                 self._sink,
                 self.schema,
@@ -105,32 +105,6 @@ class ShardWriter:
             final.append(target)
             self.checksums[target] = {SOURCE_CHECKSUM: digest, "bytes": size}
         return final
-
-
-class _HashingFile:
-    """A file that hashes what is written to it: a shard's checksum without reading it back."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = open(path, "wb")  # noqa: SIM115  (closed by close())
-        self.digest = xxhash.xxh3_128()
-        self.size = 0
-        self.closed = False
-
-    def write(self, data) -> int:
-        self.digest.update(data)
-        self.size += len(data)
-        return self._file.write(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        if not self.closed:
-            self._file.close()
-            self.closed = True
 
 
 def _leaf_paths(schema: pa.Schema) -> list[str]:

@@ -1,6 +1,6 @@
 """Teacher-forced scoring of a high-level policy on a published split: no simulator needed.
 
-    python evaluate/offline.py --dataset robomme-mem --config dual_grounded --backend replay
+    python evaluate/offline.py --dataset robomme-mem --config dual_grounded --backend replay   # a self-check of the loop
     python evaluate/offline.py --dataset ORG/robomme-mem --revision v1.0.0 --config grounded --split validation \\
         --backend openai --base-url http://localhost:8000/v1 --model robomme-lora --out report.json
 
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="dual_grounded")
     parser.add_argument("--split", default="train")
     parser.add_argument("--revision")
-    parser.add_argument("--backend", choices=BACKENDS, default="replay", help="replay answers with the split's own targets (checks the loop)")
+    parser.add_argument("--backend", choices=BACKENDS, required=True,
+                        help="openai or swift score a model; replay answers with the split's own targets (a self-check of the scoring loop: 1.000 by construction)")
     parser.add_argument("--model", help="served model name (openai) or base model (swift)")
     parser.add_argument("--adapter", help="LoRA adapter (swift backend)")
     parser.add_argument("--base-url", help="OpenAI-compatible server (openai backend)")
@@ -193,12 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     result, _ = score_split(ds, args.config, backend, progress=not args.quiet)
+    replay = args.backend == "replay"
     title = f"Offline scores: {args.dataset} {args.config}/{args.split} ({args.backend})"
+    if replay:
+        title = f"SELF-CHECK, not a model's score: {args.dataset} {args.config}/{args.split} replayed from its own targets"
     table = markdown(result, title)
     print(table)
     if args.out:
         args.out.write_text(json.dumps({"dataset": args.dataset, "config": args.config, "split": args.split, "revision": args.revision,
-                                        "backend": args.backend, "model": args.model, "adapter": args.adapter, "scores": result}, indent=2))
+                                        "backend": args.backend, "self_check": replay, "model": args.model, "adapter": args.adapter,
+                                        "scores": result}, indent=2))
         args.out.with_suffix(".md").write_text(table)
     return 0
 

@@ -147,9 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rollout-trace", action="store_true", help="draw the trace figure from the results file's own rollout of --episode")
     parser.add_argument("--method", help="whose rollout to draw (default: the first with that episode)")
     args = parser.parse_args(argv)
+    if not args.results.is_file():
+        parser.error(f"{args.results}: no such results file (evaluate/rollout.py --results FILE writes one)")
 
     paper = json.loads(PAPER.read_text(encoding="utf-8"))
     results = per_task(args.results)
+    if not results:
+        parser.error(f"{args.results}: no results in it; a report of the paper's rows alone would say nothing")
     ours = {method: summarise(per_task, paper["tasks"]) for method, per_task in sorted(results.items())}
     args.out.mkdir(parents=True, exist_ok=True)
     body = [

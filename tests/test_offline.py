@@ -35,10 +35,18 @@ def test_replaying_the_targets_scores_perfectly(built, tmp_path, capsys):
         assert overall[metric]["mean"] == 1.0, metric
     assert overall["pixel_error"]["mean"] == 0.0 and overall["count_faithful"]["n"] > 0
     assert set(result) >= {"overall", "BinFill", "PickXtimes"} and result["overall"]["fallbacks"] == {}
-    # and from the command line, with JSON and Markdown written
-    assert offline.main(["--dataset", str(built.out), "--config", "grounded", "-q", "--out", str(tmp_path / "r.json")]) == 0
-    assert json.loads((tmp_path / "r.json").read_text())["scores"]["overall"]["metrics"]["subgoal_exact"]["mean"] == 1.0
-    assert "| overall |" in (tmp_path / "r.md").read_text() and "| overall |" in capsys.readouterr().out
+    # and from the command line, with JSON and Markdown written, and called what it is
+    assert offline.main(["--dataset", str(built.out), "--config", "grounded", "--backend", "replay", "-q", "--out", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["scores"]["overall"]["metrics"]["subgoal_exact"]["mean"] == 1.0 and report["self_check"] is True
+    markdown = (tmp_path / "r.md").read_text()
+    assert "| overall |" in markdown and "SELF-CHECK, not a model's score" in markdown and "SELF-CHECK" in capsys.readouterr().out
+
+
+def test_the_backend_is_a_choice_the_user_makes(built, capsys):
+    with pytest.raises(SystemExit):
+        offline.main(["--dataset", str(built.out), "--config", "grounded", "-q"])
+    assert "--backend" in capsys.readouterr().err
 
 
 def test_a_corrupted_policy_scores_what_it_broke(built):

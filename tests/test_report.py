@@ -82,3 +82,14 @@ def test_the_trace_figure_can_come_from_a_rollout_in_the_results_file(tmp_path):
     assert Image.open(tmp_path / "report" / "trace.png").size[1] > 100
     with pytest.raises(ValueError, match="no rollout trace for BinFill:1"):
         report.rollout_trace(results, "BinFill:1")
+
+
+@pytest.mark.parametrize("content", [None, "", "\n"])
+def test_a_missing_or_empty_results_file_is_an_error(tmp_path, capsys, content):
+    results = tmp_path / "results.jsonl"
+    if content is not None:
+        results.write_text(content)
+    with pytest.raises(SystemExit) as stop:
+        report.main([str(results), "--out", str(tmp_path / "report")])
+    assert stop.value.code == 2 and str(results) in capsys.readouterr().err
+    assert not (tmp_path / "report" / "report.md").exists()

@@ -1,4 +1,4 @@
-"""``robomme-mem``: build, label, labels, inspect.
+"""robomme-mem: build, label, labels, push, inspect.
 
 Bad input ends the command with one line on stderr naming file, episode, step and field,
 and a non-zero exit status.
@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     h.set_defaults(func=_cmd_push)
 
     i = sub.add_parser("inspect", help="check files and show tasks, episodes, steps and the subgoal segments of an episode")
-    i.add_argument("path", type=Path, nargs="+", help="RoboMME files or folders")
+    i.add_argument("path", type=Path, nargs="*", help="RoboMME files or folders (default: the embedded sample)")
     i.add_argument("--episode", type=int, help="episode whose segments to show (default: the first of each file)")
     i.set_defaults(func=_cmd_inspect)
     return parser
@@ -166,7 +166,9 @@ def _sources(given: list[Path] | None) -> tuple[list[Path], str]:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .source import SourceFile, find_source_files
-    for path in find_source_files(args.path):
+
+    sources, _ = _sources(args.path or None)
+    for path in find_source_files(sources):
         with SourceFile(path) as src:
             indices = src.episode_indices
             print(f"{path.name}: task {src.task}, {len(indices)} episode(s)")

@@ -76,7 +76,7 @@ def test_inspect_shows_episodes_and_segments(sample_dir, capsys):
     assert "call frames:" in out
 
 
-@pytest.mark.parametrize("argv", [["build", "--configs", "nope"], ["inspect"]])
+@pytest.mark.parametrize("argv", [["build", "--configs", "nope"], ["inspect", "--episode", "x"]])
 def test_usage_errors_exit_non_zero(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -97,3 +97,19 @@ def test_the_closing_hint_loads_the_build_from_anywhere(tmp_path, sample_dir, mo
     assert other.returncode == 0, other.stderr
     manifest = json.loads((tmp_path / "work" / "robomme-mem" / "manifest.json").read_text())
     assert int(other.stdout.strip()) == manifest["configs"]["simple"]["train"]
+
+
+def test_inspect_with_no_path_inspects_the_embedded_sample(sample_cache, monkeypatch, capsys):
+    monkeypatch.setenv("ROBOMME_MEM_CACHE", str(sample_cache))
+    assert main(["inspect"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"record_dataset_{task}.h5: task {task}" in out for task in SYNTHETIC_TASKS)
+
+
+def test_help_names_every_command_in_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out
+    for command_name in ("build", "label", "labels", "push", "inspect"):
+        assert f"    {command_name} " in out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,3 +128,12 @@ def test_a_hub_dataset_is_downloaded_at_its_revision(built, tmp_path, monkeypatc
         assert not (files.root / "data").exists()  # only what the config needs
     finally:
         hub.close()
+
+
+def test_an_unreachable_hub_dataset_is_one_line(tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf")}
+    proc = subprocess.run([sys.executable, str(ROOT / "train" / "sft.py"), "--dataset", "someone/robomme-mem", "--revision", "v1.0.0", "--dry-run"],
+                                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sft.py: error: cannot fetch the dataset someone/robomme-mem at revision v1.0.0 from the Hub")

@@ -98,13 +98,23 @@ def resolve_dataset(dataset: str, config: str, revision: str | None = None) -> D
         from huggingface_hub import snapshot_download
 
         patterns = [MANIFEST, "README.md", f"swift/{config}/*", "swift/images/*"]
-        root = Path(snapshot_download(dataset, repo_type="dataset", revision=revision, allow_patterns=patterns))
+        try:
+            root = Path(snapshot_download(dataset, repo_type="dataset", revision=revision, allow_patterns=patterns))
+        except Exception as exc:  # noqa: BLE001 -- any failure to fetch is one line for the user, not a traceback
+            where = f"{dataset}" + (f" at revision {revision}" if revision else "")
+            raise ValueError(f"cannot fetch the dataset {where} from the Hub: {_first_line(exc)} "
+                             f"(not a local build folder either: no {root / MANIFEST})") from None
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     train = root / swift_jsonl(config, "train")
     if not train.is_file():
         raise ValueError(f"{dataset}: config {config!r} has no train split here (built configs: {', '.join(manifest.get('configs', {}))})")
     validation = root / swift_jsonl(config, "validation")
     return DatasetFiles(root, dataset, revision, config, train, validation if validation.is_file() else None, manifest)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def warm_start_for(recipe: Recipe, config: str, given: str | None) -> str | None:
@@ -241,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe.load(args.recipe).override(args.set)
     if args.model:
         recipe.model = args.model
-    files = resolve_dataset(args.dataset, args.config, args.revision)
+    try:
+        files = resolve_dataset(args.dataset, args.config, args.revision)
+    except ValueError as exc:
+        parser.exit(1, f"sft.py: error: {exc}\n")
     warm = warm_start_for(recipe, args.config, args.warm_start)
     adapter = warm if args.dry_run or warm is None else fetch_adapter(warm)
     cmd = swift_command(recipe, files, args.output, adapter)

@@ -69,18 +69,22 @@ def radar(ours: dict[str, dict], paper: dict, path: Path, size_px: int = 900) ->
 
     tasks = paper["tasks"]
     angles = [2 * math.pi * i / len(tasks) for i in range(len(tasks))] + [0.0]
-    fig = plt.figure(figsize=(size_px / 100, size_px / 100), dpi=100)
-    ax = fig.add_subplot(projection="polar")
+    width = size_px / 100
+    legend = 0.2 * ((len(paper["rows"]) + len(ours) + 1) // 2) + 0.2  # inches: two columns under the chart
+    fig = plt.figure(figsize=(width, width + legend), dpi=100)
+    height = width + legend
+    ax = fig.add_axes((0.1, (legend + 0.1 * width) / height, 0.8, 0.8 * width / height), projection="polar")
     for row in paper["rows"]:
         values = [row["success"][t] for t in tasks]
         ax.plot(angles, values + values[:1], linestyle="--", linewidth=1, label=f"{row['method']} (paper)")
     for method, summary in ours.items():
         values = [summary["success"].get(t, 0.0) for t in tasks]
-        ax.plot(angles, values + values[:1], linewidth=2.5, label=f"{method} (ours)")
-        ax.fill(angles, values + values[:1], alpha=0.1)
+        (line,) = ax.plot(angles, values + values[:1], linewidth=2.5, label=f"{method} (ours)")
+        ax.fill(angles, values + values[:1], color=line.get_color(), alpha=0.12)  # the area in its line's colour
     ax.set_xticks(angles[:-1], tasks, fontsize=8)
     ax.set_ylim(0, 100)
-    ax.legend(loc="upper right", bbox_to_anchor=(1.35, 1.12), fontsize=6)
+    # below the chart, in two columns: inside the figure whatever the method names' length
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7, frameon=False)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -239,7 +239,8 @@ def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOpti
     tasks = {path: task_of(path) for path in files}
     episodes = [(tasks[path], index) for path, index in where]
     if options.split_file:
-        return read_split_file(options.split_file, episodes)
+        known = [(tasks[path], index) for path, index in episodes_of(files)] if options.max_episodes is not None else None
+        return read_split_file(options.split_file, episodes, known)
     return assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
 
 

@@ -82,6 +82,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .spec import load_spec
 
     sources, label = _sources(args.source)
+    split_file = args.split_file
+    if split_file is None and not args.source:  # the embedded sample holds out one episode per task
+        from .sample import sample_split_file
+
+        split_file = sample_split_file()
     options = BuildOptions(
         spec=load_spec(args.spec),
         configs=tuple(args.configs) if args.configs else None,
@@ -93,7 +98,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         labels=args.labels,
         label_store=str(args.store) if args.store else None,
         allow_failed=args.allow_failed,
-        split_file=str(args.split_file) if args.split_file else None,
+        split_file=str(split_file) if split_file else None,
     )
     start = time.perf_counter()
     result = build(sources, args.out, options, progress=not args.quiet)

@@ -7,21 +7,30 @@ folder name carries :data:`SAMPLE_VERSION`, bumped whenever the generator's outp
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
 from .cachedir import cache_root
 
-SAMPLE_VERSION = "1"
-SAMPLE_EPISODES = 2
-"""Episodes per task: two, so both kinds of RoboMME episode tail (odd and even) are present."""
+SAMPLE_VERSION = "2"
+SAMPLE_EPISODES = 3
+"""Episodes per task: two for training, so both kinds of RoboMME episode tail (odd and even)
+are present, and a third held out for validation by the sample's split file."""
+SPLIT_FILE = "split.json"
+"""The sample's held-out episodes (``--split-file``): the last of each task."""
 _DONE = ".complete"
 
 
 def sample_folder(cache: str | Path | None = None) -> Path:
     """Where the embedded sample lives (it may not be generated yet)."""
     return (Path(cache) if cache else cache_root()) / f"sample-v{SAMPLE_VERSION}"
+
+
+def sample_split_file(cache: str | Path | None = None) -> Path:
+    """The sample's split file (validation: the last episode of each task)."""
+    return sample_folder(cache) / SPLIT_FILE
 
 
 def sample_is_ready(cache: str | Path | None = None) -> bool:
@@ -40,6 +49,8 @@ def sample_source(cache: str | Path | None = None) -> Path:
 
     try:
         write_source(tmp, SYNTHETIC_TASKS, episodes=SAMPLE_EPISODES)
+        held_out = {task: [SAMPLE_EPISODES - 1] for task in SYNTHETIC_TASKS}
+        (tmp / SPLIT_FILE).write_text(json.dumps({"validation": held_out}, indent=2) + "\n")
         (tmp / _DONE).write_text(SAMPLE_VERSION + "\n")
         if folder.exists():  # an interrupted or older copy: replace it
             shutil.rmtree(folder)

@@ -40,8 +40,13 @@ def assign_splits(episodes: Iterable[tuple[str, int]], seed: int, fraction: floa
     return out
 
 
-def read_split_file(path: str | Path, episodes: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
-    """Splits from a split file; an episode it lists that the source lacks is an error."""
+def read_split_file(path: str | Path, episodes: Iterable[tuple[str, int]], known: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], str]:
+    """Splits of ``episodes`` from a split file.
+
+    An episode it lists that the source lacks is an error; ``known`` (default: ``episodes``)
+    is every episode of the source's files, so a build of some tasks, or of each file's first
+    episodes, may use a split file written for the whole source.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -49,7 +54,9 @@ def read_split_file(path: str | Path, episodes: Iterable[tuple[str, int]]) -> di
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: not a split file ({{\"validation\": {{task: [episode, ...]}}}}): {exc}") from None
     episodes = list(episodes)
-    missing = sorted(held - set(episodes))
+    known = set(episodes if known is None else known)
+    tasks = {task for task, _ in known}
+    missing = sorted(k for k in held - known if k[0] in tasks)
     if missing:
         raise ValueError(f"{path}: held-out episodes not in the source: {', '.join(f'{t} {e}' for t, e in missing[:5])}")
     return {key: VALIDATION_SPLIT if key in held else TRAIN_SPLIT for key in episodes}

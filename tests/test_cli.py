@@ -70,7 +70,7 @@ def test_manifest_records_what_produced_the_build(tmp_path, sample_dir):
 def test_inspect_shows_episodes_and_segments(sample_dir, capsys):
     assert main(["inspect", str(sample_dir / "record_dataset_VideoUnmask.h5")]) == 0
     out = capsys.readouterr().out
-    assert "task VideoUnmask, 2 episode(s)" in out
+    assert "task VideoUnmask, 3 episode(s)" in out
     assert "episode_0:" in out and "episode_1:" in out
     assert "execution from step" in out and "pick up the container" in out
     assert "call frames:" in out
@@ -113,3 +113,17 @@ def test_help_names_every_command_in_plain_text(capsys):
     assert "``" not in out
     for command_name in ("build", "label", "labels", "push", "inspect"):
         assert f"    {command_name} " in out
+
+
+def test_the_embedded_sample_has_a_validation_split_and_the_card_offers_it_only_when_it_exists(tmp_path, sample_cache, monkeypatch):
+    monkeypatch.setenv("ROBOMME_MEM_CACHE", str(sample_cache))
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "--configs", "dual_grounded", "traces", "-q"]) == 0
+    manifest = json.loads((tmp_path / "robomme-mem" / "manifest.json").read_text())
+    assert manifest["configs"]["traces"] == {"train": 2 * len(SYNTHETIC_TASKS), "validation": len(SYNTHETIC_TASKS)}
+    assert (tmp_path / "robomme-mem" / "swift/dual_grounded/validation.jsonl").is_file()
+    assert "--val_dataset swift/dual_grounded/validation.jsonl" in (tmp_path / "robomme-mem" / "README.md").read_text()
+
+    assert main(["build", "--configs", "dual_grounded", "--max-episodes", "1", "--out", "first", "-q"]) == 0  # episode 2 is not built
+    assert not (tmp_path / "first" / "swift/dual_grounded/validation.jsonl").exists()
+    assert "--val_dataset" not in (tmp_path / "first" / "README.md").read_text()

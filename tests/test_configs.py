@@ -163,7 +163,7 @@ def test_a_rebuild_is_byte_identical_and_a_changed_spec_or_label_set_shows(built
     assert other.manifest["spec"]["sha256"] != built.manifest["spec"]["sha256"]
     assert other.manifest["configs"]["simple"]["validation"] > 0
     held = {(e["task"], e["episode"]) for e in other.manifest["episodes"] if e["split"] == "validation"}
-    assert len(held) == 8  # half of each task's two episodes, whole episodes only
+    assert len(held) == 16  # round(0.5 x 3), half up: 2 of each task's three episodes, whole episodes only
     ds = load_dataset(str(other.out), "simple", cache_dir=str(tmp_path / "cache"))
     assert {(r["task"], r["episode"]) for r in ds["validation"]} == held
     assert not held & {(r["task"], r["episode"]) for r in ds["train"]}

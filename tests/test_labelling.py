@@ -143,14 +143,14 @@ def test_invalid_answers_are_asked_again_then_recorded_as_failures(files, server
     options = BuildOptions(labels="fake", label_store=str(failing.path), workers=1)
     with pytest.raises(ValueError, match="failed labels"):
         build(files[:1], tmp_path / "out", options, progress=False)
-    # both StopCube episodes failed, so leaving them out leaves nothing: that is an error too
-    with pytest.raises(ValueError, match=r"nothing to write for simple, .*: every episode was left out for failed labels \(2: StopCube episode 0, StopCube episode 1\)"):
+    # every StopCube episode failed, so leaving them out leaves nothing: that is an error too
+    with pytest.raises(ValueError, match=r"nothing to write for simple, .*: every episode was left out for failed labels \(3: StopCube episode 0, StopCube episode 1, StopCube episode 2\)"):
         build(files[:1], tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
     # with episodes of a task whose memories carry no coordinates, the failed ones are left out
     with_simple = run(files, server, failing, labeller=labeller(server, max_reasks=1))
     assert {e.work.task for e in with_simple.episodes if not e.complete} == {"StopCube"}
     allowed = build(files, tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
-    assert allowed.manifest["labels"]["left_out"] == ["StopCube episode 0", "StopCube episode 1"]
+    assert allowed.manifest["labels"]["left_out"] == ["StopCube episode 0", "StopCube episode 1", "StopCube episode 2"]
     assert 0 < allowed.rows["grounded"] < allowed.rows["baseline_grounded"]
 
 

@@ -80,6 +80,16 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str
     return "\n".join(lines)
 
 
+def swift_command(manifest: dict) -> str:
+    """The card's ``swift sft`` line, for the default config; ``--val_dataset`` only when that split has rows."""
+    configs = manifest["configs"]
+    config = DEFAULT_CONFIG if DEFAULT_CONFIG in configs else next((c for c in configs if c != TRACES), DEFAULT_CONFIG)
+    line = f"swift sft --model Qwen/Qwen3-VL-4B-Instruct --dataset swift/{config}/train.jsonl"
+    if configs.get(config, {}).get("validation"):
+        line += f" --val_dataset swift/{config}/validation.jsonl"
+    return line + " ..."
+
+
 def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
     template = Template(files("robomme_mem").joinpath("dataset_cards", TEMPLATE).read_text(encoding="utf-8"))
     configs = list(manifest["configs"])
@@ -94,6 +104,7 @@ def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
         f"{int(0.5 / fraction + 0.999) if fraction else 'any'} episodes), chosen by a hash of (seed {manifest['splits']['seed']}, task, episode)."
     )
     return template.substitute(
+        swift_command=swift_command(manifest),
         yaml=yaml_header(manifest["data_files"], manifest["files"]),
         version=spec["version"],
         bib_version=spec["version"].replace(".", "_"),

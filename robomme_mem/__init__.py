@@ -1,10 +1,11 @@
 """RoboMME-Mem: memory-augmented high-level policy data built from RoboMME demonstrations.
 
-Data flows one way: ``source -> segment -> assemble -> write`` (labels and publishing
-come later in the chain). Import the pieces you need::
+Data flows one way: ``source -> segment -> planning -> labels -> assemble -> write -> publish``.
+Import the pieces you need::
 
-    from robomme_mem.source import open_source
-    from robomme_mem.segment import plan_episode
+    from robomme_mem.build import BuildOptions, build
+    from robomme_mem.planning import plan_source          # one plan per episode, no pixels
+    from robomme_mem.labels.sets import label_source      # label a source into a named label set
 """
 
 __version__ = "0.1.0"

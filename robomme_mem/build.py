@@ -183,26 +183,14 @@ def build(
         jobs = [EpisodeJob(str(path), index, str(tmp), options, labels) for path, index in where]
         with _workers(options.workers, len(jobs)) as pool:
             results = _bounded_imap(pool, build_episode, jobs, progress)
-            from .write.folder import BuildWriters  # datasets and pyarrow load here, while the workers run
+            from .write.folder import BuildWriters  # pyarrow loads here, while the workers run
 
             with BuildWriters(tmp, options.configs, options.max_shard_bytes) as writers:
-                planned, summaries, digests, episode_labels, written, x264 = [], [], {}, [], {}, None
-                for result in results:
-                    episode = result.planned
-                    split = splits[(episode.task, episode.episode)]
-                    if result.labels is not None:
-                        _check_labels(result.labels, options)
-                        episode_labels.append((split, result.labels))
-                    writers.add_rows(episode.task, episode.episode, split, result.rows, result.frames)
-                    planned.append(episode)
-                    summaries.append({**result.summary, "split": split})
-                    digests[(episode.task, episode.episode)] = result.frame_digest
-                    written.update(result.files)
-                    x264 = x264 or result.x264
+                done = _write_episodes(results, writers, splits, options)
                 if label_info is not None:
-                    label_info["id"] = content_id([e for _, e in episode_labels])  # of the answers this build used
-                    label_info["left_out"] = [e.work.name for _, e in episode_labels if not e.complete]
-                    for split, episode in episode_labels:
+                    label_info["id"] = content_id([e for _, e in done.labels])  # of the answers this build used
+                    label_info["left_out"] = [e.work.name for _, e in done.labels if not e.complete]
+                    for split, episode in done.labels:
                         if episode.complete:
                             writers.add_trace(split, trace_row(episode, episode.work.seed, label_info))
         _check_not_empty(writers.counts, label_info)
@@ -211,12 +199,12 @@ def build(
             options=options.recorded(),
             splits={"seed": options.spec.split_seed, "validation_fraction": options.spec.validation_fraction},
             labels=label_info,
-            sources=source_records(files, planned, digests),
+            sources=source_records(files, done.planned, done.frame_digests),
             counts={c: dict(writers.counts[c]) for c in options.configs},
             data_files={c: writers.files[c] for c in options.configs},
-            files=dict(sorted({**written, **writers.checksums}.items())),
-            versions=build_versions(x264),
-            episodes=summaries,
+            files=dict(sorted({**done.files, **writers.checksums}.items())),
+            versions=build_versions(done.x264),
+            episodes=done.summaries,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / CARD).write_text(render_card(manifest), encoding="utf-8")
@@ -233,6 +221,37 @@ def _previous_versions(out: Path) -> dict | None:
         return json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("versions")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+@dataclass
+class _Written:
+    """What the parent keeps of the episodes it wrote, for the manifest and the traces."""
+
+    planned: list[PlannedEpisode] = field(default_factory=list)
+    summaries: list[dict] = field(default_factory=list)
+    frame_digests: dict[tuple[str, int], str] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)
+    labels: list[tuple[str, EpisodeLabels]] = field(default_factory=list)
+    """(split, labels) of every labelled episode, in source order."""
+    x264: str | None = None
+
+
+def _write_episodes(results: Iterator[EpisodeResult], writers, splits: dict[tuple[str, int], str], options: BuildOptions) -> _Written:
+    """Write each episode's rows as it arrives (in source order), keeping what the manifest needs."""
+    done = _Written()
+    for result in results:
+        episode = result.planned
+        split = splits[(episode.task, episode.episode)]
+        if result.labels is not None:
+            _check_labels(result.labels, options)
+            done.labels.append((split, result.labels))
+        writers.add_rows(episode.task, episode.episode, split, result.rows, result.frames)
+        done.planned.append(episode)
+        done.summaries.append({**result.summary, "split": split})
+        done.frame_digests[(episode.task, episode.episode)] = result.frame_digest
+        done.files.update(result.files)
+        done.x264 = done.x264 or result.x264
+    return done
 
 
 def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOptions) -> dict[tuple[str, int], str]:

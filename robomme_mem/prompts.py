@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import string
 from dataclasses import dataclass
+from functools import cached_property
 
 PROMPT_SET_VERSION = "1"
 """Version of this module's prompt set as a whole; bumped with any template's version."""
@@ -27,8 +28,9 @@ class PromptTemplate:
     version: str
     text: str
 
-    @property
+    @cached_property
     def fields(self) -> tuple[str, ...]:
+        """The ``{named}`` fields, parsed once (a build renders templates for every row)."""
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.text) if f)
 
     def render(self, **values: str) -> str:

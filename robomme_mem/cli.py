@@ -1,4 +1,4 @@
-"""robomme-mem: build, label, labels, push, inspect.
+"""robomme-mem: build, label, labels, audit, push, inspect.
 
 Bad input ends the command with one line on stderr naming file, episode, step and field,
 and a non-zero exit status.
@@ -69,6 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--private", action="store_true", help="create the repo private")
     h.add_argument("--dry-run", action="store_true", help="list what would be uploaded and stop")
     h.set_defaults(func=_cmd_push)
+
+    a = sub.add_parser("audit", help="score a label set against what the demonstrations prove (counts, coordinates, target recall, fixtures)")
+    a.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders; default: the embedded sample")
+    a.add_argument("--labels", default="rules", metavar="SET", help="label set in the store, or 'rules' (default: computed here, offline)")
+    a.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
+    a.add_argument("--spec", type=Path, metavar="FILE", help="build spec the set was labelled with (default: the package's)")
+    a.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
+    a.add_argument("--max-episodes", type=int, metavar="N", help="first N episodes of each file")
+    a.add_argument("--json", type=Path, metavar="FILE", help="write the scores as JSON too")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=_cmd_audit)
 
     i = sub.add_parser("inspect", help="check files and show tasks, episodes, steps and the subgoal segments of an episode")
     i.add_argument("path", type=Path, nargs="*", help="RoboMME files or folders (default: the embedded sample)")
@@ -167,6 +178,37 @@ def _sources(given: list[Path] | None) -> tuple[list[Path], str]:
     if not sample_is_ready():
         print(f"generating the embedded sample in {sample_folder()} (first run only, ~10 s)", file=sys.stderr)
     return [sample_source()], "embedded sample (synthetic RoboMME-format episodes)"
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from .audit import audit, table
+    from .labels.cache import LabelCache
+    from .labels.rules import RulesLabeller
+    from .labels.sets import default_store, label_source, resolve
+    from .planning import plan_source
+    from .source import find_source_files, select_files
+    from .spec import load_spec
+
+    sources, label = _sources(args.source)
+    files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
+    spec = load_spec(args.spec)
+    start = time.perf_counter()
+    if args.labels == "rules":
+        episodes = label_source(files, RulesLabeller(), store=None, name="rules", spec=spec, max_episodes=args.max_episodes, progress=not args.quiet).episodes
+    else:
+        with LabelCache(args.store or default_store()) as store:
+            episodes = resolve(plan_source(files, args.max_episodes, spec.stride_for), store, args.labels)
+    scores = audit(episodes)
+    print(f"audit of label set {args.labels!r} on {label}: {len(episodes)} episodes in {time.perf_counter() - start:.1f} s")
+    print(table(scores))
+    fixtures = {task: s["spatial"]["fixtures"] for task, s in scores.items() if s["spatial"]["fixtures"]}
+    for task, found in fixtures.items():
+        print(f"fixtures reported as objects ({'in every episode of every task' if task == 'overall' else task}): {'; '.join(found)}")
+    if args.json:
+        args.json.write_text(json.dumps({"label_set": args.labels, "source": label, "scores": scores}, indent=2) + "\n", encoding="utf-8")
+    return 0
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:

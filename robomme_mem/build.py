@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .assemble.rows import Row, baseline_config_rows, episode_memories, memory_config_rows
 from .assemble.traces import trace_row
+from .audit import audit
 from .checksum import SOURCE_CHECKSUM, file_checksum
 from .configs import ALL_CONFIGS, LABELLED_CONFIGS
 from .labels.engine import EpisodeLabels
@@ -199,6 +200,7 @@ def build(
             options=options.recorded(),
             splits={"seed": options.spec.split_seed, "validation_fraction": options.spec.validation_fraction},
             labels=label_info,
+            labels_audit=audit([e for _, e in done.labels]) if label_info is not None else None,
             sources=source_records(files, done.planned, done.frame_digests),
             counts={c: dict(writers.counts[c]) for c in options.configs},
             data_files={c: writers.files[c] for c in options.configs},

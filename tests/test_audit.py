@@ -131,3 +131,16 @@ def test_audit_of_a_stored_label_set(sample_dir, tmp_path, capsys):
     assert main(["label", "--source", source, "--store", str(store), "--name", "r", "-q"]) == 0
     assert main(["audit", "--source", source, "--labels", "r", "--store", str(store), "-q"]) == 0
     assert "| BinFill |" in capsys.readouterr().out
+
+
+def test_a_build_records_the_audit_of_its_labels(sample_dir, tmp_path):
+    from robomme_mem.build import BuildOptions, build
+
+    result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("dual_grounded", "baseline_simple"), tasks=("BinFill", "PickXtimes")), progress=False)
+    scores = result.manifest["labels_audit"]
+    assert set(scores) == {"BinFill", "PickXtimes", "overall"}
+    assert scores["overall"]["action"]["simple"]["count"]["n"] > 0 and scores["overall"]["spatial"]["target_recall"]["n"] > 0
+    card = (result.out / "README.md").read_text()
+    assert "scored against the demonstrations" in card and "| overall |" in card
+    plain = build([sample_dir], tmp_path / "plain", BuildOptions(configs=("baseline_simple",), tasks=("BinFill",)), progress=False)
+    assert plain.manifest["labels_audit"] is None and "no label audit" in (plain.out / "README.md").read_text()

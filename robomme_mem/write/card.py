@@ -80,6 +80,24 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str
     return "\n".join(lines)
 
 
+def audit_text(scores: dict | None) -> str:
+    """The label audit in short: the overall row and the fixtures found (``robomme-mem audit`` has the rest)."""
+    if not scores:
+        return "No labelled config was built, so no label audit."
+    from ..audit import table  # noqa: PLC0415  (the card alone needs it)
+
+    lines = [
+        "What the labels say, scored against the demonstrations (`robomme-mem audit`; rate [95% interval] n; "
+        "per task in `manifest.json` under `labels_audit`):",
+        "",
+        table({"overall": scores["overall"]}),
+    ]
+    found = scores["overall"]["spatial"]["fixtures"]
+    if found:
+        lines += ["", "Fixtures the spatial memories report as objects in every episode: " + "; ".join(found) + "."]
+    return "\n".join(lines)
+
+
 def swift_command(manifest: dict) -> str:
     """The card's ``swift sft`` line, for the default config; ``--val_dataset`` only when that split has rows."""
     configs = manifest["configs"]
@@ -104,6 +122,7 @@ def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
         f"{int(0.5 / fraction + 0.999) if fraction else 'any'} episodes), chosen by a hash of (seed {manifest['splits']['seed']}, task, episode)."
     )
     return template.substitute(
+        audit=audit_text(manifest.get("labels_audit")),
         swift_command=swift_command(manifest),
         yaml=yaml_header(manifest["data_files"], manifest["files"]),
         version=spec["version"],

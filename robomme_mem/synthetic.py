@@ -36,6 +36,10 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "blue": (40, 70, 200),
     "yellow": (220, 200, 40),
 }
+BUTTON_GREY = (165, 165, 165)
+CONTAINER_GREY = (178, 178, 178)
+BIN_BLACK = (12, 12, 12)
+"""Fixtures drawn as RoboMME renders them: grey buttons and containers, a bin whose inside is black."""
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 TIMES_WORDS = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times"}
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
@@ -125,7 +129,7 @@ def _press(name: str) -> Callable[[dict[str, Thing]], None]:
 def _base(rng: np.random.Generator) -> tuple[dict[str, Thing], list[tuple[int, int]]]:
     taken: list[tuple[int, int]] = []
     button = _spot(rng, taken, area=(55, 80, 90, 130))
-    return {"button": Thing("button", (180, 30, 30), button, size=10)}, taken
+    return {"button": Thing("button", BUTTON_GREY, button, size=10)}, taken
 
 
 def _tail(rng: np.random.Generator) -> int:
@@ -140,7 +144,7 @@ def _colour_phrase(counts: dict[str, int]) -> str:
 
 def script_binfill(rng: np.random.Generator) -> Script:
     things, taken = _base(rng)
-    things["bin"] = Thing("bin", (90, 90, 90), _spot(rng, taken, area=(110, 140, 120, 160)), size=26)
+    things["bin"] = Thing("bin", BIN_BLACK, _spot(rng, taken, area=(110, 140, 120, 160)), size=26)
     palette = ["red", "blue", "green"]
     chosen = sorted(rng.choice(3, size=_length(rng, 1, 2), replace=False).tolist())
     counts = {palette[i]: _length(rng, 1, 2) for i in chosen}
@@ -250,7 +254,7 @@ def _containers(rng: np.random.Generator, things: dict[str, Thing], taken: list,
     row = int(rng.integers(120, 170))
     for i, x in enumerate(np.linspace(60, 196, count).astype(int)):
         name = f"container{i}"
-        things[name] = Thing("container", (150, 110, 70), (row, int(x)), size=22)
+        things[name] = Thing("container", CONTAINER_GREY, (row, int(x)), size=22)
         taken.append((row, int(x)))
         names.append(name)
     return names
@@ -297,7 +301,7 @@ def script_buttonunmask(rng: np.random.Generator) -> Script:
 
 def script_buttonunmaskswap(rng: np.random.Generator) -> Script:
     things, taken = _base(rng)
-    things["button2"] = Thing("button", (180, 30, 30), _spot(rng, taken, area=(55, 80, 150, 200)), size=10)
+    things["button2"] = Thing("button", BUTTON_GREY, _spot(rng, taken, area=(55, 80, 150, 200)), size=10)
     names, hidden, suffix = _unmask_setup(rng, things, taken)
     b1, b2 = things["button"].yx, things["button2"].yx
     segments = [

@@ -16,13 +16,13 @@ def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, t
     store = str(tmp_path / "labels.sqlite")
     assert main(["label", "--source", str(sample_dir), "--store", store, "-q"]) == 0
     first = capsys.readouterr().out
-    assert "label set 'rules-v1'" in first and "0 failed" in first
+    assert "label set 'rules-v2'" in first and "0 failed" in first
     assert main(["label", "--source", str(sample_dir), "--store", store, "-q"]) == 0
     assert "requests: 0 sent" in capsys.readouterr().out  # everything came from the store
     assert main(["labels", "--store", store, "list"]) == 0
-    assert capsys.readouterr().out.startswith("rules-v1: rules rules-v1")
+    assert capsys.readouterr().out.startswith("rules-v2: rules rules-v2")
     assert main(["build", "--source", str(sample_dir), "--out", str(tmp_path / "a"), "-q"]) == 0
-    assert main(["build", "--source", str(sample_dir), "--labels", "rules-v1", "--store", store, "--out", str(tmp_path / "b"), "-q"]) == 0
+    assert main(["build", "--source", str(sample_dir), "--labels", "rules-v2", "--store", store, "--out", str(tmp_path / "b"), "-q"]) == 0
     for config in ("simple", "grounded", "dual_simple", "dual_grounded"):
         a = (tmp_path / "a" / "swift" / config / "train.jsonl").read_bytes()
         assert a and a == (tmp_path / "b" / "swift" / config / "train.jsonl").read_bytes()

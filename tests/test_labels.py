@@ -4,7 +4,8 @@ import numpy as np
 
 from robomme_mem.assemble.fill import forward_fill, spatial_inputs
 from robomme_mem.segment import boundaries
-from robomme_mem.labels.rules import NOTHING_YET, action_memory, detect, spatial_memory
+from robomme_mem.labels.rules import NOTHING_YET, action_memory, spatial_memory
+from robomme_mem.labels.scene import detect_objects
 from robomme_mem.labels.validate import check_action, check_spatial
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.segment import plan_episode
@@ -77,21 +78,35 @@ def test_rules_action_memory_stays_under_the_word_limit():
     assert check_action(memory, "simple", "") == []
 
 
+TABLE = (177, 104, 67)  # RoboMME's wooden table: orange, saturation ~160/255
+
+
 def scene(*objects):
-    image = np.full((256, 256, 3), (140, 120, 100), np.uint8)
-    for colour, y, x in objects:
-        image[y - 6 : y + 6, x - 6 : x + 6] = colour
+    """A frame like RoboMME's: an orange table, and (colour, y, x, size) squares on it."""
+    image = np.full((256, 256, 3), TABLE, np.uint8)
+    for colour, y, x, size in objects:
+        image[y - size // 2 : y + size // 2, x - size // 2 : x + size // 2] = colour
     return image
 
 
-def test_detector_finds_coloured_objects_and_their_centres():
-    found = detect(scene(((200, 30, 30), 100, 60), ((30, 60, 200), 180, 200)))
-    assert found == [("red", 100, 60), ("blue", 180, 200)]
+RED, BLUE, GREY, BLACK = (200, 30, 30), (30, 60, 200), (170, 170, 170), (10, 10, 10)
 
 
-def test_spatial_memory_remembers_what_disappears():
-    first = spatial_memory(None, scene(((200, 30, 30), 100, 60), ((30, 60, 200), 180, 200)))
-    assert first == "Visible: red <100, 60>, blue <180, 200>."
-    second = spatial_memory(first, scene(((30, 60, 200), 180, 200)))
-    assert second == "Visible: blue <180, 200>. No longer visible, last seen: red <100, 60>."
-    assert check_spatial(second) == []
+def test_the_detector_names_the_tasks_objects_and_never_the_table():
+    found = detect_objects(scene((RED, 100, 60, 12), (BLUE, 180, 200, 12), (GREY, 60, 128, 12), (GREY, 150, 120, 22), (BLACK, 120, 180, 24)))
+    assert [(o.name, o.y, o.x) for o in found] == [
+        ("blue cube", 180, 200), ("red cube", 100, 60), ("button", 60, 128), ("container", 150, 120), ("bin", 120, 180)
+    ]
+    assert detect_objects(scene()) == []  # the table alone is nothing
+    arm = scene((GREY, 6, 128, 12))  # what touches the border (the arm from the top, the wall) is left out
+    assert detect_objects(arm) == []
+
+
+def test_spatial_memory_remembers_what_disappears_and_what_hides_it():
+    first = spatial_memory(None, scene((RED, 100, 60, 12), (BLUE, 180, 200, 12), (GREY, 60, 128, 12)))
+    assert first == "Visible: blue cube <180, 200>, red cube <100, 60>, button <60, 128>."
+    covered = spatial_memory(first, scene((BLUE, 180, 200, 12), (GREY, 60, 128, 12), (GREY, 102, 62, 22)))
+    assert covered == "Visible: blue cube <180, 200>, button <60, 128>, container <102, 62>. Not in view: red cube hidden under the container at <102, 62>."
+    carried = spatial_memory(covered, scene((GREY, 60, 128, 12), (GREY, 102, 62, 22)))
+    assert "blue cube last seen at <180, 200>" in carried and "red cube hidden under the container at <102, 62>" in carried
+    assert check_spatial(carried) == []

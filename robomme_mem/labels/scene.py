@@ -1,0 +1,111 @@
+"""What the ``rules`` spatial labeller sees in a front image: the task's objects, never the table.
+
+Calibrated on RoboMME's real renders (the episodes in ``../shared``), in Pillow's HSV (0-255):
+
+- the wooden table is orange with saturation ~160: neither saturated nor grey, so never an object;
+- cubes are saturated (S > 180) and named by hue: red, yellow, green, blue;
+- buttons and containers are grey-white (S < 60, V > 110), told apart by size (a button with
+  its plate covers ~220 pixels, a container ~370-560); a region almost all white (V > 215) is
+  a target or a highlight, as is a light region under a cube (PickHighlight's white areas);
+- the bin is the black inside of its frame;
+- anything touching the image border is the back wall, the robot arm reaching in from the top,
+  or an object only partly in view, and is left out.
+
+Regions are SciPy's 8-connected components of each class's mask. The synthetic sample's
+renderer uses the same classes (grey buttons and containers, a black bin), so one detector
+serves both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+HUES = {"red": ((0, 12), (240, 256)), "yellow": ((25, 52),), "green": ((60, 125),), "blue": ((130, 200),)}
+"""Cube colours by Pillow hue (0-255)."""
+SATURATED, GREY_SAT, WHITE_VALUE, DARK_VALUE = 180, 60, 215, 45
+MIN_CUBE, BUTTON_AREA, CONTAINER_AREA, BIN_AREA = 40, (60, 320), (320, 900), (350, 2000)
+WHITE_SHARE = 0.85
+"""A light region this white (or more) is a flat white area, not a grey-and-white box or button."""
+UNDER_CUBE_PX = 12
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    kind: str
+    """``cube``, ``button``, ``container``, ``white area`` or ``bin``."""
+    colour: str | None
+    y: int
+    x: int
+    area: int
+
+    @property
+    def name(self) -> str:
+        if self.kind == "cube":
+            return f"{self.colour} cube"
+        if self.kind == "white area" and self.colour:
+            return f"white area under the {self.colour} cube"
+        return self.kind
+
+
+def detect_objects(image: np.ndarray) -> list[SceneObject]:
+    """Objects in a uint8 HxWx3 RGB frame with their centres (RoboMME's ``<y, x>``), largest first per kind."""
+    from scipy import ndimage  # the detector's only SciPy use (0.2 s to import)
+
+    hsv = np.asarray(Image.fromarray(image).convert("HSV"))
+    hue, sat, val = (hsv[..., i].astype(np.int16) for i in range(3))
+    light = (sat < GREY_SAT) & (val > 110)
+    white = light & (val > WHITE_VALUE)
+    classes = (("cube", (sat > SATURATED) & (val > 60)), ("light", light), ("bin", val < DARK_VALUE))  # a cube's colour: its median hue
+    found: list[SceneObject] = []
+    eight = np.ones((3, 3), dtype=bool)
+    for kind, mask in classes:
+        labels, count = ndimage.label(mask, structure=eight)
+        if not count:
+            continue
+        areas = np.bincount(labels.ravel(), minlength=count + 1)
+        areas[0] = 0  # the background
+        boxes = ndimage.find_objects(labels)
+        for number in np.nonzero(areas >= MIN_CUBE)[0]:
+            area, box = int(areas[number]), boxes[number - 1]
+            if box[0].start == 0 or box[1].start == 0 or box[0].stop == mask.shape[0] or box[1].stop == mask.shape[1]:
+                continue  # the wall, the arm, or an object partly out of view
+            member = labels[box] == number  # the component, within its bounding box
+            named = _name(kind, area, float(white[box][member].sum()) / area)
+            colour = _colour(int(np.median(hue[box][member]))) if kind == "cube" else None
+            if named is not None and (kind != "cube" or colour is not None):
+                ys, xs = np.nonzero(member)
+                y, x = int(round(ys.mean() + box[0].start)), int(round(xs.mean() + box[1].start))
+                found.append(SceneObject(named, colour, y, x, area))
+    cubes = [o for o in found if o.kind == "cube"]
+    found = [_under_cube(o, cubes) for o in found]
+    return sorted(found, key=lambda o: (_ORDER.index(o.kind), o.colour or "", -o.area))
+
+
+def _under_cube(thing: SceneObject, cubes: list[SceneObject]) -> SceneObject:
+    """A light region with a cube on it is the white area that highlights that cube."""
+    if thing.kind in ("button", "container", "white area") and any(abs(c.y - thing.y) + abs(c.x - thing.x) <= UNDER_CUBE_PX for c in cubes):
+        cube = min(cubes, key=lambda c: abs(c.y - thing.y) + abs(c.x - thing.x))
+        return SceneObject("white area", cube.colour, thing.y, thing.x, thing.area)
+    return thing
+
+
+_ORDER = ("cube", "button", "container", "bin", "white area")
+
+
+def _colour(median_hue: int) -> str | None:
+    return next((c for c, ranges in HUES.items() if any(low <= median_hue < high for low, high in ranges)), None)
+
+
+def _name(kind: str, area: int, white_share: float) -> str | None:
+    if kind == "cube":
+        return "cube" if area >= MIN_CUBE else None
+    if kind == "light":
+        if area < BUTTON_AREA[0] or area >= CONTAINER_AREA[1]:
+            return None
+        if white_share >= WHITE_SHARE:
+            return "white area"
+        return "button" if area < BUTTON_AREA[1] else "container"
+    return "bin" if BIN_AREA[0] <= area < BIN_AREA[1] else None

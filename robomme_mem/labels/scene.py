@@ -3,7 +3,7 @@
 Calibrated on RoboMME's real renders (the episodes in ``../shared``), in Pillow's HSV (0-255):
 
 - the wooden table is orange with saturation ~160: neither saturated nor grey, so never an object;
-- cubes are saturated (S > 180) and named by hue: red, yellow, green, blue;
+- cubes are saturated (S > 180) and named by their median colour's hue: red, yellow, green, blue;
 - buttons and containers are grey-white (S < 60, V > 110), told apart by size (a button with
   its plate covers ~220 pixels, a container ~370-560); a region almost all white (V > 215) is
   a target or a highlight, as is a light region under a cube (PickHighlight's white areas);
@@ -18,10 +18,10 @@ serves both.
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 HUES = {"red": ((0, 12), (240, 256)), "yellow": ((25, 52),), "green": ((60, 125),), "blue": ((130, 200),)}
 """Cube colours by Pillow hue (0-255)."""
@@ -54,11 +54,13 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
     """Objects in a uint8 HxWx3 RGB frame with their centres (RoboMME's ``<y, x>``), largest first per kind."""
     from scipy import ndimage  # the detector's only SciPy use (0.2 s to import)
 
-    hsv = np.asarray(Image.fromarray(image).convert("HSV"))
-    hue, sat, val = (hsv[..., i].astype(np.int16) for i in range(3))
-    light = (sat < GREY_SAT) & (val > 110)
+    # HSV's value and saturation (0-255) without a whole-image conversion: V = max, S = (max - min) / max
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]  # elementwise on channels: a max over axis 2 is slow
+    val = np.maximum(np.maximum(r, g), b).astype(np.int32)
+    spread = (val - np.minimum(np.minimum(r, g), b)) * 255
+    light = (spread < GREY_SAT * val) & (val > 110)
     white = light & (val > WHITE_VALUE)
-    classes = (("cube", (sat > SATURATED) & (val > 60)), ("light", light), ("bin", val < DARK_VALUE))  # a cube's colour: its median hue
+    classes = (("cube", (spread > SATURATED * val) & (val > 60)), ("light", light), ("bin", val < DARK_VALUE))
     found: list[SceneObject] = []
     eight = np.ones((3, 3), dtype=bool)
     for kind, mask in classes:
@@ -74,7 +76,7 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
                 continue  # the wall, the arm, or an object partly out of view
             member = labels[box] == number  # the component, within its bounding box
             named = _name(kind, area, float(white[box][member].sum()) / area)
-            colour = _colour(int(np.median(hue[box][member]))) if kind == "cube" else None
+            colour = _colour(_hue(np.median(image[box][member], axis=0))) if kind == "cube" else None
             if named is not None and (kind != "cube" or colour is not None):
                 ys, xs = np.nonzero(member)
                 y, x = int(round(ys.mean() + box[0].start)), int(round(xs.mean() + box[1].start))
@@ -93,6 +95,11 @@ def _under_cube(thing: SceneObject, cubes: list[SceneObject]) -> SceneObject:
 
 
 _ORDER = ("cube", "button", "container", "bin", "white area")
+
+
+def _hue(rgb) -> int:
+    """Pillow's hue (0-255) of one RGB colour (a region's median)."""
+    return int(colorsys.rgb_to_hsv(*(float(c) / 255 for c in rgb))[0] * 255)
 
 
 def _colour(median_hue: int) -> str | None:

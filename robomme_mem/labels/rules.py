@@ -103,7 +103,7 @@ COVER_PX = 20
 """A cube gone from view this close to a container is taken to be under it."""
 MAX_VISIBLE, MAX_GONE = 8, 4
 _ENTRY_RE = re.compile(
-    r"((?:red|green|blue|yellow) cube|button|container|bin|white area(?: under the (?:red|green|blue|yellow) cube)?)"
+    r"((?:red|green|blue|yellow) cube|button|target|container|bin|white area(?: under the (?:red|green|blue|yellow) cube)?)"
     r"(?: hidden under the container at| last seen at)? <(\d+), (\d+)>"
 )
 

@@ -5,8 +5,9 @@ Calibrated on RoboMME's real renders (the episodes in ``../shared``), in Pillow'
 - the wooden table is orange with saturation ~160: neither saturated nor grey, so never an object;
 - cubes are saturated (S > 180) and named by their median colour's hue: red, yellow, green, blue;
 - buttons and containers are grey-white (S < 60, V > 110), told apart by size (a button with
-  its plate covers ~220 pixels, a container ~370-560); a region almost all white (V > 215) is
-  a target or a highlight, as is a light region under a cube (PickHighlight's white areas);
+  its plate covers ~220 pixels, a container ~370-560); a ringed target disc is as large as a
+  button but 1.4 times wider than tall; a region almost all white (V > 215) is a target or a
+  highlight, as is a light region under a cube (PickHighlight's white areas);
 - the bin is the black inside of its frame;
 - anything touching the image border is the back wall, the robot arm reaching in from the top,
   or an object only partly in view, and is left out.
@@ -30,12 +31,15 @@ MIN_CUBE, BUTTON_AREA, CONTAINER_AREA, BIN_AREA = 40, (60, 320), (320, 900), (35
 WHITE_SHARE = 0.85
 """A light region this white (or more) is a flat white area, not a grey-and-white box or button."""
 UNDER_CUBE_PX = 12
+TARGET_ASPECT = 1.3
+"""A flat ringed disc (SwingXtimes' targets) looks 1.4 times wider than tall from the front camera;
+a button on its plate 1.1."""
 
 
 @dataclass(frozen=True)
 class SceneObject:
     kind: str
-    """``cube``, ``button``, ``container``, ``white area`` or ``bin``."""
+    """``cube``, ``button``, ``target``, ``container``, ``white area`` or ``bin``."""
     colour: str | None
     y: int
     x: int
@@ -75,7 +79,8 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
             if box[0].start == 0 or box[1].start == 0 or box[0].stop == mask.shape[0] or box[1].stop == mask.shape[1]:
                 continue  # the wall, the arm, or an object partly out of view
             member = labels[box] == number  # the component, within its bounding box
-            named = _name(kind, area, float(white[box][member].sum()) / area)
+            aspect = (box[1].stop - box[1].start) / (box[0].stop - box[0].start)
+            named = _name(kind, area, float(white[box][member].sum()) / area, aspect)
             colour = _colour(_hue(np.median(image[box][member], axis=0))) if kind == "cube" else None
             if named is not None and (kind != "cube" or colour is not None):
                 ys, xs = np.nonzero(member)
@@ -94,7 +99,7 @@ def _under_cube(thing: SceneObject, cubes: list[SceneObject]) -> SceneObject:
     return thing
 
 
-_ORDER = ("cube", "button", "container", "bin", "white area")
+_ORDER = ("cube", "button", "target", "container", "bin", "white area")
 
 
 def _hue(rgb) -> int:
@@ -106,7 +111,7 @@ def _colour(median_hue: int) -> str | None:
     return next((c for c, ranges in HUES.items() if any(low <= median_hue < high for low, high in ranges)), None)
 
 
-def _name(kind: str, area: int, white_share: float) -> str | None:
+def _name(kind: str, area: int, white_share: float, aspect: float) -> str | None:
     if kind == "cube":
         return "cube" if area >= MIN_CUBE else None
     if kind == "light":
@@ -114,5 +119,7 @@ def _name(kind: str, area: int, white_share: float) -> str | None:
             return None
         if white_share >= WHITE_SHARE:
             return "white area"
-        return "button" if area < BUTTON_AREA[1] else "container"
+        if area >= BUTTON_AREA[1]:
+            return "container"
+        return "target" if aspect >= TARGET_ASPECT else "button"
     return "bin" if BIN_AREA[0] <= area < BIN_AREA[1] else None

@@ -58,3 +58,9 @@ class EndpointError(Exception):
     It stops the run: nothing about the request is stored, so the next run asks again. The
     message names the base URL and the cause, never the key.
     """
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception's first line (its type's name if it says nothing), for one-line errors."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__

@@ -28,7 +28,7 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; HDF5's own zlib reads the same pixels
     isal_zlib, isal_error = None, OSError
 
-from .errors import SourceError
+from .errors import SourceError, first_line
 from .tasks import ALL_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX, task_from_filename
 
 EPISODE_RE = re.compile(r"^episode_(\d+)$")
@@ -101,7 +101,7 @@ class SourceFile:
         try:
             self._h5 = h5py.File(self.path, "r", locking=False)
         except OSError as exc:
-            raise SourceError(self.path, f"not a readable HDF5 file, or truncated ({_first_line(exc)})") from None
+            raise SourceError(self.path, f"not a readable HDF5 file, or truncated ({first_line(exc)})") from None
 
     def __enter__(self) -> SourceFile:
         return self
@@ -118,7 +118,7 @@ class SourceFile:
         try:
             names = list(self._h5.keys())
         except (OSError, RuntimeError) as exc:
-            raise SourceError(self.path, f"cannot list episodes ({_first_line(exc)})") from None
+            raise SourceError(self.path, f"cannot list episodes ({first_line(exc)})") from None
         indices = sorted(int(m.group(1)) for n in names if (m := EPISODE_RE.match(n)))
         if not indices:
             raise SourceError(self.path, "file has no episode_<n> groups")
@@ -260,7 +260,7 @@ class Episode:
             out = np.empty(dsid.shape, dtype=np.uint8)
             dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
         except (OSError, RuntimeError, ValueError, isal_error) as exc:
-            raise self.error(f"cannot read image data ({_first_line(exc)})", step=step, field=FRONT_RGB) from None
+            raise self.error(f"cannot read image data ({first_line(exc)})", step=step, field=FRONT_RGB) from None
         return out
 
     def check_images(self) -> None:
@@ -287,7 +287,7 @@ class Episode:
         except KeyError:
             raise self.error("missing field", step=step, field=field or path) from None
         except (OSError, RuntimeError) as exc:
-            raise self.error(f"cannot open ({_first_line(exc)})", step=step, field=field or path) from None
+            raise self.error(f"cannot open ({first_line(exc)})", step=step, field=field or path) from None
 
     def _read(self, path: str, *, step: int | None = None, field: str | None = None, optional: bool = False):
         """Read a whole (small) dataset through the low-level API: ~3x faster than ``group[path][()]``."""
@@ -298,7 +298,7 @@ class Episode:
         try:
             dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
         except (OSError, RuntimeError, TypeError) as exc:
-            raise self.error(f"cannot read ({_first_line(exc)})", step=step, field=field or path) from None
+            raise self.error(f"cannot read ({first_line(exc)})", step=step, field=field or path) from None
         return out[()] if out.shape == () else out
 
     def _text(self, step: int, rel: str) -> str:
@@ -365,8 +365,3 @@ def _inflatable(dsid) -> bool:
 _TEXT_BUFFER = 4096
 _TEXT_TYPE = h5py.h5t.C_S1.copy()
 _TEXT_TYPE.set_size(_TEXT_BUFFER)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

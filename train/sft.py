@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robomme_mem.configs import ROW_CONFIGS
+from robomme_mem.errors import first_line
 from robomme_mem.layout import MANIFEST, swift_jsonl
 from robomme_mem.prompts import subgoal_style
 
@@ -102,7 +103,7 @@ def resolve_dataset(dataset: str, config: str, revision: str | None = None) -> D
             root = Path(snapshot_download(dataset, repo_type="dataset", revision=revision, allow_patterns=patterns))
         except Exception as exc:  # noqa: BLE001 -- any failure to fetch is one line for the user, not a traceback
             where = f"{dataset}" + (f" at revision {revision}" if revision else "")
-            raise ValueError(f"cannot fetch the dataset {where} from the Hub: {_first_line(exc)} "
+            raise ValueError(f"cannot fetch the dataset {where} from the Hub: {type(exc).__name__}: {first_line(exc)} "
                              f"(not a local build folder either: no {root / MANIFEST})") from None
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     train = root / swift_jsonl(config, "train")
@@ -110,11 +111,6 @@ def resolve_dataset(dataset: str, config: str, revision: str | None = None) -> D
         raise ValueError(f"{dataset}: config {config!r} has no train split here (built configs: {', '.join(manifest.get('configs', {}))})")
     validation = root / swift_jsonl(config, "validation")
     return DatasetFiles(root, dataset, revision, config, train, validation if validation.is_file() else None, manifest)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def warm_start_for(recipe: Recipe, config: str, given: str | None) -> str | None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import openai
 from openai import AsyncOpenAI
 
-from ..errors import EndpointError
+from ..errors import EndpointError, first_line
 from ..prompts import LABEL_REASK
 from .cache import Answer
 from .defaults import DEFAULT_API_KEY_ENV
@@ -102,15 +102,15 @@ class OpenAILabeller:
         elif isinstance(exc, openai.APITimeoutError):
             cause = f"no answer within {PROBE_TIMEOUT_S:g} s" if probing else "requests time out, retries included"
         elif isinstance(exc, openai.APIConnectionError):
-            cause = f"connection failed ({_first_line(str(exc))})"
+            cause = f"connection failed ({first_line(exc, 200)})"
         elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
             cause = f"{exc.status_code}: the API key in ${self._api_key_env} was refused"
         elif isinstance(exc, openai.NotFoundError):
             cause = "404: no chat-completions route here (is the base URL right, e.g. ending in /v1?)"
         elif isinstance(exc, openai.APIStatusError):
-            cause = f"{exc.status_code} after retries ({_first_line(str(exc))})"
+            cause = f"{exc.status_code} after retries ({first_line(exc, 200)})"
         else:
-            cause = f"{type(exc).__name__}: {_first_line(str(exc))}"
+            cause = f"{type(exc).__name__}: {first_line(exc, 200)}"
         return EndpointError(f"labelling endpoint {self.where}: {cause}".replace(self._secret, "***"))
 
     def describe(self) -> dict:
@@ -241,13 +241,8 @@ def _connect_failure(exc: BaseException) -> str | None:
             return f"cannot resolve the host ({cause.strerror or cause})"
     for cause in chain:
         if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-            return _first_line(str(cause)) or type(cause).__name__
+            return first_line(cause, 200)
     return None
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0][:200] if lines else ""
 
 
 def check(request: LabelRequest, text: str) -> list[str]:

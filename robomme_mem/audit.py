@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .labels.engine import EpisodeLabels
+from .labels.rules import PAST_TENSE
 from .labels.validate import check_action, points
 
 COUNTING_TASKS = ("BinFill", "PickXtimes", "SwingXtimes")
@@ -55,8 +56,6 @@ _COUNT_RE = re.compile(
 )
 _FOLD_RE = re.compile(r"\s*\bat\s*<[^>]*>|\s*<[^>]*>|\bfor the \w+ time\b|\b(" + "|".join(_ORDINALS) + r")\b|\b(" + "|".join(_NUMBERS) + r")\b", re.IGNORECASE)
 _STOP = {"the", "a", "an", "it", "to", "of", "on", "in", "into", "onto", "at", "from", "that", "which", "is", "and", "then", "up", "down", "top", "with"}
-_PAST = {"pick": "picked", "put": "put", "place": "placed", "press": "pressed", "move": "moved", "drop": "dropped", "insert": "inserted",
-         "hook": "hooked", "close": "closed", "grasp": "grasped", "push": "pushed", "swing": "swung", "stop": "stopped", "open": "opened"}
 
 
 def stated_count(text: str) -> int:
@@ -95,7 +94,7 @@ def mentions(memory: str, subgoal: str) -> bool:
         return True
     text = set(re.findall(r"[a-z]+", memory.lower()))
     verb, thing = words[0], words[-1]
-    verb_forms = {verb, _PAST.get(verb, verb + "ed"), verb + "s", verb + "ing"}
+    verb_forms = {verb, PAST_TENSE.get(verb, verb + "ed"), verb + "s", verb + "ing"}
     return bool(verb_forms & text) and (thing in text or thing.rstrip("s") in text or thing + "s" in text)
 
 

@@ -5,9 +5,9 @@ the file, plans the episode (segments, call frames, boundaries), reads each fram
 once and encodes it, labels the episode from those frames (``rules``) or looks its labels up
 (a label set), and returns its rows per config. The parent assigns splits from the episode
 numbers alone, and writes the rows in source order as ms-swift JSONL and Parquet shards, so
-the output is byte-identical whatever the number of workers. Everything is written into a temporary
-sibling folder that replaces ``out`` only when the build has succeeded: a failed build leaves
-nothing behind and never damages an earlier build.
+the output is byte-identical whatever the number of workers. Everything is written into a
+temporary sibling folder that replaces ``out`` only when the build has succeeded: a failed
+build leaves nothing behind and never damages an earlier build.
 """
 
 from __future__ import annotations
@@ -182,8 +182,8 @@ def build(
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         splits = _splits(where, files, options)
         jobs = [EpisodeJob(str(path), index, str(tmp), options, labels) for path, index in where]
-        with _workers(options.workers, len(jobs)) as pool:
-            results = _bounded_imap(pool, build_episode, jobs, progress)
+        with _workers(options.workers, len(jobs)) as (pool, workers):
+            results = _bounded_imap(pool, build_episode, jobs, 2 * workers, progress)
             from .write.folder import BuildWriters  # pyarrow loads here, while the workers run
 
             with BuildWriters(tmp, options.configs, options.max_shard_bytes) as writers:
@@ -304,28 +304,26 @@ class _Done:
 
 @contextmanager
 def _workers(requested: int | None, jobs: int):
-    """A worker pool (or this process alone, with one worker)."""
+    """(pool, number of workers): a process pool, or this process alone with one worker."""
     count = worker_count(requested, jobs)
     if count == 1:
-        yield _InProcess()
+        yield _InProcess(), 1
         return
     gc.freeze()  # forked workers share the parent's objects; a collection in them must not copy every page
     try:
         with worker_context().Pool(count) as pool:
-            pool.workers = count
-            yield pool
+            yield pool, count
     finally:
         gc.unfreeze()
 
 
-def _bounded_imap(pool, fn, items: Sequence, progress: bool) -> Iterator:
+def _bounded_imap(pool, fn, items: Sequence, window: int, progress: bool) -> Iterator:
     """Results of ``fn`` over ``items`` in order, with back-pressure and a progress bar.
 
     The first results are asked for at once, so the workers start while the caller is still
-    setting up. At most two results per worker wait for the parent: when writing is slower
-    than the workers, their results (frames and rows of whole episodes) must not pile up.
+    setting up. At most ``window`` results wait for the parent: when writing is slower than
+    the workers, their results (frames and rows of whole episodes) must not pile up.
     """
-    window = 2 * getattr(pool, "workers", 1)
     pending = deque(pool.apply_async(fn, (item,)) for item in items[:window])
     return _drain(pool, fn, items[window:], pending, progress, len(items))
 

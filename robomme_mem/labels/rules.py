@@ -38,7 +38,7 @@ NOTHING_SEEN = "No task objects are visible."
 _ORDINALS = "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth"
 _ORDINAL_RE = re.compile(rf"\s*\bfor the ({_ORDINALS}) time\b|\b({_ORDINALS})\s+", re.IGNORECASE)
 _AT_POINT_RE = re.compile(r"\s*\bat\s*<\s*\d+\s*,\s*\d+\s*>|\s*<\s*\d+\s*,\s*\d+\s*>")
-_PAST = {
+PAST_TENSE = {
     "pick": "picked",
     "put": "put",
     "place": "placed",
@@ -54,12 +54,13 @@ _PAST = {
     "swing": "swung",
     "stop": "stopped",
 }
+"""Past tense of RoboMME's subgoal verbs (the rules labeller writes it; the audit reads it)."""
 _TIMES = {1: "once", 2: "twice"}
 
 
 def _past_tense(action: str) -> str:
     verb, _, rest = action.partition(" ")
-    past = _PAST.get(verb.lower())
+    past = PAST_TENSE.get(verb.lower())
     return f"{past} {rest}".strip() if past else f"did: {action}"
 
 

@@ -8,8 +8,7 @@ re-deriving each request and looking its key up (:func:`resolve`): nothing is se
 label set that does not match the source (other images, other subgoals) is an error naming
 the episode, not silently wrong rows.
 
-Exported as Parquet or JSONL by :mod:`.files`, one row
-per use: request, answer, usage.
+Exported as Parquet or JSONL by :mod:`.files`, one row per use: request, answer, usage.
 """
 
 from __future__ import annotations
@@ -34,9 +33,9 @@ from ..prompts import (
     LABEL_SPATIAL_USER,
 )
 from ..cachedir import cache_root
-from .cache import ENTRY_FIELDS, Answer, LabelCache
 from ..planning import PlannedEpisode, plan_source, source_records
 from ..spec import BuildSpec, load_spec
+from .cache import ENTRY_FIELDS, Answer, LabelCache
 from .engine import EpisodeLabels, FrameSource, label_works
 from .requests import STYLES, LabelParams, LabelRequest
 from .rules import RulesLabeller

@@ -363,8 +363,7 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
             files[path] = checksum_of(data)
         if plan.execution_start > 0:
             video = video_path(planned.task, planned.episode)
-            write_mp4(out / video, _digested((episode.front_image(k) for k in range(plan.execution_start)), digest))
-            mp4 = (out / video).read_bytes()
+            mp4 = write_mp4(out / video, _digested((episode.front_image(k) for k in range(plan.execution_start)), digest))
             files[video], x264 = checksum_of(mp4), x264_version(mp4)
     rows = baseline_config_rows(planned, options.configs, video, options.noise_seed, options.duplicate_keyframes)
     labels = None

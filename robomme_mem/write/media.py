@@ -6,6 +6,7 @@ be byte-identical on any machine.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,10 +21,10 @@ def write_png(path: str | Path, image: np.ndarray, compress_level: int = PNG_COM
     Path(path).write_bytes(encode_png(image, compress_level))
 
 
-def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: int = VIDEO_FPS) -> int:
-    """Encode RGB frames as H.264 (yuv420p) mp4; returns the number of frames written."""
-    count = 0
-    with av.open(str(path), mode="w", format="mp4") as container:
+def encode_mp4(frames: Iterable[np.ndarray], fps: int = VIDEO_FPS) -> bytes:
+    """RGB frames as H.264 (yuv420p) mp4 bytes, so the caller can hash what it writes without reading it back."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
         stream = None
         for frame in frames:
             if stream is None:
@@ -34,8 +35,14 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: int = VIDEO_F
                 stream.options = {"crf": "18", "preset": "veryfast"}
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
-            count += 1
         if stream is not None:
             for packet in stream.encode():
                 container.mux(packet)
-    return count
+    return buffer.getvalue()
+
+
+def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: int = VIDEO_FPS) -> bytes:
+    """Encode RGB frames as mp4 into ``path``; returns the bytes written."""
+    data = encode_mp4(frames, fps)
+    Path(path).write_bytes(data)
+    return data

@@ -21,7 +21,6 @@ the harness's own cost; a real pi0.5 server and VLM add their inference time on 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import re
 import subprocess
@@ -30,20 +29,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from robomme_mem.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # noqa: E402
 from robomme_mem.rollout import Job, OpenPILowLevel, evaluate  # noqa: E402
+from robomme_mem.suites import ManiSkillSuite, RoboMMESuite  # noqa: E402
 from robomme_mem.testing import lowlevel_server  # noqa: E402
 from robomme_mem.testing.openai_server import FakeOpenAI  # noqa: E402
 
-spec = importlib.util.spec_from_file_location("robomme_evaluate_rollout", ROOT / "evaluate" / "rollout.py")
-rollout = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = rollout
-spec.loader.exec_module(rollout)
 
 PICK_CALLS = 3
 """High-level calls that say "pick" before the policy says "move" (PickCube)."""
@@ -103,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.suite == "maniskill":
-        suite, task, policy_name = rollout.ManiSkillSuite(args.max_steps), "PickCube-v1", "pickcube"
+        suite, task, policy_name = ManiSkillSuite(args.max_steps), "PickCube-v1", "pickcube"
     else:
-        suite, task, policy_name = rollout.RoboMMESuite(args.max_steps), "BinFill", "hold"
+        suite, task, policy_name = RoboMMESuite(args.max_steps), "BinFill", "hold"
     episodes = list(range(args.episodes))
     suite.make(task, 0).close()  # build the environment before timing (RoboMME builds one per episode, which stays in its figures)
 

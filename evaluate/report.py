@@ -10,6 +10,11 @@ given a build with the ``traces`` config (or ``--rollout-trace``: the results fi
 ``trace.png``: one episode's subgoal and action memory at each boundary, like the report's Figure 3.
 
 SEM is the standard error of the average over tasks: ``sqrt(sum_t p_t (1 - p_t) / n_t) / T``.
+
+Episodes run with RoboMME's oracle planner as the low level (``rollout.py --low-level oracle``)
+measure the high level alone, so they are never mixed with pi0.5 rows or the paper's: they get
+their own table, ``radar_oracle.png`` and a count of how their episodes ended, with the ceiling
+(``--backend ceiling``: the env's own subgoals) always shown beside them.
 """
 
 from __future__ import annotations
@@ -21,15 +26,24 @@ import sys
 import textwrap
 from pathlib import Path
 
-from robomme_mem.results import by_method_task, read_results
+from robomme_mem.results import by_method_task, low_level_of, read_results
 
 HERE = Path(__file__).resolve().parent
 PAPER = HERE / "paper_results.json"
 
 
-def per_task(path: str | Path) -> dict[str, dict[str, list[bool]]]:
-    """``method -> task -> [success, ...]`` (the last line per episode); a bad line names the file and line."""
-    return {m: {t: [r["success"] for r in rs] for t, rs in tasks.items()} for m, tasks in by_method_task(read_results(path)).items()}
+CEILING = "ceiling"
+ENDINGS = ("success", "fail", "timeout", "error", "unmapped", "no_point", "no_progress", "static_stall", "call_cap")
+"""How an oracle episode can end (``robomme_mem.oracle``), in the order the report lists them."""
+
+
+def per_task(path: str | Path, kind: str | None = "pi05") -> dict[str, dict[str, list[bool]]]:
+    """``method -> task -> [success, ...]`` (the last line per episode) of one low level (None: all).
+
+    A bad line names the file and line.
+    """
+    records = [r for r in read_results(path) if kind is None or low_level_of(r) == kind]
+    return {m: {t: [r["success"] for r in rs] for t, rs in tasks.items()} for m, tasks in by_method_task(records).items()}
 
 
 def summarise(per_task: dict[str, list[bool]], tasks: list[str]) -> dict:
@@ -60,8 +74,35 @@ def table(ours: dict[str, dict], paper: dict) -> str:
     return "\n".join(lines)
 
 
-def radar(ours: dict[str, dict], paper: dict, path: Path, size_px: int = 900) -> Path:
-    """Per-task success of every method on one radar chart (paper rows dashed)."""
+def oracle_table(ours: dict[str, dict], tasks: list[str], endings: dict[str, dict[str, int]]) -> str:
+    """Oracle-low-level rows: the ceiling first (or where to get it), then how every method's episodes ended."""
+    lines = ["| high level | " + " | ".join(tasks) + " | avg | SEM | " + " | ".join(ENDINGS) + " |", "|---|" + "---|" * (len(tasks) + 2 + len(ENDINGS))]
+    if CEILING not in ours:
+        lines.append(f"| {CEILING} (not in this file: `evaluate/rollout.py --low-level oracle --backend ceiling`) |" + " - |" * (len(tasks) + 2 + len(ENDINGS)))
+    for method in sorted(ours, key=lambda m: (m != CEILING, m)):
+        summary = ours[method]
+        cells = [f"{summary['success'][t]:.2f}" if t in summary["success"] else "-" for t in tasks]
+        avg = "-" if summary["avg"] is None else f"{summary['avg']:.2f}"
+        sem = "-" if summary["sem"] is None else f"{summary['sem']:.2f}"
+        ends = [str(endings.get(method, {}).get(e, 0)) for e in ENDINGS]
+        name = f"{method} (privileged: the env's own subgoals)" if method == CEILING else method
+        lines.append(f"| **{name}** ({summary['episodes']} episodes) | " + " | ".join(cells) + f" | {avg} | {sem} | " + " | ".join(ends) + " |")
+    return "\n".join(lines)
+
+
+def oracle_endings(path: str | Path) -> dict[str, dict[str, int]]:
+    """``method -> status -> episodes`` of the oracle-low-level results."""
+    out: dict[str, dict[str, int]] = {}
+    for record in read_results(path):
+        if low_level_of(record) == "oracle":
+            ends = out.setdefault(record["method"], {})
+            status = record.get("status", "success" if record["success"] else "fail")
+            ends[status] = ends.get(status, 0) + 1
+    return out
+
+
+def radar(ours: dict[str, dict], paper: dict, path: Path, size_px: int = 900, title: str | None = None) -> Path:
+    """Per-task success of every method on one radar chart (paper rows, and the oracle's ceiling, dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,10 +120,15 @@ def radar(ours: dict[str, dict], paper: dict, path: Path, size_px: int = 900) ->
         ax.plot(angles, values + values[:1], linestyle="--", linewidth=1, label=f"{row['method']} (paper)")
     for method, summary in ours.items():
         values = [summary["success"].get(t, 0.0) for t in tasks]
-        (line,) = ax.plot(angles, values + values[:1], linewidth=2.5, label=f"{method} (ours)")
+        if title and method == CEILING:
+            ax.plot(angles, values + values[:1], linestyle="--", color="black", linewidth=1.5, label=f"{method} (privileged)")
+            continue
+        (line,) = ax.plot(angles, values + values[:1], linewidth=2.5, label=method if title else f"{method} (ours)")
         ax.fill(angles, values + values[:1], color=line.get_color(), alpha=0.12)  # the area in its line's colour
     ax.set_xticks(angles[:-1], tasks, fontsize=8)
     ax.set_ylim(0, 100)
+    if title:
+        ax.set_title(title, fontsize=9, pad=18)
     # below the chart, in two columns: inside the figure whatever the method names' length
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7, frameon=False)
     fig.savefig(path, dpi=100)
@@ -155,22 +201,39 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.results}: no such results file (evaluate/rollout.py --results FILE writes one)")
 
     paper = json.loads(PAPER.read_text(encoding="utf-8"))
-    results = per_task(args.results)
-    if not results:
+    results, oracle = per_task(args.results), per_task(args.results, "oracle")
+    if not results and not oracle:
         parser.error(f"{args.results}: no results in it; a report of the paper's rows alone would say nothing")
-    ours = {method: summarise(per_task, paper["tasks"]) for method, per_task in sorted(results.items())}
     args.out.mkdir(parents=True, exist_ok=True)
-    body = [
-        "# RoboMME evaluation",
-        "",
-        f"Success rates (%) on RoboMME's non-video tasks. Paper rows: {paper['source']}. "
-        "SEM of ours: the standard error of the average over tasks.",
-        "",
-        table(ours, paper),
-        "",
-        "![per-task success](radar.png)",
-    ]
-    radar(ours, paper, args.out / "radar.png")
+    body = ["# RoboMME evaluation"]
+    if results:
+        ours = {method: summarise(per_task, paper["tasks"]) for method, per_task in sorted(results.items())}
+        body += [
+            "",
+            f"Success rates (%) on RoboMME's non-video tasks, pi0.5 as the low level. Paper rows: {paper['source']}. "
+            "SEM of ours: the standard error of the average over tasks.",
+            "",
+            table(ours, paper),
+            "",
+            "![per-task success](radar.png)",
+        ]
+        radar(ours, paper, args.out / "radar.png")
+    if oracle:
+        tasks = [t for t in paper["tasks"] if any(t in v for v in oracle.values())] + sorted({t for v in oracle.values() for t in v} - set(paper["tasks"]))
+        rows = {method: summarise(per_task, tasks) for method, per_task in oracle.items()}
+        body += [
+            "",
+            "## Oracle low level (the high level alone)",
+            "",
+            "RoboMME's motion planner executes each subgoal (`rollout.py --low-level oracle`); the high level is called once per "
+            "subgoal, not every 16 steps. Not comparable with the pi0.5 rows or the paper's. The ceiling issues the env's own "
+            "next subgoal: it is the executor's own success rate. Episodes by how they ended are on the right.",
+            "",
+            oracle_table(rows, tasks, oracle_endings(args.results)),
+            "",
+            "![per-task success, oracle low level](radar_oracle.png)",
+        ]
+        radar(rows, {"tasks": tasks, "rows": []}, args.out / "radar_oracle.png", title="oracle low level (RoboMME's planner)")
     if args.traces or args.rollout_trace:
         if args.rollout_trace:
             trace_figure(rollout_trace(args.results, args.episode, args.method), args.out / "trace.png", style="rollout")

@@ -1,23 +1,31 @@
-"""Closed-loop evaluation: the memory policy drives pi0.5 in RoboMME; results append to a file.
+"""Closed-loop evaluation of the memory policy in RoboMME; results append to a file.
 
     # RoboMME (installed in this environment, see evaluate/README.md), a pi0.5 server on :8000
     python evaluate/rollout.py --variant dual_grounded --backend openai --base-url http://localhost:8001/v1 \\
         --model robomme-lora --ll-port 8000 --results runs/results.jsonl
 
+    # RoboMME's motion planner as the low level (CPU only): the privileged ceiling, then a model, 2 processes
+    python evaluate/rollout.py --low-level oracle --backend ceiling --episodes 5 --workers 2 --results runs/oracle.jsonl
+    python evaluate/rollout.py --low-level oracle --backend openai --base-url http://localhost:8001/v1 --model robomme-lora \\
+        --episodes 5 --workers 2 --results runs/oracle.jsonl          # or --ray HOST:6379 (the [cluster] extra)
+
     # the same loop on a stock ManiSkill task, scripted answers and a scripted low-level server
     python evaluate/rollout.py --suite maniskill --tasks PickCube-v1 --episodes 2 --variant simple \\
         --backend replay --replay answers.jsonl --ll-port 8000 --max-steps 160 --results runs/pick.jsonl
 
-The high-level policy (``robomme_mem.policy``: prompts shared with the builder, memory fed
-back, lenient parser) is called every ``--every`` low-level steps on the front camera; its
-subgoal goes to the low-level policy server through ``openpi-client``
+With ``--low-level pi05`` the high-level policy (``robomme_mem.policy``: prompts shared with the
+builder, memory fed back, lenient parser) is called every ``--every`` low-level steps on the
+front camera; its subgoal goes to the low-level policy server through ``openpi-client``
 (:class:`robomme_mem.rollout.OpenPILowLevel`). Serve RoboMME's simple-subgoal pi0.5 checkpoint
 for ``simple``/``dual_simple`` and the grounded-subgoal one for ``grounded``/``dual_grounded``.
-One JSON line per episode goes to ``--results`` as soon as it ends (``method``, ``task``,
-``episode``, ``success``, status, steps, calls, timings, parser fallbacks, the memory trace and
-what produced it); a rerun skips the episodes already there, so an interrupted run resumes.
+With ``--low-level oracle`` it is called once per subgoal and RoboMME's planner executes it
+(:mod:`robomme_mem.oracle`). Episodes run here, in ``--workers`` processes or on a Ray cluster
+(:mod:`robomme_mem.fleet`); one JSON line per episode goes to ``--results`` as soon as it ends
+(``method``, ``task``, ``episode``, ``success``, status, steps, calls, timings, memory, parser
+fallbacks, the memory trace and what produced it); a rerun skips the episodes already there, so
+an interrupted run resumes. Bad input is one line and exit 2, before any simulator starts.
 
-RoboMME is not on PyPI and its simulator is imported only here, when ``--suite robomme`` runs.
+RoboMME is not on PyPI and its simulator is imported only when ``--suite robomme`` runs.
 """
 
 from __future__ import annotations
@@ -27,148 +35,23 @@ import json
 import os
 import statistics
 import sys
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from robomme_mem import __version__
-from robomme_mem.policy import BACKENDS, HighLevelPolicy, make_backend
+from robomme_mem.fleet import POLICIES, FleetError, RunSpec, ray_problem, run
+from robomme_mem.oracle import MAX_CALLS
+from robomme_mem.policy import BACKENDS, endpoint_problem
 from robomme_mem.prompts import PROMPT_SET_VERSION, VARIANTS
-from robomme_mem.results import by_method_task, read_results, success_rates
-from robomme_mem.rollout import CALL_EVERY, MAX_STEPS, Job, Observation, OpenPILowLevel, evaluate
-from robomme_mem.tasks import EVALUATED_TASKS
+from robomme_mem.results import by_method_task, low_level_of, read_results, success_rates
+from robomme_mem.rollout import CALL_EVERY, MAX_STEPS, Job, OpenPILowLevel, pending
+from robomme_mem.suites import MANISKILL_GOALS, robomme_problem
+from robomme_mem.tasks import ALL_TASKS, EVALUATED_TASKS
+
+BUILT_IN = tuple(p for p in POLICIES if p != "model")
 
 ROBOMME_EPISODES = 30
 """Evaluation episodes per task in the report (RoboMME's test split, episodes 0..29)."""
-
-
-def _numpy(x) -> np.ndarray:
-    return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
-
-
-# -- RoboMME -----------------------------------------------------------------------------------
-
-
-class RoboMMESuite:
-    """RoboMME's evaluation episodes (``BenchmarkEnvBuilder``, test split, joint-angle actions)."""
-
-    def __init__(self, max_steps: int, dataset: str = "test") -> None:
-        try:
-            import robomme.robomme_env  # noqa: F401  (registers the environments)
-            from robomme.env_record_wrapper import BenchmarkEnvBuilder
-        except ImportError as exc:
-            raise SystemExit(f"RoboMME is not installed in this environment ({exc}); see evaluate/README.md") from None
-        self._builder_cls, self.max_steps, self.dataset = BenchmarkEnvBuilder, max_steps, dataset
-        self._builders: dict = {}
-
-    def builder(self, task: str):
-        if task not in self._builders:
-            self._builders[task] = self._builder_cls(env_id=task, dataset=self.dataset, action_space="joint_angle", gui_render=False, max_steps=self.max_steps)
-        return self._builders[task]
-
-    def episodes(self, task: str) -> int:
-        return self.builder(task).get_episode_num()
-
-    def make(self, task: str, episode: int) -> RoboMMEEpisode:
-        return RoboMMEEpisode(self.builder(task).make_env_for_episode(episode))
-
-    def close(self) -> None:
-        self._builders.clear()
-
-
-@dataclass
-class RoboMMEEpisode:
-    env: object
-    goal: str = ""
-
-    @staticmethod
-    def _state(joints, gripper) -> np.ndarray:
-        return np.concatenate([_numpy(joints), _numpy(gripper)[:1]]).astype(np.float32)
-
-    def reset(self) -> list[Observation]:
-        obs, info = self.env.reset()
-        goal = info["task_goal"]
-        self.goal = goal[0] if isinstance(goal, (list, tuple)) else str(goal)
-        return [
-            Observation(_numpy(f).astype(np.uint8), _numpy(w).astype(np.uint8), self._state(j, g))
-            for f, w, j, g in zip(obs["front_rgb_list"], obs["wrist_rgb_list"], obs["joint_state_list"], obs["gripper_state_list"])
-        ]
-
-    def step(self, action):
-        obs, _, terminated, truncated, info = self.env.step(np.asarray(action, dtype=np.float32))
-        status = (info or {}).get("status", "ongoing")
-        if status == "error":
-            raise RuntimeError(info.get("error_message", "RoboMME reported an error"))
-        last = Observation(
-            _numpy(obs["front_rgb_list"][-1]).astype(np.uint8),
-            _numpy(obs["wrist_rgb_list"][-1]).astype(np.uint8),
-            self._state(obs["joint_state_list"][-1], obs["gripper_state_list"][-1]),
-        )
-        return last, bool(terminated) or bool(truncated), status
-
-    def close(self) -> None:
-        self.env.close()
-
-
-# -- stock ManiSkill (CI: the same loop without RoboMME) ----------------------------------------
-
-MANISKILL_GOALS = {"PickCube-v1": "pick up the red cube and move it to the goal"}
-"""Stock tasks the adapter knows how to describe and give a state for."""
-
-
-class ManiSkillSuite:
-    """Stock ManiSkill tasks on the CPU (``sim_backend="cpu"``), one env per task reused across seeds.
-
-    The state handed to the low-level policy is privileged (tcp, cube and goal positions,
-    grasped): it is for a scripted stand-in, not a learned policy. Episode ``i`` is seed ``i``.
-    """
-
-    def __init__(self, max_steps: int) -> None:
-        import gymnasium as gym
-        import mani_skill.envs  # noqa: F401  (registers the environments)
-
-        self._gym, self.max_steps, self._envs = gym, max_steps, {}
-
-    def make(self, task: str, episode: int) -> ManiSkillEpisode:
-        if task not in MANISKILL_GOALS:
-            raise SystemExit(f"unsupported ManiSkill task {task!r}; one of {', '.join(MANISKILL_GOALS)}")
-        if task not in self._envs:
-            self._envs[task] = self._gym.make(task, obs_mode="rgb", control_mode="pd_ee_delta_pos", sim_backend="cpu",
-                                              render_mode=None, max_episode_steps=self.max_steps + 1)
-        return ManiSkillEpisode(self._envs[task], episode, MANISKILL_GOALS[task])
-
-    def close(self) -> None:
-        for env in self._envs.values():
-            env.close()
-        self._envs.clear()
-
-
-@dataclass
-class ManiSkillEpisode:
-    env: object
-    seed: int
-    goal: str
-
-    def _obs(self, obs) -> Observation:
-        u = self.env.unwrapped
-        front = _numpy(obs["sensor_data"]["base_camera"]["rgb"][0]).astype(np.uint8)
-        grasped = float(_numpy(u.agent.is_grasping(u.cube))[0])
-        state = np.concatenate([_numpy(u.agent.tcp.pose.p[0]), _numpy(u.cube.pose.p[0]), _numpy(u.goal_site.pose.p[0]), [grasped]])
-        return Observation(front, None, state.astype(np.float32))
-
-    def reset(self) -> list[Observation]:
-        obs, _ = self.env.reset(seed=self.seed, options={"reconfigure": True})
-        return [self._obs(obs)]
-
-    def step(self, action):
-        obs, _, terminated, truncated, info = self.env.step(np.asarray(action, dtype=np.float32))
-        success, terminated, truncated = (bool(_numpy(flag).reshape(-1)[0]) for flag in (info["success"], terminated, truncated))
-        status = "success" if success else "timeout" if truncated else "fail" if terminated else "ongoing"
-        return self._obs(obs), status != "ongoing", status
-
-    def close(self) -> None:
-        """The env is reused by the next episode; the suite closes it."""
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -200,30 +83,49 @@ def episode_list(text: str) -> list[int]:
 
 
 def summary(records: list[dict]) -> str:
-    lines = ["| method | task | episodes | success | s/step (loop) | s/step (sim) | HL calls | fallbacks |", "|---|---|---|---|---|---|---|---|"]
+    """A Markdown table per method and task; oracle runs show time and memory per episode and their misses."""
+    oracle = any(low_level_of(r) == "oracle" for r in records)
+    if oracle:
+        lines = ["| method | task | episodes | success | s/episode | peak MB | HL calls | sim steps | misses |", "|---|---|---|---|---|---|---|---|---|"]
+    else:
+        lines = ["| method | task | episodes | success | s/step (loop) | s/step (sim) | HL calls | fallbacks |", "|---|---|---|---|---|---|---|---|"]
     rates = success_rates(records)
     grouped = by_method_task(records)
     for method, task in sorted((m, t) for m, tasks in grouped.items() for t in tasks):
         rs = grouped[method][task]
-        steps = sum(r.get("steps", 0) for r in rs) or 1
-        loop = sum(r.get("seconds", 0.0) for r in rs) / steps
-        sim = statistics.fmean(r.get("sim_seconds_per_step", 0.0) for r in rs)
-        fallbacks = sum(sum(r.get("fallbacks", {}).values()) for r in rs)
-        lines.append(f"| {method} | {task} | {len(rs)} | {100 * rates[method][task]:.1f}% | {loop:.3f} | {sim:.3f} | {sum(r.get('calls', 0) for r in rs)} | {fallbacks} |")
+        steps = sum(r.get("steps", 0) for r in rs)
+        calls = sum(r.get("calls", 0) for r in rs)
+        head = f"| {method} | {task} | {len(rs)} | {100 * rates[method][task]:.1f}% |"
+        if oracle:
+            seconds = statistics.fmean(r.get("seconds", 0.0) + r.get("make_seconds", 0.0) for r in rs)
+            peak = max(r.get("peak_rss_mb", 0.0) for r in rs)
+            misses = sum((Counter(r.get("misses", {})) for r in rs), Counter())
+            said = ", ".join(f"{k} {v}" for k, v in sorted(misses.items())) or "0"
+            lines.append(f"{head} {seconds:.1f} | {peak:.0f} | {calls} | {steps} | {said} |")
+        else:
+            loop = sum(r.get("seconds", 0.0) for r in rs) / (steps or 1)
+            sim = statistics.fmean(r.get("sim_seconds_per_step", 0.0) for r in rs)
+            fallbacks = sum(sum(r.get("fallbacks", {}).values()) for r in rs)
+            lines.append(f"{head} {loop:.3f} | {sim:.3f} | {calls} | {fallbacks} |")
+    blank = " |" * (len(lines[1].split("|")) - 6)
     for method, r in sorted(rates.items()):
-        lines.append(f"| {method} | average | | {100 * r['average']:.1f}% | | | | |")
+        lines.append(f"| {method} | average | | {100 * r['average']:.1f}% |{blank}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=("robomme", "maniskill"), default="robomme")
+    parser.add_argument("--low-level", choices=("pi05", "oracle"), default="pi05",
+                        help="pi05: a policy server (--ll-port); oracle: RoboMME's motion planner, one subgoal per step (CPU only)")
     parser.add_argument("--tasks", help=f"comma-separated (default: the report's 7: {','.join(EVALUATED_TASKS)})")
     parser.add_argument("--episodes", default=str(ROBOMME_EPISODES), help="N (0..N-1), A-B, or a comma list")
     parser.add_argument("--variant", choices=VARIANTS, default="dual_grounded")
     parser.add_argument("--history", action="store_true", help="the *_history ablation: earlier subgoals in the prompt")
-    parser.add_argument("--method", help="name in the results file (default: the config name)")
-    parser.add_argument("--backend", choices=BACKENDS, default="openai")
+    parser.add_argument("--method", help="name in the results file (default: the config name, or the built-in policy's)")
+    parser.add_argument("--backend", choices=(*BACKENDS, *BUILT_IN), default="openai",
+                        help="the high level: a model backend, or (oracle only) 'ceiling', which issues the env's own next "
+                             "subgoal, or 'first-subgoal', which repeats the first one forever")
     parser.add_argument("--model", help="served model name (openai) or base model (swift)")
     parser.add_argument("--adapter", help="LoRA adapter (swift)")
     parser.add_argument("--base-url", help="OpenAI-compatible server (openai)")
@@ -232,62 +134,109 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ll-port", type=int, default=8000)
     parser.add_argument("--ll-protocol", choices=("mme-vla", "openpi"), default="mme-vla",
                         help="mme-vla: RoboMME's server (reset and history messages); openpi: observations only")
-    parser.add_argument("--every", type=int, default=CALL_EVERY, help="low-level steps between high-level calls")
-    parser.add_argument("--max-steps", type=int, default=MAX_STEPS)
+    parser.add_argument("--every", type=int, default=CALL_EVERY, help="low-level steps between high-level calls (pi05)")
+    parser.add_argument("--max-steps", type=int, default=MAX_STEPS, help="simulator steps per episode at most")
+    parser.add_argument("--max-calls", type=int, default=MAX_CALLS, help="high-level calls per episode at most (oracle)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the oracle's random picks where a simple subgoal leaves a choice")
+    parser.add_argument("--workers", type=int, default=1, help="episodes in N local processes (one simulator each, ~1.3 GB for RoboMME)")
+    parser.add_argument("--ray", metavar="ADDRESS", help="one Ray task per episode on this cluster (host:port, ray://host:port, auto; "
+                                                          "'local' starts one here); needs robomme-mem[cluster]")
     parser.add_argument("--results", type=Path, default=Path("runs/rollout/results.jsonl"))
     parser.add_argument("--retry-errors", action="store_true", help="run again episodes whose result is an error")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
 
-    config = args.variant + ("_history" if args.history else "")
-    method = args.method or config
-    tasks = args.tasks.split(",") if args.tasks else list(EVALUATED_TASKS if args.suite == "robomme" else MANISKILL_GOALS)
+    # everything below is checked before any simulator starts: each problem is one line and exit 2
+    oracle = args.low_level == "oracle"
+    if args.backend in BUILT_IN and not oracle:
+        parser.error(f"--backend {args.backend} reads the env's own subgoals: it needs --low-level oracle")
     if args.backend == "replay" and not args.replay:
         parser.error("--backend replay needs --replay FILE")
-    targets = read_replay(args.replay) if args.replay else None
+    if args.backend == "openai" and not (args.model and args.base_url):
+        parser.error("the openai backend needs --model and --base-url")
+    if args.backend == "swift" and not args.model:
+        parser.error("the swift backend needs --model (and usually --adapter)")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    known = ALL_TASKS if args.suite == "robomme" else tuple(MANISKILL_GOALS)
+    tasks = args.tasks.split(",") if args.tasks else list(EVALUATED_TASKS if args.suite == "robomme" else MANISKILL_GOALS)
+    if unknown := [t for t in tasks if t not in known]:
+        parser.error(f"unknown {args.suite} task {unknown[0]!r}; one of {', '.join(known)}")
     try:
-        shared = None if args.backend == "replay" else make_backend(args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter)
-    except ValueError as exc:
-        parser.error(str(exc))
+        episodes = episode_list(args.episodes)
+    except ValueError:
+        parser.error(f"--episodes {args.episodes!r}: give N, A-B or a comma list")
+    if args.suite == "robomme" and (problem := robomme_problem()):
+        parser.exit(2, f"error: {problem}\n")
+    if args.suite == "robomme":
+        for task, count in robomme_episode_count(tasks).items():
+            if max(episodes) >= count:
+                parser.exit(2, f"error: RoboMME's test split has {count} episodes of {task}; asked for episode {max(episodes)}\n")
+    if args.backend == "openai" and (problem := endpoint_problem(args.base_url)):
+        parser.exit(2, f"error: {problem}\n")
+    if args.ray and (problem := ray_problem(args.ray)):
+        parser.exit(2, f"error: {problem}\n")
+    metadata = None
+    if not oracle:
+        try:
+            probe = OpenPILowLevel(args.ll_host, args.ll_port, protocol=args.ll_protocol)
+            metadata = probe.metadata
+            probe.close()
+        except ConnectionError as exc:
+            parser.exit(2, f"error: {exc}\n")
 
-    def make_policy() -> HighLevelPolicy:
-        backend = shared or make_backend("replay", targets=targets, repeat_last=True)
-        return HighLevelPolicy(args.variant, backend, with_history=args.history)
-
-    try:
-        low_level = OpenPILowLevel(args.ll_host, args.ll_port, protocol=args.ll_protocol)
-    except ConnectionError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    suite = RoboMMESuite(args.max_steps) if args.suite == "robomme" else ManiSkillSuite(args.max_steps)
+    config = args.variant + ("_history" if args.history else "")
+    policy = args.backend if args.backend in BUILT_IN else "model"
+    method = args.method or (policy if policy != "model" else config + ("+oracle" if oracle else ""))
+    if clash := {low_level_of(r) for r in read_results(args.results) if r["method"] == method} - {args.low_level}:
+        parser.exit(2, f"error: {args.results} holds {method!r} run with the {clash.pop()} low level; name this run with --method\n")
+    low_level = {"kind": "oracle", "source": "RoboMME multi_choice (OraclePlannerDemonstrationWrapper)"} if oracle else {
+        "kind": "pi05", "host": args.ll_host, "port": args.ll_port, "protocol": args.ll_protocol, "metadata": _jsonable(metadata)}
     provenance = {
-        "config": config,
+        "config": config if policy == "model" else None,
         "run": {
             "robomme_mem": __version__,
             "prompt_set": PROMPT_SET_VERSION,
             "suite": args.suite,
-            "backend": args.backend,
+            "policy": policy,
+            "backend": None if policy != "model" else args.backend,
             "model": args.model,
             "adapter": args.adapter,
             "replay": os.fspath(args.replay) if args.replay else None,
-            "every": args.every,
+            "calls": "after every oracle step (once per subgoal)" if oracle else f"every {args.every} steps",
+            "every": None if oracle else args.every,
             "max_steps": args.max_steps,
-            "low_level": {"host": args.ll_host, "port": args.ll_port, "protocol": args.ll_protocol, "metadata": _jsonable(low_level.metadata)},
+            "max_calls": args.max_calls if oracle else None,
+            "seed": args.seed,
+            "low_level": low_level,
+            "workers": args.workers,
+            "ray": args.ray,
         },
     }
-    episodes = episode_list(args.episodes)
-    if isinstance(suite, RoboMMESuite):
-        for task in tasks:
-            if max(episodes) >= (available := suite.episodes(task)):
-                raise SystemExit(f"error: RoboMME's {suite.dataset} split has {available} episodes of {task}; asked for episode {max(episodes)}")
+    spec = RunSpec(
+        method=method, suite=args.suite, low_level=args.low_level, variant=args.variant, history=args.history, policy=policy,
+        backend=args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter,
+        replay=tuple(read_replay(args.replay)) if args.backend == "replay" else None,
+        ll_host=args.ll_host, ll_port=args.ll_port, ll_protocol=args.ll_protocol, every=args.every, max_steps=args.max_steps,
+        max_calls=args.max_calls, seed=args.seed, provenance=provenance,
+    )
     job = Job(method, tasks, episodes, args.results, args.every, args.max_steps, args.retry_errors)
     try:
-        evaluate(job, suite.make, make_policy, low_level, provenance, progress=not args.quiet)
-    finally:
-        suite.close()
+        run(spec, pending(job), args.results, workers=args.workers, ray_address=args.ray, progress=not args.quiet)
+    except FleetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     records = [r for r in read_results(args.results) if r["method"] == method and r["task"] in tasks]
     print(summary(records))
     print(f"results: {args.results}  (report: python evaluate/report.py {args.results} --out report/)")
     return 0
+
+
+def robomme_episode_count(tasks: list[str]) -> dict[str, int]:
+    """Episodes per task in RoboMME's test split, from its metadata (no simulator starts)."""
+    from robomme.env_record_wrapper import BenchmarkEnvBuilder
+
+    return {t: BenchmarkEnvBuilder(env_id=t, dataset="test", action_space="joint_angle", gui_render=False).get_episode_num() for t in tasks}
 
 
 def _jsonable(value):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import first_line
 from .prompts import (
     INITIAL_MEMORY,
     INITIAL_SPATIAL,
@@ -152,6 +153,24 @@ class SwiftBackend:
         images = [Image.fromarray(image)] if image is not None else []
         response = self._engine.infer([InferRequest(messages=messages, images=images)], RequestConfig(max_tokens=max_new_tokens, temperature=0))[0]
         return response.choices[0].message.content or ""
+
+
+def endpoint_problem(base_url: str, timeout_s: float = 5.0) -> str | None:
+    """Why a high-level endpoint cannot be used (None: it answers), from one ``GET /models`` with no retries."""
+    import openai
+
+    try:
+        openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=timeout_s).models.list()
+    except openai.NotFoundError:
+        return None  # some servers have no /models route
+    except openai.APITimeoutError:
+        return f"no answer from the high-level endpoint {base_url} within {timeout_s:g} s"
+    except openai.APIConnectionError as exc:
+        cause = exc.__cause__ or exc.__context__ or exc
+        return f"cannot reach the high-level endpoint {base_url} ({first_line(cause, 200)})"
+    except openai.APIStatusError as exc:
+        return f"the high-level endpoint {base_url} answered {exc.status_code} ({first_line(exc, 200)})"
+    return None
 
 
 def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, adapter: str | None = None,

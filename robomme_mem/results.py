@@ -76,6 +76,11 @@ def append_result(path: str | Path, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def low_level_of(record: dict) -> str:
+    """``oracle`` or ``pi05`` (results written before the oracle low level existed are pi0.5's)."""
+    return record.get("low_level") or "pi05"
+
+
 def by_method_task(records: Iterable[dict]) -> dict[str, dict[str, list[dict]]]:
     """``method -> task -> [record, ...]``, in the order the records come."""
     out: dict[str, dict[str, list[dict]]] = {}

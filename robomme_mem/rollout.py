@@ -87,6 +87,12 @@ class OpenPILowLevel:
             raise ConnectionError(f"no low-level policy server at ws://{host}:{port} ({exc}); start the pi0.5 server first (evaluate/README.md)") from None
         self.metadata = self._client.get_server_metadata()
 
+    def close(self) -> None:
+        """Close the websocket (``openpi-client`` keeps it in ``_ws`` and has no close of its own)."""
+        ws = getattr(self._client, "_ws", None)
+        if ws is not None:
+            ws.close()
+
     def reset(self) -> None:
         if self.protocol == "mme-vla":
             reply = self._client.infer({"reset": True})
@@ -198,6 +204,26 @@ def pending(job: Job) -> list[tuple[str, int]]:
     return [(t, e) for t in job.tasks for e in job.episodes if (t, e) not in done or (job.retry_errors and done[(t, e)].get("status") == "error")]
 
 
+def episode_record(method: str, task: str, index: int, goal: str, outcome: EpisodeOutcome, provenance: dict | None = None) -> dict:
+    """One line of the results file."""
+    return {
+        "method": method,
+        "task": task,
+        "episode": index,
+        "success": outcome.success,
+        "goal": goal,
+        "status": outcome.status,
+        "steps": outcome.steps,
+        "calls": outcome.calls,
+        "seconds": round(outcome.seconds, 3),
+        "sim_seconds_per_step": round(outcome.step_seconds / max(outcome.steps, 1), 5),
+        "fallbacks": outcome.fallbacks,
+        "error": outcome.error,
+        "trace": outcome.trace,
+        **(provenance or {}),
+    }
+
+
 def evaluate(
     job: Job,
     make_episode: Callable[[str, int], Episode],
@@ -220,22 +246,7 @@ def evaluate(
             outcome = run_episode(episode, policy, low_level, job.every, job.max_steps)
         finally:
             episode.close()
-        record = {
-            "method": job.method,
-            "task": task,
-            "episode": index,
-            "success": outcome.success,
-            "goal": episode.goal,
-            "status": outcome.status,
-            "steps": outcome.steps,
-            "calls": outcome.calls,
-            "seconds": round(outcome.seconds, 3),
-            "sim_seconds_per_step": round(outcome.step_seconds / max(outcome.steps, 1), 5),
-            "fallbacks": outcome.fallbacks,
-            "error": outcome.error,
-            "trace": outcome.trace,
-            **(provenance or {}),
-        }
+        record = episode_record(job.method, task, index, episode.goal, outcome, provenance)
         append_result(job.results, record)
         written.append(record)
     return written

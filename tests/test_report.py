@@ -44,6 +44,40 @@ def test_the_report_puts_the_paper_rows_beside_ours(tmp_path, sample_dir):
     assert width > 500 and height > 300
 
 
+def oracle_line(method: str, task: str, episode: int, status: str) -> str:
+    return json.dumps({"method": method, "task": task, "episode": episode, "success": status == "success", "status": status, "low_level": "oracle"})
+
+
+def test_oracle_rows_get_their_own_table_and_radar_with_the_ceiling_beside_them(tmp_path):
+    path = results_file(tmp_path / "results.jsonl")
+    ended = {"ceiling": ["success", "success", "static_stall"], "dual_grounded+oracle": ["success", "fail", "unmapped"], "first-subgoal": ["fail"] * 3}
+    with open(path, "a") as fh:
+        for method, statuses in ended.items():
+            fh.writelines(oracle_line(method, "StopCube" if i == 2 else "BinFill", i, st) + "\n" for i, st in enumerate(statuses))
+    out = tmp_path / "report"
+    assert report.main([str(path), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    pi05, oracle = text.split("## Oracle low level")
+    assert "**dual_grounded** (ours, 12 episodes)" in pi05 and "ceiling" not in pi05 and "first-subgoal" not in pi05
+    assert "(paper)" not in oracle and "**dual_grounded** (ours" not in oracle
+    rows = [line for line in oracle.splitlines() if line.startswith("| **")]
+    assert rows[0].startswith("| **ceiling (privileged: the env's own subgoals)** (3 episodes) | 100.00 | 0.00 |") and len(rows) == 3
+    assert "| BinFill | StopCube | avg | SEM | success | fail | timeout | error | unmapped | no_point | no_progress | static_stall | call_cap |" in oracle
+    assert "| **dual_grounded+oracle** (3 episodes) | 50.00 | 0.00 | 25.00 |" in oracle
+    assert rows[1].endswith("| 1 | 1 | 0 | 0 | 1 | 0 | 0 | 0 | 0 |")
+    assert Image.open(out / "radar_oracle.png").size[0] == 900
+
+
+def test_without_a_ceiling_the_oracle_table_says_how_to_get_it(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text(oracle_line("first-subgoal", "BinFill", 0, "fail") + "\n")
+    out = tmp_path / "report"
+    assert report.main([str(path), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "| ceiling (not in this file: `evaluate/rollout.py --low-level oracle --backend ceiling`) |" in text
+    assert not (out / "radar.png").exists() and "(paper)" not in text
+
+
 def test_sem_is_the_standard_error_of_the_task_average():
     summary = report.summarise({"A": [True, False], "B": [True, True]}, ["A", "B"])
     assert summary["avg"] == 75.0

@@ -117,10 +117,6 @@ def test_an_interrupted_evaluation_resumes_where_it_stopped(tmp_path, server):
     assert results.read_text().endswith("\n") and len(results.read_text().splitlines()) == 2
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-v"]))
-
-
 def test_no_low_level_server_is_a_clear_error_before_anything_runs(tmp_path, simulator):
     results = tmp_path / "results.jsonl"
     cmd = [SIM_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "maniskill", "--backend", "replay", "--replay", str(tmp_path / "a.jsonl"),
@@ -163,3 +159,75 @@ def test_the_harness_drives_real_robomme(tmp_path):
     # the video task starts with its demonstration: the first history buffer holds it, and says where execution starts
     video_first = buffers[2]
     assert video_first["images"]["shape"][0] > 1 and video_first["exec_start_idx"] == video_first["images"]["shape"][0] - 1
+
+
+def test_episodes_spread_over_processes_or_a_ray_cluster_give_what_one_process_gives(tmp_path, server):
+    """``--workers 2`` and ``--ray local`` (a local cluster with 2 CPUs): same results, one file, resumable."""
+    port, log = server
+    answers, args = [PICK] * 3 + [MOVE], ("--episodes", "3", "--variant", "dual_simple")
+    one = tmp_path / "one.jsonl"
+    single = rollout(tmp_path, port, answers, one, *args)
+
+    two = tmp_path / "two.jsonl"  # a killed run: episode 0 done, episode 1 cut short
+    two.write_text(one.read_text().splitlines()[0] + '\n{"method": "dual_simple", "task": "PickCube-v1", "epi')
+    before = len(requests(log))
+    pooled = rollout(tmp_path, port, answers, two, *args, "--workers", "2")
+    assert sum(r["kind"] == "reset" for r in requests(log)[before:]) == 2  # only the missing episodes ran
+    ray = tmp_path / "ray.jsonl"
+    clustered = rollout(tmp_path, port, answers, ray, *args, "--ray", "local", "--workers", "2")
+
+    def outcome(r):
+        return r["episode"], r["status"], r["steps"], r["calls"], [t["subgoal"] for t in r["trace"]]
+
+    expected = sorted(map(outcome, read_results(one)))
+    assert [o[1] for o in expected][:2] == ["success"] * 2
+    assert sorted(map(outcome, read_results(two))) == expected == sorted(map(outcome, read_results(ray)))
+    assert len(two.read_text().splitlines()) == len(ray.read_text().splitlines()) == 3  # nothing recorded twice
+    assert {r["run"]["workers"] for r in read_results(two)[1:]} == {2} and {r["run"]["ray"] for r in read_results(ray)} == {"local"}
+    assert {r["pid"] for r in read_results(ray)}.isdisjoint({r["pid"] for r in read_results(one)})
+    def row(done):  # the summary's success column, timings aside
+        return [line.split("|")[1:5] for line in done.stdout.splitlines() if line.startswith("| dual_simple | PickCube-v1 |")]
+
+    assert row(single) == row(pooled) == row(clustered) and len(row(single)) == 1
+
+
+def test_a_ray_address_that_does_not_answer_is_one_line_before_any_simulator(tmp_path, simulator):
+    (tmp_path / "a.jsonl").write_text(json.dumps(PICK) + "\n")
+    cmd = [SIM_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "maniskill", "--backend", "replay", "--replay", str(tmp_path / "a.jsonl"),
+           "--ray", "127.0.0.1:1", "--results", str(tmp_path / "r.jsonl")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "no Ray cluster answers at 127.0.0.1:1" in done.stderr and not (tmp_path / "r.jsonl").exists()
+    check = "from robomme_mem.fleet import ray_problem as p; print(p('local'), '|', p('nowhere'))"
+    said = subprocess.run([SIM_PYTHON, "-c", check], capture_output=True, text=True, timeout=120, env=ENV).stdout
+    assert said.startswith("None |") and "'nowhere' is not host:port" in said
+
+
+@pytest.mark.skipif(not ROBOMME_PYTHON, reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)")
+def test_the_oracle_low_level_runs_real_robomme(tmp_path):
+    """RoboMME's planner as the low level on BinFill's first test episode: the ceiling, a memoryless and a simple high level."""
+    results = tmp_path / "results.jsonl"
+    base = [ROBOMME_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--low-level", "oracle", "--tasks", "BinFill", "--results", str(results), "-q"]
+    replay = tmp_path / "simple.jsonl"
+    replay.write_text("".join(json.dumps(s) + "\n" for s in ("pick up the red cube", "put it into the bin", "press the button")))
+    for args in (["--backend", "ceiling"], ["--backend", "first-subgoal"], ["--backend", "replay", "--replay", str(replay), "--variant", "simple"]):
+        done = subprocess.run([*base, "--episodes", "1", *args], capture_output=True, text=True, timeout=900, env=ENV)
+        assert done.returncode == 0, done.stderr[-3000:]
+    by = {r["method"]: r for r in read_results(results)}
+    ceiling = by["ceiling"]
+    assert (ceiling["status"], ceiling["calls"], ceiling["low_level"]) == ("success", 3, "oracle")
+    assert [c["command"]["choice"] for c in ceiling["trace"]] == ["a", "b", "c"] and ceiling["trace"][0]["command"]["source"] == "said"
+    assert 0 < ceiling["steps"] <= 1300 and ceiling["peak_rss_mb"] > 100
+    memoryless = by["first-subgoal"]  # picks red cube after red cube, never bins one: a failure, whether RoboMME says fail or timeout
+    assert memoryless["status"] in ("fail", "timeout") and memoryless["calls"] >= 2
+    assert {c["command"]["choice"] for c in memoryless["trace"]} == {"a"} and memoryless["steps"] <= 1300 + 200
+    simple = by["simple+oracle"]  # a model-backed run is named for its config and low level
+    assert simple["status"] == "success" and simple["trace"][0]["command"]["source"] == "text"
+    assert simple["trace"][0]["command"]["target"].startswith("cube_red")
+
+    too_many = subprocess.run([*base, "--backend", "ceiling", "--episodes", "51"], capture_output=True, text=True, timeout=300, env=ENV)
+    assert too_many.returncode == 2 and "RoboMME's test split has 50 episodes of BinFill; asked for episode 50" in too_many.stderr
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-v"]))

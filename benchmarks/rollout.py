@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -37,22 +36,8 @@ from robomme_mem.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # 
 from robomme_mem.rollout import Job, OpenPILowLevel, evaluate  # noqa: E402
 from robomme_mem.suites import ManiSkillSuite, RoboMMESuite  # noqa: E402
 from robomme_mem.testing import lowlevel_server  # noqa: E402
+from robomme_mem.testing.lowlevel_server import PICK_CALLS, counting_answer  # noqa: E402
 from robomme_mem.testing.openai_server import FakeOpenAI  # noqa: E402
-
-
-PICK_CALLS = 3
-"""High-level calls that say "pick" before the policy says "move" (PickCube)."""
-_CALL = re.compile(r"call (\d+)")
-
-
-def counting_answer(messages: list[dict]) -> str:
-    """The next subgoal from the memory in the prompt alone: ``call k`` -> pick for k < 3, then move."""
-    user = messages[-1]["content"]
-    text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
-    found = _CALL.search(text)
-    k = int(found.group(1)) + 1 if found else 1
-    subgoal = lowlevel_server.PICK if k <= PICK_CALLS else lowlevel_server.MOVE
-    return f"{subgoal}\n<mem>I have been asked call {k}.</mem>"
 
 
 def replay_answers() -> list[str]:

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from robomme_mem.results import read_results
+from robomme_mem.testing.lowlevel_server import counting_answer
+from robomme_mem.testing.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_PYTHON = os.environ.get("ROBOMME_MEM_SIM_PYTHON")
@@ -162,7 +164,11 @@ def test_the_harness_drives_real_robomme(tmp_path):
 
 
 def test_episodes_spread_over_processes_or_a_ray_cluster_give_what_one_process_gives(tmp_path, server):
-    """``--workers 2`` and ``--ray local`` (a local cluster with 2 CPUs): same results, one file, resumable."""
+    """``--workers 2`` and ``--ray local`` (a local cluster with 2 CPUs): same results, one file, resumable.
+
+    The Ray run's high level is a model behind an OpenAI-compatible server on loopback that counts
+    in its memory alone, so its episodes match the replayed ones only if memories flow back.
+    """
     port, log = server
     answers, args = [PICK] * 3 + [MOVE], ("--episodes", "3", "--variant", "dual_simple")
     one = tmp_path / "one.jsonl"
@@ -173,8 +179,11 @@ def test_episodes_spread_over_processes_or_a_ray_cluster_give_what_one_process_g
     before = len(requests(log))
     pooled = rollout(tmp_path, port, answers, two, *args, "--workers", "2")
     assert sum(r["kind"] == "reset" for r in requests(log)[before:]) == 2  # only the missing episodes ran
-    ray = tmp_path / "ray.jsonl"
-    clustered = rollout(tmp_path, port, answers, ray, *args, "--ray", "local", "--workers", "2")
+    ray = tmp_path / "ray.jsonl"  # the high level behind an OpenAI-compatible URL, reached from the Ray workers
+    with FakeOpenAI(answer=counting_answer) as hl:
+        clustered = rollout(tmp_path, port, answers, ray, *args, "--ray", "local", "--workers", "2",
+                            "--backend", "openai", "--base-url", hl.base_url, "--model", "pickcube-counter")
+        assert sum(r.path.endswith("/chat/completions") for r in hl.log) >= 3 * 4  # every call of every episode went over HTTP
 
     def outcome(r):
         return r["episode"], r["status"], r["steps"], r["calls"], [t["subgoal"] for t in r["trace"]]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import sys
 from pathlib import Path
@@ -33,8 +34,24 @@ import numpy as np
 
 PICK, MOVE = "pick up the cube", "move the cube to the goal"
 """The two subgoals ``pickcube`` understands."""
+PICK_CALLS = 3
+"""High-level calls that say "pick" before :func:`counting_answer` says "move"."""
+_CALL = re.compile(r"call (\d+)")
 LIFT_Z = 0.12
 """Height a picked cube is lifted to (metres above the table)."""
+
+
+def counting_answer(messages: list[dict]) -> str:
+    """A high level for ``pickcube`` that keeps count in its memory alone: ``call k`` -> pick for k <= 3, then move.
+
+    Served by ``robomme_mem.testing.openai_server.FakeOpenAI``, it is an OpenAI-compatible high level
+    whose episodes succeed only if its memory comes back in the next prompt.
+    """
+    user = messages[-1]["content"]
+    text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
+    found = _CALL.search(text)
+    k = int(found.group(1)) + 1 if found else 1
+    return f"{PICK if k <= PICK_CALLS else MOVE}\n<mem>I have been asked call {k}.</mem>"
 
 
 def hold(obs: dict, chunk: int) -> np.ndarray:

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", help="name in the results file (default: the config name, or the built-in policy's)")
     parser.add_argument("--backend", choices=(*BACKENDS, *BUILT_IN), default="openai",
                         help="the high level: a model backend, or (oracle only) 'ceiling', which issues the env's own next "
-                             "subgoal, or 'first-subgoal', which repeats the first one forever")
+                             "subgoal, or 'first-subgoal', which repeats the first one forever; with a simple --variant "
+                             "both speak simple subgoals (no point), resolved from the words")
     parser.add_argument("--model", help="served model name (openai) or base model (swift)")
     parser.add_argument("--adapter", help="LoRA adapter (swift)")
     parser.add_argument("--base-url", help="OpenAI-compatible server (openai)")
@@ -187,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
 
     config = args.variant + ("_history" if args.history else "")
     policy = args.backend if args.backend in BUILT_IN else "model"
-    method = args.method or (policy if policy != "model" else config + ("+oracle" if oracle else ""))
+    if policy != "model":  # the built-in high levels speak grounded subgoals, or simple ones for a simple --variant
+        method = args.method or policy + ("" if "grounded" in args.variant else "-simple")
+    else:
+        method = args.method or config + ("+oracle" if oracle else "")
     if clash := {low_level_of(r) for r in read_results(args.results) if r["method"] == method} - {args.low_level}:
         parser.exit(2, f"error: {args.results} holds {method!r} run with the {clash.pop()} low level; name this run with --method\n")
     low_level = {"kind": "oracle", "source": "RoboMME multi_choice (OraclePlannerDemonstrationWrapper)"} if oracle else {

@@ -95,10 +95,11 @@ def _policy(spec: RunSpec, state: dict):
     from .oracle import CeilingPolicy, FirstSubgoalPolicy
     from .policy import HighLevelPolicy, make_backend
 
+    simple = "grounded" not in spec.variant
     if spec.policy == "ceiling":
-        return CeilingPolicy()
+        return CeilingPolicy(simple=simple)
     if spec.policy == "first-subgoal":
-        return FirstSubgoalPolicy()
+        return FirstSubgoalPolicy(simple=simple)
     backend = state.get("backend") or make_backend("replay", targets=list(spec.replay or ()), repeat_last=True)
     return HighLevelPolicy(spec.variant, backend, with_history=spec.history)
 
@@ -136,7 +137,7 @@ def run_one(spec: RunSpec, task: str, episode: int) -> dict:
             from .oracle import run_oracle_episode
 
             seed = episode_seed(spec, task, episode)
-            outcome = run_oracle_episode(env, policy, by_text=spec.policy == "model" and "grounded" not in spec.variant, seed=seed,
+            outcome = run_oracle_episode(env, policy, by_text="grounded" not in spec.variant, seed=seed,
                                          max_steps=spec.max_steps, max_calls=spec.max_calls)
             extra.update(misses=outcome.misses, seed=seed)
         else:

@@ -207,7 +207,9 @@ class Turn:
     """Simulator steps it ran (0 for the reset, and for a step that did nothing)."""
     status: str = "ongoing"
     online_subgoal: str | None = None
-    """The env's own next grounded subgoal: privileged, read only by the ceiling policy."""
+    """The env's own next grounded subgoal: privileged, read only by the built-in high levels."""
+    online_simple: str | None = None
+    """The same in simple form (no point)."""
     error: str | None = None
     """The env's message when ``status`` is ``error``."""
 
@@ -226,11 +228,14 @@ class OracleEpisode(Protocol):
 
 @dataclass
 class CeilingPolicy:
-    """A privileged high level: it issues the env's own next grounded subgoal.
+    """A privileged high level: it issues the env's own next subgoal.
 
-    It measures the oracle executor itself, so every other number reads against it.
+    It measures the oracle executor itself, so every other number reads against it. ``simple``
+    issues the simple form (no point), which the executor resolves from the words as it does a
+    simple variant's: the ceiling of a simple-subgoal high level.
     """
 
+    simple: bool = False
     privileged = True
     calls: int = 0
     subgoal: str = ""
@@ -238,11 +243,14 @@ class CeilingPolicy:
     def reset(self, goal: str) -> None:
         self.subgoal, self.calls = "", 0
 
+    def online(self, turn: Turn) -> str:
+        return (turn.online_simple if self.simple else turn.online_subgoal) or ""
+
     def step(self, image, turn: Turn):
         from .policy import Parsed
 
         self.calls += 1
-        self.subgoal = turn.online_subgoal or ""
+        self.subgoal = self.online(turn)
         return Parsed(self.subgoal, "", None)
 
 
@@ -255,7 +263,7 @@ class FirstSubgoalPolicy(CeilingPolicy):
 
         self.calls += 1
         if not self.subgoal:
-            self.subgoal = turn.online_subgoal or ""
+            self.subgoal = self.online(turn)
         return Parsed(self.subgoal, "", None)
 
 

@@ -129,7 +129,8 @@ class RoboMMEOracleEpisode:
         status = str(info.get("status") or "ongoing")
         if status not in ENDED and (terminated or truncated):
             status = "timeout" if truncated else "fail"
-        return Turn(self._front, self._options, len(fronts), status, info.get("grounded_subgoal_online"), info.get("error_message"))
+        return Turn(self._front, self._options, len(fronts), status, online_subgoal=info.get("grounded_subgoal_online"),
+                    online_simple=info.get("simple_subgoal_online"), error=info.get("error_message"))
 
     def reset(self) -> Turn:
         obs, info = self.env.reset()

@@ -12,6 +12,7 @@ checkpoint runs nothing.
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +177,8 @@ class ScriptedEnv:
 
     def _turn(self, steps: int, status: str = "ongoing") -> Turn:
         online = self.script[self.i] if self.i < len(self.script) else "All tasks completed"
-        return Turn(np.zeros((8, 8, 3), np.uint8), self.opts, steps, status, online)
+        simple = re.sub(r" at <[^>]*>", "", online)
+        return Turn(np.zeros((8, 8, 3), np.uint8), self.opts, steps, status, online_subgoal=online, online_simple=simple)
 
     def reset(self) -> Turn:
         self.i = 0
@@ -208,6 +210,12 @@ def test_the_ceiling_policy_succeeds_with_one_call_per_subgoal():
     assert (outcome.status, outcome.calls, outcome.steps, outcome.misses) == ("success", 3, 300, {})
     assert [c["command"]["choice"] for c in outcome.trace] == ["a", "b", "c"]
     assert [c["step"] for c in outcome.trace] == [0, 100, 200]
+
+
+def test_the_simple_ceiling_says_no_point_and_the_executor_resolves_the_words():
+    outcome = run_oracle_episode(ScriptedEnv(BINFILL), CeilingPolicy(simple=True), by_text=True)
+    assert outcome.status == "success" and outcome.trace[0]["subgoal"] == "pick up the first red cube"
+    assert outcome.trace[0]["command"] == {"choice": "a", "action": "pick up the cube", "point": [111, 144], "source": "text", "among": 1, "target": "cube_red_0"}
 
 
 def test_a_memoryless_high_level_fails_as_a_failure_not_a_timeout():

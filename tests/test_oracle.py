@@ -218,6 +218,14 @@ def test_the_simple_ceiling_says_no_point_and_the_executor_resolves_the_words():
     assert outcome.trace[0]["command"] == {"choice": "a", "action": "pick up the cube", "point": [111, 144], "source": "text", "among": 1, "target": "cube_red_0"}
 
 
+def test_where_the_envs_own_grounded_subgoal_has_no_point_the_ceiling_is_resolved_from_its_words():
+    """Seen live: SwingXtimes test episode 5 says "move to the top of the right-side target for the first time", no point."""
+    script = ["pick up the first red cube at <111, 144>", "put it into the bin", "press the button at <62, 120>"]
+    script[0] = "pick up the first red cube"
+    outcome = run_oracle_episode(ScriptedEnv(script), CeilingPolicy(), by_text=True)
+    assert outcome.status == "success" and outcome.trace[0]["command"]["source"] == "text"
+
+
 def test_a_memoryless_high_level_fails_as_a_failure_not_a_timeout():
     outcome = run_oracle_episode(ScriptedEnv(BINFILL), FirstSubgoalPolicy(), by_text=False)
     assert (outcome.status, outcome.calls) == ("fail", 2)

@@ -26,6 +26,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from robomme_mem.oracle import STATUSES
 from robomme_mem.results import by_method_task, low_level_of, read_results
 
 HERE = Path(__file__).resolve().parent
@@ -38,8 +39,8 @@ CEILING = "ceiling"
 
 def is_ceiling(method: str) -> bool:
     return method in (CEILING, CEILING + "-simple")
-ENDINGS = ("success", "fail", "timeout", "error", "unmapped", "no_point", "no_progress", "static_stall", "call_cap")
-"""How an oracle episode can end (``robomme_mem.oracle``), in the order the report lists them."""
+ENDINGS = STATUSES
+"""How an oracle episode can end, in the order the report lists them."""
 
 
 def per_task(path: str | Path, kind: str | None = "pi05") -> dict[str, dict[str, list[bool]]]:

@@ -41,11 +41,11 @@ from pathlib import Path
 from robomme_mem import __version__
 from robomme_mem.fleet import POLICIES, FleetError, RunSpec, ray_problem, run
 from robomme_mem.oracle import MAX_CALLS
-from robomme_mem.policy import BACKENDS, endpoint_problem
+from robomme_mem.policy import BACKENDS, backend_problem, endpoint_problem
 from robomme_mem.prompts import PROMPT_SET_VERSION, VARIANTS
 from robomme_mem.results import by_method_task, low_level_of, read_results, success_rates
 from robomme_mem.rollout import CALL_EVERY, MAX_STEPS, Job, OpenPILowLevel, pending
-from robomme_mem.suites import MANISKILL_GOALS, robomme_problem
+from robomme_mem.suites import MANISKILL_GOALS, robomme_episode_count, robomme_problem
 from robomme_mem.tasks import ALL_TASKS, EVALUATED_TASKS
 
 BUILT_IN = tuple(p for p in POLICIES if p != "model")
@@ -153,10 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--backend {args.backend} reads the env's own subgoals: it needs --low-level oracle")
     if args.backend == "replay" and not args.replay:
         parser.error("--backend replay needs --replay FILE")
-    if args.backend == "openai" and not (args.model and args.base_url):
-        parser.error("the openai backend needs --model and --base-url")
-    if args.backend == "swift" and not args.model:
-        parser.error("the swift backend needs --model (and usually --adapter)")
+    if args.backend in ("openai", "swift") and (problem := backend_problem(args.backend, model=args.model, base_url=args.base_url)):
+        parser.error(problem)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     known = ALL_TASKS if args.suite == "robomme" else tuple(MANISKILL_GOALS)
@@ -234,13 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(records))
     print(f"results: {args.results}  (report: python evaluate/report.py {args.results} --out report/)")
     return 0
-
-
-def robomme_episode_count(tasks: list[str]) -> dict[str, int]:
-    """Episodes per task in RoboMME's test split, from its metadata (no simulator starts)."""
-    from robomme.env_record_wrapper import BenchmarkEnvBuilder
-
-    return {t: BenchmarkEnvBuilder(env_id=t, dataset="test", action_space="joint_angle", gui_render=False).get_episode_num() for t in tasks}
 
 
 def _jsonable(value):

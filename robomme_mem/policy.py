@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import first_line
 from .prompts import (
     INITIAL_MEMORY,
     INITIAL_SPATIAL,
@@ -159,36 +158,38 @@ def endpoint_problem(base_url: str, timeout_s: float = 5.0) -> str | None:
     """Why a high-level endpoint cannot be used (None: it answers), from one ``GET /models`` with no retries."""
     import openai
 
+    from .endpoints import endpoint_cause
+
     try:
         openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=timeout_s).models.list()
     except openai.NotFoundError:
         return None  # some servers have no /models route
-    except openai.APITimeoutError:
-        return f"no answer from the high-level endpoint {base_url} within {timeout_s:g} s"
-    except openai.APIConnectionError as exc:
-        cause = exc.__cause__ or exc.__context__ or exc
-        return f"cannot reach the high-level endpoint {base_url} ({first_line(cause, 200)})"
-    except openai.APIStatusError as exc:
-        return f"the high-level endpoint {base_url} answered {exc.status_code} ({first_line(exc, 200)})"
+    except openai.OpenAIError as exc:
+        return f"high-level endpoint {base_url}: {endpoint_cause(exc, probing=True, timeout_s=timeout_s)}"
     return None
+
+
+def backend_problem(kind: str, *, model: str | None = None, base_url: str | None = None, targets: Sequence[str] | None = None) -> str | None:
+    """Why :func:`make_backend` cannot make this backend from these arguments (None: it can)."""
+    if kind == "replay":
+        return None if targets is not None else "the replay backend needs its answers"
+    if kind == "openai":
+        return None if model and base_url else "the openai backend needs a model name and a base URL"
+    if kind == "swift":
+        return None if model else "the swift backend needs a base model (and usually an adapter)"
+    return f"unknown backend {kind!r}; one of replay, openai, swift"
 
 
 def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, adapter: str | None = None,
                  targets: Sequence[str] | None = None, repeat_last: bool = False) -> Backend:
     """The backend a command line names: ``replay`` (needs ``targets``), ``openai`` or ``swift``."""
+    if problem := backend_problem(kind, model=model, base_url=base_url, targets=targets):
+        raise ValueError(problem)
     if kind == "replay":
-        if targets is None:
-            raise ValueError("the replay backend needs its answers")
         return ReplayBackend(targets, repeat_last=repeat_last)
     if kind == "openai":
-        if not (model and base_url):
-            raise ValueError("the openai backend needs a model name and a base URL")
         return OpenAIBackend(model, base_url)
-    if kind == "swift":
-        if not model:
-            raise ValueError("the swift backend needs a base model (and usually an adapter)")
-        return SwiftBackend(model, adapter)
-    raise ValueError(f"unknown backend {kind!r}; one of replay, openai, swift")
+    return SwiftBackend(model, adapter)
 
 
 BACKENDS = ("replay", "openai", "swift")

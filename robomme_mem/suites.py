@@ -25,11 +25,11 @@ def robomme_problem() -> str | None:
     return None
 
 
-def robomme_tasks() -> list[str]:
-    """RoboMME's tasks, from the benchmark's own list (no simulator starts)."""
+def robomme_episode_count(tasks: list[str], dataset: str = "test") -> dict[str, int]:
+    """Episodes per task in one of RoboMME's splits, from its metadata (no simulator starts)."""
     from robomme.env_record_wrapper import BenchmarkEnvBuilder
 
-    return list(BenchmarkEnvBuilder.get_task_list())
+    return {t: BenchmarkEnvBuilder(env_id=t, dataset=dataset, action_space="joint_angle", gui_render=False).get_episode_num() for t in tasks}
 
 
 def _numpy(x) -> np.ndarray:
@@ -60,9 +60,6 @@ class RoboMMESuite:
             space = "multi_choice" if self.low_level == "oracle" else "joint_angle"
             self._builders[task] = self._builder_cls(env_id=task, dataset=self.dataset, action_space=space, gui_render=False, max_steps=self.max_steps)
         return self._builders[task]
-
-    def episodes(self, task: str) -> int:
-        return self.builder(task).get_episode_num()
 
     def make(self, task: str, episode: int):
         env = self.builder(task).make_env_for_episode(episode)

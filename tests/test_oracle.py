@@ -113,6 +113,13 @@ def test_ordinals_and_counts_do_not_change_the_letter_but_a_named_button_does():
     assert match_option("press the button", OPTIONS["PickHighlight"]).label == "a"  # "press button"
 
 
+def test_the_longest_fitting_option_wins_and_the_verb_must_come_first():
+    both = options("press the button", "press the first button")
+    assert match_option("press the first button at <65, 148>", both).action == "press the first button"
+    assert match_option("press the button", both).action == "press the button"
+    assert match_option("now pick up the cube", OPTIONS["BinFill"]) is None  # the subgoal line starts with the verb
+
+
 def test_text_that_fits_no_option_or_two_equally_is_unmapped():
     assert match_option("wave at the camera", OPTIONS["BinFill"]) is None
     assert match_option("static", OPTIONS["StopCube"]) is None

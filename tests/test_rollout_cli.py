@@ -49,5 +49,5 @@ def test_a_high_level_endpoint_that_does_not_answer(tmp_path):
         port = s.getsockname()[1]
     start = time.monotonic()
     done = rollout(tmp_path, "--suite", "maniskill", "--backend", "openai", "--model", "m", "--base-url", f"http://127.0.0.1:{port}/v1")
-    one_line_error(done, tmp_path, f"error: cannot reach the high-level endpoint http://127.0.0.1:{port}/v1")
+    one_line_error(done, tmp_path, f"error: high-level endpoint http://127.0.0.1:{port}/v1: cannot connect: connection refused")
     assert time.monotonic() - start < 30

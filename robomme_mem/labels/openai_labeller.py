@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass
 
 import openai
 from openai import AsyncOpenAI
 
-from ..errors import EndpointError, first_line
+from ..endpoints import endpoint_cause
+from ..errors import EndpointError
 from ..prompts import LABEL_REASK
 from .cache import Answer
 from .defaults import DEFAULT_API_KEY_ENV
@@ -96,21 +96,7 @@ class OpenAILabeller:
             raise self._endpoint_error(exc, probing=True) from None
 
     def _endpoint_error(self, exc: openai.OpenAIError, probing: bool = False) -> EndpointError:
-        refused = _connect_failure(exc)  # the SDK's aiohttp client reports a refused connection as a timeout
-        if refused:
-            cause = f"cannot connect: {refused}"
-        elif isinstance(exc, openai.APITimeoutError):
-            cause = f"no answer within {PROBE_TIMEOUT_S:g} s" if probing else "requests time out, retries included"
-        elif isinstance(exc, openai.APIConnectionError):
-            cause = f"connection failed ({first_line(exc, 200)})"
-        elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            cause = f"{exc.status_code}: the API key in ${self._api_key_env} was refused"
-        elif isinstance(exc, openai.NotFoundError):
-            cause = "404: no chat-completions route here (is the base URL right, e.g. ending in /v1?)"
-        elif isinstance(exc, openai.APIStatusError):
-            cause = f"{exc.status_code} after retries ({first_line(exc, 200)})"
-        else:
-            cause = f"{type(exc).__name__}: {first_line(exc, 200)}"
+        cause = endpoint_cause(exc, probing=probing, timeout_s=PROBE_TIMEOUT_S, key_env=self._api_key_env)
         return EndpointError(f"labelling endpoint {self.where}: {cause}".replace(self._secret, "***"))
 
     def describe(self) -> dict:
@@ -226,23 +212,6 @@ def _http_client():
         return openai.DefaultAioHttpClient()
     except RuntimeError:  # aiohttp is not installed: the SDK's default httpx client
         return None
-
-
-def _connect_failure(exc: BaseException) -> str | None:
-    """Why a connection could not be made, from the exception's causes; ``None`` if it was made."""
-    chain = []
-    while exc is not None and len(chain) < 20:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    for cause in chain:
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, socket.gaierror):
-            return f"cannot resolve the host ({cause.strerror or cause})"
-    for cause in chain:
-        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-            return first_line(cause, 200)
-    return None
 
 
 def check(request: LabelRequest, text: str) -> list[str]:

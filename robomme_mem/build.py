@@ -45,6 +45,7 @@ from .write.card import render_card
 from .write.hashing import checksum_of
 from .write.manifest import build_manifest
 from .write.media import write_mp4
+from .write.replace import check_replaceable, swap_in
 
 AVAILABLE_CONFIGS: tuple[str, ...] = ALL_CONFIGS
 """Configs this version can build."""
@@ -169,7 +170,7 @@ def build(
     options = options or BuildOptions()
     out = Path(out).resolve()
     files = select_files(find_source_files(sources), options.tasks)
-    _check_replaceable(out)
+    check_replaceable(out)
     where = episodes_of(files, options.max_episodes)
     labels = options.build_labels()
     label_info = labels.info() if labels else None
@@ -211,7 +212,7 @@ def build(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / CARD).write_text(render_card(manifest), encoding="utf-8")
         changes = version_changes(_previous_versions(out), manifest["versions"])
-        _replace(tmp, out)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -397,20 +398,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _check_replaceable(out: Path) -> None:
-    """Refuse to overwrite a folder that is not an earlier build (or empty)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise FileExistsError(f"{out} exists and is not a robomme-mem build; choose another --out or remove it")
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Swap the finished build into place; an earlier build at ``out`` is removed only after."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

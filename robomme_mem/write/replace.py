@@ -1,0 +1,131 @@
+"""Put a finished build in place at ``out`` without touching what the build does not own.
+
+A build folder is a Hub dataset repo, so users ``git clone`` it and rebuild inside the clone:
+``.git``, ``.gitattributes`` and their own notes must survive a rebuild byte for byte. A build
+owns its card, its manifest, its folders (``data/``, ``traces/``, ``swift/``) and every file
+the previous manifest lists; everything else in ``out`` is hard-linked (copied where links
+fail) into the new build's temporary folder, and the two folders are then exchanged in one
+``renameat2(RENAME_EXCHANGE)`` where the kernel has it (two renames elsewhere). Until that
+exchange ``out`` is untouched; after it, only the old copy is removed. So a crash or Ctrl-C
+at any point leaves either the old folder or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..layout import CARD, MANIFEST, PARQUET_DIR, SWIFT_IMAGES_DIR, TRACES_DIR
+
+OWNED_FOLDERS = (PARQUET_DIR.split("/")[0], TRACES_DIR, SWIFT_IMAGES_DIR.split("/")[0])
+"""Top-level folders a build writes in full: whatever is in them belongs to the build."""
+OWNED_FILES = (CARD, MANIFEST)
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse an ``out`` that holds something a build would clobber and is not a build.
+
+    Accepted: a missing or empty folder, a build (or a clone of a pushed one: it has the
+    manifest), and a folder of dot-entries only (a fresh clone of an empty Hub repo).
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
+    if (out / MANIFEST).is_file():
+        return
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    if visible:
+        shown = ", ".join(visible[:3]) + (", ..." if len(visible) > 3 else "")
+        raise FileExistsError(f"{out} exists and is not a robomme-mem build (it holds {shown}); choose another --out or remove it")
+
+
+def owned_paths(out: Path) -> set[str]:
+    """Paths (relative, POSIX) in ``out`` that the build there owns, files and top folders alike."""
+    owned = set(OWNED_FILES) | set(OWNED_FOLDERS)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        owned |= set(manifest.get("files") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    return owned
+
+
+def carry_over(out: Path, tmp: Path) -> list[str]:
+    """Link every entry of ``out`` the build does not own into ``tmp``; returns the files carried.
+
+    Folders are walked, so a foreign folder (``.git``, ``docs/``) keeps its whole tree, while
+    anything under an owned folder is the old build's and is left behind.
+    """
+    owned = owned_paths(out)
+    carried: list[str] = []
+    for root, dirs, names in os.walk(out):
+        here = Path(root)
+        prefix = "" if here == out else here.relative_to(out).as_posix() + "/"
+        for name in list(dirs):
+            path = prefix + name
+            if path in owned or (here / name).is_symlink():
+                dirs.remove(name)  # not walked: owned, or a link copied as a link below
+                if path in owned:
+                    continue
+                names.append(name)
+            else:
+                (tmp / path).mkdir(exist_ok=True)
+                os.chmod(tmp / path, (here / name).stat().st_mode & 0o7777)
+        for name in names:
+            path = prefix + name
+            if path not in owned and not (tmp / path).exists():
+                _link(here / name, tmp / path)
+                carried.append(path)
+    return carried
+
+
+def _link(source: Path, target: Path) -> None:
+    if source.is_symlink():
+        target.symlink_to(os.readlink(source))
+        return
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or one without hard links
+        shutil.copy2(source, target)
+
+
+def swap_in(tmp: Path, out: Path) -> None:
+    """Make ``tmp`` the folder at ``out`` (carrying over what the old build did not own), then drop the old one."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    carry_over(out, tmp)
+    shutil.copystat(out, tmp)
+    if _exchange(tmp, out):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old build
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); ``False`` where the system cannot."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(b))

@@ -81,9 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_cmd_audit)
 
-    i = sub.add_parser("inspect", help="check files and show tasks, episodes, steps and the subgoal segments of an episode")
+    i = sub.add_parser("inspect", help="check files (every field and frame a build reads) and show tasks, episodes and the subgoal segments of an episode")
     i.add_argument("path", type=Path, nargs="*", help="RoboMME files or folders (default: the embedded sample)")
     i.add_argument("--episode", type=int, help="episode whose segments to show (default: the first of each file)")
+    i.add_argument("--all-frames", action="store_true", help="decode every frame, not only those a build reads")
+    i.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's)")
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=_cmd_inspect)
     return parser
 
@@ -212,35 +215,56 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .source import SourceFile, find_source_files
+    """The pre-flight check: every field a build reads, every frame it reads decoded (``--all-frames``: every frame)."""
+    from tqdm.auto import tqdm
 
+    from .planning import plan_one
+    from .source import SourceFile, find_source_files
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
     sources, _ = _sources(args.path or None)
-    for path in find_source_files(sources):
+    files = find_source_files(sources)
+    start, decoded = time.perf_counter(), 0
+    for path in files:
         with SourceFile(path) as src:
             indices = src.episode_indices
             print(f"{path.name}: task {src.task}, {len(indices)} episode(s)")
-            for index in indices:
+            shown = args.episode if args.episode is not None else indices[0]
+            if shown not in indices:
+                raise ValueError(f"{path}: no episode_{shown} (episodes {indices[0]}..{indices[-1]})")
+            for index in tqdm(indices, desc=f"checking {src.task}", unit="ep", leave=False, disable=args.quiet):
                 ep = src.episode(index)
                 ep.check_images()
+                planned = plan_one(ep, spec.stride_for)
+                steps = range(ep.num_steps) if args.all_frames else sorted({*range(planned.plan.execution_start), *planned.plan.call_frames})
+                for step in steps:
+                    ep.front_image(step)
+                decoded += len(steps)
                 print(
                     f"  episode_{index}: {ep.num_steps} steps, execution from step {ep.execution_start}"
-                    f", seed {ep.seed}, difficulty {ep.difficulty}"
+                    f", seed {ep.seed}, difficulty {ep.difficulty}, {len(planned.plan.call_frames)} call frames"
                 )
-            shown = args.episode if args.episode is not None else indices[0]
-            _print_segments(src.episode(shown))
+                if index == shown:
+                    segments = _segments(ep, planned)
+            print(segments)
+    which = "every frame" if args.all_frames else "every frame a build reads (call frames and video demonstrations; --all-frames for all)"
+    print(f"ok: {len(files)} file(s), {decoded} frames decoded in {time.perf_counter() - start:.1f} s: {which}")
     return 0
 
 
-def _print_segments(ep) -> None:
-    from .segment import plan_episode
-    plan = plan_episode(ep.simple_subgoals, ep.execution_start, ep.task)
-    print(f"  episode_{ep.index} goal: {ep.goal}")
-    print(f"  segments (stride {plan.stride}; call frames marked by the reference's rule):")
-    print(f"    {'#':>3} {'start':>5} {'stop':>5} {'calls':>5}  subgoal | grounded subgoal")
+def _segments(ep, planned) -> str:
+    plan = planned.plan
+    lines = [
+        f"  episode_{ep.index} goal: {ep.goal}",
+        f"  segments (stride {plan.stride}; call frames marked by the reference's rule):",
+        f"    {'#':>3} {'start':>5} {'stop':>5} {'calls':>5}  subgoal | grounded subgoal",
+    ]
     for seg in plan.segments:
         calls = sum(seg.start <= f < seg.stop for f in plan.call_frames)
-        print(f"    {seg.index:>3} {seg.start:>5} {seg.stop:>5} {calls:>5}  {ep.simple_subgoal(seg.start)} | {ep.grounded_subgoal(seg.start)}")
-    print(f"  call frames: {', '.join(map(str, plan.call_frames))}")
+        lines.append(f"    {seg.index:>3} {seg.start:>5} {seg.stop:>5} {calls:>5}  {ep.simple_subgoal(seg.start)} | {ep.grounded_subgoal(seg.start)}")
+    lines.append(f"  call frames: {', '.join(map(str, plan.call_frames))}")
+    return "\n".join(lines)
 
 
 # -- label ---------------------------------------------------------------------------------

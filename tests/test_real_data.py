@@ -81,3 +81,42 @@ def test_frames_are_the_recorded_pixels(built, real_dir):
     ours = np.asarray(Image.open(out / row["images"][0]))
     theirs = np.asarray(Image.open(simple.parent / "images" / row["images"][0].rsplit("/", 1)[1]))
     assert np.array_equal(ours, theirs)
+
+
+def _zero_inside_frame(path, step: int) -> None:
+    """Zero 64 bytes in the middle of one frame's compressed chunk, in place (the file's structure stays valid)."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        (name,) = [k for k in h5 if k.startswith("episode_")]
+        info = h5[f"{name}/timestep_{step}/obs/front_rgb"].id.get_chunk_info(0)
+    with open(path, "r+b") as f:
+        f.seek(info.byte_offset + info.size // 2)
+        f.write(bytes(64))
+
+
+@pytest.fixture
+def damaged(real_dir, tmp_path):
+    """A copy of the real VideoUnmask episode (steps 0-65 video demo, call frames 66, 82, ...)."""
+    import shutil
+
+    copy = tmp_path / "src" / "record_dataset_VideoUnmask.h5"
+    copy.parent.mkdir()
+    shutil.copy(real_dir / copy.name, copy)
+    return copy
+
+
+def test_inspect_decodes_the_frames_a_build_reads(damaged, tmp_path, capsys):
+    _zero_inside_frame(damaged, 82)  # a call frame
+    assert main(["inspect", "-q", str(damaged)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{damaged}: episode_8 timestep_82 obs/front_rgb: cannot read image data" in err
+    assert main(["build", "--source", str(damaged), "--out", str(tmp_path / "out"), "-q", "--workers", "1"]) == 1  # what inspect foresaw
+
+
+def test_inspect_all_frames_reaches_frames_no_build_reads(damaged, capsys):
+    _zero_inside_frame(damaged, 90)  # between call frames 82 and 98
+    assert main(["inspect", "-q", str(damaged)]) == 0
+    assert "ok: 1 file(s)" in capsys.readouterr().out
+    assert main(["inspect", "-q", "--all-frames", str(damaged)]) == 1
+    assert "episode_8 timestep_90 obs/front_rgb: cannot read image data" in capsys.readouterr().err

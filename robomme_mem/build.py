@@ -30,7 +30,7 @@ from .assemble.rows import Row, baseline_config_rows, episode_memories, memory_c
 from .assemble.traces import trace_row
 from .audit import audit
 from .checksum import SOURCE_CHECKSUM, file_checksum
-from .configs import ALL_CONFIGS, LABELLED_CONFIGS
+from .configs import ALL_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS
 from .labels.engine import EpisodeLabels
 from .labels.sets import RULES, BuildLabels, content_id, default_store
 from .layout import CARD, MANIFEST, MAX_SHARD_BYTES, PNG_COMPRESS_LEVEL, SWIFT_IMAGES_DIR, image_path, video_path
@@ -145,6 +145,8 @@ class EpisodeResult:
     x264: str | None = None
     """The encoder version the mp4 carries (video tasks)."""
     labels: EpisodeLabels | None = None
+    frame_size: tuple[int, int] | None = None
+    """(height, width) of the episode's call frames."""
 
 
 @dataclass
@@ -208,9 +210,11 @@ def build(
             files=dict(sorted({**done.files, **writers.checksums}.items())),
             versions=build_versions(done.x264),
             episodes=done.summaries,
+            frame_sizes=sorted(done.frame_sizes),
+            example=done.example,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (tmp / CARD).write_text(render_card(manifest), encoding="utf-8")
+        (tmp / CARD).write_text(render_card(manifest, str(out)), encoding="utf-8")
         changes = version_changes(_previous_versions(out), manifest["versions"])
         swap_in(tmp, out)
     except BaseException:
@@ -237,6 +241,9 @@ class _Written:
     labels: list[tuple[str, EpisodeLabels]] = field(default_factory=list)
     """(split, labels) of every labelled episode, in source order."""
     x264: str | None = None
+    frame_sizes: set[tuple[int, int]] = field(default_factory=set)
+    example: dict | None = None
+    """One target row of the build, shown in its card (see :func:`_example`)."""
 
 
 def _write_episodes(results: Iterator[EpisodeResult], writers, splits: dict[tuple[str, int], str], options: BuildOptions) -> _Written:
@@ -254,7 +261,22 @@ def _write_episodes(results: Iterator[EpisodeResult], writers, splits: dict[tupl
         done.frame_digests[(episode.task, episode.episode)] = result.frame_digest
         done.files.update(result.files)
         done.x264 = done.x264 or result.x264
+        if result.frame_size:
+            done.frame_sizes.add(result.frame_size)
+        done.example = done.example or _example(episode, result.rows)
     return done
+
+
+def _example(episode: PlannedEpisode, rows: dict[str, list[Row]]) -> dict | None:
+    """The card's example answer: the default config's (else the first built memory config's)
+    first call of the episode's second segment, where the memories already hold something."""
+    config = next((c for c in (DEFAULT_CONFIG, *LABELLED_CONFIGS) if rows.get(c)), None)
+    if config is None:
+        return None
+    calls = rows[config]
+    swift_row, meta = next((row for row in calls if row[1]["segment"] == 1), calls[-1])
+    answer = swift_row["messages"][-1]["content"]
+    return {"config": config, "task": episode.task, "episode": episode.episode, "frame": meta["frame"], "answer": answer}
 
 
 def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOptions) -> dict[tuple[str, int], str]:
@@ -382,7 +404,8 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         "video": video is not None,
         "labelled": labels is not None and labels.complete,
     }
-    return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, files=files, x264=x264, labels=labels)
+    size = next((tuple(image.shape[:2]) for image in images.values()), None)
+    return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, files=files, x264=x264, labels=labels, frame_size=size)
 
 
 def _digested(images, digest):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .configs import ALL_CONFIGS as AVAILABLE_CONFIGS
+from .configs import DEFAULT_CONFIG
 from .errors import EndpointError, SourceError
 from .layout import DEFAULT_OUT
 from .tasks import ALL_TASKS
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--tag", help="version tag for the commit, e.g. v1.0.0 (load with revision=TAG)")
     h.add_argument("--private", action="store_true", help="create the repo private")
     h.add_argument("--dry-run", action="store_true", help="list what would be uploaded and stop")
+    h.add_argument("--allow-synthetic", action="store_true", help="publish a build of synthetic episodes (the embedded sample) anyway; refused by default")
     h.set_defaults(func=_cmd_push)
 
     a = sub.add_parser("audit", help="score a label set against what the demonstrations prove (counts, coordinates, target recall, fixtures)")
@@ -141,7 +143,7 @@ def summary(result, source_label: str, elapsed: float) -> str:
     lines.append(f"  {'config':<{width}}  " + "  ".join(f"{s:>10}" for s in splits))
     for config, counts in manifest["configs"].items():
         lines.append(f"  {config:<{width}}  " + "  ".join(f"{counts.get(s, 0):>10}" for s in splits))
-    default = "dual_grounded" if "dual_grounded" in manifest["configs"] else next(iter(manifest["configs"]))
+    default = DEFAULT_CONFIG if DEFAULT_CONFIG in manifest["configs"] else next(iter(manifest["configs"]))
     lines.append(f'load it with: from datasets import load_dataset; ds = load_dataset("{load_path(result.out)}", "{default}")')
     return "\n".join(lines)
 
@@ -158,17 +160,17 @@ def load_path(out: Path) -> str:
 def _cmd_push(args: argparse.Namespace) -> int:
     from .hub import plan_push, push
 
-    plan = plan_push(args.folder, args.repo_id, args.tag)
+    plan = plan_push(args.folder, args.repo_id, args.tag, allow_synthetic=args.allow_synthetic)
     size = plan.total_bytes / 1e6
     if args.dry_run:
         for path, n in plan.files:
-            print(f"{n:>12}  {path}")
+            print(f"{n:>12}  {path}" + (f"  (the card, rendered for {args.repo_id})" if path == "README.md" else ""))
         print(f"would upload {len(plan.files)} files ({size:.1f} MB) to datasets/{args.repo_id}" + (f" and tag it {args.tag}" if args.tag else "") + f": {plan.commit_message}")
         return 0
     commit = push(plan, private=args.private)
     print(f"pushed {len(plan.files)} files ({size:.1f} MB) to https://huggingface.co/datasets/{args.repo_id} (commit {commit[:12]}" + (f", tag {args.tag})" if args.tag else ")"))
     revision = f", revision=\"{args.tag}\"" if args.tag else ""
-    print(f'load it with: load_dataset("{args.repo_id}", "dual_grounded"{revision})')
+    print(f'load it with: load_dataset("{args.repo_id}", "{DEFAULT_CONFIG}"{revision})')
     return 0
 
 

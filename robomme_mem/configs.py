@@ -15,6 +15,8 @@ TRACES = "traces"
 ROW_CONFIGS: tuple[str, ...] = (*MEMORY_CONFIGS, *HISTORY_CONFIGS, *BASELINE_CONFIGS)
 """Configs of training rows (one per call frame), each also written as ms-swift JSONL."""
 ALL_CONFIGS: tuple[str, ...] = (*ROW_CONFIGS, TRACES)
+DEFAULT_CONFIG = "dual_grounded"
+"""The full method: what ``load_dataset(repo)`` gives without a config name."""
 LABELLED_CONFIGS: tuple[str, ...] = (*MEMORY_CONFIGS, *HISTORY_CONFIGS, TRACES)
 """Configs that need labels."""
 

@@ -140,9 +140,12 @@ def source_records(files: Sequence[Path], episodes: Sequence[PlannedEpisode], fr
             digest.update(episode.digest.encode())
             if frame_digests is not None:
                 digest.update(frame_digests[(episode.task, episode.episode)].encode())
+        with SourceFile(path) as source:
+            synthetic = source.synthetic
         records.append(
             {
                 "file": path.name,
+                "synthetic": synthetic,
                 "task": planned[0].task if planned else None,
                 "episodes": len(planned),
                 "bytes": path.stat().st_size,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .cachedir import cache_root
 
-SAMPLE_VERSION = "3"
+SAMPLE_VERSION = "4"
 SAMPLE_EPISODES = 3
 """Episodes per task: two for training, so both kinds of RoboMME episode tail (odd and even)
 are present, and a third held out for validation by the sample's split file."""

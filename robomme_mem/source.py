@@ -39,6 +39,8 @@ GROUNDED_SUBGOAL = "info/grounded_subgoal"
 IS_VIDEO_DEMO = "info/is_video_demo"
 FRONT_RGB = "obs/front_rgb"
 TASK_GOAL = "setup/task_goal"
+SYNTHETIC_ATTR = "robomme_mem_synthetic"
+"""Root attribute robomme-mem's own generator writes into every file it makes (RoboMME's recorder never does)."""
 
 
 def find_source_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -111,6 +113,17 @@ class SourceFile:
 
     def close(self) -> None:
         self._h5.close()
+
+    @cached_property
+    def synthetic(self) -> str | None:
+        """What generated the file, when robomme-mem's generator did (``None``: a recorded demonstration)."""
+        value = self._h5.attrs.get(SYNTHETIC_ATTR)
+        return None if value is None else self._decode(value, field=SYNTHETIC_ATTR)
+
+    def _decode(self, value, *, field: str) -> str:
+        if isinstance(value, (bytes, np.bytes_)):
+            return bytes(value).decode("utf-8", "replace")
+        return str(value)
 
     @cached_property
     def episode_indices(self) -> list[int]:

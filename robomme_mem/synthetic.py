@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from .parallel import worker_context, worker_count
+from .source import SYNTHETIC_ATTR
 from .tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
 
 IMAGE_SIZE = 256
@@ -507,12 +508,21 @@ def _write_step(group, k, image, simple, grounded, simple_online, grounded_onlin
     action.create_dataset("eef_action", data=np.array([gripper[1] / 256, gripper[0] / 256, 0.1, 0, 0, 0, 1], dtype=np.float64))
 
 
+GENERATOR = "robomme-mem synthetic generator (RoboMME's HDF5 layout, drawn scenes, scripted subgoals)"
+
+
+def mark_synthetic(h5: h5py.File) -> None:
+    """Say in the file itself that it is not a recorded demonstration, so builds from it say so too."""
+    h5.attrs[SYNTHETIC_ATTR] = GENERATOR
+
+
 def write_task_file(folder: str | Path, task: str, episodes: Sequence[int], seed: int = 0, compression: int | None = 1, texture: bool = False) -> Path:
     """Write ``record_dataset_<task>.h5`` with the given episode numbers; returns its path."""
     path = Path(folder) / f"{SOURCE_FILE_PREFIX}{task}{SOURCE_FILE_SUFFIX}"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     with h5py.File(tmp, "w", libver="latest") as h5:
+        mark_synthetic(h5)
         for episode in episodes:
             write_episode(h5, task, episode, seed, compression=compression, texture=texture)
     tmp.replace(path)
@@ -560,6 +570,7 @@ def write_scripted_episode(
     video = list(video if video is not None else [False] * len(simple))
     if not len(simple) == len(grounded) == len(video):
         raise ValueError("simple, grounded and video need one entry per step")
+    mark_synthetic(h5)
     group = h5.create_group(f"episode_{episode}")
     setup = group.create_group("setup")
     setup.create_dataset("seed", data=np.int64(seed))

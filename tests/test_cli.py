@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +43,9 @@ def test_build_is_byte_identical_whatever_the_worker_count(tmp_path, sample_dir)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for rel in files:
+        if rel.name == "README.md" and rel.parent == Path("."):  # the card names its folder, the one thing that differs
+            assert (a / rel).read_text().replace(str(a), "OUT") == (b / rel).read_text().replace(str(b), "OUT")
+            continue
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
 

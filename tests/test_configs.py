@@ -155,6 +155,9 @@ def test_a_rebuild_is_byte_identical_and_a_changed_spec_or_label_set_shows(built
     files = sorted(p.relative_to(built.out) for p in built.out.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again.out) for p in again.out.rglob("*") if p.is_file())
     for path in files:
+        if path == Path("README.md"):  # the card names its folder, the one thing that differs
+            assert (built.out / path).read_text().replace(str(built.out), "OUT") == (again.out / path).read_text().replace(str(again.out), "OUT")
+            continue
         assert (built.out / path).read_bytes() == (again.out / path).read_bytes(), path
 
     text = spec_path().read_text().replace("seed = 0\nvalidation_fraction = 0.05", "seed = 1\nvalidation_fraction = 0.5")
@@ -243,3 +246,21 @@ def test_another_label_set_is_a_new_build_and_nothing_else(sample_dir, tmp_path,
     assert "I relabelled this memory." in (relabelled.out / "swift/grounded/train.jsonl").read_text()
     assert relabelled.manifest["labels"]["id"] != same.manifest["labels"]["id"]
     assert relabelled.manifest["spec"] == same.manifest["spec"] and relabelled.manifest["sources"] == same.manifest["sources"]
+
+
+def test_the_card_and_manifest_of_the_sample_say_it_is_synthetic(built):
+    card = (built.out / "README.md").read_text()
+    assert built.manifest["origin"] == "synthetic" and all(s["synthetic"] for s in built.manifest["sources"])
+    assert "# RoboMME-Mem 1.0.0 (synthetic sample)" in card and "**These rows are synthetic.**" in card
+    assert "Rows are built from" not in card and "| synthetic |" in card
+    assert "license: apache-2.0" in card.split("---")[1]
+
+
+def test_the_cards_example_and_coordinates_come_from_the_build(built):
+    card = (built.out / "README.md").read_text()
+    example = built.manifest["example"]
+    assert example["config"] == "dual_grounded" and f"```\n{example['answer']}\n```" in card
+    rows = [json.loads(x)["messages"][-1]["content"] for x in (built.out / "swift/dual_grounded/train.jsonl").read_text().splitlines()]
+    assert example["answer"] in rows and "<spatial_mem>Visible: " in example["answer"]
+    assert built.manifest["frames"]["sizes"] == [[256, 256]]
+    assert "Coordinates `<y, x>` are pixels on the 256x256 front-camera image" in card

@@ -47,11 +47,12 @@ def built(sample_dir, tmp_path_factory):
 
 def test_push_creates_the_repo_uploads_the_folder_and_tags_the_commit(built):
     api = RecordingHfApi()
-    plan = plan_push(built.out, "someone/robomme-mem", tag="v1.0.0")
+    plan = plan_push(built.out, "someone/robomme-mem", tag="v1.0.0", allow_synthetic=True)
     commit = push(plan, private=True, api=api)
     (create, args, kwargs), (upload, _, up), (tag, targs, tkw) = api.calls
     assert (create, args, kwargs) == ("create_repo", ("someone/robomme-mem",), {"repo_type": "dataset", "private": True, "exist_ok": True})
-    assert upload == "upload_folder" and up["folder_path"] == str(built.out) and up["repo_type"] == "dataset"
+    assert upload == "upload_folder" and up["repo_type"] == "dataset"
+    assert not Path(up["folder_path"]).exists()  # a staging folder beside the build, removed after the upload
     assert up["delete_patterns"] == STALE_PATTERNS  # shards of an older build go
     assert "1.0.0" in up["commit_message"] and built.manifest["labels"]["id"][:12] in up["commit_message"]
     assert (tag, targs) == ("create_tag", ("someone/robomme-mem",)) and tkw["tag"] == "v1.0.0" and tkw["revision"] == commit
@@ -65,7 +66,7 @@ def test_push_refuses_a_folder_that_is_not_a_build(tmp_path):
 
 
 def test_dry_run_lists_the_files(built, capsys):
-    assert main(["push", str(built.out), "--repo-id", "someone/robomme-mem", "--tag", "v1.0.0", "--dry-run"]) == 0
+    assert main(["push", str(built.out), "--repo-id", "someone/robomme-mem", "--tag", "v1.0.0", "--dry-run", "--allow-synthetic"]) == 0
     out = capsys.readouterr().out
     assert "manifest.json" in out and "would upload" in out and "tag it v1.0.0" in out
 
@@ -98,7 +99,9 @@ def test_the_pushed_folder_loads_by_repo_id_and_tag(built, tmp_path, monkeypatch
     try:
         use_fake_hub(monkeypatch, tmp_path, hub.endpoint)
         api = HubBackedApi(hub, tmp_path / "pushed")
-        commit = push(plan_push(built.out, "someone/robomme-mem", tag="v1.0.0"), api=api)
+        before = (built.out / "README.md").read_bytes()
+        commit = push(plan_push(built.out, "someone/robomme-mem", tag="v1.0.0", allow_synthetic=True), api=api)
+        assert (built.out / "README.md").read_bytes() == before  # the build folder is left as it is
         assert hub.repos["someone/robomme-mem"]["refs"] == {"main": commit, "v1.0.0": commit}
         ds = load_dataset("someone/robomme-mem", "dual_grounded", revision="v1.0.0")
         assert ds["train"].num_rows == built.manifest["configs"]["dual_grounded"]["train"]
@@ -108,3 +111,22 @@ def test_the_pushed_folder_loads_by_repo_id_and_tag(built, tmp_path, monkeypatch
         assert any("/resolve/" in line and ".parquet" in line for line in hub.log)
     finally:
         hub.close()
+
+
+def test_a_synthetic_build_is_refused_unless_asked_for(built, capsys):
+    with pytest.raises(ValueError, match="built from synthetic episodes"):
+        plan_push(built.out, "someone/robomme-mem")
+    assert main(["push", str(built.out), "--repo-id", "someone/robomme-mem", "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "synthetic" in err and "--allow-synthetic" in err
+    assert "(synthetic source)" in plan_push(built.out, "someone/robomme-mem", allow_synthetic=True).commit_message
+
+
+def test_the_card_names_the_folder_before_a_push_and_the_repo_in_it(built):
+    local = (built.out / "README.md").read_text()
+    assert f'load_dataset("{built.out}", "dual_grounded")' in local
+    assert f"local build at \\texttt{{{built.out}}}" in local and "huggingface.co/datasets" not in local
+    pushed = plan_push(built.out, "someone/robomme-mem", allow_synthetic=True).card
+    assert 'load_dataset("someone/robomme-mem", "dual_grounded")' in pushed and str(built.out) not in pushed
+    assert "\\url{https://huggingface.co/datasets/someone/robomme-mem}" in pushed
+    assert pushed.replace("someone/robomme-mem", "X") .split("## Load")[0] == local.replace(str(built.out), "X").split("## Load")[0]

@@ -120,3 +120,14 @@ def test_inspect_all_frames_reaches_frames_no_build_reads(damaged, capsys):
     assert "ok: 1 file(s)" in capsys.readouterr().out
     assert main(["inspect", "-q", "--all-frames", str(damaged)]) == 1
     assert "episode_8 timestep_90 obs/front_rgb: cannot read image data" in capsys.readouterr().err
+
+
+def test_a_build_of_real_files_says_so_with_their_checksums(built):
+    out = built[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    card = (out / "README.md").read_text()
+    assert manifest["origin"] == "recorded" and not any(s["synthetic"] for s in manifest["sources"])
+    assert "synthetic" not in card and "Rows are built from 4 [RoboMME]" in card
+    assert all(f"| {s['file']} | {s['task']} | recorded | 1 | {s['bytes']} | `{s['read_xxh3_128']}` |" in card for s in manifest["sources"])
+    header = card.split("---")[1]
+    assert "license: other\nlicense_name: robomme\nlicense_link: https://github.com/RoboMME/robomme_benchmark\n" in header

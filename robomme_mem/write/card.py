@@ -15,12 +15,12 @@ from string import Template
 import xxhash
 
 from ..checksum import READ_DIGEST, SOURCE_CHECKSUM
-from ..configs import TRACES
+from ..configs import ALL_CONFIGS, DEFAULT_CONFIG, TRACES
 from ..layout import SPLITS, parquet_dir
 
 TEMPLATE = "robomme-mem.md"
-DEFAULT_REPO = "robomme-mem"
-DEFAULT_CONFIG = "dual_grounded"
+ROBOMME_TERMS = "https://github.com/RoboMME/robomme_benchmark"
+"""Where RoboMME states the terms its demonstrations come with (the Hub's ``license_link``)."""
 _DESCRIPTIONS = {
     "simple": "memory-only, simple subgoals",
     "grounded": "memory-only, grounded subgoals and memories",
@@ -44,16 +44,19 @@ def data_fingerprint(files: list[str], checksums: dict[str, dict]) -> str:
     return digest.hexdigest()
 
 
-def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str, dict]) -> str:
+def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str, dict], origin: str = "recorded") -> str:
     """The card's front matter (YAML written by hand: a fixed, small shape, and byte-stable).
 
     Each config's ``description`` names a fingerprint of its data files. ``datasets`` keys the
     cache of a local folder with YAML configs on the configs alone (the patterns, not the files
     they match), so without it a rebuilt folder (relabelled, say) would load the old cached rows.
     """
+    # Rows made wholly by robomme-mem's generator are the package's own (Apache-2.0); rows from
+    # RoboMME's demonstrations carry RoboMME's terms, named the way the Hub expects for "other".
+    license = ["license: apache-2.0"] if origin == "synthetic" else ["license: other", "license_name: robomme", f"license_link: {ROBOMME_TERMS}"]
     lines = [
-        "pretty_name: RoboMME-Mem",
-        "license: other",
+        "pretty_name: RoboMME-Mem" + (" (synthetic sample)" if origin == "synthetic" else ""),
+        *license,
         "task_categories:",
         "- robotics",
         "tags:",
@@ -101,16 +104,63 @@ def audit_text(scores: dict | None) -> str:
 def swift_command(manifest: dict) -> str:
     """The card's ``swift sft`` line, for the default config; ``--val_dataset`` only when that split has rows."""
     configs = manifest["configs"]
-    config = DEFAULT_CONFIG if DEFAULT_CONFIG in configs else next((c for c in configs if c != TRACES), DEFAULT_CONFIG)
+    config = DEFAULT_CONFIG if DEFAULT_CONFIG in configs else next((c for c in ALL_CONFIGS if c in configs and c != TRACES), DEFAULT_CONFIG)
     line = f"swift sft --model Qwen/Qwen3-VL-4B-Instruct --dataset swift/{config}/train.jsonl"
     if configs.get(config, {}).get("validation"):
         line += f" --val_dataset swift/{config}/validation.jsonl"
     return line + " ..."
 
 
-def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
+def origin_text(manifest: dict) -> tuple[str, str]:
+    """(title note, paragraph): what the rows were built from, in words no reader can miss."""
+    origin = manifest.get("origin", "recorded")
+    synthetic = [s for s in manifest["sources"] if s.get("synthetic")]
+    recorded = [s for s in manifest["sources"] if not s.get("synthetic")]
+    drawn = (
+        f"**These rows are synthetic.** {sum(s['episodes'] for s in synthetic)} episodes of {len(synthetic)} file(s) "
+        "were drawn by robomme-mem's own generator in RoboMME's HDF5 layout (scripted subgoals, drawn scenes): "
+        "they exercise the pipeline and are not RoboMME demonstrations, so do not train a policy on them or publish them as RoboMME data."
+    )
+    real = (
+        f"Rows are built from {sum(s['episodes'] for s in recorded)} [RoboMME](https://github.com/RoboMME) demonstrations "
+        f"(ManiSkill, HDF5) in {len(recorded)} file(s), listed with their checksums under [Source](#source)."
+    )
+    if origin == "synthetic":
+        return " (synthetic sample)", drawn
+    if origin == "mixed":
+        return " (partly synthetic)", f"{real} {drawn.replace('These rows are synthetic.', 'Some rows are synthetic:')}"
+    return "", real
+
+
+def example_text(manifest: dict) -> tuple[str, str]:
+    """The card's example completion, taken from the build's own rows."""
+    example = manifest.get("example")
+    if not example:
+        return "This build has no memory config, so no example completion.", ""
+    where = f"`{example['config']}`, {example['task']} episode {example['episode']}, frame {example['frame']}"
+    return f"One target of this build ({where}):", "```\n" + example["answer"] + "\n```"
+
+
+def points_text(manifest: dict) -> str:
+    sizes = (manifest.get("frames") or {}).get("sizes") or []
+    frame = " or ".join(f"{h}x{w}" for h, w in sizes) or "front"
+    return (
+        f"Coordinates `<y, x>` are pixels on the {frame} front-camera image the row embeds: row, then column, "
+        "counted from the top-left corner (RoboMME's grounded subgoals use the same order)."
+    )
+
+
+def location(repo: str) -> tuple[str, str]:
+    """(what ``load_dataset`` takes, the citation's ``howpublished``) for a Hub repo id or a build folder."""
+    if repo.startswith(("/", ".")) or "/" not in repo or repo.count("/") > 1:
+        return repo, f"local build at \\texttt{{{repo}}}, not published"
+    return repo, f"\\url{{https://huggingface.co/datasets/{repo}}}"
+
+
+def render_card(manifest: dict, repo: str) -> str:
+    """The card of a build, naming where it loads from: its folder's path, or ``ORG/NAME`` once pushed."""
     template = Template(files("robomme_mem").joinpath("dataset_cards", TEMPLATE).read_text(encoding="utf-8"))
-    configs = list(manifest["configs"])
+    configs = [c for c in ALL_CONFIGS if c in manifest["configs"]]  # manifest.json sorts its keys; the card keeps the build's order
     labels = manifest.get("labels") or {}
     params = labels.get("params") or {}
     spec = manifest["spec"]
@@ -121,10 +171,26 @@ def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
         else f"{fraction:.0%} of each task's episodes (rounded; none for a task with fewer than "
         f"{int(0.5 / fraction + 0.999) if fraction else 'any'} episodes), chosen by a hash of (seed {manifest['splits']['seed']}, task, episode)."
     )
+    title_note, origin = origin_text(manifest)
+    example_intro, example = example_text(manifest)
+    load, howpublished = location(repo)
+    license_text = (
+        "The rows are robomme-mem's own synthetic data, Apache-2.0 like the package."
+        if manifest.get("origin") == "synthetic"
+        else f"The rows derive from RoboMME's demonstrations and follow their terms ({ROBOMME_TERMS}); robomme-mem itself is Apache-2.0."
+    )
     return template.substitute(
+        title_note=title_note,
+        origin_text=origin,
+        example_intro=example_intro,
+        example=example,
+        points_text=points_text(manifest),
+        default_config=DEFAULT_CONFIG if DEFAULT_CONFIG in manifest["configs"] else configs[0],
+        howpublished=howpublished,
+        license_text=license_text,
         audit=audit_text(manifest.get("labels_audit")),
         swift_command=swift_command(manifest),
-        yaml=yaml_header(manifest["data_files"], manifest["files"]),
+        yaml=yaml_header({c: manifest["data_files"][c] for c in configs}, manifest["files"], manifest.get("origin", "recorded")),
         version=spec["version"],
         bib_version=spec["version"].replace(".", "_"),
         package_version=manifest["package"]["version"],
@@ -137,7 +203,7 @@ def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
             f"| `{c}` | {_DESCRIPTIONS.get(c, c)} | " + " | ".join(str(manifest["configs"][c].get(s, 0)) for s in SPLITS) + " |" for c in configs
         ),
         split_rule_text=split_text,
-        repo=repo,
+        repo=load,
         labeller=labels.get("labeller", "no labeller (no labelled config was built)"),
         model=params.get("model", "-"),
         label_set=labels.get("name", "-"),
@@ -147,5 +213,7 @@ def render_card(manifest: dict, repo: str = DEFAULT_REPO) -> str:
         episodes=manifest["totals"]["episodes"],
         steps=manifest["totals"]["steps"],
         call_frames=manifest["totals"]["call_frames"],
-        source_rows="\n".join(f"| {s['file']} | {s['task']} | {s['episodes']} | {s['bytes']} | `{s[READ_DIGEST]}` |" for s in manifest["sources"]),
+        source_rows="\n".join(
+            f"| {s['file']} | {s['task']} | {'synthetic' if s.get('synthetic') else 'recorded'} | {s['episodes']} | {s['bytes']} | `{s[READ_DIGEST]}` |" for s in manifest["sources"]
+        ),
     )

@@ -23,6 +23,8 @@ def build_manifest(
     files: dict[str, dict],
     versions: dict,
     episodes: list[dict],
+    frame_sizes: list[tuple[int, int]] = (),
+    example: dict | None = None,
 ) -> dict:
     """The manifest of a build: ``files`` maps every file but the card and the manifest to its
     xxh3-128 and size; ``versions`` pins what decides the bytes."""
@@ -36,6 +38,7 @@ def build_manifest(
         "prompt_templates": template_hashes(),
         "labels": labels,
         "labels_audit": labels_audit,
+        "origin": source_origin(sources),
         "sources": sources,
         "source_digest": {"algorithm": SOURCE_CHECKSUM, "covers": READ_DIGEST_COVERS},
         "configs": counts,
@@ -48,5 +51,13 @@ def build_manifest(
             "segments": sum(e["segments"] for e in episodes),
             "videos": sum(e["video"] for e in episodes),
         },
+        "frames": {"camera": "front_rgb", "sizes": [list(size) for size in frame_sizes], "points": "<y, x>: row, then column, in pixels from the top-left corner of the frame"},
+        "example": example,
         "episodes": episodes,
     }
+
+
+def source_origin(sources: list[dict]) -> str:
+    """``recorded`` (RoboMME demonstrations), ``synthetic`` (robomme-mem's generator) or ``mixed``."""
+    kinds = {"synthetic" if s.get("synthetic") else "recorded" for s in sources}
+    return kinds.pop() if len(kinds) == 1 else "mixed"

@@ -298,6 +298,7 @@ def _label_parser(sub) -> None:
     p.add_argument("--no-spatial", action="store_true", help="no spatial chain (the dual configs then cannot be built)")
     p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     p.add_argument("--name", help="label set name (default: from the model)")
+    p.add_argument("--replace", action="store_true", help="replace a label set of this name made by another labeller or model (refused by default)")
     p.add_argument("--retry-failed", action="store_true", help="ask again for requests stored as failures")
     p.add_argument("--import-batch", type=Path, metavar="FILE", help="store the answers of a Batch API output file first (nothing is sent online)")
     p.add_argument("--export-batch", type=Path, metavar="FILE", help="write the pending requests as an OpenAI Batch API input file instead of sending them")
@@ -320,15 +321,13 @@ _optional_float, _optional_int, _optional_str = _optional(float), _optional(int)
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from .labels.accounting import PRICES, estimate_cost, load_prices, report
-    from .labels.batch import BatchExportLabeller, import_batch, write_batch
+    from .labels.batch import BatchExportLabeller
     from .labels.cache import LabelCache
     from .labels.openai_labeller import OpenAILabeller
     from .labels.requests import LabelParams
     from .labels.rules import RulesLabeller
-    from .labels.sets import default_name, default_store, label_source
+    from .labels.sets import default_name, default_store
     from .source import find_source_files, select_files
-    from .spec import load_spec
 
     sources, label = _sources(args.source)
     files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
@@ -352,50 +351,90 @@ def _cmd_label(args: argparse.Namespace) -> int:
     name = args.name or default_name(labeller.params)
     store_path = args.store or default_store()
     with LabelCache(store_path) as store:
-        if args.import_batch:
-            imported = import_batch(args.import_batch, store)
-            print(f"imported {args.import_batch}: {imported.ok} answers, {imported.failed} failures")
-            for problem in imported.problems[:10]:
-                print(f"  {problem}", file=sys.stderr)
-        start = time.perf_counter()
-        run = label_source(
-            files, labeller, store=store, name=name, spec=load_spec(args.spec), max_episodes=args.max_episodes,
-            styles=tuple(args.styles), spatial=not args.no_spatial, concurrency=args.concurrency,
-            retry_failed=args.retry_failed, progress=not args.quiet,
-        )
-        elapsed = time.perf_counter() - start
-        prices = None
-        if args.price_input is not None or args.price_output is not None:
-            prices = {"input": args.price_input or 0.0, "output": args.price_output or 0.0}
-        print(f"labelled {len(run.episodes)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {elapsed:.1f} s")
-        table = {**PRICES, **load_prices(args.prices)} if args.prices else PRICES
-        cost = estimate_cost(run.stats, labeller.params.model, prices, batch=bool(args.export_batch or args.import_batch), table=table)
-        print(report(run.stats, cost))
-        if args.export_batch and labeller.pending:
-            n = write_batch(args.export_batch, labeller.pending, labeller.params, store)
-            print(f"wrote {n} pending requests to {args.export_batch}: submit it to the Batch API, then run this command with "
-                  "--import-batch OUTPUT --export-batch NEXT (a spatial chain takes one round per call frame)")
-            return 0
-        for problem in run.problems[:10]:
-            print(f"  failed: {problem}", file=sys.stderr)
-        if run.meta is None:
-            print(f"{run.pending} requests are still pending (export them with --export-batch FILE); label set {name!r} not saved", file=sys.stderr)
-            return 1
-        print(f"label set {name!r} ({run.meta['counts']['requests']} requests, id {run.meta['id'][:12]}) saved in {store_path}")
-        if run.problems:
-            failed = run.stats.failed + run.stats.failed_earlier
-            print(f"{failed} requests failed ({len(run.problems)} uses of them): rerun with --retry-failed, or build with --allow-failed to leave their episodes out", file=sys.stderr)
-            return 1
-        print(f"build from it with: robomme-mem build --labels {name}" + (f" --store {store_path}" if args.store else ""))
+        answers_before = len(store)
+        try:
+            return _label_run(args, files, label, labeller, name, store, store_path)
+        except KeyboardInterrupt:
+            kept = len(store) - answers_before
+            print(
+                f"robomme-mem: interrupted; {kept} answers from this run are kept in {store_path} ({len(store)} in all); "
+                "run the same command again to resume: stored answers are not asked again",
+                file=sys.stderr,
+            )
+            return 130
+
+
+def _label_run(args, files, label, labeller, name, store, store_path) -> int:
+    from .labels.accounting import PRICES, estimate_cost, load_prices, report
+    from .labels.batch import import_batch, write_batch
+    from .labels.sets import label_source
+    from .spec import load_spec
+
+    if args.import_batch:
+        imported = import_batch(args.import_batch, store)
+        print(f"imported {args.import_batch}: {imported.ok} answers, {imported.failed} failures")
+        for problem in imported.problems[:10]:
+            print(f"  {problem}", file=sys.stderr)
+    start = time.perf_counter()
+    run = label_source(
+        files, labeller, store=store, name=name, spec=load_spec(args.spec), max_episodes=args.max_episodes,
+        styles=tuple(args.styles), spatial=not args.no_spatial, concurrency=args.concurrency,
+        retry_failed=args.retry_failed, replace=args.replace, progress=not args.quiet,
+    )
+    elapsed = time.perf_counter() - start
+    prices = None
+    if args.price_input is not None or args.price_output is not None:
+        prices = {"input": args.price_input or 0.0, "output": args.price_output or 0.0}
+    print(f"labelled {len(run.episodes)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {elapsed:.1f} s")
+    offline = args.labeller == "rules"
+    table = {**PRICES, **load_prices(args.prices)} if args.prices else PRICES
+    cost = None if offline else estimate_cost(run.stats, labeller.params.model, prices, batch=bool(args.export_batch or args.import_batch), table=table)
+    print(report(run.stats, cost, offline=offline))
+    if args.export_batch and labeller.pending:
+        n = write_batch(args.export_batch, labeller.pending, labeller.params, store)
+        print(f"wrote {n} pending requests to {args.export_batch}: submit it to the Batch API, then run this command with "
+              "--import-batch OUTPUT --export-batch NEXT (a spatial chain takes one round per call frame)")
+        return 0
+    for problem in run.problems[:10]:
+        print(f"  failed: {problem}", file=sys.stderr)
+    if run.meta is None:
+        print(f"{run.pending} requests are still pending (export them with --export-batch FILE); label set {name!r} not saved", file=sys.stderr)
+        return 1
+    print(f"label set {name!r} ({run.meta['counts']['requests']} requests, id {run.meta['id'][:12]}) saved in {store_path}")
+    if run.problems:
+        failed = run.stats.failed + run.stats.failed_earlier
+        print(f"{failed} requests failed ({len(run.problems)} uses of them): rerun with --retry-failed, or build with --allow-failed to leave their episodes out", file=sys.stderr)
+        return 1
+    print(f"build from it with: {build_hint(args, name)}")
     return 0
+
+
+def build_hint(args: argparse.Namespace, name: str) -> str:
+    """The ``robomme-mem build`` line that builds from this label set: same source, tasks, episodes, spec and store."""
+    import shlex
+
+    words = ["robomme-mem", "build"]
+    if args.source:
+        words += ["--source", *map(str, args.source)]
+    if args.tasks:
+        words += ["--tasks", *args.tasks]
+    if args.max_episodes is not None:
+        words += ["--max-episodes", str(args.max_episodes)]
+    if args.spec:
+        words += ["--spec", str(args.spec)]
+    words += ["--labels", name]
+    if args.store:
+        words += ["--store", str(args.store)]
+    return shlex.join(words)
 
 
 def _labels_parser(sub) -> None:
     p = sub.add_parser("labels", help="list, export and import label sets")
     p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     inner = p.add_subparsers(required=True, metavar="ACTION")
-    inner.add_parser("list", help="label sets in the store").set_defaults(func=_cmd_labels_list)
-    e = inner.add_parser("export", help="write a label set to .parquet or .jsonl")
+    actions = [inner.add_parser("list", help="label sets in the store")]
+    actions[0].set_defaults(func=_cmd_labels_list)
+    e = inner.add_parser("export", help="write a label set to .parquet or .jsonl (columns: see the README's Labelling section)")
     e.add_argument("name")
     e.add_argument("file", type=Path)
     e.set_defaults(func=_cmd_labels_export)
@@ -403,6 +442,8 @@ def _labels_parser(sub) -> None:
     i.add_argument("file", type=Path)
     i.add_argument("--name", help="store it under this name (default: its own)")
     i.set_defaults(func=_cmd_labels_import)
+    for action in (*actions, e, i):  # `labels import --store S FILE` as well as `labels --store S import FILE`
+        action.add_argument("--store", type=Path, metavar="FILE", default=argparse.SUPPRESS, help="label store (as before the action)")
 
 
 def _store(args: argparse.Namespace):

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from robomme_mem.cli import main
 from robomme_mem.labels.accounting import estimate_cost, report
+from robomme_mem.labels.cache import LabelCache
+from robomme_mem.labels.files import COLUMNS
 from robomme_mem.labels.session import Stats
-from robomme_mem.testing.openai_server import default_answer
+from robomme_mem.testing.openai_server import FakeOpenAI, default_answer
 
 
 def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, tmp_path, capsys):
@@ -86,3 +95,92 @@ def test_cost_comes_from_the_price_table_or_the_given_prices():
     assert estimate_cost(stats, "my-local-model", {"input": 1.0, "output": 2.0})[0] == 2.0
     text = report(stats, None)
     assert "1000000 in, 500000 out" in text and "unknown" in text
+
+
+def test_the_closing_hint_is_a_build_command_that_runs(sample_dir, tmp_path, capsys):
+    source = str(sample_dir / "record_dataset_BinFill.h5")
+    store = str(tmp_path / "s.sqlite")
+    assert main(["label", "--source", source, "--max-episodes", "2", "--store", store, "--name", "mine", "-q"]) == 0
+    hint = capsys.readouterr().out.strip().splitlines()[-1]
+    assert hint.startswith("build from it with: robomme-mem build --source ")
+    argv = shlex.split(hint.removeprefix("build from it with: "))[1:]
+    assert argv == ["build", "--source", source, "--max-episodes", "2", "--labels", "mine", "--store", store]
+    assert main([*argv, "--out", str(tmp_path / "out"), "-q"]) == 0
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["labels"]["name"] == "mine"
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def test_a_name_taken_by_another_model_is_refused_unless_replace(sample_dir, server, tmp_path, capsys):
+    common = ["label", "--source", str(sample_dir / "record_dataset_StopCube.h5"), "--labeler", "openai", "--base-url", server.base_url,
+              "--store", str(tmp_path / "s.sqlite"), "--name", "mine", "--no-spatial", "-q"]
+    assert main([*common, "--model", "model-a"]) == 0
+    assert main([*common, "--model", "model-a"]) == 0  # the same model again: a resume, not a replacement
+    capsys.readouterr()
+    assert main([*common, "--model", "model-b"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "label set 'mine'" in err and "model-a" in err and "model-b" in err and "--replace" in err
+    assert main(["labels", "--store", str(tmp_path / "s.sqlite"), "list"]) == 0
+    assert "mine: openai model-a" in capsys.readouterr().out
+    assert main([*common, "--model", "model-b", "--replace"]) == 0
+    assert main(["labels", "--store", str(tmp_path / "s.sqlite"), "list"]) == 0
+    assert "mine: openai model-b" in capsys.readouterr().out
+
+
+def test_ctrl_c_says_how_many_answers_were_kept_and_that_a_rerun_resumes(sample_dir, server, tmp_path):
+    server.latency_s = 0.05
+    store = tmp_path / "s.sqlite"
+    command = [sys.executable, "-m", "robomme_mem", "label", "--source", str(sample_dir / "record_dataset_StopCube.h5"), "--labeler", "openai",
+               "--model", "m", "--base-url", server.base_url, "--store", str(store), "--concurrency", "2", "-q"]
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (store.exists() and len(LabelCache(store)) >= 10):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    with LabelCache(store) as cache:
+        kept = len(cache)
+    assert kept >= 10 and "nothing was written" not in err
+    assert f"interrupted; {kept} answers from this run are kept in {store} ({kept} in all); run the same command again to resume" in err
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0 and f"{kept} served from cache" in rerun.stdout
+
+
+@pytest.fixture
+def exported(sample_dir, tmp_path):
+    store = str(tmp_path / "s.sqlite")
+    assert main(["label", "--source", str(sample_dir / "record_dataset_StopCube.h5"), "--store", store, "--name", "mine", "-q"]) == 0
+    assert main(["labels", "export", "mine", str(tmp_path / "set.jsonl"), "--store", store]) == 0  # --store after the action
+    return tmp_path / "set.jsonl"
+
+
+def test_labels_take_the_store_before_or_after_the_action(exported, tmp_path, capsys):
+    other = str(tmp_path / "other.sqlite")
+    assert main(["labels", "import", "--store", other, str(exported), "--name", "copy"]) == 0
+    assert main(["labels", "--store", other, "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("copy: rules rules-v2")
+
+
+def test_an_unknown_field_in_an_imported_row_is_an_error(exported, tmp_path, capsys):
+    lines = exported.read_text().splitlines()
+    row = json.loads(lines[3])
+    row["answer"] = row.pop("text")  # an edit under the wrong name
+    lines[3] = json.dumps(row)
+    exported.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "fresh.sqlite"
+    assert main(["labels", "import", str(exported), "--store", str(store)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "row 4" in err and "unknown field 'answer'" in err and "the answer is `text`" in err
+    with LabelCache(store) as cache:
+        assert cache.set_names() == [] and len(cache) == 0
+
+
+def test_the_readme_names_every_column_of_a_label_set_file():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert all(f"`{column}`" in readme.split("## Labelling")[1].split("## Audit")[0] for column in COLUMNS)

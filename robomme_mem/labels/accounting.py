@@ -43,12 +43,19 @@ def estimate_cost(
     return cost, source + (" at batch price" if batch else "")
 
 
-def report(stats: Stats, cost: tuple[float, str] | None) -> str:
+def report(stats: Stats, cost: tuple[float, str] | None, *, offline: bool = False) -> str:
+    """The run's closing lines; ``offline`` (the rules labeller) costs nothing and says so."""
+    if offline:
+        priced = "  cost: none (an offline labeller: no request leaves this machine)"
+    elif cost:
+        priced = f"  estimated cost: ${cost[0]:.4f} ({cost[1]})"
+    else:
+        priced = "  estimated cost: unknown (no price for this model; pass --prices or --price-input/--price-output)"
     lines = [
         f"  requests: {stats.sent} sent, {stats.cached} served from cache, {stats.deduplicated} deduplicated in flight, "
         f"{stats.failed + stats.failed_earlier} failed ({stats.failed} in this run, {stats.failed_earlier} stored by an earlier one), {stats.pending} pending",
         f"  completions asked: {stats.asks} (re-asks after invalid answers included)",
         f"  tokens: {stats.prompt_tokens} in, {stats.completion_tokens} out",
-        f"  estimated cost: ${cost[0]:.4f} ({cost[1]})" if cost else "  estimated cost: unknown (no price for this model; pass --prices or --price-input/--price-output)",
+        priced,
     ]
     return "\n".join(lines)

@@ -20,8 +20,10 @@ _META_KEY = b"robomme_mem.label_set"
 
 _TYPES = {"episode": pa.int64(), "item": pa.int64(), "step": pa.int64(), "prompt_tokens": pa.int64(),
           "completion_tokens": pa.int64(), "attempts": pa.int64(), "latency_s": pa.float64()}
-_COLUMNS = tuple(dict.fromkeys((*ENTRY_FIELDS, *REQUEST_FIELDS, *ANSWER_FIELDS)))
-_SCHEMA = pa.schema([(c, _TYPES.get(c, pa.string())) for c in _COLUMNS])
+COLUMNS = tuple(dict.fromkeys((*ENTRY_FIELDS, *REQUEST_FIELDS, *ANSWER_FIELDS)))
+"""A label set file's columns, in order: where the answer is used, the canonical request, the answer."""
+_KNOWN = frozenset(COLUMNS)
+_SCHEMA = pa.schema([(c, _TYPES.get(c, pa.string())) for c in COLUMNS])
 
 
 def export_rows(store: LabelCache, name: str) -> tuple[dict, list[dict]]:
@@ -111,6 +113,9 @@ def import_set(store: LabelCache, path: str | Path, name: str | None = None) -> 
     items: dict[str, tuple[Answer, dict]] = {}
     for number, row in enumerate(rows, start=first):
         where = f"{path}: row {number} ({row.get('task')} episode {row.get('episode')}, {row.get('kind')} {row.get('style') or ''} item {row.get('item')})".replace("  ", " ")
+        unknown = [f for f in row if f not in _KNOWN]
+        if unknown:  # an edit under a name the import would drop (say `answer` for `text`) must not pass as imported
+            raise ValueError(f"{where}: unknown field {', '.join(map(repr, unknown))} (a row has: {', '.join(COLUMNS)}; the answer is `text`); nothing imported")
         try:
             record = {f: row[f] for f in REQUEST_FIELDS}
             expected = request_key_of(record)

@@ -94,6 +94,7 @@ def label_source(
     spatial: bool = True,
     concurrency: int = 16,
     retry_failed: bool = False,
+    replace: bool = False,
     progress: bool = True,
 ) -> LabelRun:
     """Label the episodes of ``files`` with ``labeller`` through ``store``; save the set once nothing is pending.
@@ -103,6 +104,8 @@ def label_source(
     so the set holds exactly the call frames a build with that spec asks for.
     """
     check_name(name)
+    if store is not None and not replace:
+        check_replacement(store, name, labeller)
     spec = spec or load_spec()
     works = plan_source(files, max_episodes, spec.stride_for)
     session = LabelSession(labeller, store, concurrency=concurrency, retry_failed=retry_failed)
@@ -120,6 +123,28 @@ def label_source(
         meta = set_meta(name, labeller, styles, spatial, files, episodes, spec)
         store.save_set(name, meta, entries)
     return LabelRun(name, episodes, session.stats, meta)
+
+
+def check_replacement(store: LabelCache, name: str, labeller) -> None:
+    """Refuse to replace a set of this name made with another model or parameters (``replace`` allows it).
+
+    A rerun with the same model and parameters resumes or refreshes its own set (online or
+    through the Batch API alike); a set of another model is work someone paid for, and a name
+    typed twice must not throw it away.
+    """
+    if name not in store.set_names():
+        return
+    old = store.set_meta(name)
+    new = {"labeller": labeller.describe()["labeller"], "params": labeller.params.to_dict()}
+    if old.get("params") == new["params"]:
+        return
+    differs = sorted(k for k in {*old.get("params", {}), *new["params"]} if old.get("params", {}).get(k) != new["params"].get(k))
+    raise ValueError(
+        f"{store.path}: label set {name!r} holds labels of {old.get('labeller')} ({old.get('params', {}).get('model')}), "
+        f"not of this run's {new['labeller']} ({new['params'].get('model')})"
+        + (f"; they differ in {', '.join(differs)}" if differs else "")
+        + ": pass --replace to replace it, or choose another --name"
+    )
 
 
 def content_id(episodes: Sequence[EpisodeLabels]) -> str:

@@ -15,6 +15,11 @@ parsed with the rollout parser (:mod:`robomme_mem.policy`) and compared with the
 - ``memory_update_agreement``: the policy rewrites its memory exactly when the target does;
 - ``count_faithful``: on counting tasks, the count in the memory equals the target memory's.
 
+An answer without its memory block (``<mem>``, and ``<spatial_mem>`` for dual configs) is wrong
+on every memory metric: the parser's fallback to the previous memory would otherwise agree
+with a target that did not change. The baseline configs (RoboMME's subgoal data, no memory)
+are scored on the subgoal metrics, their ``<bbox>`` targets filled from the row's ``objects``.
+
 Per task and overall, with bootstrap 95% intervals over rows; JSON and Markdown output.
 """
 
@@ -31,7 +36,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from robomme_mem.policy import BACKENDS, MAX_NEW_TOKENS, make_backend, parse_answer
+from robomme_mem.configs import BASELINE_CONFIGS, ROW_CONFIGS
+from robomme_mem.policy import BACKENDS, MAX_NEW_TOKENS, NO_MEMORY, NO_SPATIAL, UNCLOSED_MEMORY, UNCLOSED_SPATIAL, make_backend, parse_answer
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.segment import normalise
 
@@ -57,14 +63,30 @@ def pixel_error(predicted: str, true: str) -> float | None:
     return float(np.mean([math.dist(tuple(map(int, p)), tuple(map(int, t))) for p, t in zip(a, b)]))
 
 
-def score_rows(rows: list[dict], answers: list[str], dual: bool) -> list[dict]:
+_MEMORY_MISSING = {NO_MEMORY, UNCLOSED_MEMORY, NO_SPATIAL, UNCLOSED_SPATIAL}
+
+
+def baseline_target(row: dict) -> str:
+    """A baseline row's target with each ``<bbox>`` replaced by its point from ``objects`` (``<y, x>``)."""
+    text = row["messages"][2]["content"]
+    for y, x in (row.get("objects") or {}).get("bbox") or []:
+        text = text.replace("<bbox>", f"<{y}, {x}>", 1)
+    return text
+
+
+def score_rows(rows: list[dict], answers: list[str], dual: bool, baseline: bool = False) -> list[dict]:
     """Per-row scores; ``rows`` carry task, episode, frame, memory_in, spatial_in and the target."""
     scored = []
     for row, answer in zip(rows, answers):
+        if baseline:
+            target, predicted = parse_answer(baseline_target(row), dual=False), parse_answer(answer, dual=False)
+            scored.append(_subgoal_scores(row, target, predicted, format_valid=bool(predicted.subgoal)))
+            continue
         target = parse_answer(row["messages"][2]["content"], dual=dual)
         previous = {"previous_memory": row.get("memory_in") or INITIAL_MEMORY, "previous_spatial": row.get("spatial_in") or (INITIAL_SPATIAL if dual else None)}
         predicted = parse_answer(answer, dual=dual, **previous)
         true_count, predicted_count = counts(target.memory), counts(predicted.memory)
+        has_memory = not _MEMORY_MISSING & set(predicted.fallbacks)
         scored.append(
             {
                 "task": row["task"],
@@ -75,12 +97,29 @@ def score_rows(rows: list[dict], answers: list[str], dual: bool) -> list[dict]:
                 "subgoal_exact": float(normalise(predicted.subgoal) == normalise(target.subgoal)),
                 "pixel_error": pixel_error(predicted.subgoal, target.subgoal),
                 "format_valid": float(predicted.valid),
-                "memory_update_agreement": float((predicted.memory != previous["previous_memory"]) == (target.memory != previous["previous_memory"])),
-                "count_faithful": float(predicted_count == true_count) if row["task"] in COUNTING_TASKS and true_count else None,
+                "memory_update_agreement": float(has_memory and (predicted.memory != previous["previous_memory"]) == (target.memory != previous["previous_memory"])),
+                "count_faithful": float(has_memory and predicted_count == true_count) if row["task"] in COUNTING_TASKS and true_count else None,
                 "fallbacks": list(predicted.fallbacks),
             }
         )
     return scored
+
+
+def _subgoal_scores(row: dict, target, predicted, format_valid: bool) -> dict:
+    """A baseline row: the subgoal metrics only (it has no memory to score)."""
+    return {
+        "task": row["task"],
+        "episode": row["episode"],
+        "frame": row["frame"],
+        "predicted_subgoal": normalise(predicted.subgoal),
+        "true_subgoal": normalise(target.subgoal),
+        "subgoal_exact": float(normalise(predicted.subgoal) == normalise(target.subgoal)),
+        "pixel_error": pixel_error(predicted.subgoal, target.subgoal),
+        "format_valid": float(format_valid),
+        "memory_update_agreement": None,
+        "count_faithful": None,
+        "fallbacks": [],
+    }
 
 
 def boundary_scores(scored: list[dict]) -> tuple[list[float], list[float]]:
@@ -146,9 +185,21 @@ def markdown(result: dict, title: str) -> str:
 
 
 def load_rows(dataset: str, config: str, split: str, revision: str | None, max_rows: int | None):
-    from datasets import load_dataset
+    """The split's rows; a config or split the dataset lacks is a ``ValueError`` saying what it has."""
+    from datasets import get_dataset_split_names, load_dataset
 
-    ds = load_dataset(dataset, config, split=split, revision=revision)
+    if config not in ROW_CONFIGS:
+        raise ValueError(f"config {config!r} has no prompts to score (choose one of {', '.join(ROW_CONFIGS)})")
+    try:
+        ds = load_dataset(dataset, config, split=split, revision=revision)
+    except ValueError as exc:
+        if "split" not in str(exc).lower():
+            raise
+        try:
+            have = ", ".join(get_dataset_split_names(dataset, config, revision=revision))
+        except Exception:  # noqa: BLE001  (only for the message)
+            have = "unknown"
+        raise ValueError(f"{dataset} {config} has no split {split!r} (splits: {have})") from None
     if max_rows:
         ds = ds.select(range(min(max_rows, len(ds))))
     return ds
@@ -160,23 +211,25 @@ def run(dataset: str, config: str, split: str, backend, revision: str | None = N
 
 def score_split(ds, config: str, backend, progress: bool = True) -> tuple[dict, list[dict]]:
     """Ask ``backend`` every row's prompt of a loaded split; the report and the per-row scores."""
-    variant = config.removesuffix("_history")
+    baseline = config in BASELINE_CONFIGS
+    variant = "grounded" if baseline else config.removesuffix("_history")
     dual = variant.startswith("dual")
     rows, answers = [], []
     for row in tqdm(ds, desc=config, unit="row", disable=not progress):
         image = np.asarray(row["images"][0].convert("RGB")) if row["images"] else None
         answers.append(backend(row["messages"][:2], image, MAX_NEW_TOKENS[variant]))
         rows.append(row)
-    scored = score_rows(rows, answers, dual)
+    scored = score_rows(rows, answers, dual, baseline)
     return report(scored), scored
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="robomme-mem", help="build folder or Hub dataset repo id")
-    parser.add_argument("--config", default="dual_grounded")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--revision")
+    parser.add_argument("--config", default="dual_grounded", metavar="CONFIG",
+                        help=f"a row config (default: %(default)s; any of {', '.join(ROW_CONFIGS)}; baselines get the subgoal metrics)")
+    parser.add_argument("--split", default="train", help="split to score (default: %(default)s)")
+    parser.add_argument("--revision", help="Hub revision or tag, e.g. v1.0.0")
     parser.add_argument("--backend", choices=BACKENDS, required=True,
                         help="openai or swift score a model; replay answers with the split's own targets (a self-check of the scoring loop: 1.000 by construction)")
     parser.add_argument("--model", help="served model name (openai) or base model (swift)")
@@ -187,8 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
 
-    ds = load_rows(args.dataset, args.config, args.split, args.revision, args.max_rows)
-    targets = [r["messages"][2]["content"] for r in ds] if args.backend == "replay" else None
+    try:
+        ds = load_rows(args.dataset, args.config, args.split, args.revision, args.max_rows)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"offline.py: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    target = baseline_target if args.config in BASELINE_CONFIGS else (lambda r: r["messages"][2]["content"])
+    targets = [target(r) for r in ds] if args.backend == "replay" else None
     try:
         backend = make_backend(args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter, targets=targets)
     except ValueError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ spec.loader.exec_module(offline)
 
 @pytest.fixture(scope="module")
 def built(sample_dir, tmp_path_factory):
-    return build([sample_dir], tmp_path_factory.mktemp("offline") / "robomme-mem", BuildOptions(configs=("grounded", "dual_grounded")), progress=False)
+    return build([sample_dir], tmp_path_factory.mktemp("offline") / "robomme-mem", BuildOptions(configs=("grounded", "dual_grounded", "baseline_grounded", "traces")), progress=False)
 
 
 def targets(built, config):
@@ -78,3 +79,36 @@ def test_counts_read_words_and_digits_but_not_coordinates():
     assert offline.counts("I picked up the cube <12, 40> twice and placed it 3 times.") == [2, 3]
     assert offline.pixel_error("at <10, 10>", "at <13, 14>") == 5.0
     assert offline.pixel_error("no point", "at <1, 1>") == float("inf") and offline.pixel_error("x", "y") is None
+
+
+def test_answers_without_their_memory_are_wrong_on_every_memory_metric(built):
+    stripped = [re.sub(r"\n?<mem>.*?</mem>", "", t, flags=re.S) for t in targets(built, "dual_grounded")]
+    result, scored = offline.run(str(built.out), "dual_grounded", "train", ReplayBackend(stripped), progress=False)
+    overall = result["overall"]["metrics"]
+    assert overall["format_valid"]["mean"] == 0.0 and overall["subgoal_exact"]["mean"] == 1.0
+    assert overall["memory_update_agreement"]["mean"] == 0.0 and overall["count_faithful"]["mean"] == 0.0
+
+
+def test_the_baselines_are_scored_on_their_subgoals(built):
+    ds = offline.load_rows(str(built.out), "baseline_grounded", "train", None, None)
+    result, _ = offline.score_split(ds, "baseline_grounded", ReplayBackend([offline.baseline_target(r) for r in ds]), progress=False)
+    overall = result["overall"]["metrics"]
+    assert overall["subgoal_exact"]["mean"] == 1.0 and overall["pixel_error"]["mean"] == 0.0 and overall["pixel_error"]["n"] > 0
+    assert overall["memory_update_agreement"]["n"] == 0 and "<bbox>" not in offline.baseline_target(ds[0])
+    assert offline.main(["--dataset", str(built.out), "--config", "baseline_grounded", "--backend", "replay", "-q"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--split", "validation"], "has no split 'validation' (splits: train)"),
+    (["--config", "traces"], "config 'traces' has no prompts to score"),
+])
+def test_what_cannot_be_scored_is_said_in_one_line(built, capsys, argv, message):
+    assert offline.main(["--dataset", str(built.out), "--backend", "replay", "-q", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("offline.py: error: ") and message in err[-1] and not any("Traceback" in line for line in err)
+
+
+def test_help_shows_the_split_default(capsys):
+    with pytest.raises(SystemExit):
+        offline.main(["--help"])
+    assert "(default: train)" in capsys.readouterr().out

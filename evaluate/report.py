@@ -167,12 +167,20 @@ def load_trace(dataset: str, episode: str) -> dict:
     """The ``traces`` row of ``TASK:EPISODE`` from a build folder or Hub repo."""
     from datasets import load_dataset
 
-    task, _, index = episode.partition(":")
+    task, index = parse_episode(episode)
     for split in load_dataset(dataset, "traces").values():
         for row in split:
-            if row["task"] == task and row["episode"] == int(index or 0):
+            if row["task"] == task and row["episode"] == index:
                 return row
-    raise ValueError(f"{dataset}: no trace for {episode}")
+    raise ValueError(f"{dataset}: no trace for {episode} (the traces config holds one row per labelled episode)")
+
+
+def parse_episode(episode: str) -> tuple[str, int]:
+    """``BinFill:3`` -> ("BinFill", 3); ``BinFill`` -> ("BinFill", 0)."""
+    task, _, index = episode.partition(":")
+    if not task or not (index or "0").isdigit():
+        raise ValueError(f"--episode {episode!r}: expected TASK:EPISODE, e.g. BinFill:0")
+    return task, int(index or 0)
 
 
 def rollout_trace(results: Path, episode: str, method: str | None = None) -> dict:
@@ -181,20 +189,33 @@ def rollout_trace(results: Path, episode: str, method: str | None = None) -> dic
     Consecutive calls with the same subgoal and memory collapse into the first, so the figure
     shows the steps where the policy changed its mind, as a build's boundaries do.
     """
-    task, _, index = episode.partition(":")
+    task, index = parse_episode(episode)
     for record in read_results(results):
-        if record["task"] == task and int(record["episode"]) == int(index or 0) and method in (None, record["method"]) and record.get("trace"):
+        if record["task"] == task and int(record["episode"]) == index and method in (None, record["method"]) and record.get("trace"):
             boundaries, last = [], None
             for call in record["trace"]:
                 if (call["subgoal"], call["memory"]) != last:
                     boundaries.append({"step": call["step"], "subgoal_rollout": call["subgoal"], "memory_rollout": call["memory"]})
                     last = (call["subgoal"], call["memory"])
             outcome = f"{record['method']}, {record.get('status', 'success' if record['success'] else 'fail')}"
-            return {"task": task, "episode": f"{index or 0} ({outcome})", "goal": record.get("goal", ""), "boundaries": boundaries}
+            return {"task": task, "episode": f"{index} ({outcome})", "goal": record.get("goal", ""), "boundaries": boundaries}
     raise ValueError(f"{results}: no rollout trace for {episode}" + (f" of {method}" if method else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Bad input (a malformed results line, an episode with no trace, no matplotlib) ends in one line, exit 2."""
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:
+        if exc.name != "matplotlib":
+            raise
+        print("report.py: error: the figures need matplotlib: pip install 'robomme-mem[eval]'", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"report.py: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+    return 2
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results JSONL (one line per episode)")
     parser.add_argument("--out", type=Path, default=Path("report"), help="report folder")

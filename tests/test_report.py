@@ -128,3 +128,28 @@ def test_a_missing_or_empty_results_file_is_an_error(tmp_path, capsys, content):
         report.main([str(results), "--out", str(tmp_path / "report")])
     assert stop.value.code == 2 and str(results) in capsys.readouterr().err
     assert not (tmp_path / "report" / "report.md").exists()
+
+
+def test_bad_input_ends_in_one_line(tmp_path, sample_dir, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"method": "x", "task": "BinFill", "episode": 0, "success": true}\nnot json\n{"method": "x", "task": "BinFill", "episode": 1, "success": true}\n')
+    assert report.main([str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == f"report.py: error: {bad}:2: not a result line (Expecting value: line 1 column 1 (char 0))"
+    good = results_file(tmp_path / "good.jsonl")
+    build([sample_dir], tmp_path / "b", BuildOptions(tasks=("BinFill",), configs=("traces",)), progress=False)
+    for episode, message in (("BinFill:99", "no trace for BinFill:99"), ("BinFill:x", "expected TASK:EPISODE")):
+        assert report.main([str(good), "--out", str(tmp_path / "r"), "--traces", str(tmp_path / "b"), "--episode", episode]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("report.py: error: ") and message in err[-1] and not any("Traceback" in line for line in err)
+
+
+def test_without_matplotlib_the_report_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without [eval] sees
+    assert report.main([str(results_file(tmp_path / "r.jsonl")), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == "report.py: error: the figures need matplotlib: pip install 'robomme-mem[eval]'"
+
+
+def test_the_report_cites_only_what_the_repo_holds(tmp_path):
+    assert report.main([str(results_file(tmp_path / "r.jsonl")), "--out", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "spec/paper_results.md" not in text and "evaluate/paper_results.json" in text and (ROOT / "evaluate" / "paper_results.json").is_file()

@@ -115,7 +115,8 @@ def summary(records: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=("robomme", "maniskill"), default="robomme")
+    parser.add_argument("--suite", choices=("robomme", "maniskill"), default="robomme",
+                        help="robomme: RoboMME's tasks (needs RoboMME installed); maniskill: stock ManiSkill tasks, a check of the harness (default: %(default)s)")
     parser.add_argument("--low-level", choices=("pi05", "oracle"), default="pi05",
                         help="pi05: a policy server (--ll-port); oracle: RoboMME's motion planner, one subgoal per step (CPU only)")
     parser.add_argument("--tasks", help=f"comma-separated (default: the report's 7: {','.join(EVALUATED_TASKS)})")
@@ -131,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", help="LoRA adapter (swift)")
     parser.add_argument("--base-url", help="OpenAI-compatible server (openai)")
     parser.add_argument("--replay", type=Path, help="completions for the replay backend (JSONL), replayed in every episode, the last repeated")
-    parser.add_argument("--ll-host", default="127.0.0.1")
-    parser.add_argument("--ll-port", type=int, default=8000)
+    parser.add_argument("--ll-host", default="127.0.0.1", help="host of the pi0.5 policy server (openpi-client websocket; default: %(default)s)")
+    parser.add_argument("--ll-port", type=int, default=8000, help="port of the pi0.5 policy server (default: %(default)s)")
     parser.add_argument("--ll-protocol", choices=("mme-vla", "openpi"), default="mme-vla",
                         help="mme-vla: RoboMME's server (reset and history messages); openpi: observations only")
     parser.add_argument("--every", type=int, default=CALL_EVERY, help="low-level steps between high-level calls (pi05)")
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="episodes in N local processes (one simulator each, ~1.3 GB for RoboMME)")
     parser.add_argument("--ray", metavar="ADDRESS", help="one Ray task per episode on this cluster (host:port, ray://host:port, auto; "
                                                           "'local' starts one here); needs robomme-mem[cluster]")
-    parser.add_argument("--results", type=Path, default=Path("runs/rollout/results.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("runs/rollout/results.jsonl"),
+                        help="results JSONL, one line per finished episode; a rerun resumes it (default: %(default)s)")
     parser.add_argument("--retry-errors", action="store_true", help="run again episodes whose result is an error")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)

@@ -145,7 +145,10 @@ class TaskAudit:
     entries: Mean = field(default_factory=Mean)
     repeats: Rate = field(default_factory=Rate)
     fixtures: list[str] | None = None
-    """``None`` with fewer than two episodes (a fixture cannot be told from an object that stayed put)."""
+    """``None`` with fewer than two episodes (a fixture cannot be told from an object that stayed put).
+    Overall: every task's, named ``Task: point`` (so the column adds up over the task rows)."""
+    fixtures_every_task: list[str] | None = None
+    """Overall only: points found in every memory of every episode of every task."""
     misses: list[str] = field(default_factory=list)
     """Where target recall failed: "episode 3 step 120: <a, b> not in '...'" (the first few)."""
 
@@ -159,6 +162,7 @@ class TaskAudit:
             "spatial": {
                 "target_recall": self.recall.to_dict(),
                 "fixtures": self.fixtures,
+                **({"fixtures_every_task": self.fixtures_every_task} if self.fixtures_every_task is not None else {}),
                 "entries_per_memory": self.entries.to_dict(),
                 "repeats_previous": self.repeats.to_dict(),
             },
@@ -184,7 +188,9 @@ def audit(episodes: Iterable[EpisodeLabels]) -> dict[str, dict]:
     for task, chains in spatial_by_task.items():
         by_task[task].fixtures = fixtures(chains) if len(chains) > 1 else None
     every = [chain for chains in spatial_by_task.values() for chain in chains]
-    overall.fixtures = fixtures(every) if len(every) > 1 else None
+    found = [task for task in sorted(by_task) if by_task[task].fixtures is not None]
+    overall.fixtures = [f"{task}: {point}" for task in found for point in by_task[task].fixtures] if found else None
+    overall.fixtures_every_task = fixtures(every) if len(every) > 1 else None
     out = {task: by_task[task].to_dict() for task in sorted(by_task)}
     out["overall"] = overall.to_dict()
     return out

@@ -23,6 +23,17 @@ from .tasks import ALL_TASKS
 # so `robomme-mem --help` answers at once.
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--workers 0`` or ``--max-episodes -1`` mean nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -49,11 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--spec", type=Path, metavar="FILE", help="build spec (default: the package's builders/robomme-mem-<version>.toml)")
     b.add_argument("--configs", nargs="+", choices=AVAILABLE_CONFIGS, metavar="CONFIG", help=f"configs to build (default: the spec's; any of {', '.join(AVAILABLE_CONFIGS)})")
     b.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
-    b.add_argument("--max-episodes", type=int, metavar="N", help="first N episodes of each file")
+    b.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     b.add_argument("--duplicate-keyframes", action="store_true", default=None, help="repeat segment-end baseline rows as RoboMME's balancing describes (default: the spec's, off)")
     b.add_argument("--noise-seed", type=int, help="seed of the baseline_grounded point jitter (default: the spec's, 0)")
     b.add_argument("--split-file", type=Path, metavar="FILE", help='held-out episodes, JSON {"validation": {"BinFill": [3, 17]}} (default: the spec\'s seeded split)')
-    b.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    b.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
     b.add_argument("--labels", metavar="SET", help="label set of the memory configs, from the label store; 'rules' (the spec's default) labels offline during the build")
     b.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     b.add_argument("--allow-failed", action="store_true", help="leave episodes with failed labels out instead of refusing to build")
@@ -78,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     a.add_argument("--spec", type=Path, metavar="FILE", help="build spec the set was labelled with (default: the package's)")
     a.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
-    a.add_argument("--max-episodes", type=int, metavar="N", help="first N episodes of each file")
+    a.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     a.add_argument("--json", type=Path, metavar="FILE", help="write the scores as JSON too")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_cmd_audit)
@@ -118,7 +129,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     result = build(sources, args.out, options, progress=not args.quiet)
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start + _GENERATED.get("seconds", 0.0)
     if result.version_changes:
         print(f"note: {args.out} was last built with other versions: {'; '.join(result.version_changes)}", file=sys.stderr)
     print(summary(result, label, elapsed))
@@ -132,7 +143,9 @@ def summary(result, source_label: str, elapsed: float) -> str:
     spec = manifest["spec"]
     labels = manifest.get("labels")
     lines = [
-        f"built {result.out} from {source_label} in {elapsed:.1f} s (spec {spec['file']}, robomme-mem {manifest['package']['version']})",
+        f"built {result.out} from {source_label} in {elapsed:.1f} s"
+        + (f" ({_GENERATED['seconds']:.1f} s of it generating the sample)" if _GENERATED.get("seconds") else "")
+        + f" (spec {spec['file']}, robomme-mem {manifest['package']['version']})",
         f"  {totals['episodes']} episodes, {totals['steps']} steps, {totals['call_frames']} call frames",
     ]
     if labels:
@@ -175,14 +188,24 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 def _sources(given: list[Path] | None) -> tuple[list[Path], str]:
-    """The ``--source`` paths, or the embedded sample (generated on first use)."""
+    """The ``--source`` paths, or the embedded sample (generated on first use, timed in :data:`_GENERATED`)."""
     if given:
         return given, ", ".join(map(str, given))
     from .sample import sample_folder, sample_is_ready, sample_source
 
     if not sample_is_ready():
-        print(f"generating the embedded sample in {sample_folder()} (first run only, ~10 s)", file=sys.stderr)
-    return [sample_source()], "embedded sample (synthetic RoboMME-format episodes)"
+        print(f"generating the embedded sample in {sample_folder()} (first run only: 10 s to a minute, by machine)", file=sys.stderr)
+        start = time.perf_counter()
+        folder = sample_source()
+        _GENERATED["seconds"] = time.perf_counter() - start
+        print(f"generated the embedded sample in {_GENERATED['seconds']:.1f} s", file=sys.stderr)
+        return [folder], SAMPLE_LABEL
+    return [sample_source()], SAMPLE_LABEL
+
+
+SAMPLE_LABEL = "embedded sample (synthetic RoboMME-format episodes)"
+_GENERATED: dict[str, float] = {}
+"""Seconds this process spent generating the embedded sample (the closing line counts them)."""
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -208,9 +231,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     scores = audit(episodes)
     print(f"audit of label set {args.labels!r} on {label}: {len(episodes)} episodes in {time.perf_counter() - start:.1f} s")
     print(table(scores))
-    fixtures = {task: s["spatial"]["fixtures"] for task, s in scores.items() if s["spatial"]["fixtures"]}
+    fixtures = {task: s["spatial"]["fixtures"] for task, s in scores.items() if s["spatial"]["fixtures"] and task != "overall"}
     for task, found in fixtures.items():
-        print(f"fixtures reported as objects ({'in every episode of every task' if task == 'overall' else task}): {'; '.join(found)}")
+        print(f"fixtures reported as objects ({task}): {'; '.join(found)}")
+    every = scores.get("overall", {}).get("spatial", {}).get("fixtures_every_task")
+    if every is not None:
+        print(f"fixtures in every episode of every task: {'; '.join(every) or 'none'}")
     if args.json:
         args.json.write_text(json.dumps({"label_set": args.labels, "source": label, "scores": scores}, indent=2) + "\n", encoding="utf-8")
     return 0
@@ -279,7 +305,7 @@ def _label_parser(sub) -> None:
     p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)")
     p.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders; default: the embedded sample")
     p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
-    p.add_argument("--max-episodes", type=int, metavar="N", help="first N episodes of each file")
+    p.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's; label with the spec you build with)")
     p.add_argument("--labeler", "--labeller", dest="labeller", choices=("rules", "openai"), default="rules", help="rules (offline, default) or openai (any OpenAI-compatible endpoint)")
     p.add_argument("--model", help="model name (openai labeller)")
@@ -290,7 +316,7 @@ def _label_parser(sub) -> None:
     p.add_argument("--action-max-tokens", type=_optional_int, default=None, help="completion budget of action memories (default: not sent)")
     p.add_argument("--spatial-max-tokens", type=_optional_int, default=DEFAULT_SPATIAL_MAX_TOKENS, help=f"completion budget of spatial memories (default: {DEFAULT_SPATIAL_MAX_TOKENS})")
     p.add_argument("--image-size", type=int, metavar="PX", help="downscale frames so the longer side is at most PX before sending")
-    p.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    p.add_argument("--concurrency", type=positive_int, default=16, help="requests in flight (default 16)")
     p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="seconds per HTTP request before it is retried (default 120)")
     p.add_argument("--max-retries", type=int, default=8, help="HTTP retries per request: 429 (after Retry-After), 5xx, timeouts, dropped connections (default 8)")
     p.add_argument("--max-reasks", type=int, default=2, help="asks again after an answer that breaks the prompt's rules (default 2)")

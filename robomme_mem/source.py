@@ -58,7 +58,9 @@ def find_source_files(paths: Sequence[str | Path]) -> list[Path]:
                 if p.name.startswith(SOURCE_FILE_PREFIX) and p.name.endswith(SOURCE_FILE_SUFFIX)
             )
             if not found:
-                raise SourceError(path, f"folder has no {SOURCE_FILE_PREFIX}<Task>{SOURCE_FILE_SUFFIX} files")
+                below = sorted({p.parent.name for p in path.glob(f"*/{SOURCE_FILE_PREFIX}*{SOURCE_FILE_SUFFIX}")})
+                hint = f"; found some one level down, in {', '.join(f'{b}/' for b in below[:3])}{', ...' if len(below) > 3 else ''}: pass those folders" if below else ""
+                raise SourceError(path, f"folder has no {SOURCE_FILE_PREFIX}<Task>{SOURCE_FILE_SUFFIX} files{hint}")
             files.extend(found)
         elif path.is_file():
             files.append(path)

@@ -123,7 +123,8 @@ def test_audit_from_the_command_line_on_real_frames(real_dir, tmp_path, capsys):
     assert set(scores) == {"BinFill", "ButtonUnmask", "PickHighlight", "VideoUnmask", "overall"}
     # the rules spatial labeller on real renders: the table and the scene's fixtures are never objects,
     # and the memory a segment starts with holds its target (the floor: 80%)
-    assert scores["overall"]["spatial"]["fixtures"] == [] and "fixtures reported" not in text
+    assert scores["overall"]["spatial"]["fixtures_every_task"] == [] and "fixtures reported" not in text
+    assert scores["overall"]["spatial"]["fixtures"] is None  # one episode per task: no task can tell a fixture
     recall = scores["overall"]["spatial"]["target_recall"]
     assert recall["n"] == 6 and recall["rate"] >= 0.8
 
@@ -147,3 +148,17 @@ def test_a_build_records_the_audit_of_its_labels(sample_dir, tmp_path):
     assert "scored against the demonstrations" in card and "| overall |" in card
     plain = build([sample_dir], tmp_path / "plain", BuildOptions(configs=("baseline_simple",), tasks=("BinFill",)), progress=False)
     assert plain.manifest["labels_audit"] is None and "no label audit" in (plain.out / "README.md").read_text()
+
+
+def test_the_overall_fixtures_add_up_over_the_tasks(sample_dir, capsys):
+    from robomme_mem.audit import audit, table
+    from robomme_mem.labels.rules import RulesLabeller
+    from robomme_mem.labels.sets import label_source
+    from robomme_mem.source import find_source_files
+
+    episodes = label_source(find_source_files([sample_dir]), RulesLabeller(), store=None, name="rules", progress=False).episodes
+    scores = audit(episodes)
+    per_task = [t for t in scores if t != "overall"]
+    assert len(scores["overall"]["spatial"]["fixtures"]) == sum(len(scores[t]["spatial"]["fixtures"] or []) for t in per_task) > 0
+    assert scores["overall"]["spatial"]["fixtures_every_task"] == []
+    assert f"| {len(scores['overall']['spatial']['fixtures'])} |" in table(scores).splitlines()[-1]

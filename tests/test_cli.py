@@ -131,3 +131,31 @@ def test_the_embedded_sample_has_a_validation_split_and_the_card_offers_it_only_
     assert main(["build", "--configs", "dual_grounded", "--max-episodes", "1", "--out", "first", "-q"]) == 0  # episode 2 is not built
     assert not (tmp_path / "first" / "swift/dual_grounded/validation.jsonl").exists()
     assert "--val_dataset" not in (tmp_path / "first" / "README.md").read_text()
+
+
+def test_the_first_build_counts_the_samples_generation(tmp_path):
+    env = {**os.environ, "ROBOMME_MEM_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([*command(), "build", "-q", "--configs", "simple"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    generated = float(proc.stderr.split("generated the embedded sample in ")[1].split(" s")[0])
+    first = proc.stdout.splitlines()[0]
+    total = float(first.split(" in ")[1].split(" s")[0])
+    assert f"({generated:.1f} s of it generating the sample)" in first and total >= generated
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["build", "--workers", "0"], "argument --workers: must be at least 1, got 0"),
+    (["build", "--max-episodes", "-1"], "argument --max-episodes: must be at least 1, got -1"),
+    (["label", "--max-episodes", "0"], "argument --max-episodes: must be at least 1, got 0"),
+])
+def test_counts_below_one_are_usage_errors(argv, says, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_a_folder_whose_files_lie_one_level_down_says_where(sample_dir, tmp_path, capsys):
+    (tmp_path / "data" / "part1").mkdir(parents=True)
+    shutil.copy(sample_dir / "record_dataset_BinFill.h5", tmp_path / "data" / "part1")
+    assert main(["inspect", "-q", str(tmp_path / "data")]) == 1
+    assert "folder has no record_dataset_<Task>.h5 files; found some one level down, in part1/: pass those folders" in capsys.readouterr().err

@@ -26,6 +26,7 @@ def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, t
     assert main(["label", "--source", str(sample_dir), "--store", store, "-q"]) == 0
     first = capsys.readouterr().out
     assert "label set 'rules-v2'" in first and "0 failed" in first
+    assert "cost: none (an offline labeller" in first and "estimated cost" not in first
     assert main(["label", "--source", str(sample_dir), "--store", store, "-q"]) == 0
     assert "requests: 0 sent" in capsys.readouterr().out  # everything came from the store
     assert main(["labels", "--store", store, "list"]) == 0

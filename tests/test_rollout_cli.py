@@ -51,3 +51,13 @@ def test_a_high_level_endpoint_that_does_not_answer(tmp_path):
     done = rollout(tmp_path, "--suite", "maniskill", "--backend", "openai", "--model", "m", "--base-url", f"http://127.0.0.1:{port}/v1")
     one_line_error(done, tmp_path, f"error: high-level endpoint http://127.0.0.1:{port}/v1: cannot connect: connection refused")
     assert time.monotonic() - start < 30
+
+
+def test_every_option_says_what_it_is_for(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "evaluate" / "rollout.py"), "--help"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = done.stdout.splitlines()
+    for option in ("--suite", "--ll-host", "--ll-port", "--results"):
+        (at,) = [i for i, line in enumerate(lines) if line.strip().startswith(option)]
+        text = " ".join(lines[at:at + 2]).split(option, 1)[1]
+        assert len(text.split()) > 3, option  # more than the metavar

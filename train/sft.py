@@ -139,14 +139,23 @@ def swift_env(recipe: Recipe, files: DatasetFiles) -> dict[str, str]:
     return {**recipe.env, "ROOT_IMAGE_DIR": str(files.root)}
 
 
-def fetch_adapter(spec: str) -> str:
-    """A local adapter folder for ``repo_id[:subfolder]`` (downloaded) or a local path (as is)."""
+def fetch_adapter(spec: str, *, local_only: bool = False) -> str:
+    """A local adapter folder for ``repo_id[:subfolder]`` (downloaded) or a local path (as is).
+
+    ``local_only`` (a dry run) downloads nothing: a copy already in the Hub cache gives its
+    real path; otherwise the command shows where the download will go, in words.
+    """
     if Path(spec).exists():
         return spec
     from huggingface_hub import snapshot_download
 
     repo, _, sub = spec.partition(":")
-    local = Path(snapshot_download(repo, allow_patterns=[f"{sub}/**"] if sub else None))
+    try:
+        local = Path(snapshot_download(repo, allow_patterns=[f"{sub}/**"] if sub else None, local_files_only=local_only))
+    except Exception:  # noqa: BLE001  (huggingface_hub's "not in the cache" errors differ by version)
+        if not local_only:
+            raise
+        return f"<local copy of {spec}, downloaded from the Hub when the run starts>"
     found = sorted((local / sub).rglob("adapter_config.json"), key=lambda p: p.parent.stat().st_mtime)
     if not found:
         raise ValueError(f"{spec}: no LoRA adapter (adapter_config.json) in it")
@@ -252,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.exit(1, f"sft.py: error: {exc}\n")
     warm = warm_start_for(recipe, args.config, args.warm_start)
-    adapter = warm if args.dry_run or warm is None else fetch_adapter(warm)
+    adapter = None if warm is None else fetch_adapter(warm, local_only=args.dry_run)
     cmd = swift_command(recipe, files, args.output, adapter)
     env = swift_env(recipe, files)
     print(f"dataset: {files.source} (config {files.config}, revision {files.revision or 'local'}) at {files.root}")

@@ -97,7 +97,7 @@ def audit_text(scores: dict | None) -> str:
     ]
     found = scores["overall"]["spatial"]["fixtures"]
     if found:
-        lines += ["", "Fixtures the spatial memories report as objects in every episode: " + "; ".join(found) + "."]
+        lines += ["", "Fixtures the spatial memories report as objects in every episode of their task: " + "; ".join(found) + "."]
     return "\n".join(lines)
 
 

@@ -48,7 +48,7 @@ from robomme_mem.png import encode_png
 from robomme_mem.source import SourceFile, find_source_files
 from robomme_mem.write.media import write_mp4
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real"
+REAL = Path(os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real")
 
 
 def replicate(real: Path, out: Path, copies: int) -> Path:

@@ -89,14 +89,7 @@ def score_rows(rows: list[dict], answers: list[str], dual: bool, baseline: bool 
         has_memory = not _MEMORY_MISSING & set(predicted.fallbacks)
         scored.append(
             {
-                "task": row["task"],
-                "episode": row["episode"],
-                "frame": row["frame"],
-                "predicted_subgoal": normalise(predicted.subgoal),
-                "true_subgoal": normalise(target.subgoal),
-                "subgoal_exact": float(normalise(predicted.subgoal) == normalise(target.subgoal)),
-                "pixel_error": pixel_error(predicted.subgoal, target.subgoal),
-                "format_valid": float(predicted.valid),
+                **_subgoal_scores(row, target, predicted, format_valid=predicted.valid),
                 "memory_update_agreement": float(has_memory and (predicted.memory != previous["previous_memory"]) == (target.memory != previous["previous_memory"])),
                 "count_faithful": float(has_memory and predicted_count == true_count) if row["task"] in COUNTING_TASKS and true_count else None,
                 "fallbacks": list(predicted.fallbacks),
@@ -106,7 +99,7 @@ def score_rows(rows: list[dict], answers: list[str], dual: bool, baseline: bool 
 
 
 def _subgoal_scores(row: dict, target, predicted, format_valid: bool) -> dict:
-    """A baseline row: the subgoal metrics only (it has no memory to score)."""
+    """The subgoal metrics of a row (a baseline row has no memory, so these are all it gets)."""
     return {
         "task": row["task"],
         "episode": row["episode"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -10,7 +11,8 @@ import pytest
 from robomme_mem.sample import sample_source
 from robomme_mem.synthetic import write_scripted_episode
 
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real"
+REAL_DATA = Path(os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real")
+"""Real RoboMME files: ``$ROBOMME_MEM_REAL_DATA``, or the developers' copy beside the checkout (not in the repo)."""
 
 
 @pytest.fixture(scope="session")

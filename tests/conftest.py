@@ -46,5 +46,5 @@ def scripted_file(tmp_path):
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     if not REAL_DATA.is_dir() or not any(REAL_DATA.glob("record_dataset_*.h5")):
-        pytest.skip(f"real RoboMME demonstrations not found at {REAL_DATA} (they live in ../shared beside the checkout)")
+        pytest.skip(f"real RoboMME demonstrations not found at {REAL_DATA} (set $ROBOMME_MEM_REAL_DATA to a folder of record_dataset_<Task>.h5 files)")
     return REAL_DATA

@@ -13,7 +13,6 @@ itself is left as it is. A build from synthetic episodes is refused unless asked
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from huggingface_hub import HfApi
 
 from .layout import CARD, MANIFEST
 from .write.card import render_card
+from .write.replace import link_or_copy
 
 REPO_TYPE = "dataset"
 STALE_PATTERNS = ["data/**", "traces/**", "swift/**"]
@@ -107,10 +107,7 @@ def _staged(plan: PushPlan) -> Iterator[Path]:
             if path == CARD:
                 target.write_text(plan.card, encoding="utf-8")
                 continue
-            try:
-                os.link(plan.folder / path, target)
-            except OSError:
-                shutil.copy2(plan.folder / path, target)
+            link_or_copy(plan.folder / path, target)
         yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)

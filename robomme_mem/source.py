@@ -120,12 +120,9 @@ class SourceFile:
     def synthetic(self) -> str | None:
         """What generated the file, when robomme-mem's generator did (``None``: a recorded demonstration)."""
         value = self._h5.attrs.get(SYNTHETIC_ATTR)
-        return None if value is None else self._decode(value, field=SYNTHETIC_ATTR)
-
-    def _decode(self, value, *, field: str) -> str:
-        if isinstance(value, (bytes, np.bytes_)):
-            return bytes(value).decode("utf-8", "replace")
-        return str(value)
+        if value is None:
+            return None
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
     @cached_property
     def episode_indices(self) -> list[int]:

@@ -95,7 +95,7 @@ def test_an_interrupt_while_carrying_files_over_leaves_the_old_folder_whole(clon
             raise KeyboardInterrupt
         os.link(src, dst)
 
-    monkeypatch.setattr(replace, "_link", interrupted)
+    monkeypatch.setattr(replace, "link_or_copy", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build(source, clone, BuildOptions(configs=CONFIGS, noise_seed=7, workers=1), progress=False)
     assert snapshot(clone) == before

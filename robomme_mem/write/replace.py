@@ -56,36 +56,31 @@ def owned_paths(out: Path) -> set[str]:
     return owned
 
 
-def carry_over(out: Path, tmp: Path) -> list[str]:
-    """Link every entry of ``out`` the build does not own into ``tmp``; returns the files carried.
+def carry_over(out: Path, tmp: Path) -> None:
+    """Link every entry of ``out`` the build does not own into ``tmp``.
 
     Folders are walked, so a foreign folder (``.git``, ``docs/``) keeps its whole tree, while
     anything under an owned folder is the old build's and is left behind.
     """
     owned = owned_paths(out)
-    carried: list[str] = []
     for root, dirs, names in os.walk(out):
         here = Path(root)
         prefix = "" if here == out else here.relative_to(out).as_posix() + "/"
         for name in list(dirs):
-            path = prefix + name
-            if path in owned or (here / name).is_symlink():
-                dirs.remove(name)  # not walked: owned, or a link copied as a link below
-                if path in owned:
-                    continue
-                names.append(name)
-            else:
-                (tmp / path).mkdir(exist_ok=True)
-                os.chmod(tmp / path, (here / name).stat().st_mode & 0o7777)
+            if prefix + name in owned or (here / name).is_symlink():
+                dirs.remove(name)  # not walked: the old build's, or a link (carried as a link below)
+                if prefix + name not in owned:
+                    names.append(name)
+                continue
+            (tmp / prefix / name).mkdir(exist_ok=True)
+            os.chmod(tmp / prefix / name, (here / name).stat().st_mode & 0o7777)
         for name in names:
-            path = prefix + name
-            if path not in owned and not (tmp / path).exists():
-                _link(here / name, tmp / path)
-                carried.append(path)
-    return carried
+            if prefix + name not in owned and not (tmp / prefix / name).exists():
+                link_or_copy(here / name, tmp / prefix / name)
 
 
-def _link(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` becomes ``source``'s bytes without copying them: a hard link, a copy where links fail, a symlink as a symlink."""
     if source.is_symlink():
         target.symlink_to(os.readlink(source))
         return

@@ -42,11 +42,11 @@ from pathlib import Path
 import h5py
 
 from robomme_mem.configs import BASELINE_CONFIGS
-from robomme_mem.layout import PNG_COMPRESS_LEVEL
-from robomme_mem.planning import plan_source
+from robomme_mem.dataset.layout import PNG_COMPRESS_LEVEL
+from robomme_mem.dataset.plan import plan_source
 from robomme_mem.png import encode_png
-from robomme_mem.source import SourceFile, find_source_files
-from robomme_mem.write.media import write_mp4
+from robomme_mem.dataset.source import SourceFile, find_source_files
+from robomme_mem.dataset.write.media import write_mp4
 
 REAL = Path(os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real")
 

@@ -3,7 +3,7 @@
     python benchmarks/labelling.py                   # 4 episodes per task, L = 200 and 50 ms, C = 16
     python benchmarks/labelling.py --episodes 2      # quicker
 
-The server (:mod:`robomme_mem.testing.openai_server`) runs in its own process and answers
+The server (:mod:`robomme_mem.servers.openai_server`) runs in its own process and answers
 after an injected latency L. Measured in one run on one machine:
 
 1. **Schedule**: labelling wall time / critical-path bound, where the bound is the longest
@@ -31,13 +31,13 @@ from pathlib import Path
 
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
-from robomme_mem.labels.cache import LabelCache
-from robomme_mem.planning import plan_source
-from robomme_mem.labels.openai_labeller import OpenAILabeller
-from robomme_mem.labels.requests import LabelParams, action_request
-from robomme_mem.labels.sets import label_source
-from robomme_mem.source import find_source_files
-from robomme_mem.synthetic import SYNTHETIC_TASKS, write_source
+from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.plan import plan_source
+from robomme_mem.dataset.labels.openai_labeller import OpenAILabeller
+from robomme_mem.dataset.labels.requests import LabelParams, action_request
+from robomme_mem.dataset.labels.sets import label_source
+from robomme_mem.dataset.source import find_source_files
+from robomme_mem.dataset.synthetic import SYNTHETIC_TASKS, write_source
 
 
 class Server:
@@ -45,7 +45,7 @@ class Server:
 
     def __init__(self, latency: float) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "robomme_mem.testing.openai_server", "--port", "0", "--latency", str(latency)],
+            [sys.executable, "-m", "robomme_mem.servers.openai_server", "--port", "0", "--latency", str(latency)],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -7,7 +7,7 @@ Runs in the ``[sim]`` environment (``.ci/run`` makes one). Measured in one run, 
 
 1. **baseline**: the simulator stepped with the scripted low-level policy called in-process
    (no high-level policy, no websocket): the floor any harness pays;
-2. **harness, replay**: ``robomme_mem.rollout.evaluate`` with the replay backend, the
+2. **harness, replay**: ``robomme_mem.closedloop.loop.evaluate`` with the replay backend, the
    scripted policy behind ``openpi-client`` and a websocket on loopback, results appended;
 3. **harness, openai**: the same with the high-level policy asked over HTTP through the real
    ``openai`` client (PNG frame in a data URL) from a local server whose answer depends only
@@ -32,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robomme_mem.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # noqa: E402
-from robomme_mem.rollout import Job, OpenPILowLevel, evaluate  # noqa: E402
-from robomme_mem.suites import ManiSkillSuite, RoboMMESuite  # noqa: E402
-from robomme_mem.testing import lowlevel_server  # noqa: E402
-from robomme_mem.testing.lowlevel_server import PICK_CALLS, counting_answer  # noqa: E402
-from robomme_mem.testing.openai_server import FakeOpenAI  # noqa: E402
+from robomme_mem.closedloop.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # noqa: E402
+from robomme_mem.closedloop.loop import Job, OpenPILowLevel, evaluate  # noqa: E402
+from robomme_mem.closedloop.suites import ManiSkillSuite, RoboMMESuite  # noqa: E402
+from robomme_mem.servers import lowlevel_server  # noqa: E402
+from robomme_mem.servers.lowlevel_server import PICK_CALLS, counting_answer  # noqa: E402
+from robomme_mem.servers.openai_server import FakeOpenAI  # noqa: E402
 
 
 def replay_answers() -> list[str]:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     episodes = list(range(args.episodes))
     suite.make(task, 0).close()  # build the environment before timing (RoboMME builds one per episode, which stays in its figures)
 
-    server = subprocess.Popen([sys.executable, "-m", "robomme_mem.testing.lowlevel_server", "--policy", policy_name, "--chunk", str(args.chunk), "--port", "0"],
+    server = subprocess.Popen([sys.executable, "-m", "robomme_mem.servers.lowlevel_server", "--policy", policy_name, "--chunk", str(args.chunk), "--port", "0"],
                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
     rows = []
     try:

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             replay = tmp / "answers.jsonl"
             replay.write_text("".join(json.dumps(a) + "\n" for a in [PICK] * 3 + [MOVE]))
-            server = subprocess.Popen([sys.executable, "-m", "robomme_mem.testing.lowlevel_server", "--policy", "pickcube", "--chunk", "8", "--port", "0"],
+            server = subprocess.Popen([sys.executable, "-m", "robomme_mem.servers.lowlevel_server", "--policy", "pickcube", "--chunk", "8", "--port", "0"],
                                       stdout=subprocess.PIPE, text=True, env=env)
             port = server.stdout.readline().split()[1]
             common += ["--backend", "replay", "--replay", str(replay), "--ll-port", port, "--variant", "dual_simple", "--max-steps", "96"]

@@ -16,7 +16,7 @@ from . import __version__
 from .configs import ALL_CONFIGS as AVAILABLE_CONFIGS
 from .configs import DEFAULT_CONFIG
 from .errors import EndpointError, SourceError
-from .layout import DEFAULT_OUT
+from .dataset.layout import DEFAULT_OUT
 from .tasks import ALL_TASKS
 
 # Everything heavier (h5py, datasets, pyarrow, openai) is imported by the command that uses it,
@@ -105,13 +105,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from .build import BuildOptions, build
-    from .spec import load_spec
+    from .dataset.build import BuildOptions, build
+    from .dataset.spec import load_spec
 
     sources, label = _sources(args.source)
     split_file = args.split_file
     if split_file is None and not args.source:  # the embedded sample holds out one episode per task
-        from .sample import sample_split_file
+        from .dataset.sample import sample_split_file
 
         split_file = sample_split_file()
     options = BuildOptions(
@@ -171,7 +171,7 @@ def load_path(out: Path) -> str:
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    from .hub import plan_push, push
+    from .dataset.publish import plan_push, push
 
     plan = plan_push(args.folder, args.repo_id, args.tag, allow_synthetic=args.allow_synthetic)
     size = plan.total_bytes / 1e6
@@ -191,7 +191,7 @@ def _sources(given: list[Path] | None) -> tuple[list[Path], str]:
     """The ``--source`` paths, or the embedded sample (generated on first use, timed in :data:`_GENERATED`)."""
     if given:
         return given, ", ".join(map(str, given))
-    from .sample import sample_folder, sample_is_ready, sample_source
+    from .dataset.sample import sample_folder, sample_is_ready, sample_source
 
     if not sample_is_ready():
         print(f"generating the embedded sample in {sample_folder()} (first run only: 10 s to a minute, by machine)", file=sys.stderr)
@@ -211,13 +211,13 @@ _GENERATED: dict[str, float] = {}
 def _cmd_audit(args: argparse.Namespace) -> int:
     import json
 
-    from .audit import audit, table
-    from .labels.cache import LabelCache
-    from .labels.rules import RulesLabeller
-    from .labels.sets import default_store, label_source, resolve
-    from .planning import plan_source
-    from .source import find_source_files, select_files
-    from .spec import load_spec
+    from .dataset.audit import audit, table
+    from .dataset.labels.cache import LabelCache
+    from .dataset.labels.rules import RulesLabeller
+    from .dataset.labels.sets import default_store, label_source, resolve
+    from .dataset.plan import plan_source
+    from .dataset.source import find_source_files, select_files
+    from .dataset.spec import load_spec
 
     sources, label = _sources(args.source)
     files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
@@ -246,9 +246,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     """The pre-flight check: every field a build reads, every frame it reads decoded (``--all-frames``: every frame)."""
     from tqdm.auto import tqdm
 
-    from .planning import plan_one
-    from .source import SourceFile, find_source_files
-    from .spec import load_spec
+    from .dataset.plan import plan_one
+    from .dataset.source import SourceFile, find_source_files
+    from .dataset.spec import load_spec
 
     spec = load_spec(args.spec)
     sources, _ = _sources(args.path or None)
@@ -299,7 +299,7 @@ def _segments(ep, planned) -> str:
 
 
 def _label_parser(sub) -> None:
-    from .labels.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, STYLES
+    from .dataset.labels.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, STYLES
 
 
     p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)")
@@ -347,13 +347,13 @@ _optional_float, _optional_int, _optional_str = _optional(float), _optional(int)
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from .labels.batch import BatchExportLabeller
-    from .labels.cache import LabelCache
-    from .labels.openai_labeller import OpenAILabeller
-    from .labels.requests import LabelParams
-    from .labels.rules import RulesLabeller
-    from .labels.sets import default_name, default_store
-    from .source import find_source_files, select_files
+    from .dataset.labels.batch import BatchExportLabeller
+    from .dataset.labels.cache import LabelCache
+    from .dataset.labels.openai_labeller import OpenAILabeller
+    from .dataset.labels.requests import LabelParams
+    from .dataset.labels.rules import RulesLabeller
+    from .dataset.labels.sets import default_name, default_store
+    from .dataset.source import find_source_files, select_files
 
     sources, label = _sources(args.source)
     files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
@@ -391,10 +391,10 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _label_run(args, files, label, labeller, name, store, store_path) -> int:
-    from .labels.accounting import PRICES, estimate_cost, load_prices, report
-    from .labels.batch import import_batch, write_batch
-    from .labels.sets import label_source
-    from .spec import load_spec
+    from .dataset.labels.accounting import PRICES, estimate_cost, load_prices, report
+    from .dataset.labels.batch import import_batch, write_batch
+    from .dataset.labels.sets import label_source
+    from .dataset.spec import load_spec
 
     if args.import_batch:
         imported = import_batch(args.import_batch, store)
@@ -473,8 +473,8 @@ def _labels_parser(sub) -> None:
 
 
 def _store(args: argparse.Namespace):
-    from .labels.cache import LabelCache
-    from .labels.sets import default_store
+    from .dataset.labels.cache import LabelCache
+    from .dataset.labels.sets import default_store
 
     return LabelCache(args.store or default_store())
 
@@ -492,7 +492,7 @@ def _cmd_labels_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_export(args: argparse.Namespace) -> int:
-    from .labels.files import export_set
+    from .dataset.labels.files import export_set
 
     with _store(args) as store:
         n = export_set(store, args.name, args.file)
@@ -501,7 +501,7 @@ def _cmd_labels_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_import(args: argparse.Namespace) -> int:
-    from .labels.files import import_set
+    from .dataset.labels.files import import_set
 
     with _store(args) as store:
         name, n = import_set(store, args.file, args.name)

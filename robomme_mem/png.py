@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; zlib keeps the package usable without it
     isal_zlib = None
 
-from .layout import PNG_COMPRESS_LEVEL
+from .dataset.layout import PNG_COMPRESS_LEVEL
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SUB_FILTER = 1

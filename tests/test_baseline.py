@@ -18,7 +18,7 @@ import av
 import numpy as np
 import pytest
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 
 GOAL = "Pick up the red cube, then press the button"
 SYSTEM_SIMPLE = "You are a helpful assistant to help guide the robot to complete the task by predicting a sequence of language subgoals"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.configs import (
     ALL_CONFIGS,
     BASELINE_CONFIGS,
@@ -18,13 +18,13 @@ from robomme_mem.configs import (
     MEMORY_CONFIGS,
     TRACES,
 )
-from robomme_mem.labels.cache import LabelCache
-from robomme_mem.labels.rules import RulesLabeller
-from robomme_mem.labels.files import export_set, import_set
-from robomme_mem.labels.sets import label_source
+from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.labels.rules import RulesLabeller
+from robomme_mem.dataset.labels.files import export_set, import_set
+from robomme_mem.dataset.labels.sets import label_source
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
-from robomme_mem.source import find_source_files
-from robomme_mem.spec import load_spec, spec_path
+from robomme_mem.dataset.source import find_source_files
+from robomme_mem.dataset.spec import load_spec, spec_path
 
 MEMORY_LINE = re.compile(r"<mem>(.*)</mem>")
 SPATIAL_LINE = re.compile(r"<spatial_mem>(.*)</spatial_mem>")

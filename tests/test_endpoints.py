@@ -7,8 +7,8 @@ import time
 import pytest
 
 from robomme_mem.cli import main
-from robomme_mem.labels.cache import LabelCache
-from robomme_mem.testing.openai_server import FakeOpenAI
+from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.servers.openai_server import FakeOpenAI
 
 SECRET = "sk-test-SECRET-0123456789"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
-from robomme_mem.hub import STALE_PATTERNS, plan_push, push
+from robomme_mem.dataset.publish import STALE_PATTERNS, plan_push, push
 
 from .helpers.fake_hub import FakeHub, use_fake_hub
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from robomme_mem.cli import main
-from robomme_mem.labels.accounting import estimate_cost, report
-from robomme_mem.labels.cache import LabelCache
-from robomme_mem.labels.files import COLUMNS
-from robomme_mem.labels.session import Stats
-from robomme_mem.testing.openai_server import FakeOpenAI, default_answer
+from robomme_mem.dataset.labels.accounting import estimate_cost, report
+from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.labels.files import COLUMNS
+from robomme_mem.dataset.labels.session import Stats
+from robomme_mem.servers.openai_server import FakeOpenAI, default_answer
 
 
 def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, tmp_path, capsys):

@@ -1,6 +1,6 @@
 """The labelling engine end to end: the real ``openai`` client over HTTP to a local server.
 
-The server (:mod:`robomme_mem.testing.openai_server`) answers deterministically and injects
+The server (:mod:`robomme_mem.servers.openai_server`) answers deterministically and injects
 the faults of a remote API; its request log proves what was sent, retried and deduplicated.
 """
 
@@ -17,18 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
-from robomme_mem.labels.batch import BatchExportLabeller, import_batch, write_batch
-from robomme_mem.labels.cache import LabelCache
-from robomme_mem.planning import plan_source
-from robomme_mem.labels.openai_labeller import REQUEST_HEADER, OpenAILabeller
-from robomme_mem.labels.requests import LabelParams
-from robomme_mem.labels.session import LabelSession, PriorityLimiter
-from robomme_mem.labels.files import export_set, import_set
-from robomme_mem.labels.sets import label_source, resolve
-from robomme_mem.source import find_source_files, select_files
-from robomme_mem.testing.openai_server import FakeOpenAI, default_answer
+from robomme_mem.dataset.labels.batch import BatchExportLabeller, import_batch, write_batch
+from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.plan import plan_source
+from robomme_mem.dataset.labels.openai_labeller import REQUEST_HEADER, OpenAILabeller
+from robomme_mem.dataset.labels.requests import LabelParams
+from robomme_mem.dataset.labels.session import LabelSession, PriorityLimiter
+from robomme_mem.dataset.labels.files import export_set, import_set
+from robomme_mem.dataset.labels.sets import label_source, resolve
+from robomme_mem.dataset.source import find_source_files, select_files
+from robomme_mem.servers.openai_server import FakeOpenAI, default_answer
 
 MODEL = "fake-labeller"
 TASKS = ("StopCube", "SwingXtimes")
@@ -159,7 +159,7 @@ def test_identical_requests_in_flight_are_sent_once(server, files):
     lab = labeller(server)
     session = LabelSession(lab, None, concurrency=8)
     work = plan_source(files[:1])[0]
-    from robomme_mem.labels.requests import action_request
+    from robomme_mem.dataset.labels.requests import action_request
 
     request = action_request(work.goal, work.boundaries["simple"][1].history, "simple")
 

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from robomme_mem.assemble.fill import forward_fill, spatial_inputs
-from robomme_mem.segment import boundaries
-from robomme_mem.labels.rules import NOTHING_YET, action_memory, spatial_memory
-from robomme_mem.labels.scene import detect_objects
-from robomme_mem.labels.validate import check_action, check_spatial
+from robomme_mem.dataset.assemble.fill import forward_fill, spatial_inputs
+from robomme_mem.dataset.segment import boundaries
+from robomme_mem.dataset.labels.rules import NOTHING_YET, action_memory, spatial_memory
+from robomme_mem.dataset.labels.scene import detect_objects
+from robomme_mem.dataset.labels.validate import check_action, check_spatial
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
-from robomme_mem.segment import plan_episode
+from robomme_mem.dataset.segment import plan_episode
 
 SIMPLE = ["pick up the cube"] * 40 + ["put it into the bin"] * 10 + ["press the button"] * 40 + ["All tasks completed"] * 3
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from robomme_mem import png
-from robomme_mem.write import media
+from robomme_mem.dataset.write import media
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.build import BuildOptions, build
-from robomme_mem.policy import ReplayBackend
+from robomme_mem.dataset.build import BuildOptions, build
+from robomme_mem.closedloop.policy import ReplayBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("robomme_evaluate_offline", ROOT / "evaluate" / "offline.py")

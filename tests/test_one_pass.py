@@ -11,15 +11,15 @@ import h5py
 import numpy as np
 import pytest
 
-from robomme_mem import source as source_module
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset import source as source_module
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
-from robomme_mem.labels.cache import LabelCache
-from robomme_mem.labels.rules import RulesLabeller
-from robomme_mem.labels.sets import label_source
-from robomme_mem.planning import plan_source
-from robomme_mem.source import SourceFile, find_source_files
-from robomme_mem.spec import load_spec, spec_path
+from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.labels.rules import RulesLabeller
+from robomme_mem.dataset.labels.sets import label_source
+from robomme_mem.dataset.plan import plan_source
+from robomme_mem.dataset.source import SourceFile, find_source_files
+from robomme_mem.dataset.spec import load_spec, spec_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,8 +139,8 @@ def test_help_imports_nothing_heavy():
 
 def test_building_and_labelling_never_load_test_tooling():
     code = (
-        "import sys\nimport robomme_mem.build, robomme_mem.labels.sets, robomme_mem.cli\n"
-        "print(sorted(m for m in sys.modules if m in ('robomme_mem.synthetic', 'robomme_mem.reference')))"
+        "import sys\nimport robomme_mem.dataset.build, robomme_mem.dataset.labels.sets, robomme_mem.cli\n"
+        "print(sorted(m for m in sys.modules if m in ('robomme_mem.dataset.synthetic', 'robomme_mem.reference')))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -149,7 +149,7 @@ def test_building_and_labelling_never_load_test_tooling():
 
 
 def test_the_manifest_checksums_every_file_it_does_not_describe_itself(tmp_path, sample_dir):
-    from robomme_mem.checksum import file_checksum
+    from robomme_mem.dataset.checksum import file_checksum
 
     result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("dual_grounded", "baseline_simple", "traces"), max_shard_bytes=100_000), progress=False)
     files = result.manifest["files"]
@@ -180,7 +180,7 @@ def test_the_manifest_pins_the_versions_that_decide_the_bytes_and_a_rebuild_name
 
 
 def test_parquet_schemas_are_datasets_own():
-    from robomme_mem.assemble.schema import arrow_schema, features_for
+    from robomme_mem.dataset.assemble.schema import arrow_schema, features_for
     from robomme_mem.configs import ALL_CONFIGS
 
     for config in ALL_CONFIGS:

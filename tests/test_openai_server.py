@@ -17,9 +17,9 @@ import numpy as np
 import openai
 import pytest
 
-from robomme_mem.labels.requests import action_request, spatial_request
-from robomme_mem.labels.validate import check_action, check_spatial, points
-from robomme_mem.testing.openai_server import (
+from robomme_mem.dataset.labels.requests import action_request, spatial_request
+from robomme_mem.dataset.labels.validate import check_action, check_spatial, points
+from robomme_mem.servers.openai_server import (
     FAULTS,
     MODEL_ID,
     NOTHING_YET,
@@ -270,7 +270,7 @@ def test_stop_cancels_a_hung_request_and_joins_the_thread():
 
 def test_cli_serves_in_its_own_process():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "robomme_mem.testing.openai_server", "--port", "0", "--latency", "0.01"],
+        [sys.executable, "-m", "robomme_mem.servers.openai_server", "--port", "0", "--latency", "0.01"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],

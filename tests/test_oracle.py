@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robomme_mem.oracle import (
+from robomme_mem.closedloop.oracle import (
     Candidate,
     CeilingPolicy,
     Command,
@@ -32,7 +32,7 @@ from robomme_mem.oracle import (
     resolve_by_text,
     run_oracle_episode,
 )
-from robomme_mem.policy import HighLevelPolicy, ReplayBackend
+from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
 
 
 def options(*actions: str) -> tuple[Option, ...]:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
 from tests.helpers.reference import run_reference
-from robomme_mem.source import SourceFile, find_source_files
+from robomme_mem.dataset.source import SourceFile, find_source_files
 
 pytestmark = pytest.mark.real_data
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.build import BuildOptions, build
-from robomme_mem.write import replace
+from robomme_mem.dataset.build import BuildOptions, build
+from robomme_mem.dataset.write import replace
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
 CONFIGS = ("grounded", "baseline_grounded")

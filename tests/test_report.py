@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 
 pytest.importorskip("matplotlib", reason="the report's figures need the [eval] extra (matplotlib)")
 
@@ -101,8 +101,8 @@ def test_the_shipped_paper_rows_match_the_spec():
 
 
 def test_the_trace_figure_can_come_from_a_rollout_in_the_results_file(tmp_path):
-    from robomme_mem.policy import HighLevelPolicy, ReplayBackend
-    from robomme_mem.rollout import Job, evaluate
+    from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
+    from robomme_mem.closedloop.loop import Job, evaluate
 
     from .test_rollout import LineWorld, Walker, answers
 

@@ -1,4 +1,4 @@
-"""The closed loop (``robomme_mem.rollout``) and its results file, on a tiny pure-Python world.
+"""The closed loop (``robomme_mem.closedloop.loop``) and its results file, on a tiny pure-Python world.
 
 The simulator and the pi0.5 server are replaced here by a 1-D world and a scripted low-level
 policy object, to pin down the loop's contract: when the high-level policy is called, what
@@ -14,10 +14,10 @@ import json
 import numpy as np
 import pytest
 
-from robomme_mem.policy import HighLevelPolicy, ReplayBackend
+from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
 from robomme_mem.prompts import INITIAL_MEMORY
-from robomme_mem.results import append_result, read_results, repair, success_rates
-from robomme_mem.rollout import Job, Observation, evaluate, pending, run_episode
+from robomme_mem.closedloop.results import append_result, read_results, repair, success_rates
+from robomme_mem.closedloop.loop import Job, Observation, evaluate, pending, run_episode
 
 
 class LineWorld:

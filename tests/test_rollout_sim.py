@@ -2,7 +2,7 @@
 
 The loop is the one RoboMME runs, with two stand-ins for what cannot exist here: the
 high-level policy answers from a replay file, and the pi0.5 server is
-``robomme_mem.testing.lowlevel_server`` (a scripted policy that obeys the subgoals it is
+``robomme_mem.servers.lowlevel_server`` (a scripted policy that obeys the subgoals it is
 sent), reached through the real ``openpi-client`` over a websocket on loopback. SAPIEN
 renders the camera with Mesa's lavapipe (Vulkan on the CPU).
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.results import read_results
-from robomme_mem.testing.lowlevel_server import counting_answer
-from robomme_mem.testing.openai_server import FakeOpenAI
+from robomme_mem.closedloop.results import read_results
+from robomme_mem.servers.lowlevel_server import counting_answer
+from robomme_mem.servers.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_PYTHON = os.environ.get("ROBOMME_MEM_SIM_PYTHON")
@@ -55,7 +55,7 @@ def server(tmp_path_factory, simulator):
     folder = tmp_path_factory.mktemp("lowlevel")
     log, errors = folder / "requests.jsonl", folder / "server.err"
     with open(errors, "w") as err:
-        proc = subprocess.Popen([SIM_PYTHON, "-m", "robomme_mem.testing.lowlevel_server", "--policy", "pickcube", "--chunk", "8", "--port", "0", "--log", str(log)],
+        proc = subprocess.Popen([SIM_PYTHON, "-m", "robomme_mem.servers.lowlevel_server", "--policy", "pickcube", "--chunk", "8", "--port", "0", "--log", str(log)],
                                 stdout=subprocess.PIPE, stderr=err, text=True, env=ENV)
     line = proc.stdout.readline()
     if not line.startswith("WS_PORT"):
@@ -137,7 +137,7 @@ ROBOMME_PYTHON = os.environ.get("ROBOMME_MEM_ROBOMME_PYTHON")
 def test_the_harness_drives_real_robomme(tmp_path):
     """RoboMME's own evaluation episodes: a plain task and a video-demo task, the arm held still."""
     log = tmp_path / "requests.jsonl"
-    proc = subprocess.Popen([ROBOMME_PYTHON, "-m", "robomme_mem.testing.lowlevel_server", "--policy", "hold", "--chunk", "16", "--port", "0", "--log", str(log)],
+    proc = subprocess.Popen([ROBOMME_PYTHON, "-m", "robomme_mem.servers.lowlevel_server", "--policy", "hold", "--chunk", "16", "--port", "0", "--log", str(log)],
                             stdout=subprocess.PIPE, text=True, env=ENV)
     try:
         port = int(proc.stdout.readline().split()[1])
@@ -207,7 +207,7 @@ def test_a_ray_address_that_does_not_answer_is_one_line_before_any_simulator(tmp
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "no Ray cluster answers at 127.0.0.1:1" in done.stderr and not (tmp_path / "r.jsonl").exists()
-    check = "from robomme_mem.fleet import ray_problem as p; print(p('local'), '|', p('nowhere'))"
+    check = "from robomme_mem.closedloop.executors import ray_problem as p; print(p('local'), '|', p('nowhere'))"
     said = subprocess.run([SIM_PYTHON, "-c", check], capture_output=True, text=True, timeout=120, env=ENV).stdout
     assert said.startswith("None |") and "'nowhere' is not host:port" in said
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from robomme_mem.segment import plan_episode, resolve_complete, subgoal_transitions
+from robomme_mem.dataset.segment import plan_episode, resolve_complete, subgoal_transitions
 
 DONE = "All tasks completed"
 

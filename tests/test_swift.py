@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.configs import ROW_CONFIGS
 
 SWIFT_PYTHON = os.environ.get("ROBOMME_MEM_SWIFT_PYTHON")

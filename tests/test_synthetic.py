@@ -4,9 +4,9 @@ import re
 
 import numpy as np
 
-from robomme_mem.segment import plan_episode
-from robomme_mem.source import SourceFile, find_source_files
-from robomme_mem.synthetic import SYNTHETIC_TASKS
+from robomme_mem.dataset.segment import plan_episode
+from robomme_mem.dataset.source import SourceFile, find_source_files
+from robomme_mem.dataset.synthetic import SYNTHETIC_TASKS
 from robomme_mem.tasks import EVALUATED_TASKS
 
 

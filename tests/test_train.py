@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.configs import MEMORY_CONFIGS
 
 ROOT = Path(__file__).resolve().parents[1]

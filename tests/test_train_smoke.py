@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.build import BuildOptions, build
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.configs import HISTORY_CONFIGS, MEMORY_CONFIGS
 
 from .test_train import RecordingHfApi, sft

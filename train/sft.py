@@ -25,7 +25,7 @@ from pathlib import Path
 
 from robomme_mem.configs import ROW_CONFIGS
 from robomme_mem.errors import first_line
-from robomme_mem.layout import MANIFEST, swift_jsonl
+from robomme_mem.dataset.layout import MANIFEST, swift_jsonl
 from robomme_mem.prompts import subgoal_style
 
 HERE = Path(__file__).resolve().parent

@@ -5,7 +5,7 @@ the baseline the benchmark times: one process, every step read through h5py's hi
 API as the reference does (``episode[f"timestep_{i}"]["info"]["simple_subgoal"][()]``), PNGs
 at Pillow's default compression, and each row appended to its JSONL file with its own
 ``open``. Written from the behaviour in ``spec/reference_builder.md``; no code is shared with
-:mod:`robomme_mem.segment` or :mod:`robomme_mem.assemble` on purpose (only the prompt
+:mod:`robomme_mem.dataset.segment` or :mod:`robomme_mem.dataset.assemble` on purpose (only the prompt
 templates, whose text is checked against the reference's separately).
 """
 
@@ -82,7 +82,7 @@ def _episode(ep, env, idx, images, simple_path, grounded_path, rng) -> None:
 
     video = None
     if start > 0:
-        from robomme_mem.write.media import write_mp4
+        from robomme_mem.dataset.write.media import write_mp4
 
         video = str(images / f"{env}_ep{idx}_video.mp4")
         write_mp4(video, [ep[f"timestep_{i}"]["obs"]["front_rgb"][()] for i in range(start)])

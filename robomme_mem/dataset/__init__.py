@@ -1,0 +1,5 @@
+"""The dataset wing: RoboMME demonstrations -> published RoboMME-Mem folders.
+
+source -> segment -> plan -> labels -> assemble -> write -> publish; ``build`` drives one pass per
+episode, ``audit`` scores label sets, ``sample`` is the embedded default source.
+"""

@@ -1,0 +1,63 @@
+"""``manifest.json``: what a build made and everything that produced it."""
+
+from __future__ import annotations
+
+from ... import __version__
+from ..checksum import READ_DIGEST_COVERS, SOURCE_CHECKSUM
+from ...prompts import template_hashes
+
+BUILD_FORMAT = "robomme-mem/2"
+"""Layout version of a build folder (bumped when readers must change)."""
+
+
+def build_manifest(
+    *,
+    spec: dict,
+    options: dict,
+    splits: dict,
+    labels: dict | None,
+    labels_audit: dict | None,
+    sources: list[dict],
+    counts: dict[str, dict[str, int]],
+    data_files: dict[str, dict[str, list[str]]],
+    files: dict[str, dict],
+    versions: dict,
+    episodes: list[dict],
+    frame_sizes: list[tuple[int, int]] = (),
+    example: dict | None = None,
+) -> dict:
+    """The manifest of a build: ``files`` maps every file but the card and the manifest to its
+    xxh3-128 and size; ``versions`` pins what decides the bytes."""
+    return {
+        "format": BUILD_FORMAT,
+        "package": {"name": "robomme-mem", "version": __version__},
+        "versions": versions,
+        "spec": spec,
+        "options": options,
+        "splits": splits,
+        "prompt_templates": template_hashes(),
+        "labels": labels,
+        "labels_audit": labels_audit,
+        "origin": source_origin(sources),
+        "sources": sources,
+        "source_digest": {"algorithm": SOURCE_CHECKSUM, "covers": READ_DIGEST_COVERS},
+        "configs": counts,
+        "data_files": data_files,
+        "files": files,
+        "totals": {
+            "episodes": len(episodes),
+            "steps": sum(e["steps"] for e in episodes),
+            "call_frames": sum(e["calls"] for e in episodes),
+            "segments": sum(e["segments"] for e in episodes),
+            "videos": sum(e["video"] for e in episodes),
+        },
+        "frames": {"camera": "front_rgb", "sizes": [list(size) for size in frame_sizes], "points": "<y, x>: row, then column, in pixels from the top-left corner of the frame"},
+        "example": example,
+        "episodes": episodes,
+    }
+
+
+def source_origin(sources: list[dict]) -> str:
+    """``recorded`` (RoboMME demonstrations), ``synthetic`` (robomme-mem's generator) or ``mixed``."""
+    kinds = {"synthetic" if s.get("synthetic") else "recorded" for s in sources}
+    return kinds.pop() if len(kinds) == 1 else "mixed"

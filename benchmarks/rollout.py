@@ -7,7 +7,7 @@ Runs in the ``[sim]`` environment (``.ci/run`` makes one). Measured in one run, 
 
 1. **baseline**: the simulator stepped with the scripted low-level policy called in-process
    (no high-level policy, no websocket): the floor any harness pays;
-2. **harness, replay**: ``robomme_mem.closedloop.loop.evaluate`` with the replay backend, the
+2. **harness, replay**: the serial executor over ``run_episode`` with the replay backend, the
    scripted policy behind ``openpi-client`` and a websocket on loopback, results appended;
 3. **harness, openai**: the same with the high-level policy asked over HTTP through the real
    ``openai`` client (PNG frame in a data URL) from a local server whose answer depends only
@@ -33,7 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from robomme_mem.closedloop.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # noqa: E402
-from robomme_mem.closedloop.loop import Job, OpenPILowLevel, evaluate  # noqa: E402
+from robomme_mem.closedloop.executors import run_serial  # noqa: E402
+from robomme_mem.closedloop.loop import run_episode  # noqa: E402
+from robomme_mem.closedloop.lowlevel import OpenPILowLevel  # noqa: E402
+from robomme_mem.closedloop.results import episode_record  # noqa: E402
 from robomme_mem.closedloop.suites import ManiSkillSuite, RoboMMESuite  # noqa: E402
 from robomme_mem.servers import lowlevel_server  # noqa: E402
 from robomme_mem.servers.lowlevel_server import PICK_CALLS, counting_answer  # noqa: E402
@@ -68,8 +71,16 @@ def baseline(suite, task: str, episodes: list[int], every: int, max_steps: int, 
 
 def harness(suite, task, episodes, every, max_steps, port, make_backend, results: Path) -> tuple[float, int, int, int]:
     low_level = OpenPILowLevel("127.0.0.1", port)
-    job = Job("bench", [task], episodes, results, every, max_steps)
-    records = evaluate(job, suite.make, lambda: HighLevelPolicy("simple", make_backend()), low_level, progress=False)
+
+    def run(task: str, index: int) -> dict:
+        episode = suite.make(task, index)
+        try:
+            outcome = run_episode(episode, HighLevelPolicy("simple", make_backend()), low_level, every, max_steps)
+        finally:
+            episode.close()
+        return episode_record("bench", task, index, episode.goal, outcome)
+
+    records = run_serial(run, [(task, e) for e in episodes], results, progress=False)
     return sum(r["seconds"] for r in records), sum(r["steps"] for r in records), sum(r["calls"] for r in records), sum(r["success"] for r in records)
 
 

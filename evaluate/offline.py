@@ -39,28 +39,26 @@ from tqdm.auto import tqdm
 from robomme_mem.configs import BASELINE_CONFIGS, ROW_CONFIGS
 from robomme_mem.closedloop.policy import BACKENDS, MAX_NEW_TOKENS, NO_MEMORY, NO_SPATIAL, UNCLOSED_MEMORY, UNCLOSED_SPATIAL, make_backend, parse_answer
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
-from robomme_mem.dataset.segment import normalise
+from robomme_mem.grammar import COUNTING_TASKS, NUMBER_WORDS, POINT_RE, TIMES_WORDS, normalise, points_in_order
 
-COUNTING_TASKS = ("BinFill", "PickXtimes", "SwingXtimes")
-_POINT = re.compile(r"<\s*(\d+)\s*,\s*(\d+)\s*>")
-_COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_COUNT_WORDS = {**TIMES_WORDS, **NUMBER_WORDS}
 _COUNT = re.compile(r"\b(\d+|" + "|".join(_COUNT_WORDS) + r")\b(?:\s+times?)?", re.IGNORECASE)
 METRICS = ("subgoal_exact", "pixel_error", "format_valid", "boundary_precision", "boundary_recall", "memory_update_agreement", "count_faithful")
 
 
 def counts(text: str) -> list[int]:
     """Numbers a memory states (``twice`` -> 2, ``3 times`` -> 3), coordinates excluded."""
-    text = _POINT.sub(" ", text)
+    text = POINT_RE.sub(" ", text)
     return [int(m) if m.isdigit() else _COUNT_WORDS[m.lower()] for m in _COUNT.findall(text)]
 
 
 def pixel_error(predicted: str, true: str) -> float | None:
-    a, b = _POINT.findall(predicted), _POINT.findall(true)
+    a, b = points_in_order(predicted), points_in_order(true)
     if not b:
         return None
     if not a:
         return math.inf
-    return float(np.mean([math.dist(tuple(map(int, p)), tuple(map(int, t))) for p, t in zip(a, b)]))
+    return float(np.mean([math.dist(p, t) for p, t in zip(a, b)]))
 
 
 _MEMORY_MISSING = {NO_MEMORY, UNCLOSED_MEMORY, NO_SPATIAL, UNCLOSED_SPATIAL}

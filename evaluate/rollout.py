@@ -16,7 +16,7 @@
 With ``--low-level pi05`` the high-level policy (``robomme_mem.closedloop.policy``: prompts shared with the
 builder, memory fed back, lenient parser) is called every ``--every`` low-level steps on the
 front camera; its subgoal goes to the low-level policy server through ``openpi-client``
-(:class:`robomme_mem.closedloop.loop.OpenPILowLevel`). Serve RoboMME's simple-subgoal pi0.5 checkpoint
+(:class:`robomme_mem.closedloop.lowlevel.OpenPILowLevel`). Serve RoboMME's simple-subgoal pi0.5 checkpoint
 for ``simple``/``dual_simple`` and the grounded-subgoal one for ``grounded``/``dual_grounded``.
 With ``--low-level oracle`` it is called once per subgoal and RoboMME's planner executes it
 (:mod:`robomme_mem.closedloop.oracle`). Episodes run here, in ``--workers`` processes or on a Ray cluster
@@ -39,12 +39,14 @@ from collections import Counter
 from pathlib import Path
 
 from robomme_mem import __version__
-from robomme_mem.closedloop.executors import POLICIES, FleetError, RunSpec, ray_problem, run
+from robomme_mem.closedloop.executors import RunError, ray_problem, run
 from robomme_mem.closedloop.oracle import MAX_CALLS
 from robomme_mem.closedloop.policy import BACKENDS, backend_problem, endpoint_problem
 from robomme_mem.prompts import PROMPT_SET_VERSION, VARIANTS
-from robomme_mem.closedloop.results import by_method_task, low_level_of, read_results, success_rates
-from robomme_mem.closedloop.loop import CALL_EVERY, MAX_STEPS, Job, OpenPILowLevel, pending
+from robomme_mem.closedloop.loop import CALL_EVERY, MAX_STEPS
+from robomme_mem.closedloop.lowlevel import OpenPILowLevel
+from robomme_mem.closedloop.one_episode import POLICIES, RunSpec
+from robomme_mem.closedloop.results import by_method_task, low_level_of, pending, read_results, success_rates
 from robomme_mem.closedloop.suites import MANISKILL_GOALS, robomme_episode_count, robomme_problem
 from robomme_mem.tasks import ALL_TASKS, EVALUATED_TASKS
 
@@ -224,10 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         ll_host=args.ll_host, ll_port=args.ll_port, ll_protocol=args.ll_protocol, every=args.every, max_steps=args.max_steps,
         max_calls=args.max_calls, seed=args.seed, provenance=provenance,
     )
-    job = Job(method, tasks, episodes, args.results, args.every, args.max_steps, args.retry_errors)
+    todo = pending(args.results, method, [(t, e) for t in tasks for e in episodes], args.retry_errors)
     try:
-        run(spec, pending(job), args.results, workers=args.workers, ray_address=args.ray, progress=not args.quiet)
-    except FleetError as exc:
+        run(spec, todo, args.results, workers=args.workers, ray_address=args.ray, progress=not args.quiet)
+    except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     records = [r for r in read_results(args.results) if r["method"] == method and r["task"] in tasks]

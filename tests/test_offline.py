@@ -12,6 +12,7 @@ import pytest
 
 from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.closedloop.policy import ReplayBackend
+from robomme_mem.grammar import POINT_RE
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("robomme_evaluate_offline", ROOT / "evaluate" / "offline.py")
@@ -56,7 +57,7 @@ def test_a_corrupted_policy_scores_what_it_broke(built):
     for i, text in enumerate(answers):
         subgoal, rest = text.split("\n", 1)
         if i % 4 == 0:  # a wrong point, off by (3, 4): 5 pixels
-            subgoal = offline._POINT.sub(lambda m: f"<{int(m.group(1)) + 3}, {int(m.group(2)) + 4}>", subgoal)
+            subgoal = POINT_RE.sub(lambda m: f"<{int(m.group(1)) + 3}, {int(m.group(2)) + 4}>", subgoal)
         if i % 5 == 0:  # memory not closed
             rest = rest.replace("</mem>", "", 1)
         if i % 7 == 0:  # says "twice" where it means otherwise
@@ -65,7 +66,7 @@ def test_a_corrupted_policy_scores_what_it_broke(built):
     result, scored = offline.run(str(built.out), "dual_grounded", "train", ReplayBackend(broken), progress=False)
     m = result["overall"]["metrics"]
     n = len(answers)
-    with_points = sum(1 for i, t in enumerate(answers) if i % 4 == 0 and offline._POINT.search(t.split("\n")[0]))
+    with_points = sum(1 for i, t in enumerate(answers) if i % 4 == 0 and POINT_RE.search(t.split("\n")[0]))
     assert m["subgoal_exact"]["mean"] == pytest.approx(1 - with_points / n)
     assert m["format_valid"]["mean"] == pytest.approx(1 - len(range(0, n, 5)) / n)
     assert 0 < m["pixel_error"]["mean"] < 5 and max(r["pixel_error"] or 0 for r in scored) == pytest.approx(5.0)

@@ -18,7 +18,8 @@ import openai
 import pytest
 
 from robomme_mem.dataset.labels.requests import action_request, spatial_request
-from robomme_mem.dataset.labels.validate import check_action, check_spatial, points
+from robomme_mem.dataset.labels.validate import check_action, check_spatial
+from robomme_mem.grammar import points
 from robomme_mem.servers.openai_server import (
     FAULTS,
     MODEL_ID,

@@ -18,20 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robomme_mem.closedloop.oracle import (
-    Candidate,
-    CeilingPolicy,
-    Command,
-    FirstSubgoalPolicy,
-    Miss,
-    Option,
-    Turn,
-    command_for,
-    match_option,
-    parse_point,
-    resolve_by_text,
-    run_oracle_episode,
-)
+from robomme_mem.closedloop.commands import Candidate, Command, Miss, Option, command_for, match_option, resolve_by_text
+from robomme_mem.closedloop.highlevel import CeilingPolicy, FirstSubgoalPolicy
+from robomme_mem.closedloop.oracle import Turn, run_oracle_episode
+from robomme_mem.grammar import first_point
 from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
 
 
@@ -103,7 +93,7 @@ def test_every_subgoal_of_real_demonstrations_maps_to_an_option(task, real_dir):
         option = match_option(subgoal, OPTIONS[task])
         assert option is not None, subgoal
         if option.need_point and "<" in subgoal:
-            assert parse_point(subgoal) is not None
+            assert first_point(subgoal) is not None
 
 
 def test_ordinals_and_counts_do_not_change_the_letter_but_a_named_button_does():
@@ -128,9 +118,9 @@ def test_text_that_fits_no_option_or_two_equally_is_unmapped():
 
 
 def test_the_point_is_the_grounded_y_x_wherever_it_sits():
-    assert parse_point("pick up the container at <76, 167> that hides the red cube") == (76, 167)
-    assert parse_point("pick up the red cube <106.4, 110.6>") == (106, 111)
-    assert parse_point("pick up the red cube") is None
+    assert first_point("pick up the container at <76, 167> that hides the red cube") == (76, 167)
+    assert first_point("pick up the red cube <106.4, 110.6>") == (106, 111)
+    assert first_point("pick up the red cube") is None
 
 
 CUBES = [Candidate("cube_red_0", (111, 144)), Candidate("cube_blue_1", (108, 113)), Candidate("cube_green_2", (82, 138)),

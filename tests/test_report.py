@@ -102,13 +102,17 @@ def test_the_shipped_paper_rows_match_the_spec():
 
 def test_the_trace_figure_can_come_from_a_rollout_in_the_results_file(tmp_path):
     from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
-    from robomme_mem.closedloop.loop import Job, evaluate
+    from robomme_mem.closedloop.executors import run_serial
+    from robomme_mem.closedloop.loop import run_episode
+    from robomme_mem.closedloop.results import episode_record
 
     from .test_rollout import LineWorld, Walker, answers
 
     results = tmp_path / "results.jsonl"
     backend = lambda: ReplayBackend(answers("wait", "walk", "walk", "walk"), repeat_last=True)  # noqa: E731
-    evaluate(Job("walker", ["BinFill"], [0], results, every=16, max_steps=200), lambda t, e: LineWorld(goal_x=40), lambda: HighLevelPolicy("simple", backend()), Walker(), progress=False)
+    world = LineWorld(goal_x=40)
+    outcome = lambda: run_episode(world, HighLevelPolicy("simple", backend()), Walker(), every=16, max_steps=200)  # noqa: E731
+    run_serial(lambda task, e: episode_record("walker", task, e, world.goal, outcome()), [("BinFill", 0)], results, progress=False)
 
     trace = report.rollout_trace(results, "BinFill:0")
     assert trace["goal"] == "walk to the flag"

@@ -16,8 +16,9 @@ import pytest
 
 from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
 from robomme_mem.prompts import INITIAL_MEMORY
-from robomme_mem.closedloop.results import append_result, read_results, repair, success_rates
-from robomme_mem.closedloop.loop import Job, Observation, evaluate, pending, run_episode
+from robomme_mem.closedloop.executors import run_serial
+from robomme_mem.closedloop.loop import Observation, run_episode
+from robomme_mem.closedloop.results import append_result, episode_record, pending, read_results, repair, success_rates
 
 
 class LineWorld:
@@ -117,40 +118,42 @@ def test_parser_fallbacks_are_counted_per_episode():
     assert [t["memory"] for t in outcome.trace] == [INITIAL_MEMORY, "half", "ok"]
 
 
-def job(tmp_path, episodes=(0, 1, 2), **kw) -> Job:
-    return Job("walker", ["LineWorld"], list(episodes), tmp_path / "results.jsonl", every=16, max_steps=100, **kw)
+def todo(tmp_path, episodes=(0, 1, 2), retry_errors=False) -> list[tuple[str, int]]:
+    return pending(tmp_path / "results.jsonl", "walker", [("LineWorld", e) for e in episodes], retry_errors)
 
 
-def run_job(j: Job, worlds: dict | None = None):
+def run_job(tmp_path, episodes=(0, 1, 2), worlds: dict | None = None, retry_errors=False):
     made = []
 
-    def make(task, index):
+    def run(task, index):
         made.append(index)
-        return (worlds or {}).get(index, LineWorld(goal_x=20))
+        world = (worlds or {}).get(index, LineWorld(goal_x=20))
+        policy = HighLevelPolicy("simple", ReplayBackend(answers("walk"), repeat_last=True))
+        outcome = run_episode(world, policy, Walker(), every=16, max_steps=100)
+        return episode_record("walker", task, index, world.goal, outcome, {"run": {"note": "test"}})
 
-    records = evaluate(j, make, lambda: HighLevelPolicy("simple", ReplayBackend(answers("walk"), repeat_last=True)), Walker(), {"run": {"note": "test"}}, progress=False)
+    records = run_serial(run, todo(tmp_path, episodes, retry_errors), tmp_path / "results.jsonl", progress=False)
     return made, records
 
 
 def test_results_are_appended_per_episode_and_a_rerun_resumes(tmp_path):
-    j = job(tmp_path, episodes=(0, 1))
-    made, records = run_job(j)
+    made, records = run_job(tmp_path, episodes=(0, 1))
     assert made == [0, 1] and [r["success"] for r in records] == [True, True]
     line = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[0])
     assert {"method", "task", "episode", "success", "status", "steps", "calls", "trace", "run"} <= set(line)
 
-    made, records = run_job(job(tmp_path, episodes=(0, 1, 2)))
+    made, records = run_job(tmp_path, episodes=(0, 1, 2))
     assert made == [2]  # only the episode the file does not hold yet
     assert [r["episode"] for r in read_results(tmp_path / "results.jsonl")] == [0, 1, 2]
     assert success_rates(read_results(tmp_path / "results.jsonl")) == {"walker": {"LineWorld": 1.0, "average": 1.0}}
 
 
 def test_errors_are_kept_and_run_again_only_when_asked(tmp_path):
-    made, _ = run_job(job(tmp_path), worlds={1: LineWorld(goal_x=20, fail_at=3)})
+    made, _ = run_job(tmp_path, worlds={1: LineWorld(goal_x=20, fail_at=3)})
     assert made == [0, 1, 2]
-    assert pending(job(tmp_path)) == []
-    assert pending(job(tmp_path, retry_errors=True)) == [("LineWorld", 1)]
-    made, _ = run_job(job(tmp_path, retry_errors=True))
+    assert todo(tmp_path) == []
+    assert todo(tmp_path, retry_errors=True) == [("LineWorld", 1)]
+    made, _ = run_job(tmp_path, retry_errors=True)
     assert made == [1]
     results = read_results(tmp_path / "results.jsonl")
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4  # the error line stays, the rerun wins

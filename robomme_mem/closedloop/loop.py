@@ -7,25 +7,21 @@ low-level policy, whose action chunk is executed. An episode ends when the envir
 so (success, failure, timeout, error) or after ``max_steps``.
 
 Nothing here imports a simulator or ``openpi-client``: an :class:`Episode` is anything with
-``reset``/``step``/``close`` (``evaluate/rollout.py`` adapts RoboMME and stock ManiSkill
-tasks), a :class:`LowLevel` anything with ``reset``/``actions``. :class:`OpenPILowLevel`
-speaks to a pi0.5 policy server through ``openpi-client``, imported when it is first used.
+``reset``/``step``/``close`` (:mod:`robomme_mem.closedloop.suites` adapts RoboMME and stock
+ManiSkill), a :class:`LowLevel` anything with ``reset``/``actions``
+(:class:`robomme_mem.closedloop.lowlevel.OpenPILowLevel` speaks to a pi0.5 server).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from .policy import HighLevelPolicy
-from .results import append_result, read_results, repair
 
 CALL_EVERY = 16
 """Low-level steps between high-level calls (RoboMME's ``obs_horizon``)."""
@@ -61,67 +57,6 @@ class LowLevel(Protocol):
 
     def actions(self, goal: str, subgoal: str, new: Sequence[Observation], exec_start: int) -> np.ndarray:
         """An action chunk for the last of ``new`` (the observations since the previous chunk)."""
-
-
-class OpenPILowLevel:
-    """A pi0.5 policy server (openpi's websocket protocol) through ``openpi-client``.
-
-    ``protocol="mme-vla"`` (RoboMME's MME-VLA server, which serves its simple- and grounded-subgoal
-    pi0.5 checkpoints) also sends the ``reset`` and ``add_buffer`` messages RoboMME's own
-    evaluation sends; ``"openpi"`` sends observations only. The subgoal goes under both
-    ``simple_subgoal`` and ``grounded_subgoal``, as RoboMME's evaluation sends it; the server's
-    checkpoint decides which it reads.
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 8000, protocol: str = "mme-vla", api_key: str | None = None) -> None:
-        if protocol not in ("mme-vla", "openpi"):
-            raise ValueError(f"protocol must be 'mme-vla' or 'openpi', not {protocol!r}")
-        try:
-            from openpi_client.websocket_client_policy import WebsocketClientPolicy
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("the low-level client needs openpi-client: pip install 'robomme-mem[sim]'") from exc
-        self.protocol = protocol
-        try:
-            self._client = WebsocketClientPolicy(host, port, api_key=api_key)
-        except OSError as exc:
-            raise ConnectionError(f"no low-level policy server at ws://{host}:{port} ({exc}); start the pi0.5 server first (evaluate/README.md)") from None
-        self.metadata = self._client.get_server_metadata()
-
-    def close(self) -> None:
-        """Close the websocket (``openpi-client`` keeps it in ``_ws`` and has no close of its own)."""
-        ws = getattr(self._client, "_ws", None)
-        if ws is not None:
-            ws.close()
-
-    def reset(self) -> None:
-        if self.protocol == "mme-vla":
-            reply = self._client.infer({"reset": True})
-            if not reply.get("reset_finished"):
-                raise RuntimeError(f"policy server did not confirm the reset: {reply}")
-
-    def actions(self, goal: str, subgoal: str, new: Sequence[Observation], exec_start: int) -> np.ndarray:
-        if self.protocol == "mme-vla":
-            reply = self._client.infer(
-                {
-                    "add_buffer": True,
-                    "images": np.stack([o.front for o in new]).astype(np.uint8)[:, None],
-                    "state": np.stack([o.state for o in new]).astype(np.float32),
-                    "exec_start_idx": exec_start,
-                }
-            )
-            if not reply.get("add_buffer_finished"):
-                raise RuntimeError(f"policy server did not confirm the history buffer: {reply}")
-        current = new[-1]
-        element = {
-            "observation/image": current.front,
-            "observation/state": np.asarray(current.state, dtype=np.float32),
-            "prompt": goal,
-            "simple_subgoal": subgoal,
-            "grounded_subgoal": subgoal,
-        }
-        if current.wrist is not None:
-            element["observation/wrist_image"] = current.wrist
-        return np.asarray(self._client.infer(element)["actions"])
 
 
 @dataclass
@@ -182,72 +117,3 @@ def run_episode(episode: Episode, policy: HighLevelPolicy, low_level: LowLevel, 
         new.append(obs)
     fallbacks = Counter(f for call in trace for f in call["fallbacks"])
     return EpisodeOutcome(status, steps, len(trace), time.perf_counter() - start, step_seconds, dict(fallbacks), trace, error)
-
-
-@dataclass
-class Job:
-    """What to evaluate, and where the results go."""
-
-    method: str
-    tasks: Sequence[str]
-    episodes: Sequence[int]
-    results: Path
-    every: int = CALL_EVERY
-    max_steps: int = MAX_STEPS
-    retry_errors: bool = False
-    """Run again the episodes whose last result is an ``error``."""
-
-
-def pending(job: Job) -> list[tuple[str, int]]:
-    """(task, episode) pairs the results file does not hold yet, in order."""
-    done = {(r["task"], int(r["episode"])): r for r in read_results(job.results) if r["method"] == job.method}
-    return [(t, e) for t in job.tasks for e in job.episodes if (t, e) not in done or (job.retry_errors and done[(t, e)].get("status") == "error")]
-
-
-def episode_record(method: str, task: str, index: int, goal: str, outcome: EpisodeOutcome, provenance: dict | None = None) -> dict:
-    """One line of the results file."""
-    return {
-        "method": method,
-        "task": task,
-        "episode": index,
-        "success": outcome.success,
-        "goal": goal,
-        "status": outcome.status,
-        "steps": outcome.steps,
-        "calls": outcome.calls,
-        "seconds": round(outcome.seconds, 3),
-        "sim_seconds_per_step": round(outcome.step_seconds / max(outcome.steps, 1), 5),
-        "fallbacks": outcome.fallbacks,
-        "error": outcome.error,
-        "trace": outcome.trace,
-        **(provenance or {}),
-    }
-
-
-def evaluate(
-    job: Job,
-    make_episode: Callable[[str, int], Episode],
-    make_policy: Callable[[], HighLevelPolicy],
-    low_level: LowLevel,
-    provenance: dict | None = None,
-    progress: bool = True,
-) -> list[dict]:
-    """Run every pending episode, appending one result line each; the records written."""
-    job.results.parent.mkdir(parents=True, exist_ok=True)
-    repair(job.results)
-    todo = pending(job)
-    written = []
-    bar = tqdm(todo, desc=job.method, unit="episode", disable=not progress)
-    for task, index in bar:
-        bar.set_postfix_str(f"{task}:{index}")
-        episode = make_episode(task, index)
-        try:
-            policy = make_policy()
-            outcome = run_episode(episode, policy, low_level, job.every, job.max_steps)
-        finally:
-            episode.close()
-        record = episode_record(job.method, task, index, episode.goal, outcome, provenance)
-        append_result(job.results, record)
-        written.append(record)
-    return written
-

@@ -76,6 +76,33 @@ def append_result(path: str | Path, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def pending(path: str | Path, method: str, todo: Iterable[tuple[str, int]], retry_errors: bool = False) -> list[tuple[str, int]]:
+    """The (task, episode) pairs of ``todo`` that ``path`` holds no result of yet (or, with
+    ``retry_errors``, whose last result is an ``error``), in order."""
+    done = {(r["task"], int(r["episode"])): r for r in read_results(path) if r["method"] == method}
+    return [(t, e) for t, e in todo if (t, e) not in done or (retry_errors and done[(t, e)].get("status") == "error")]
+
+
+def episode_record(method: str, task: str, index: int, goal: str, outcome, provenance: dict | None = None) -> dict:
+    """One line of the results file."""
+    return {
+        "method": method,
+        "task": task,
+        "episode": index,
+        "success": outcome.success,
+        "goal": goal,
+        "status": outcome.status,
+        "steps": outcome.steps,
+        "calls": outcome.calls,
+        "seconds": round(outcome.seconds, 3),
+        "sim_seconds_per_step": round(outcome.step_seconds / max(outcome.steps, 1), 5),
+        "fallbacks": outcome.fallbacks,
+        "error": outcome.error,
+        "trace": outcome.trace,
+        **(provenance or {}),
+    }
+
+
 def low_level_of(record: dict) -> str:
     """``oracle`` or ``pi05`` (results written before the oracle low level existed are pi0.5's)."""
     return record.get("low_level") or "pi05"

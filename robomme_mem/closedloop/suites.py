@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .oracle import ENDED, Candidate, Command, Option, Turn
+from .commands import Candidate, Command, Option
+from .oracle import ENDED, Turn
 from .loop import Observation
 
 

@@ -31,12 +31,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ..grammar import COUNTING_TASKS, GROUNDING, NUMBER_WORDS, ORDINAL_WORDS, TIMES_WORDS, points
 from .labels.engine import EpisodeLabels
 from .labels.rules import PAST_TENSE
-from .labels.validate import check_action, points
+from .labels.validate import check_action
 
-COUNTING_TASKS = ("BinFill", "PickXtimes", "SwingXtimes")
-"""Tasks whose goal is a number of repetitions: the action memory must carry the count."""
 RECALL_PX = 10.0
 FIXTURE_PX = 20.0
 """A fixture's reported centre may drift this far as the arm hides part of it (the rules
@@ -44,17 +43,14 @@ detector's "red" table moves up to 17 px on real frames); objects of episodes wi
 lie further apart."""
 Z95 = 1.959964
 
-_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
-_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10}
-_TIMES = {"once": 1, "twice": 2, "thrice": 3}
 _COUNT_RE = re.compile(
     r"\b(once|twice|thrice)\b"
-    r"|\b(\d+|" + "|".join(_NUMBERS) + r")\s+(?:times|cubes|blocks|objects|items|swings|presses)\b"
+    r"|\b(\d+|" + "|".join(NUMBER_WORDS) + r")\s+(?:times|cubes|blocks|objects|items|swings|presses)\b"
     r"|\bfor the (\d+)(?:st|nd|rd|th) time\b"
-    r"|\bfor the (" + "|".join(_ORDINALS) + r") time\b",
+    r"|\bfor the (" + "|".join(ORDINAL_WORDS) + r") time\b",
     re.IGNORECASE,
 )
-_FOLD_RE = re.compile(r"\s*\bat\s*<[^>]*>|\s*<[^>]*>|\bfor the \w+ time\b|\b(" + "|".join(_ORDINALS) + r")\b|\b(" + "|".join(_NUMBERS) + r")\b", re.IGNORECASE)
+_FOLD_RE = re.compile(GROUNDING + r"|\bfor the \w+ time\b|\b(" + "|".join(ORDINAL_WORDS) + r")\b|\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _STOP = {"the", "a", "an", "it", "to", "of", "on", "in", "into", "onto", "at", "from", "that", "which", "is", "and", "then", "up", "down", "top", "with"}
 
 
@@ -63,13 +59,13 @@ def stated_count(text: str) -> int:
     found = [1]
     for once, number, nth, ordinal in _COUNT_RE.findall(text):
         if once:
-            found.append(_TIMES[once.lower()])
+            found.append(TIMES_WORDS[once.lower()])
         elif number:
-            found.append(int(number) if number.isdigit() else _NUMBERS[number.lower()])
+            found.append(int(number) if number.isdigit() else NUMBER_WORDS[number.lower()])
         elif nth:
             found.append(int(nth))
         elif ordinal:
-            found.append(_ORDINALS[ordinal.lower()])
+            found.append(ORDINAL_WORDS[ordinal.lower()])
     return max(found)
 
 

@@ -26,21 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..grammar import is_complete_marker, normalise
 from ..prompts import NO_HISTORY_YET, format_history
 from ..tasks import FIXED_CUT_TASKS, stride_for
-
-COMPLETE_MARKER = "complete"
-
-
-def normalise(subgoal: str) -> str:
-    """Comparison key of a subgoal: lower-case and stripped."""
-    return subgoal.lower().strip()
-
-
-def is_complete_marker(subgoal: str) -> bool:
-    """RoboMME ends episodes with "All tasks completed"; the reference treats any "complete" this way."""
-    return COMPLETE_MARKER in subgoal.lower()
-
 
 def resolve_complete(subgoals: Sequence[str]) -> list[str | None]:
     """Replace each "complete" marker by the subgoal before it (``None`` if there is none yet)."""

@@ -23,6 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..grammar import number_word, ordinal_word
 from .pool import worker_context, worker_count
 from .source import SYNTHETIC_ATTR
 from ..tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
@@ -41,9 +42,6 @@ BUTTON_GREY = (165, 165, 165)
 CONTAINER_GREY = (178, 178, 178)
 BIN_BLACK = (12, 12, 12)
 """Fixtures drawn as RoboMME renders them: grey buttons and containers, a bin whose inside is black."""
-NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
-TIMES_WORDS = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times"}
-ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 
 SYNTHETIC_TASKS: tuple[str, ...] = (*EVALUATED_TASKS, "VideoUnmask")
 """The 7 evaluated tasks and one video task."""
@@ -139,7 +137,7 @@ def _tail(rng: np.random.Generator) -> int:
 
 def _colour_phrase(counts: dict[str, int]) -> str:
     """BinFill's goal phrase in the recorder's fixed colour order: "one red cube, two blue cubes and ..."."""
-    parts = [f"{NUMBER_WORDS[n]} {c} cube" + ("s" if n > 1 else "") for c, n in counts.items()]
+    parts = [f"{number_word(n)} {c} cube" + ("s" if n > 1 else "") for c, n in counts.items()]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -154,7 +152,7 @@ def script_binfill(rng: np.random.Generator) -> Script:
         for i in range(1, counts[colour] + 1):
             name = f"{colour}{i}"
             things[name] = Thing("cube", COLOURS[colour], _spot(rng, taken))
-            text = f"pick up the {ORDINALS[i]} {colour} cube"
+            text = f"pick up the {ordinal_word(i)} {colour} cube"
             segments.append(Segment(text, _at(text, things[name].yx), _length(rng, 60, 120), things[name].yx))
             segments.append(Segment("put it into the bin", _at("put it into the bin", things["bin"].yx), _length(rng, 50, 80), things["bin"].yx, _hide(name)))
     spare = next(c for c in palette if c not in counts) if len(counts) < 3 else "yellow"
@@ -173,14 +171,14 @@ def script_pickxtimes(rng: np.random.Generator) -> Script:
     things["target"] = Thing("target", (230, 230, 230), _spot(rng, taken), size=18)
     segments = []
     for i in range(1, n + 1):
-        segments.append(Segment(f"pick up the {colour} cube for the {ORDINALS[i]} time", f"pick up the {colour} cube at <{things['cube'].yx[0]}, {things['cube'].yx[1]}> for the {ORDINALS[i]} time", _length(rng, 40, 80), things["cube"].yx))
+        segments.append(Segment(f"pick up the {colour} cube for the {ordinal_word(i)} time", f"pick up the {colour} cube at <{things['cube'].yx[0]}, {things['cube'].yx[1]}> for the {ordinal_word(i)} time", _length(rng, 40, 80), things["cube"].yx))
         place = f"place the {colour} cube onto the target"
         segments.append(Segment(place, _at(place, things["target"].yx), _length(rng, 30, 60), things["target"].yx, _move("cube", things["target"].yx)))
     segments.append(Segment("press the button to stop", f"press the button at <{things['button'].yx[0]}, {things['button'].yx[1]}> to stop", _length(rng, 40, 70), things["button"].yx, _press("button")))
     if n > 1:
         goals = [
-            f"pick up the {colour} cube and place it on the target, repeating this action {NUMBER_WORDS[n]} times, then press the button to stop",
-            f"pick up the {colour} cube and place it on the target, repeating this pick-and-place action {NUMBER_WORDS[n]} times, then press the button to stop",
+            f"pick up the {colour} cube and place it on the target, repeating this action {number_word(n)} times, then press the button to stop",
+            f"pick up the {colour} cube and place it on the target, repeating this pick-and-place action {number_word(n)} times, then press the button to stop",
         ]
     else:
         goals = [f"pick up the {colour} cube and place it on the target, then press the button to stop"]
@@ -199,13 +197,13 @@ def script_swingxtimes(rng: np.random.Generator) -> Script:
     segments = [Segment(pick, _at(pick, things["cube"].yx), _length(rng, 40, 70), things["cube"].yx, _hide("cube"))]
     for i in range(1, n + 1):
         for side, yx in (("right", right), ("left", left)):
-            segments.append(Segment(f"move to the top of the {side}-side target for the {ORDINALS[i]} time", f"move to the top of the {side}-side target at <{yx[0]}, {yx[1]}> for the {ORDINALS[i]} time", _length(rng, 25, 45), yx))
+            segments.append(Segment(f"move to the top of the {side}-side target for the {ordinal_word(i)} time", f"move to the top of the {side}-side target at <{yx[0]}, {yx[1]}> for the {ordinal_word(i)} time", _length(rng, 25, 45), yx))
     segments.append(Segment(f"put the {colour} cube on the table", f"put the {colour} cube on the table", _length(rng, 8, 15), left, _show_at("cube", left)))
     segments.append(Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 40, 70), things["button"].yx, _press("button")))
     if n > 1:
         goals = [
-            f"pick up the {colour} cube, move it to the top of the right-side target, then move it to the top of the left-side target, repeating this back-and-forth motion {NUMBER_WORDS[n]} times, finally press the button to stop",
-            f"pick up the {colour} cube, move it to the right-side target and then to the left-side target, repeating this right-to-left swing motion {NUMBER_WORDS[n]} times, then put down the cube and press the button to stop",
+            f"pick up the {colour} cube, move it to the top of the right-side target, then move it to the top of the left-side target, repeating this back-and-forth motion {number_word(n)} times, finally press the button to stop",
+            f"pick up the {colour} cube, move it to the right-side target and then to the left-side target, repeating this right-to-left swing motion {number_word(n)} times, then put down the cube and press the button to stop",
         ]
     else:
         goals = [
@@ -236,8 +234,8 @@ def script_stopcube(rng: np.random.Generator) -> Script:
     press = "press the button to stop the cube on the target"
     segments.append(Segment(press, _at(press, button), _length(rng, 20, 40), button, _press("button")))
     goals = [
-        f"press the button to stop the cube just as it reaches the target for the {ORDINALS[k]} time",
-        f"press the button to stop the cube exactly at the target on its {ORDINALS[k]} visit",
+        f"press the button to stop the cube just as it reaches the target for the {ordinal_word(k)} time",
+        f"press the button to stop the cube exactly at the target on its {ordinal_word(k)} visit",
     ]
     return Script(goals, things, segments, tail=_tail(rng))
 
@@ -340,7 +338,7 @@ def script_pickhighlight(rng: np.random.Generator) -> Script:
     segments = [Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 80, 110), things["button"].yx, _highlight([f"cube_{c}" for c in targets]))]
     for i, c in enumerate(targets, start=1):
         yx = things[f"cube_{c}"].yx
-        which = "the highlighted cube" if k == 1 else f"the {ORDINALS[i]} highlighted cube"
+        which = "the highlighted cube" if k == 1 else f"the {ordinal_word(i)} highlighted cube"
         segments.append(Segment(f"pick up {which}, which is {c}", f"pick up {which} at <{yx[0]}, {yx[1]}>, which is {c}", _length(rng, 50, 90), yx, _hide(f"cube_{c}")))
         if i < k:
             segments.append(Segment("place the cube onto the table", "place the cube onto the table", _length(rng, 10, 14), (190, 128)))

@@ -37,6 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
+from ..grammar import POINT_RE, points, points_in_order
+
 MODEL_ID = "fake-labeller"
 """The one model ``GET /v1/models`` lists (any requested model name is accepted and echoed)."""
 FAULTS = ("ok", "400", "429", "500", "hang", "drop", "malformed", "overlong", "preamble", "non_ascii", "invented")
@@ -51,7 +53,6 @@ MODELS_PATH = "/v1/models"
 NOTHING_YET = "I have not completed any subtask yet."
 _HISTORY_MARK = "The history of completed subtasks: "
 _NO_HISTORY = "(none yet)"
-_POINT_RE = re.compile(r"<\s*(\d+)\s*,\s*(\d+)\s*>")
 _ITEM_SPLIT_RE = re.compile(r"(?:^|;\s*)\d+\.\s+")
 _LIMIT_RE = re.compile(r"under (\d+) words", re.IGNORECASE)
 _DEFAULT_LIMITS = {"simple": 50, "grounded": 90, "spatial": 70}
@@ -121,15 +122,15 @@ def _action_answer(history: str, grounded: bool, limit: int) -> str:
     budget = limit - 1 - len(prefix.split()) - 1  # words left for the item after "last:"
     words = last.split()
     if len(words) > budget:  # shorten the text, keeping (grounded) the item's coordinates
-        points = [f"<{a}, {b}>" for a, b in _POINT_RE.findall(last)] if grounded else []
+        points = [f"<{a}, {b}>" for a, b in points_in_order(last)] if grounded else []
         points = points[: max(0, budget // 2)]
-        words = (_POINT_RE.sub(" ", last) if grounded else last).split()[: max(0, budget - 2 * len(points))] + points
+        words = (POINT_RE.sub(" ", last) if grounded else last).split()[: max(0, budget - 2 * len(points))] + points
     return f"{prefix}, last: {' '.join(words)}." if words else f"{prefix}."
 
 
 def _invent(answer: str, messages: list[dict]) -> str:
     """The answer plus a coordinate found nowhere in the request (or the answer)."""
-    seen = {(int(a), int(b)) for a, b in _POINT_RE.findall(" ".join([answer] + [_text(m.get("content")) for m in messages]))}
+    seen = points(" ".join([answer] + [_text(m.get("content")) for m in messages]))
     n = 999
     while (n, n) in seen:
         n += 1

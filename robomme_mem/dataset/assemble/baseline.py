@@ -22,7 +22,6 @@ call that only sees a "complete" marker uses its segment's subgoal instead of ``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -41,10 +40,7 @@ from ...prompts import (
     PromptTemplate,
     format_history,
 )
-from ..segment import is_complete_marker
-
-GROUNDED_POINT_RE = re.compile(r"at <(\d+), (\d+)>")
-"""RoboMME's inline grounding: ``at <a, b>`` in the env's own coordinate order."""
+from ...grammar import AT_POINT_RE, is_complete_marker, point_of
 
 POINT_NOISE_LOW, POINT_NOISE_HIGH = -2, 2  # numpy's randint(-2, 2): -2..+1
 PIXEL_MAX = 255
@@ -73,8 +69,8 @@ class BaselineRow:
 
 def to_qwen_points(grounded: str) -> tuple[str, list[list[int]]]:
     """``"pick up the cube at <86, 136>"`` -> (``"pick up the cube at <bbox>"``, ``[[86, 136]]``)."""
-    points = [[int(a), int(b)] for a, b in GROUNDED_POINT_RE.findall(grounded)]
-    return GROUNDED_POINT_RE.sub("at " + GROUNDED_BOX_PLACEHOLDER, grounded), points
+    points = [list(point_of(y, x)) for y, x in AT_POINT_RE.findall(grounded)]
+    return AT_POINT_RE.sub("at " + GROUNDED_BOX_PLACEHOLDER, grounded), points
 
 
 def jitter_points(points: Sequence[Sequence[int]], rng: np.random.Generator) -> list[list[int]]:

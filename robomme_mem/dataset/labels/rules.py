@@ -23,11 +23,11 @@ import math
 
 import numpy as np
 
+from ...grammar import ORDINAL_WORDS, points_in_order, strip_grounding
 from ...prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
 from .cache import Answer
 from .requests import LabelParams, LabelRequest
 from .scene import detect_objects
-from .validate import POINT_RE
 
 MODEL = "rules"
 VERSION = "2"
@@ -35,9 +35,8 @@ VERSION = "2"
 NOTHING_YET = "I have not completed any subtask yet."
 NOTHING_SEEN = "No task objects are visible."
 
-_ORDINALS = "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth"
+_ORDINALS = "|".join(ORDINAL_WORDS)
 _ORDINAL_RE = re.compile(rf"\s*\bfor the ({_ORDINALS}) time\b|\b({_ORDINALS})\s+", re.IGNORECASE)
-_AT_POINT_RE = re.compile(r"\s*\bat\s*<\s*\d+\s*,\s*\d+\s*>|\s*<\s*\d+\s*,\s*\d+\s*>")
 PAST_TENSE = {
     "pick": "picked",
     "put": "put",
@@ -76,8 +75,8 @@ def action_memory(history: Sequence[str], style: str) -> str:
     last_points: dict[str, str] = {}
     for item in history:
         text = item.strip().rstrip(".")
-        found = POINT_RE.findall(text)
-        key = _ORDINAL_RE.sub(" ", _AT_POINT_RE.sub("", text)).strip()
+        found = points_in_order(text)
+        key = _ORDINAL_RE.sub(" ", strip_grounding(text)).strip()
         key = re.sub(r"\s+", " ", key).lower()
         counts[key] = counts.get(key, 0) + 1
         if found:

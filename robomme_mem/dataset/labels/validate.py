@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import re
 
+from ...grammar import points
 from ...prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
 
-POINT_RE = re.compile(r"<\s*(\d+)\s*,\s*(\d+)\s*>")
 PREAMBLE_RE = re.compile(
     r"^\s*(here is|here's|sure\b|certainly\b|summary\s*:|memory\s*:|spatial memory\s*:|updated (spatial )?memory\s*:|as an ai\b)",
     re.IGNORECASE,
 )
-
-
-def points(text: str) -> set[tuple[int, int]]:
-    """Every ``<a, b>`` pixel coordinate in a text."""
-    return {(int(a), int(b)) for a, b in POINT_RE.findall(text)}
 
 
 def _common(text: str, limit: int) -> list[str]:

@@ -42,9 +42,8 @@ from pathlib import Path
 import h5py
 
 from robomme_mem.configs import BASELINE_CONFIGS
-from robomme_mem.dataset.layout import PNG_COMPRESS_LEVEL
 from robomme_mem.dataset.plan import plan_source
-from robomme_mem.png import encode_png
+from robomme_mem.png import PNG_COMPRESS_LEVEL, encode_png
 from robomme_mem.dataset.source import SourceFile, find_source_files
 from robomme_mem.dataset.write.media import write_mp4
 

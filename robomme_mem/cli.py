@@ -214,7 +214,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from .dataset.audit import audit, table
     from .dataset.labels.cache import LabelCache
     from .dataset.labels.rules import RulesLabeller
-    from .dataset.labels.sets import default_store, label_source, resolve
+    from .dataset.labels.labelling import label_source
+    from .dataset.labels.lookup import resolve
+    from .dataset.labels.sets import default_store
     from .dataset.plan import plan_source
     from .dataset.source import find_source_files, select_files
     from .dataset.spec import load_spec
@@ -393,7 +395,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
 def _label_run(args, files, label, labeller, name, store, store_path) -> int:
     from .dataset.labels.accounting import PRICES, estimate_cost, load_prices, report
     from .dataset.labels.batch import import_batch, write_batch
-    from .dataset.labels.sets import label_source
+    from .dataset.labels.labelling import label_source
     from .dataset.spec import load_spec
 
     if args.import_batch:
@@ -492,7 +494,7 @@ def _cmd_labels_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_export(args: argparse.Namespace) -> int:
-    from .dataset.labels.files import export_set
+    from .dataset.labels.transfer import export_set
 
     with _store(args) as store:
         n = export_set(store, args.name, args.file)
@@ -501,7 +503,7 @@ def _cmd_labels_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_import(args: argparse.Namespace) -> int:
-    from .dataset.labels.files import import_set
+    from .dataset.labels.transfer import import_set
 
     with _store(args) as store:
         name, n = import_set(store, args.file, args.name)

@@ -21,8 +21,8 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; zlib keeps the package usable without it
     isal_zlib = None
 
-from .dataset.layout import PNG_COMPRESS_LEVEL
-
+PNG_COMPRESS_LEVEL = 1
+"""Deflate level of written frames (lossless at any level; 1 trades a few % of size for speed)."""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SUB_FILTER = 1
 

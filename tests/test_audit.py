@@ -9,7 +9,7 @@ from robomme_mem.dataset.audit import audit, history_count, mentions, stated_cou
 from robomme_mem.cli import main
 from robomme_mem.dataset.labels.cache import Answer
 from robomme_mem.dataset.labels.requests import LabelParams
-from robomme_mem.dataset.labels.sets import label_source
+from robomme_mem.dataset.labels.labelling import label_source
 
 PICK, PLACE = "pick up the red cube", "place it on the target"
 SUBGOALS = [PICK] * 20 + [PLACE] * 20 + [f"{PICK} for the second time"] * 20 + [f"{PLACE} for the second time"] * 20 + ["press the button"] * 20
@@ -153,7 +153,7 @@ def test_a_build_records_the_audit_of_its_labels(sample_dir, tmp_path):
 def test_the_overall_fixtures_add_up_over_the_tasks(sample_dir, capsys):
     from robomme_mem.dataset.audit import audit, table
     from robomme_mem.dataset.labels.rules import RulesLabeller
-    from robomme_mem.dataset.labels.sets import label_source
+    from robomme_mem.dataset.labels.labelling import label_source
     from robomme_mem.dataset.source import find_source_files
 
     episodes = label_source(find_source_files([sample_dir]), RulesLabeller(), store=None, name="rules", progress=False).episodes

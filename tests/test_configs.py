@@ -20,8 +20,8 @@ from robomme_mem.configs import (
 )
 from robomme_mem.dataset.labels.cache import LabelCache
 from robomme_mem.dataset.labels.rules import RulesLabeller
-from robomme_mem.dataset.labels.files import export_set, import_set
-from robomme_mem.dataset.labels.sets import label_source
+from robomme_mem.dataset.labels.transfer import export_set, import_set
+from robomme_mem.dataset.labels.labelling import label_source
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.dataset.source import find_source_files
 from robomme_mem.dataset.spec import load_spec, spec_path

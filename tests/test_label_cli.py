@@ -16,7 +16,7 @@ import pytest
 from robomme_mem.cli import main
 from robomme_mem.dataset.labels.accounting import estimate_cost, report
 from robomme_mem.dataset.labels.cache import LabelCache
-from robomme_mem.dataset.labels.files import COLUMNS
+from robomme_mem.dataset.labels.transfer import COLUMNS
 from robomme_mem.dataset.labels.session import Stats
 from robomme_mem.servers.openai_server import FakeOpenAI, default_answer
 

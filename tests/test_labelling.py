@@ -25,8 +25,9 @@ from robomme_mem.dataset.plan import plan_source
 from robomme_mem.dataset.labels.openai_labeller import REQUEST_HEADER, OpenAILabeller
 from robomme_mem.dataset.labels.requests import LabelParams
 from robomme_mem.dataset.labels.session import LabelSession, PriorityLimiter
-from robomme_mem.dataset.labels.files import export_set, import_set
-from robomme_mem.dataset.labels.sets import label_source, resolve
+from robomme_mem.dataset.labels.transfer import export_set, import_set
+from robomme_mem.dataset.labels.labelling import label_source
+from robomme_mem.dataset.labels.lookup import resolve
 from robomme_mem.dataset.source import find_source_files, select_files
 from robomme_mem.servers.openai_server import FakeOpenAI, default_answer
 

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from robomme_mem import png
-from robomme_mem.dataset.write import media
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -18,7 +17,7 @@ def test_png_round_trips_through_pillow(seed, tmp_path):
     image = rng.integers(0, 256, size=(256, 256, 3), dtype=np.uint8)
     image[:100, :100] = (10, 200, 30)  # flat areas and noise, like a rendered scene
     path = tmp_path / "frame.png"
-    media.write_png(path, image)
+    path.write_bytes(png.encode_png(image))
     with Image.open(path) as decoded:
         assert decoded.format == "PNG" and decoded.mode == "RGB"
         assert np.array_equal(np.asarray(decoded), image)

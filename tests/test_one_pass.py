@@ -16,7 +16,7 @@ from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
 from robomme_mem.dataset.labels.cache import LabelCache
 from robomme_mem.dataset.labels.rules import RulesLabeller
-from robomme_mem.dataset.labels.sets import label_source
+from robomme_mem.dataset.labels.labelling import label_source
 from robomme_mem.dataset.plan import plan_source
 from robomme_mem.dataset.source import SourceFile, find_source_files
 from robomme_mem.dataset.spec import load_spec, spec_path

@@ -252,6 +252,11 @@ def fixtures(chains: Sequence[Sequence[str]], tolerance: float = FIXTURE_PX) -> 
     return found
 
 
+def overall_table(scores: dict | None) -> str | None:
+    """The overall row of a build's audit (``manifest["labels_audit"]``) as a table; None without one."""
+    return table({"overall": scores["overall"]}) if scores else None
+
+
 def table(scores: dict[str, dict]) -> str:
     """The audit as a Markdown table: one row per task and the overall row."""
     def rate(d: dict) -> str:

@@ -12,39 +12,35 @@ build leaves nothing behind and never damages an earlier build.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import xxhash
-from tqdm.auto import tqdm
 
-from .assemble.rows import Row, baseline_config_rows, episode_memories, memory_config_rows
+from .assemble.rows import Row, baseline_config_rows, memory_config_rows
 from .assemble.traces import trace_row
-from .audit import audit
+from .audit import audit, overall_table
 from .checksum import SOURCE_CHECKSUM, file_checksum
 from ..configs import ALL_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS
 from .labels.engine import EpisodeLabels
-from .labels.sets import RULES, BuildLabels, content_id, default_store
-from .layout import CARD, MANIFEST, MAX_SHARD_BYTES, PNG_COMPRESS_LEVEL, SWIFT_IMAGES_DIR, image_path, video_path
-from .pool import worker_context, worker_count
+from .labels.lookup import RULES, BuildLabels
+from .labels.sets import content_id, default_store
+from ..png import PNG_COMPRESS_LEVEL
+from .layout import CARD, MANIFEST, MAX_SHARD_BYTES, SWIFT_IMAGES_DIR, video_path
+from .pool import bounded_imap, workers
 from .plan import PlannedEpisode, episodes_of, plan_one, source_records
-from ..png import encode_png
 from .source import SourceFile, find_source_files, select_files, task_of
 from .spec import BuildSpec, load_spec
 from .splits import assign_splits, read_split_file
-from .versions import build_versions, version_changes, x264_version
+from .versions import build_versions, version_changes
 from .write.card import render_card
-from .checksum import checksum_of
 from .write.manifest import build_manifest
-from .write.media import write_mp4
+from .write.media import write_call_frames, write_video
 from .write.replace import check_replaceable, swap_in
 
 AVAILABLE_CONFIGS: tuple[str, ...] = ALL_CONFIGS
@@ -185,8 +181,8 @@ def build(
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         splits = _splits(where, files, options)
         jobs = [EpisodeJob(str(path), index, str(tmp), options, labels) for path, index in where]
-        with _workers(options.workers, len(jobs)) as (pool, workers):
-            results = _bounded_imap(pool, build_episode, jobs, 2 * workers, progress)
+        with workers(options.workers, len(jobs)) as (pool, count):
+            results = bounded_imap(pool, build_episode, jobs, 2 * count, progress)
             from .write.folder import BuildWriters  # pyarrow loads here, while the workers run
 
             with BuildWriters(tmp, options.configs, options.max_shard_bytes) as writers:
@@ -196,7 +192,7 @@ def build(
                     label_info["left_out"] = [e.work.name for _, e in done.labels if not e.complete]
                     for split, episode in done.labels:
                         if episode.complete:
-                            writers.add_trace(split, trace_row(episode, episode.work.seed, label_info))
+                            writers.add_trace(split, trace_row(episode.work, episode.memories(), label_info))
         _check_not_empty(writers.counts, label_info)
         manifest = build_manifest(
             spec=options.spec.recorded(),
@@ -214,7 +210,7 @@ def build(
             example=done.example,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (tmp / CARD).write_text(render_card(manifest, str(out)), encoding="utf-8")
+        (tmp / CARD).write_text(render_card(manifest, str(out), overall_table(manifest.get("labels_audit"))), encoding="utf-8")
         changes = version_changes(_previous_versions(out), manifest["versions"])
         swap_in(tmp, out)
     except BaseException:
@@ -307,61 +303,6 @@ def _check_labels(labels: EpisodeLabels, options: BuildOptions) -> None:
         )
 
 
-# -- running --------------------------------------------------------------------------
-
-
-class _InProcess:
-    """The pool interface, run in this process (one worker: no fork, easy to profile)."""
-
-    def apply_async(self, fn, args):
-        return _Done(fn(*args))
-
-
-@dataclass
-class _Done:
-    value: object
-
-    def get(self):
-        return self.value
-
-
-@contextmanager
-def _workers(requested: int | None, jobs: int):
-    """(pool, number of workers): a process pool, or this process alone with one worker."""
-    count = worker_count(requested, jobs)
-    if count == 1:
-        yield _InProcess(), 1
-        return
-    gc.freeze()  # forked workers share the parent's objects; a collection in them must not copy every page
-    try:
-        with worker_context().Pool(count) as pool:
-            yield pool, count
-    finally:
-        gc.unfreeze()
-
-
-def _bounded_imap(pool, fn, items: Sequence, window: int, progress: bool) -> Iterator:
-    """Results of ``fn`` over ``items`` in order, with back-pressure and a progress bar.
-
-    The first results are asked for at once, so the workers start while the caller is still
-    setting up. At most ``window`` results wait for the parent: when writing is slower than
-    the workers, their results (frames and rows of whole episodes) must not pile up.
-    """
-    pending = deque(pool.apply_async(fn, (item,)) for item in items[:window])
-    return _drain(pool, fn, items[window:], pending, progress, len(items))
-
-
-def _drain(pool, fn, rest: Sequence, pending: deque, progress: bool, total: int) -> Iterator:
-    with tqdm(total=total, desc="episodes", unit="ep", disable=not progress, leave=False) as bar:
-        for item in rest:
-            yield pending.popleft().get()
-            bar.update()
-            pending.append(pool.apply_async(fn, (item,)))
-        while pending:
-            yield pending.popleft().get()
-            bar.update()
-
-
 def build_episode(job: EpisodeJob) -> EpisodeResult:
     """Plan an episode, read its frames once, write them, label it, and return its rows per config.
 
@@ -371,29 +312,24 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     options = job.options
     out = Path(job.out)
     digest = xxhash.xxh3_128()
-    images, frames, files = {}, {}, {}
     video = x264 = None
     with SourceFile(job.file) as source:
         episode = source.episode(job.episode)
         planned = plan_one(episode, options.spec.stride_for)
         plan = planned.plan
-        for step in plan.call_frames:
-            image = images[step] = episode.front_image(step)
+        images = {step: episode.front_image(step) for step in plan.call_frames}
+        for image in images.values():
             digest.update(image.data)
-            path = image_path(planned.task, planned.episode, step)
-            data = frames[path] = encode_png(image, options.png_compress_level)
-            (out / path).write_bytes(data)
-            files[path] = checksum_of(data)
+        frames, files = write_call_frames(out, planned.task, planned.episode, images, options.png_compress_level)
         if plan.execution_start > 0:
             video = video_path(planned.task, planned.episode)
-            mp4 = write_mp4(out / video, _digested((episode.front_image(k) for k in range(plan.execution_start)), digest))
-            files[video], x264 = checksum_of(mp4), x264_version(mp4)
+            files[video], x264 = write_video(out / video, _digested((episode.front_image(k) for k in range(plan.execution_start)), digest))
     rows = baseline_config_rows(planned, options.configs, video, options.noise_seed, options.duplicate_keyframes)
     labels = None
     if job.labels is not None:
         labels = job.labels.label(planned, frames=lambda _, step: images[step])
         if labels.complete:
-            rows.update(memory_config_rows(planned, options.configs, episode_memories(labels)))
+            rows.update(memory_config_rows(planned, options.configs, labels.memories()))
     summary = {
         "task": planned.task,
         "episode": planned.episode,

@@ -27,9 +27,6 @@ SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT)
 MAX_SHARD_BYTES = 500 * 1000 * 1000
 """A Parquet shard is closed once it passes this size (under the Hub's recommended size)."""
 
-PNG_COMPRESS_LEVEL = 1
-"""Deflate level of written frames (lossless at any level; 1 trades a few % of size for speed)."""
-
 VIDEO_FPS = 30
 """Frame rate of the video-demonstration mp4, as the reference writes it."""
 

@@ -23,19 +23,8 @@ from dataclasses import dataclass
 from ...configs import variant_of
 from .fill import forward_fill, spatial_inputs
 from ...prompts import POLICY_SYSTEM, policy_target, policy_user_prompt, subgoal_style
+from ..labels.memories import EpisodeMemories
 from ..segment import EpisodePlan
-
-
-@dataclass(frozen=True)
-class EpisodeMemories:
-    """An episode's labels, per segment (subgoal, action memory) and per call frame (spatial)."""
-
-    subgoals: Mapping[str, Sequence[str]]
-    """``l_k`` per style."""
-    action: Mapping[str, Sequence[str]]
-    """``M_k`` per style."""
-    spatial: Sequence[str] | None
-    """``S_c`` per call frame; ``None`` when the labels have no spatial chain."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from ...configs import BASELINE_CONFIGS, ROW_CONFIGS
-from ..labels.engine import EpisodeLabels
+from ..labels.memories import EpisodeMemories
 from ..layout import image_path
 from ..plan import PlannedEpisode
 from .baseline import BaselineCall, baseline_rows
-from .memory import EpisodeMemories, memory_calls, memory_meta, memory_row
+from .memory import memory_calls, memory_meta, memory_row
 
 Row = tuple[dict, dict]
 """(ms-swift row, flat metadata)."""
@@ -71,15 +71,6 @@ def baseline_config_rows(
             meta = {"frame": row.step, "segment": segment.index, "is_boundary": row.step == segment.start, "subgoal": swift["messages"][-1]["content"]}
             out[config].extend([(swift, meta)] * row.copies)
     return out
-
-
-def episode_memories(labels: EpisodeLabels) -> EpisodeMemories:
-    """A complete episode's labels as assembly takes them: per segment and per call frame."""
-    return EpisodeMemories(
-        subgoals={style: [b.subgoal for b in labels.work.boundaries[style]] for style in labels.action},
-        action={style: labels.action_memories(style) for style in labels.action},
-        spatial=labels.spatial_memories() if labels.spatial else None,
-    )
 
 
 def memory_config_rows(planned: PlannedEpisode, configs: Sequence[str], memories: EpisodeMemories) -> dict[str, list[Row]]:

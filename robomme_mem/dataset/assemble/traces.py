@@ -8,47 +8,48 @@ the exact prompt, usage and model), and the label set's provenance.
 
 from __future__ import annotations
 
-from ..labels.engine import EpisodeLabels
+from ..labels.memories import EpisodeMemories
+from ..plan import PlannedEpisode
 
 
-def trace_row(labels: EpisodeLabels, seed: int | None, label_info: dict) -> dict:
-    work = labels.work
+def trace_row(work: PlannedEpisode, memories: EpisodeMemories, label_info: dict) -> dict:
+    """One complete episode's trace (a style or the spatial chain the label set lacks is ``None``)."""
     plan = work.plan
-    action = {style: {e.item: e for e in labels.action.get(style, [])} for style in ("simple", "grounded")}
+
+    def at(values, index):
+        return values[index] if values is not None and index < len(values) else None
+
     boundaries = []
     for simple, grounded in zip(work.boundaries["simple"], work.boundaries["grounded"]):
-        a, b = action["simple"].get(simple.segment), action["grounded"].get(grounded.segment)
         boundaries.append(
             {
                 "segment": simple.segment,
                 "step": simple.step,
                 "subgoal_simple": simple.subgoal,
                 "subgoal_grounded": grounded.subgoal,
-                "memory_simple": a.text if a else None,
-                "memory_grounded": b.text if b else None,
-                "request_simple": a.key if a else None,
-                "request_grounded": b.key if b else None,
+                "memory_simple": at(memories.action.get("simple"), simple.segment),
+                "memory_grounded": at(memories.action.get("grounded"), grounded.segment),
+                "request_simple": at(memories.action_keys.get("simple"), simple.segment),
+                "request_grounded": at(memories.action_keys.get("grounded"), grounded.segment),
             }
         )
-    spatial = {e.item: e for e in labels.spatial}
     calls = []
     for index, step in enumerate(plan.call_frames):
         segment = plan.segment_of(step)
-        entry = spatial.get(index)
         calls.append(
             {
                 "index": index,
                 "step": step,
                 "segment": segment.index,
                 "is_boundary": step == segment.start,
-                "spatial": entry.text if entry else None,
-                "request": entry.key if entry else None,
+                "spatial": at(memories.spatial, index),
+                "request": at(memories.spatial_keys, index),
             }
         )
     return {
         "task": work.task,
         "episode": work.episode,
-        "seed": seed,
+        "seed": work.seed,
         "goal": work.goal,
         "num_steps": plan.num_steps,
         "execution_start": plan.execution_start,

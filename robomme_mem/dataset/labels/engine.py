@@ -30,6 +30,7 @@ from ..plan import PlannedEpisode
 from ..segment import Boundary
 from ..source import Episode, SourceFile
 from .cache import Answer
+from .memories import EpisodeMemories
 from .requests import STYLES, LabelRequest, action_request, spatial_request
 from .session import LabelSession, Pending
 
@@ -89,6 +90,16 @@ class EpisodeLabels:
     def spatial_memories(self) -> list[str]:
         """``S_c`` per call frame, in order (the episode must be complete)."""
         return [e.text for e in self.spatial]
+
+    def memories(self) -> EpisodeMemories:
+        """What assembly and the traces take of a complete episode: texts and request keys, in order."""
+        return EpisodeMemories(
+            subgoals={style: [b.subgoal for b in self.work.boundaries[style]] for style in self.action},
+            action={style: self.action_memories(style) for style in self.action},
+            spatial=self.spatial_memories() if self.spatial else None,
+            action_keys={style: [e.key for e in entries] for style, entries in self.action.items()},
+            spatial_keys=[e.key for e in self.spatial] if self.spatial else None,
+        )
 
 
 FrameSource = Callable[[PlannedEpisode, int], np.ndarray]
@@ -204,7 +215,32 @@ async def _ask(result: EpisodeLabels, session: LabelSession, request: LabelReque
         result.pending += 1
         session.stats.pending += 1
         return None
+    return _placed(result, kind, style, item, step, key, answer)
+
+
+def _placed(result: EpisodeLabels, kind: str, style: str | None, item: int, step: int, key: str, answer: Answer) -> LabelEntry:
     if not answer.ok:
         where = f"{kind} memory" + (f" ({style})" if style else "") + f" at step {step}"
         result.problems.append(f"{result.work.name}: {where}: {answer.error}")
     return LabelEntry(kind, style, item, step, key, answer)
+
+
+def label_now(work: PlannedEpisode, labeller, frames: FrameSource, *, styles: Sequence[str] = STYLES, spatial: bool = True) -> EpisodeLabels:
+    """One episode labelled in order, in this thread: for a labeller that answers at once
+    (``rules``: ``answer_now``), with the same requests, keys and entries as :func:`label_works`."""
+    result = EpisodeLabels(work)
+    params = labeller.params
+
+    def ask(request: LabelRequest, kind: str, style: str | None, item: int, step: int) -> LabelEntry:
+        return _placed(result, kind, style, item, step, request.key(params), labeller.answer_now(request))
+
+    for style in styles:
+        result.action[style] = [ask(action_request(work.goal, b.history, style), "action", style, b.segment, b.step) for b in work.boundaries[style]]
+    prior: str | None = None
+    for index, step in enumerate(work.plan.call_frames if spatial else ()):
+        entry = ask(spatial_request(work.goal, prior, frames(work, step), params.image_size), "spatial", None, index, step)
+        result.spatial.append(entry)
+        if not entry.answer.ok:
+            break
+        prior = entry.text
+    return result

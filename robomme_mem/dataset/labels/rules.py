@@ -153,6 +153,10 @@ class RulesLabeller:
         return {"labeller": self.name, "params": self.params.to_dict()}
 
     async def ask(self, request: LabelRequest, key: str) -> Answer:
+        return self.answer_now(request)
+
+    def answer_now(self, request: LabelRequest) -> Answer:
+        """The answer, computed here (no event loop needed: a build labels its episodes with this)."""
         if request.kind == "action":
             text = action_memory(request.history, request.style)
         else:

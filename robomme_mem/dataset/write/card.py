@@ -83,17 +83,15 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str
     return "\n".join(lines)
 
 
-def audit_text(scores: dict | None) -> str:
-    """The label audit in short: the overall row and the fixtures found (``robomme-mem audit`` has the rest)."""
-    if not scores:
+def audit_text(scores: dict | None, overall_table: str | None) -> str:
+    """The label audit in short: the overall row (rendered by the audit) and the fixtures found."""
+    if not scores or not overall_table:
         return "No labelled config was built, so no label audit."
-    from ..audit import table  # noqa: PLC0415  (the card alone needs it)
-
     lines = [
         "What the labels say, scored against the demonstrations (`robomme-mem audit`; rate [95% interval] n; "
         "per task in `manifest.json` under `labels_audit`):",
         "",
-        table({"overall": scores["overall"]}),
+        overall_table,
     ]
     found = scores["overall"]["spatial"]["fixtures"]
     if found:
@@ -157,8 +155,11 @@ def location(repo: str) -> tuple[str, str]:
     return repo, f"\\url{{https://huggingface.co/datasets/{repo}}}"
 
 
-def render_card(manifest: dict, repo: str) -> str:
-    """The card of a build, naming where it loads from: its folder's path, or ``ORG/NAME`` once pushed."""
+def render_card(manifest: dict, repo: str, audit_table: str | None = None) -> str:
+    """The card of a build, naming where it loads from: its folder's path, or ``ORG/NAME`` once pushed.
+
+    ``audit_table``: the label audit's overall row as the audit renders it (``audit.overall_table``).
+    """
     template = Template(files("robomme_mem").joinpath("dataset_cards", TEMPLATE).read_text(encoding="utf-8"))
     configs = [c for c in ALL_CONFIGS if c in manifest["configs"]]  # manifest.json sorts its keys; the card keeps the build's order
     labels = manifest.get("labels") or {}
@@ -188,7 +189,7 @@ def render_card(manifest: dict, repo: str) -> str:
         default_config=DEFAULT_CONFIG if DEFAULT_CONFIG in manifest["configs"] else configs[0],
         howpublished=howpublished,
         license_text=license_text,
-        audit=audit_text(manifest.get("labels_audit")),
+        audit=audit_text(manifest.get("labels_audit"), audit_table),
         swift_command=swift_command(manifest),
         yaml=yaml_header({c: manifest["data_files"][c] for c in configs}, manifest["files"], manifest.get("origin", "recorded")),
         version=spec["version"],

@@ -1,24 +1,40 @@
-"""Frames and video demonstrations written to files, deterministically.
+"""An episode's frames and video demonstration written into the build folder, deterministically.
 
-The mp4 is encoded single-threaded: x264 output depends on its thread count, and builds must
-be byte-identical on any machine.
+Each file is hashed as it is written, so the manifest lists it without reading it back. The
+mp4 is encoded single-threaded: x264 output depends on its thread count, and builds must be
+byte-identical on any machine.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import av
 import numpy as np
 
-from ..layout import PNG_COMPRESS_LEVEL, VIDEO_FPS
 from ...png import encode_png
+from ..checksum import checksum_of
+from ..layout import VIDEO_FPS, image_path
+from ..versions import x264_version
 
 
-def write_png(path: str | Path, image: np.ndarray, compress_level: int = PNG_COMPRESS_LEVEL) -> None:
-    Path(path).write_bytes(encode_png(image, compress_level))
+def write_call_frames(out: Path, task: str, episode: int, images: Mapping[int, np.ndarray], level: int) -> tuple[dict[str, bytes], dict[str, dict]]:
+    """Each call frame as a PNG under ``out``: (PNG bytes by path, for the Parquet rows; checksums by path)."""
+    frames, files = {}, {}
+    for step, image in images.items():
+        path = image_path(task, episode, step)
+        data = frames[path] = encode_png(image, level)
+        (out / path).write_bytes(data)
+        files[path] = checksum_of(data)
+    return frames, files
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray]) -> tuple[dict, str | None]:
+    """The video demonstration as an mp4 at ``path``: (its checksum, the x264 version it carries)."""
+    data = write_mp4(path, frames)
+    return checksum_of(data), x264_version(data)
 
 
 def encode_mp4(frames: Iterable[np.ndarray], fps: int = VIDEO_FPS) -> bytes:

@@ -301,15 +301,14 @@ def _segments(ep, planned) -> str:
 
 
 def _label_parser(sub) -> None:
-    from .dataset.labels.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, STYLES
-
+    from .dataset.labels.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, LABELLERS, STYLES
 
     p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)")
     p.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders; default: the embedded sample")
     p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
     p.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's; label with the spec you build with)")
-    p.add_argument("--labeler", "--labeller", dest="labeller", choices=("rules", "openai"), default="rules", help="rules (offline, default) or openai (any OpenAI-compatible endpoint)")
+    p.add_argument("--labeler", "--labeller", dest="labeller", choices=LABELLERS, default="rules", help="rules (offline, default) or openai (any OpenAI-compatible endpoint)")
     p.add_argument("--model", help="model name (openai labeller)")
     p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 for vLLM or swift deploy (default: OpenAI)")
     p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="NAME", help=f"environment variable holding the API key (default: {DEFAULT_API_KEY_ENV})")
@@ -349,33 +348,20 @@ _optional_float, _optional_int, _optional_str = _optional(float), _optional(int)
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from .dataset.labels.batch import BatchExportLabeller
     from .dataset.labels.cache import LabelCache
-    from .dataset.labels.openai_labeller import OpenAILabeller
+    from .dataset.labels.labellers import make_labeller
     from .dataset.labels.requests import LabelParams
-    from .dataset.labels.rules import RulesLabeller
     from .dataset.labels.sets import default_name, default_store
     from .dataset.source import find_source_files, select_files
 
     sources, label = _sources(args.source)
     files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
-    if args.labeller == "rules":
-        labeller = RulesLabeller()
-    else:
-        if not args.model:
-            raise ValueError("--model is required with --labeler openai")
-        params = LabelParams(
-            model=args.model,
-            temperature=args.temperature,
-            reasoning_effort=args.reasoning_effort,
-            action_max_tokens=args.action_max_tokens,
-            spatial_max_tokens=args.spatial_max_tokens,
-            image_size=args.image_size,
-        )
-        if args.export_batch or args.import_batch:
-            labeller = BatchExportLabeller(params)
-        else:
-            labeller = OpenAILabeller(params, base_url=args.base_url, api_key_env=args.api_key_env, timeout_s=args.timeout, max_retries=args.max_retries, max_reasks=args.max_reasks)
+    params = None
+    if args.model:
+        params = LabelParams(model=args.model, temperature=args.temperature, reasoning_effort=args.reasoning_effort,
+                             action_max_tokens=args.action_max_tokens, spatial_max_tokens=args.spatial_max_tokens, image_size=args.image_size)
+    labeller = make_labeller(args.labeller, params, batch=bool(args.export_batch or args.import_batch), base_url=args.base_url,
+                             api_key_env=args.api_key_env, timeout_s=args.timeout, max_retries=args.max_retries, max_reasks=args.max_reasks)
     name = args.name or default_name(labeller.params)
     store_path = args.store or default_store()
     with LabelCache(store_path) as store:
@@ -393,7 +379,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _label_run(args, files, label, labeller, name, store, store_path) -> int:
-    from .dataset.labels.accounting import PRICES, estimate_cost, load_prices, report
+    from .dataset.labels.accounting import report, run_cost
     from .dataset.labels.batch import import_batch, write_batch
     from .dataset.labels.labelling import label_source
     from .dataset.spec import load_spec
@@ -410,13 +396,10 @@ def _label_run(args, files, label, labeller, name, store, store_path) -> int:
         retry_failed=args.retry_failed, replace=args.replace, progress=not args.quiet,
     )
     elapsed = time.perf_counter() - start
-    prices = None
-    if args.price_input is not None or args.price_output is not None:
-        prices = {"input": args.price_input or 0.0, "output": args.price_output or 0.0}
     print(f"labelled {len(run.episodes)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {elapsed:.1f} s")
     offline = args.labeller == "rules"
-    table = {**PRICES, **load_prices(args.prices)} if args.prices else PRICES
-    cost = None if offline else estimate_cost(run.stats, labeller.params.model, prices, batch=bool(args.export_batch or args.import_batch), table=table)
+    cost = None if offline else run_cost(run.stats, labeller.params.model, price_input=args.price_input, price_output=args.price_output,
+                                         prices_file=args.prices, batch=bool(args.export_batch or args.import_batch))
     print(report(run.stats, cost, offline=offline))
     if args.export_batch and labeller.pending:
         n = write_batch(args.export_batch, labeller.pending, labeller.params, store)

@@ -43,6 +43,18 @@ def estimate_cost(
     return cost, source + (" at batch price" if batch else "")
 
 
+def run_cost(
+    stats: Stats, model: str, *, price_input: float | None = None, price_output: float | None = None,
+    prices_file: str | Path | None = None, batch: bool = False,
+) -> tuple[float, str] | None:
+    """:func:`estimate_cost` from what a user gives: a per-token override, a price file over the built-in table, or neither."""
+    override = None
+    if price_input is not None or price_output is not None:
+        override = {"input": price_input or 0.0, "output": price_output or 0.0}
+    table = {**PRICES, **load_prices(prices_file)} if prices_file else PRICES
+    return estimate_cost(stats, model, override, batch=batch, table=table)
+
+
 def report(stats: Stats, cost: tuple[float, str] | None, *, offline: bool = False) -> str:
     """The run's closing lines; ``offline`` (the rules labeller) costs nothing and says so."""
     if offline:

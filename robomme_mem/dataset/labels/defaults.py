@@ -1,5 +1,7 @@
 """The labelling defaults that the command line shows: importable without the labellers' dependencies."""
 
+LABELLERS = ("rules", "openai")
+"""``rules``: offline, no API key; ``openai``: any OpenAI-compatible endpoint."""
 STYLES = ("simple", "grounded")
 """Action-memory styles: simple subgoals, or grounded ones with their ``<a, b>`` points."""
 KINDS = ("action", "spatial")

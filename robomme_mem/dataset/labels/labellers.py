@@ -1,0 +1,41 @@
+"""The labellers a run can use, made from plain settings: ``rules`` (offline), ``openai`` (any
+OpenAI-compatible endpoint, online), or ``openai`` through Batch API files (nothing sent here).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .defaults import DEFAULT_API_KEY_ENV, LABELLERS
+
+if TYPE_CHECKING:
+    from .requests import LabelParams
+
+
+def make_labeller(
+    kind: str,
+    params: LabelParams | None = None,
+    *,
+    batch: bool = False,
+    base_url: str | None = None,
+    api_key_env: str = DEFAULT_API_KEY_ENV,
+    timeout_s: float = 120.0,
+    max_retries: int = 8,
+    max_reasks: int = 2,
+):
+    """``rules`` takes no settings; ``openai`` needs ``params`` (its model at least)."""
+    if kind == "rules":
+        from .rules import RulesLabeller
+
+        return RulesLabeller()
+    if kind != "openai":
+        raise ValueError(f"unknown labeller {kind!r}; choose one of {', '.join(LABELLERS)}")
+    if params is None or not params.model:
+        raise ValueError("--model is required with --labeler openai")
+    if batch:
+        from .batch import BatchExportLabeller
+
+        return BatchExportLabeller(params)
+    from .openai_labeller import OpenAILabeller
+
+    return OpenAILabeller(params, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout_s, max_retries=max_retries, max_reasks=max_reasks)

@@ -22,6 +22,10 @@ def is_complete_marker(subgoal: str) -> bool:
     return COMPLETE_MARKER in subgoal.lower()
 
 
+STYLES = ("simple", "grounded")
+"""RoboMME's two forms of a subgoal (and of the action memory about it): plain words, or grounded
+with the ``<y, x>`` point of its target."""
+
 POINT = r"<\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*>"
 """A pixel ``<y, x>`` on the front image, in RoboMME's order (a policy may write decimals)."""
 POINT_RE = re.compile(POINT)

@@ -88,7 +88,6 @@ BASELINE_INITIAL_TURN = PromptTemplate(
 )
 
 VIDEO_PLACEHOLDER = "<video>"
-IMAGE_PLACEHOLDER = "<image>"
 GROUNDED_BOX_PLACEHOLDER = "<bbox>"
 
 

@@ -9,7 +9,7 @@ import h5py
 import pytest
 
 from robomme_mem.dataset.sample import sample_source
-from robomme_mem.dataset.synthetic import write_scripted_episode
+from .helpers.scripted import write_scripted_episode
 
 REAL_DATA = Path(os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real")
 """Real RoboMME files: ``$ROBOMME_MEM_REAL_DATA``, or the developers' copy beside the checkout (not in the repo)."""

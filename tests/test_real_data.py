@@ -29,20 +29,19 @@ def test_inspect_every_file(real_dir, capsys):
     for path in find_source_files([real_dir]):
         with SourceFile(path) as src:
             assert f"{path.name}: task {src.task}" in out
-            for ep in src.episodes():
+            for ep in map(src.episode, src.episode_indices):
                 assert f"episode_{ep.index}: {ep.num_steps} steps, execution from step {ep.execution_start}" in out
 
 
 def test_reader_sees_what_the_recorder_wrote(real_dir):
     with SourceFile(real_dir / "record_dataset_VideoUnmask.h5") as src:
-        (ep,) = src.episodes()
+        (ep,) = map(src.episode, src.episode_indices)
         assert (ep.index, ep.num_steps, ep.execution_start, ep.seed, ep.difficulty) == (8, 165, 66, 6800, "easy")
         assert ep.goal == "watch the video carefully, then pick up the container hiding the red cube"
         assert ep.simple_subgoal(0) == "static" and ep.simple_subgoal(164) == "All tasks completed"
         assert ep.grounded_subgoal(66) == "pick up the container at <100, 145> that hides the red cube"
         assert ep.front_image(66).shape == (256, 256, 3)
-        assert sum(ep.video_demo_flags) == 66 and ep.video_demo_flags[65] and not ep.video_demo_flags[66]
-        assert ep.grounded_subgoals[70] == ep.grounded_subgoal(70)
+        assert sum(map(ep.is_video_demo, range(ep.num_steps))) == 66 and ep.is_video_demo(65) and not ep.is_video_demo(66)
 
 
 def _by_episode(lines, key):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from robomme_mem.dataset.segment import plan_episode, resolve_complete, subgoal_transitions
+from robomme_mem.dataset.segment import plan_episode, resolve_complete
 
 DONE = "All tasks completed"
 
@@ -55,7 +55,7 @@ def test_video_demo_steps_are_skipped():
 def test_complete_marker_continues_the_previous_subgoal():
     sg = steps(("a", 20), ("Task complete", 5), ("a", 10), ("b", 20))
     assert resolve_complete(["a", "task complete", "b"]) == ["a", "a", "b"]
-    assert subgoal_transitions(sg, 0) == [0, 35]
+    assert plan_episode(sg, 0, "BinFill").boundaries == (0, 35)
 
 
 def test_repeated_subgoal_after_another_is_a_new_segment():

@@ -13,7 +13,7 @@ from robomme_mem.tasks import EVALUATED_TASKS
 def episodes(sample_dir):
     for path in find_source_files([sample_dir]):
         with SourceFile(path) as src:
-            for ep in src.episodes():
+            for ep in map(src.episode, src.episode_indices):
                 yield ep
 
 

@@ -9,7 +9,6 @@ DEFAULT_OUT = "robomme-mem"
 """Where ``robomme-mem build`` writes when no ``--out`` is given."""
 
 MANIFEST = "manifest.json"
-SWIFT_DIR = "swift"
 SWIFT_IMAGES_DIR = "swift/images"
 SWIFT_JSONL = "swift/{config}/{split}.jsonl"
 IMAGE_NAME = "{task}_ep{episode}_step{step}.png"

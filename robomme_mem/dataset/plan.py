@@ -21,7 +21,7 @@ import xxhash
 
 from .checksum import PLAN_DIGEST, READ_DIGEST
 from ..errors import SourceError
-from .labels.defaults import STYLES
+from ..grammar import STYLES
 from .segment import Boundary, EpisodePlan, boundaries, plan_episode
 from .source import Episode, SourceFile
 

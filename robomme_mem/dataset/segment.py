@@ -82,11 +82,6 @@ class EpisodePlan:
         return self.segments[lo]
 
 
-def subgoal_transitions(simple_subgoals: Sequence[str], execution_start: int) -> list[int]:
-    """Steps from ``execution_start`` on where the (normalised, complete-resolved) subgoal changes."""
-    return _changes(resolve_complete([normalise(s) for s in simple_subgoals[execution_start:]]), execution_start)
-
-
 def _changes(resolved: Sequence[str | None], offset: int) -> list[int]:
     """Positions (plus ``offset``) where a resolved subgoal differs from the one before (``None`` first)."""
     return [offset + i for i, cur in enumerate(resolved) if cur != (resolved[i - 1] if i else None)]

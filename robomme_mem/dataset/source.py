@@ -14,7 +14,7 @@ step and field.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -145,15 +145,6 @@ class SourceFile:
             raise SourceError(self.path, "expected a group", episode=name)
         return Episode(file=self.path, task=self.task, index=index, _group=group)
 
-    def episodes(self, limit: int | None = None) -> Iterator[Episode]:
-        """Episodes in numeric order, optionally the first ``limit`` (the reference's ``max_episodes``)."""
-        for index in self.episode_indices[:limit]:
-            yield self.episode(index)
-
-
-def open_source(path: str | Path) -> SourceFile:
-    """Open a RoboMME file for reading (``with open_source(p) as src: ...``)."""
-    return SourceFile(path)
 
 
 @dataclass(eq=False)
@@ -229,10 +220,6 @@ class Episode:
             cache[step] = self._text(step, GROUNDED_SUBGOAL)
         return cache[step]
 
-    @property
-    def grounded_subgoals(self) -> tuple[str, ...]:
-        return tuple(self.grounded_subgoal(k) for k in range(self.num_steps))
-
     @cached_property
     def _grounded_cache(self) -> dict[int, str]:
         return {}
@@ -240,10 +227,6 @@ class Episode:
     def is_video_demo(self, step: int) -> bool:
         self._check_step(step)
         return self._flag(step, IS_VIDEO_DEMO)
-
-    @cached_property
-    def video_demo_flags(self) -> tuple[bool, ...]:
-        return tuple(self.is_video_demo(k) for k in range(self.num_steps))
 
     @cached_property
     def execution_start(self) -> int:

@@ -412,15 +412,8 @@ def _square(img: np.ndarray, yx: tuple[int, int], size: int, colour: tuple[int, 
     img[y0 : yx[0] + h, x0 : yx[1] + h] = colour
 
 
-_NOISE = np.random.default_rng(0).integers(-4, 5, size=(8, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.int16)
-
-
-def render(things: dict[str, Thing], gripper: tuple[float, float], step: int, texture: bool = False) -> np.ndarray:
-    """Front image: table, objects (halos first), then the gripper on top.
-
-    ``texture`` adds sensor-like pixel noise, so that images cost what real renders cost to
-    compress (a flat synthetic frame PNG-encodes ~5x faster than a real RoboMME frame).
-    """
+def render(things: dict[str, Thing], gripper: tuple[float, float], step: int) -> np.ndarray:
+    """Front image: table, objects (halos first), then the gripper on top."""
     img = _BACKGROUND.copy()
     for thing in sorted(things.values(), key=lambda t: t.kind != "halo"):
         if thing.visible:
@@ -429,8 +422,6 @@ def render(things: dict[str, Thing], gripper: tuple[float, float], step: int, te
     _square(img, (gy, gx), 12, (40, 40, 40))
     img[min(gy + 7, IMAGE_SIZE - 1), max(gx - 8, 0) : gx + 8] = (220, 220, 220)
     img[IMAGE_SIZE - 6 :, : (step * 3) % IMAGE_SIZE] = (20, 20, 20)  # a step clock: no two frames alike
-    if texture:
-        img = np.clip(img + _NOISE[step % len(_NOISE)], 0, 255).astype(np.uint8)
     return img
 
 
@@ -445,11 +436,11 @@ def episode_rng(task: str, episode: int, seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(task.encode()), episode])
 
 
-def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, compression: int | None = 1, texture: bool = False) -> int:
+def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, compression: int | None = 1) -> int:
     """Script, render and write one episode into an open file; returns its number of steps.
 
     ``compression`` is the gzip level of the front images (``None``: stored raw, as RoboMME's
-    recorder writes them); ``texture`` makes images as costly to encode as real renders.
+    recorder writes them).
     """
     rng = episode_rng(task, episode, seed)
     script = SCRIPTS[task](rng)
@@ -468,13 +459,13 @@ def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, comp
     for k in range(script.video_steps):
         if script.video_effect:
             script.video_effect(things, k, script.video_steps)
-        _write_step(group, step, render(things, gripper, step, texture), VIDEO_STATIC, VIDEO_STATIC, first.simple, first.grounded, True, k == 0, False, gripper, compression)
+        write_step(group, step, render(things, gripper, step), VIDEO_STATIC, VIDEO_STATIC, first.simple, first.grounded, True, k == 0, False, gripper, compression)
         step += 1
     for seg in script.segments:
         start = gripper.copy()
         for j in range(seg.steps):
             gripper = start + (np.array(seg.target, float) - start) * min(1.0, (j + 1) / max(seg.steps * 0.7, 1))
-            _write_step(group, step, render(things, gripper, step, texture), seg.simple, seg.grounded, seg.simple, seg.grounded, False, j == 0, False, gripper, compression)
+            write_step(group, step, render(things, gripper, step), seg.simple, seg.grounded, seg.simple, seg.grounded, False, j == 0, False, gripper, compression)
             step += 1
         if seg.effect:
             seg.effect(things)
@@ -482,12 +473,12 @@ def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, comp
     # RoboMME's tail: odd episodes repeat "All tasks completed" in the grounded text, even ones keep the last subgoal
     tail_grounded = COMPLETED if episode % 2 else last.grounded
     for j in range(script.tail):
-        _write_step(group, step, render(things, gripper, step, texture), COMPLETED, tail_grounded, last.simple, last.grounded, False, j == 0, True, gripper, compression)
+        write_step(group, step, render(things, gripper, step), COMPLETED, tail_grounded, last.simple, last.grounded, False, j == 0, True, gripper, compression)
         step += 1
     return step
 
 
-def _write_step(group, k, image, simple, grounded, simple_online, grounded_online, video, boundary, completed, gripper, compression) -> None:
+def write_step(group, k, image, simple, grounded, simple_online, grounded_online, video, boundary, completed, gripper, compression) -> None:
     t = group.create_group(f"timestep_{k}")
     info = t.create_group("info")
     for name, text in (("simple_subgoal", simple), ("grounded_subgoal", grounded), ("simple_subgoal_online", simple_online), ("grounded_subgoal_online", grounded_online)):
@@ -514,7 +505,7 @@ def mark_synthetic(h5: h5py.File) -> None:
     h5.attrs[SYNTHETIC_ATTR] = GENERATOR
 
 
-def write_task_file(folder: str | Path, task: str, episodes: Sequence[int], seed: int = 0, compression: int | None = 1, texture: bool = False) -> Path:
+def write_task_file(folder: str | Path, task: str, episodes: Sequence[int], seed: int = 0, compression: int | None = 1) -> Path:
     """Write ``record_dataset_<task>.h5`` with the given episode numbers; returns its path."""
     path = Path(folder) / f"{SOURCE_FILE_PREFIX}{task}{SOURCE_FILE_SUFFIX}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -522,7 +513,7 @@ def write_task_file(folder: str | Path, task: str, episodes: Sequence[int], seed
     with h5py.File(tmp, "w", libver="latest") as h5:
         mark_synthetic(h5)
         for episode in episodes:
-            write_episode(h5, task, episode, seed, compression=compression, texture=texture)
+            write_episode(h5, task, episode, seed, compression=compression)
     tmp.replace(path)
     return path
 
@@ -534,47 +525,15 @@ def write_source(
     seed: int = 0,
     *,
     compression: int | None = 1,
-    texture: bool = False,
     workers: int | None = None,
 ) -> list[Path]:
     """A whole synthetic RoboMME source: one file per task, ``episodes`` episodes each.
 
     Files are written by ``workers`` processes (default: one per core), one task each.
     """
-    jobs = [(folder, task, range(episodes), seed, compression, texture) for task in tasks]
+    jobs = [(folder, task, range(episodes), seed, compression) for task in tasks]
     workers = worker_count(workers, len(jobs))
     if workers == 1:
         return [write_task_file(*job) for job in jobs]
     with worker_context().Pool(workers) as pool:
         return pool.starmap(write_task_file, jobs)
-
-
-def write_scripted_episode(
-    h5: h5py.File,
-    episode: int,
-    *,
-    goals: Sequence[str],
-    simple: Sequence[str],
-    grounded: Sequence[str] | None = None,
-    video: Sequence[bool] | None = None,
-    seed: int = 0,
-) -> None:
-    """Write an episode from explicit per-step subgoals: hand-made cases for tests and examples.
-
-    Each step's image is distinct (a drawn step clock), ``grounded`` defaults to ``simple``
-    and ``video`` to no video-demonstration steps.
-    """
-    grounded = list(grounded if grounded is not None else simple)
-    video = list(video if video is not None else [False] * len(simple))
-    if not len(simple) == len(grounded) == len(video):
-        raise ValueError("simple, grounded and video need one entry per step")
-    mark_synthetic(h5)
-    group = h5.create_group(f"episode_{episode}")
-    setup = group.create_group("setup")
-    setup.create_dataset("seed", data=np.int64(seed))
-    setup.create_dataset("difficulty", data="easy", dtype=_STR)
-    setup.create_dataset("task_goal", data=np.array(list(goals), dtype=object), dtype=_STR)
-    gripper = np.array([40.0, 128.0])
-    for k, (s, g, v) in enumerate(zip(simple, grounded, video)):
-        boundary = k == 0 or s != simple[k - 1]
-        _write_step(group, k, render({}, gripper, k), s, g, s, g, v, boundary, COMPLETED in s, gripper, 1)

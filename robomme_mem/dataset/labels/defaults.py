@@ -2,8 +2,6 @@
 
 LABELLERS = ("rules", "openai")
 """``rules``: offline, no API key; ``openai``: any OpenAI-compatible endpoint."""
-STYLES = ("simple", "grounded")
-"""Action-memory styles: simple subgoals, or grounded ones with their ``<a, b>`` points."""
 KINDS = ("action", "spatial")
 DEFAULT_SPATIAL_MAX_TOKENS = 600
 """The paper's completion budget for spatial memories (spec/prompts.md)."""

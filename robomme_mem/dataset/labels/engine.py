@@ -31,7 +31,8 @@ from ..segment import Boundary
 from ..source import Episode, SourceFile
 from .cache import Answer
 from .memories import EpisodeMemories
-from .requests import STYLES, LabelRequest, action_request, spatial_request
+from ...grammar import STYLES
+from .requests import LabelRequest, action_request, spatial_request
 from .session import LabelSession, Pending
 
 ACTIVE_CHAINS_PER_SLOT = 2

@@ -30,7 +30,8 @@ from ...prompts import (
 )
 from ...png import png_data_url
 from .cache import digest_key
-from .defaults import DEFAULT_SPATIAL_MAX_TOKENS, KINDS, STYLES  # noqa: F401  (re-exported: requests' vocabulary)
+from ...grammar import STYLES
+from .defaults import DEFAULT_SPATIAL_MAX_TOKENS, KINDS
 
 
 

@@ -1,0 +1,43 @@
+"""The layout's rules hold: ``lint-imports`` checks the contracts in ``pyproject.toml``.
+
+The dataset wing and the closed-loop wing never import each other, each flows one way, and
+the root keeps only what both share. A copy of the package with one forbidden import shows
+that the check can fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = shutil.which("lint-imports", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+
+pytestmark = pytest.mark.skipif(LINT is None, reason="import-linter is not installed (it is in the [dev] extra)")
+
+
+def lint(cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(cwd)}  # the package under cwd, not the installed one
+    return subprocess.run([LINT, "--no-cache", "--config", str(cwd / "pyproject.toml")], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_every_contract_is_kept():
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_a_dataset_module_importing_the_closed_loop_breaks_the_contract(tmp_path):
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(ROOT / "robomme_mem", tmp_path / "robomme_mem", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    segment = tmp_path / "robomme_mem" / "dataset" / "segment.py"
+    segment.write_text(segment.read_text() + "\nfrom ..closedloop.policy import parse_answer  # noqa: E402,F401\n")
+    result = lint(tmp_path)
+    assert result.returncode == 1
+    assert "robomme_mem.dataset.segment -> robomme_mem.closedloop.policy" in result.stdout
+    assert "the dataset wing imports nothing from the closed-loop wing" in result.stdout

@@ -73,10 +73,10 @@ def floor(source: Path, out: Path, videos: bool) -> tuple[float, float]:
     for p in planned:
         with SourceFile(p.file) as src:
             ep = src.episode(p.episode)
-            for step in p.plan.call_frames:
+            for step in p.timeline.call_frames:
                 (out / f"{p.task}_{p.episode}_{step}.png").write_bytes(encode_png(ep.front_image(step), PNG_COMPRESS_LEVEL))
-            if videos and p.plan.execution_start:
-                write_mp4(out / f"{p.task}_{p.episode}.mp4", (ep.front_image(k) for k in range(p.plan.execution_start)))
+            if videos and p.timeline.execution_start:
+                write_mp4(out / f"{p.task}_{p.episode}.mp4", (ep.front_image(k) for k in range(p.timeline.execution_start)))
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -206,10 +206,10 @@ def main() -> None:
             source = replicate(args.real, work / "src", args.copies)
             print(f"replicated {args.real} x{args.copies} in {time.perf_counter() - t:.1f} s")
         planned = plan_source(find_source_files([source]))
-        frames = sum(len(p.plan.call_frames) for p in planned)
-        videos = sum(p.plan.execution_start for p in planned)
+        frames = sum(len(p.timeline.call_frames) for p in planned)
+        videos = sum(p.timeline.execution_start for p in planned)
         size = sum(f.stat().st_size for f in find_source_files([source]))
-        print(f"source: {len(planned)} episodes, {sum(p.plan.num_steps for p in planned)} steps, {frames} call frames, "
+        print(f"source: {len(planned)} episodes, {sum(p.timeline.num_steps for p in planned)} steps, {frames} call frames, "
               f"{videos} video-demo frames, {size / 1e9:.2f} GB; {os.cpu_count()} cores")
 
         # Untimed warm-up, then every timed run's output is removed before the next: on a VM the

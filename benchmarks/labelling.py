@@ -113,8 +113,8 @@ def main() -> None:
         files = find_source_files([tmp / "src"])
         works = plan_source(files)
         boundaries = sum(len(w.boundaries[s]) for w in works for s in ("simple", "grounded"))
-        frames = sum(len(w.plan.call_frames) for w in works)
-        longest = max(len(w.plan.call_frames) for w in works)
+        frames = sum(len(w.timeline.call_frames) for w in works)
+        longest = max(len(w.timeline.call_frames) for w in works)
         print(f"source: {len(works)} episodes, {boundaries} boundaries (2 styles), {frames} call frames, longest chain {longest}")
 
         for latency in args.latency:

@@ -45,7 +45,7 @@ from robomme_mem.closedloop.policy import BACKENDS, backend_problem, endpoint_pr
 from robomme_mem.prompts import PROMPT_SET_VERSION, VARIANTS
 from robomme_mem.closedloop.loop import CALL_EVERY, MAX_STEPS
 from robomme_mem.closedloop.lowlevel import OpenPILowLevel
-from robomme_mem.closedloop.one_episode import POLICIES, RunSpec
+from robomme_mem.closedloop.one_episode import POLICIES, Rollout
 from robomme_mem.closedloop.results import by_method_task, low_level_of, pending, read_results, success_rates
 from robomme_mem.closedloop.suites import MANISKILL_GOALS, robomme_episode_count, robomme_problem
 from robomme_mem.tasks import ALL_TASKS, EVALUATED_TASKS
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             "ray": args.ray,
         },
     }
-    spec = RunSpec(
+    rollout = Rollout(
         method=method, suite=args.suite, low_level=args.low_level, variant=args.variant, history=args.history, policy=policy,
         backend=args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter,
         replay=tuple(read_replay(args.replay)) if args.backend == "replay" else None,
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     todo = pending(args.results, method, [(t, e) for t in tasks for e in episodes], args.retry_errors)
     try:
-        run(spec, todo, args.results, workers=args.workers, ray_address=args.ray, progress=not args.quiet)
+        run(rollout, todo, args.results, workers=args.workers, ray_address=args.ray, progress=not args.quiet)
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

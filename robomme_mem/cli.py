@@ -248,7 +248,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     """The pre-flight check: every field a build reads, every frame it reads decoded (``--all-frames``: every frame)."""
     from tqdm.auto import tqdm
 
-    from .dataset.plan import plan_one
+    from .dataset.plan import plan_episode
     from .dataset.source import SourceFile, find_source_files
     from .dataset.spec import load_spec
 
@@ -266,14 +266,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             for index in tqdm(indices, desc=f"checking {src.task}", unit="ep", leave=False, disable=args.quiet):
                 ep = src.episode(index)
                 ep.check_images()
-                planned = plan_one(ep, spec.stride_for)
-                steps = range(ep.num_steps) if args.all_frames else sorted({*range(planned.plan.execution_start), *planned.plan.call_frames})
+                planned = plan_episode(ep, spec.stride_for)
+                steps = range(ep.num_steps) if args.all_frames else sorted({*range(planned.timeline.execution_start), *planned.timeline.call_frames})
                 for step in steps:
                     ep.front_image(step)
                 decoded += len(steps)
                 print(
                     f"  episode_{index}: {ep.num_steps} steps, execution from step {ep.execution_start}"
-                    f", seed {ep.seed}, difficulty {ep.difficulty}, {len(planned.plan.call_frames)} call frames"
+                    f", seed {ep.seed}, difficulty {ep.difficulty}, {len(planned.timeline.call_frames)} call frames"
                 )
                 if index == shown:
                     segments = _segments(ep, planned)
@@ -284,7 +284,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _segments(ep, planned) -> str:
-    plan = planned.plan
+    plan = planned.timeline
     lines = [
         f"  episode_{ep.index} goal: {ep.goal}",
         f"  segments (stride {plan.stride}; call frames marked by the reference's rule):",

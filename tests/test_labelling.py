@@ -67,7 +67,7 @@ def test_labels_every_boundary_and_frame_and_sends_each_distinct_request_once(fi
     assert result.problems == [] and result.meta is not None
     works = [e.work for e in result.episodes]
     boundaries = sum(len(w.boundaries[s]) for w in works for s in ("simple", "grounded"))
-    frames = sum(len(w.plan.call_frames) for w in works)
+    frames = sum(len(w.timeline.call_frames) for w in works)
     keys = sent_keys(server)
     assert len(keys) == len(set(keys)) == result.stats.sent  # one HTTP request per distinct key
     assert result.stats.sent < boundaries + frames  # repeated histories were deduplicated
@@ -75,7 +75,7 @@ def test_labels_every_boundary_and_frame_and_sends_each_distinct_request_once(fi
     # the chain: each spatial request carries the previous answer as its prior
     episode = result.episodes[0]
     texts = episode.spatial_memories()
-    assert len(texts) == len(episode.work.plan.call_frames) and len(set(texts)) == len(texts)
+    assert len(texts) == len(episode.work.timeline.call_frames) and len(set(texts)) == len(texts)
     # a second run sends nothing and gives the same label set
     server.clear_log()
     again = run(files, server, store)
@@ -250,7 +250,7 @@ def test_batch_export_and_import_walk_the_chains_to_the_online_labels(files, ser
                 dst.write(json.dumps({"id": f"batch_req_{rounds}", "custom_id": request["custom_id"], "response": {"status_code": 200, "body": body}, "error": None}) + "\n")
         imported = import_batch(batch_out, store)
         assert imported.failed == 0 and imported.ok == len(exporter.pending)
-    longest = max(len(e.work.plan.call_frames) for e in online.episodes)
+    longest = max(len(e.work.timeline.call_frames) for e in online.episodes)
     assert rounds == longest  # one round per frame of the longest chain (action memories ride along in the first)
     assert result.meta["id"] == online.meta["id"]
 

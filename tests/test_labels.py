@@ -8,7 +8,7 @@ from robomme_mem.dataset.labels.rules import NOTHING_YET, action_memory, spatial
 from robomme_mem.dataset.labels.scene import detect_objects
 from robomme_mem.dataset.labels.validate import check_action, check_spatial
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
-from robomme_mem.dataset.segment import plan_episode
+from robomme_mem.dataset.segment import segment_episode
 
 SIMPLE = ["pick up the cube"] * 40 + ["put it into the bin"] * 10 + ["press the button"] * 40 + ["All tasks completed"] * 3
 
@@ -32,7 +32,7 @@ def test_consecutive_duplicates_and_complete_markers_are_folded():
 
 
 def test_forward_fill_changes_memory_only_at_boundaries():
-    plan = plan_episode(SIMPLE, 0, "BinFill")
+    plan = segment_episode(SIMPLE, 0, "BinFill")
     assert plan.call_frames == (0, 20, 50, 71, 92)  # (50, 92): 42 // 16 = 2 -> 50, 71
     calls = forward_fill(plan, ["M0", "M1", "M2"])
     assert [(c.step, c.memory_in, c.memory_out, c.is_boundary) for c in calls] == [

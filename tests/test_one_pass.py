@@ -41,10 +41,10 @@ def test_every_frame_is_read_once_and_planning_reads_none(tmp_path, sample_dir, 
     expected = sorted(
         (p.task, p.episode, step)
         for p in planned
-        for step in (*range(p.plan.execution_start), *p.plan.call_frames)  # video demo + call frames
+        for step in (*range(p.timeline.execution_start), *p.timeline.call_frames)  # video demo + call frames
     )
     assert sorted(reads) == expected  # labelling took the frames the build had already read
-    assert result.rows["dual_grounded"] == sum(len(p.plan.call_frames) for p in planned)
+    assert result.rows["dual_grounded"] == sum(len(p.timeline.call_frames) for p in planned)
 
 
 def test_raw_chunk_reads_give_hdf5s_pixels(sample_dir, monkeypatch):
@@ -72,7 +72,7 @@ def test_a_changed_source_changes_the_manifest_and_an_unread_field_does_not_cost
     assert first == again and len(first["read_xxh3_128"]) == 32 and first["bytes"] == path.stat().st_size
 
     plan = plan_source([path])[0]
-    step = plan.plan.call_frames[3]
+    step = plan.timeline.call_frames[3]
     with h5py.File(path, "r+") as h5:  # one pixel of one call frame
         image = h5[f"episode_{plan.episode}/timestep_{step}/obs/front_rgb"]
         pixels = image[()]
@@ -82,7 +82,7 @@ def test_a_changed_source_changes_the_manifest_and_an_unread_field_does_not_cost
     assert pixel["read_xxh3_128"] != first["read_xxh3_128"]
 
     with h5py.File(path, "r+") as h5:  # one subgoal string of a step that is no call frame
-        quiet = next(k for k in range(plan.plan.num_steps) if k not in plan.subgoals)
+        quiet = next(k for k in range(plan.timeline.num_steps) if k not in plan.subgoals)
         text = h5[f"episode_{plan.episode}/timestep_{quiet}/info/simple_subgoal"]
         text[()] = text[()] + b" "
     subgoal = build([path], tmp_path / "d", options, progress=False).manifest
@@ -101,7 +101,7 @@ def test_label_plans_with_the_build_spec(tmp_path, sample_dir):
         run = label_source(files, RulesLabeller(), store=cache, name="eight", spec=stride8, max_episodes=1, progress=False)
     assert run.meta["spec"]["stride"] == 8
     frames = len(run.episodes[0].spatial)
-    assert frames == len(plan_source(files, 1, stride8.stride_for)[0].plan.call_frames) > len(plan_source(files, 1)[0].plan.call_frames)
+    assert frames == len(plan_source(files, 1, stride8.stride_for)[0].timeline.call_frames) > len(plan_source(files, 1)[0].timeline.call_frames)
 
     out = tmp_path / "out"
     code = main(["build", "--source", str(files[0]), "--spec", str(spec_file), "--labels", "eight", "--store", str(store), "--out", str(out),

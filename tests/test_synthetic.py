@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 
-from robomme_mem.dataset.segment import plan_episode
+from robomme_mem.dataset.segment import segment_episode
 from robomme_mem.dataset.source import SourceFile, find_source_files
 from robomme_mem.dataset.synthetic import SYNTHETIC_TASKS
 from robomme_mem.tasks import EVALUATED_TASKS
@@ -29,7 +29,7 @@ def test_episodes_look_like_robomme(sample_dir):
         simple = ep.simple_subgoals
         assert simple[-1] == "All tasks completed"
         assert ep.goal == ep.goal.lower() and ep.goal
-        plan = plan_episode(simple, ep.execution_start, ep.task)
+        plan = segment_episode(simple, ep.execution_start, ep.task)
         for seg in plan.segments:
             grounded = ep.grounded_subgoal(seg.start)
             points = re.findall(r"<(\d+), (\d+)>", grounded)

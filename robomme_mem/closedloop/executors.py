@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from tqdm.auto import tqdm
 
 from ..errors import first_line
-from .one_episode import RunSpec, close_state, run_one
+from .one_episode import Rollout, close_state, run_one
 from .results import append_result, repair
 
 
@@ -81,15 +81,15 @@ def threads_per_worker(workers: int):
                 os.environ.pop(k, None)
 
 
-def run_local(spec: RunSpec, todo: Sequence[tuple[str, int]], results: Path, workers: int, progress: bool = True) -> list[dict]:
+def run_local(rollout: Rollout, todo: Sequence[tuple[str, int]], results: Path, workers: int, progress: bool = True) -> list[dict]:
     """In ``workers`` spawned processes (a simulator does not survive a fork); results in finishing order."""
     import multiprocessing as mp
 
     written = []
-    with _bar(todo, spec.method, progress) as bar, threads_per_worker(workers), ProcessPoolExecutor(
+    with _bar(todo, rollout.method, progress) as bar, threads_per_worker(workers), ProcessPoolExecutor(
         max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(list(sys.path),)
     ) as pool:
-        running = {pool.submit(run_one, spec, task, episode): (task, episode) for task, episode in todo}
+        running = {pool.submit(run_one, rollout, task, episode): (task, episode) for task, episode in todo}
         failed = []
         try:
             while running:
@@ -139,7 +139,7 @@ def ray_problem(address: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
-def run_ray(spec: RunSpec, todo: Sequence[tuple[str, int]], results: Path, address: str, cpus: int | None = None,
+def run_ray(rollout: Rollout, todo: Sequence[tuple[str, int]], results: Path, address: str, cpus: int | None = None,
             progress: bool = True) -> list[dict]:
     """One Ray task per episode; each Ray worker keeps its simulator across the episodes it is given."""
     import ray
@@ -151,9 +151,9 @@ def run_ray(spec: RunSpec, todo: Sequence[tuple[str, int]], results: Path, addre
     ray.init(**init)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_one)
-        waiting = {remote.remote(spec, task, episode): (task, episode) for task, episode in todo}
+        waiting = {remote.remote(rollout, task, episode): (task, episode) for task, episode in todo}
         written, failed = [], []
-        with _bar(todo, spec.method, progress) as bar:
+        with _bar(todo, rollout.method, progress) as bar:
             while waiting:
                 done, _ = ray.wait(list(waiting), num_returns=1)
                 task, episode = waiting.pop(done[0])
@@ -169,7 +169,7 @@ def run_ray(spec: RunSpec, todo: Sequence[tuple[str, int]], results: Path, addre
         ray.shutdown()
 
 
-def run(spec: RunSpec, todo: Sequence[tuple[str, int]], results: Path, workers: int = 1, ray_address: str | None = None,
+def run(rollout: Rollout, todo: Sequence[tuple[str, int]], results: Path, workers: int = 1, ray_address: str | None = None,
         progress: bool = True) -> list[dict]:
     """Run ``todo``, appending each result to ``results`` as it comes."""
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -177,10 +177,10 @@ def run(spec: RunSpec, todo: Sequence[tuple[str, int]], results: Path, workers: 
     if not todo:
         return []
     if ray_address:
-        return run_ray(spec, todo, results, ray_address, cpus=workers if workers > 1 else None, progress=progress)
+        return run_ray(rollout, todo, results, ray_address, cpus=workers if workers > 1 else None, progress=progress)
     if workers > 1:
-        return run_local(spec, todo, results, min(workers, len(todo)), progress)
+        return run_local(rollout, todo, results, min(workers, len(todo)), progress)
     try:
-        return run_serial(partial(run_one, spec), todo, results, spec.method, progress)
+        return run_serial(partial(run_one, rollout), todo, results, rollout.method, progress)
     finally:
         close_state()

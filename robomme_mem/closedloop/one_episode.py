@@ -1,6 +1,6 @@
 """One evaluation episode, rebuilt from plain data in whatever process runs it.
 
-A :class:`RunSpec` says everything a worker needs (suite, low level, high level, caps), so it
+A :class:`Rollout` says everything a worker needs (suite, low level, high level, caps), so it
 travels to a spawned process or a Ray task. Each process keeps one suite (one simulator, about
 1.3 GB for RoboMME) across its episodes and opens a low-level connection per episode.
 """
@@ -21,7 +21,7 @@ POLICIES = ("model", "ceiling", "first-subgoal")
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class Rollout:
     """One evaluation run, as data."""
 
     method: str
@@ -49,48 +49,48 @@ class RunSpec:
 # -- one episode, in whatever process runs it -------------------------------------------------
 
 _STATE: dict = {}
-"""Per process: the spec it was built for, its suite and its shared backend."""
+"""Per process: the rollout it was built for, its suite and its shared backend."""
 
 
-def _state(spec: RunSpec) -> dict:
-    if _STATE.get("spec") != spec:
+def _state(rollout: Rollout) -> dict:
+    if _STATE.get("rollout") != rollout:
         close_state()
         from .suites import make_suite
 
-        state = {"spec": spec, "suite": make_suite(spec.suite, spec.max_steps, spec.low_level)}
-        if spec.policy == "model" and spec.backend != "replay":
+        state = {"rollout": rollout, "suite": make_suite(rollout.suite, rollout.max_steps, rollout.low_level)}
+        if rollout.policy == "model" and rollout.backend != "replay":
             from .policy import make_backend
 
-            state["backend"] = make_backend(spec.backend, model=spec.model, base_url=spec.base_url, adapter=spec.adapter)
+            state["backend"] = make_backend(rollout.backend, model=rollout.model, base_url=rollout.base_url, adapter=rollout.adapter)
         _STATE.update(state)
     return _STATE
 
 
 def close_state() -> None:
-    """Close this process's simulator (before another spec, and at the end of a serial run)."""
+    """Close this process's simulator (before another rollout, and at the end of a serial run)."""
     suite = _STATE.get("suite")
     _STATE.clear()
     if suite is not None:
         suite.close()
 
 
-def high_level(spec: RunSpec, state: dict):
-    """The spec's high level: a built-in one, or the policy over the process's shared backend."""
+def high_level(rollout: Rollout, state: dict):
+    """The rollout's high level: a built-in one, or the policy over the process's shared backend."""
     from .highlevel import CeilingPolicy, FirstSubgoalPolicy
     from .policy import HighLevelPolicy, make_backend
 
-    simple = "grounded" not in spec.variant
-    if spec.policy == "ceiling":
+    simple = "grounded" not in rollout.variant
+    if rollout.policy == "ceiling":
         return CeilingPolicy(simple=simple)
-    if spec.policy == "first-subgoal":
+    if rollout.policy == "first-subgoal":
         return FirstSubgoalPolicy(simple=simple)
-    backend = state.get("backend") or make_backend("replay", targets=list(spec.replay or ()), repeat_last=True)
-    return HighLevelPolicy(spec.variant, backend, with_history=spec.history)
+    backend = state.get("backend") or make_backend("replay", targets=list(rollout.replay or ()), repeat_last=True)
+    return HighLevelPolicy(rollout.variant, backend, with_history=rollout.history)
 
 
-def episode_seed(spec: RunSpec, task: str, episode: int) -> int:
+def episode_seed(rollout: Rollout, task: str, episode: int) -> int:
     """The seed of an episode's random picks: the same wherever and in whatever order it runs."""
-    return zlib.crc32(f"{spec.seed}:{task}:{episode}".encode())
+    return zlib.crc32(f"{rollout.seed}:{task}:{episode}".encode())
 
 
 def peak_rss_mb() -> float:
@@ -106,32 +106,32 @@ def rss_mb() -> float | None:
         return None
 
 
-def run_one(spec: RunSpec, task: str, episode: int) -> dict:
+def run_one(rollout: Rollout, task: str, episode: int) -> dict:
     """Run one episode; its result record."""
-    state = _state(spec)
+    state = _state(rollout)
     made = time.perf_counter()
     env = state["suite"].make(task, episode)
     made = time.perf_counter() - made
     try:
-        policy = high_level(spec, state)
-        extra = {"low_level": spec.low_level}
-        if spec.low_level == "oracle":
+        policy = high_level(rollout, state)
+        extra = {"low_level": rollout.low_level}
+        if rollout.low_level == "oracle":
             from .oracle import run_oracle_episode
 
-            seed = episode_seed(spec, task, episode)
+            seed = episode_seed(rollout, task, episode)
             # the built-in high levels speak the env's own words: where its grounded subgoal carries no point, they are resolved as a simple one
-            by_text = spec.policy != "model" or "grounded" not in spec.variant
+            by_text = rollout.policy != "model" or "grounded" not in rollout.variant
             outcome = run_oracle_episode(env, policy, by_text=by_text, seed=seed,
-                                         max_steps=spec.max_steps, max_calls=spec.max_calls)
+                                         max_steps=rollout.max_steps, max_calls=rollout.max_calls)
             extra.update(misses=outcome.misses, seed=seed)
         else:
             from .loop import run_episode
             from .lowlevel import OpenPILowLevel
 
             # a connection per episode, opened once the simulator is built: an idle one can miss the server's keep-alive pings
-            low_level = OpenPILowLevel(spec.ll_host, spec.ll_port, protocol=spec.ll_protocol)
+            low_level = OpenPILowLevel(rollout.ll_host, rollout.ll_port, protocol=rollout.ll_protocol)
             try:
-                outcome = run_episode(env, policy, low_level, spec.every, spec.max_steps)
+                outcome = run_episode(env, policy, low_level, rollout.every, rollout.max_steps)
             finally:
                 low_level.close()
     finally:
@@ -140,4 +140,4 @@ def run_one(spec: RunSpec, task: str, episode: int) -> dict:
     extra["peak_rss_mb"] = peak_rss_mb()
     extra["rss_mb_after"] = rss_mb()
     extra["pid"] = os.getpid()
-    return episode_record(spec.method, task, episode, env.goal, outcome, {**spec.provenance, **extra})
+    return episode_record(rollout.method, task, episode, env.goal, outcome, {**rollout.provenance, **extra})

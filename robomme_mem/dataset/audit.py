@@ -216,7 +216,7 @@ def _score_spatial(labels: EpisodeLabels, scores: TaskAudit) -> None:
     if not labels.spatial:
         return
     work, memories = labels.work, labels.spatial_memories()
-    plan = work.plan
+    plan = work.timeline
     previous = None
     for memory in memories:
         scores.entries.add(len(points(memory)))

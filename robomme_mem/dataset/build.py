@@ -33,7 +33,7 @@ from .labels.sets import content_id, default_store
 from ..png import PNG_COMPRESS_LEVEL
 from .layout import CARD, MANIFEST, MAX_SHARD_BYTES, SWIFT_IMAGES_DIR, video_path
 from .pool import bounded_imap, workers
-from .plan import PlannedEpisode, episodes_of, plan_one, source_records
+from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
 from .source import SourceFile, find_source_files, select_files, task_of
 from .spec import BuildSpec, load_spec
 from .splits import assign_splits, read_split_file
@@ -315,8 +315,8 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     video = x264 = None
     with SourceFile(job.file) as source:
         episode = source.episode(job.episode)
-        planned = plan_one(episode, options.spec.stride_for)
-        plan = planned.plan
+        planned = plan_episode(episode, options.spec.stride_for)
+        plan = planned.timeline
         images = {step: episode.front_image(step) for step in plan.call_frames}
         for image in images.values():
             digest.update(image.data)

@@ -22,7 +22,7 @@ import xxhash
 from .checksum import PLAN_DIGEST, READ_DIGEST
 from ..errors import SourceError
 from ..grammar import STYLES
-from .segment import Boundary, EpisodePlan, boundaries, plan_episode
+from .segment import Boundary, Timeline, boundaries, segment_episode
 from .source import Episode, SourceFile
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class PlannedEpisode:
     episode: int
     goal: str
     seed: int | None
-    plan: EpisodePlan
+    timeline: Timeline
     boundaries: Mapping[str, tuple[Boundary, ...]]
     """Per style, one boundary per segment (what action memories are labelled from)."""
     subgoals: Mapping[int, tuple[str, str]]
@@ -53,11 +53,11 @@ class PlannedEpisode:
         return self.subgoals[step][1]
 
 
-def plan_one(episode: Episode, stride_for: Callable[[str], int] | None = None) -> PlannedEpisode:
+def plan_episode(episode: Episode, stride_for: Callable[[str], int] | None = None) -> PlannedEpisode:
     """Plan an open episode; a source that cannot be planned is an error naming its field."""
     simple = episode.simple_subgoals
     try:
-        plan = plan_episode(simple, episode.execution_start, episode.task, stride_for(episode.task) if stride_for else None)
+        plan = segment_episode(simple, episode.execution_start, episode.task, stride_for(episode.task) if stride_for else None)
     except ValueError as exc:
         raise episode.error(str(exc), field="info/simple_subgoal") from None
     steps = sorted({*plan.call_frames, *plan.boundaries})
@@ -72,21 +72,21 @@ def plan_one(episode: Episode, stride_for: Callable[[str], int] | None = None) -
         episode=episode.index,
         goal=episode.goal,
         seed=episode.seed,
-        plan=plan,
+        timeline=plan,
         boundaries={style: tuple(boundaries(texts[style])) for style in STYLES},
         subgoals=subgoals,
         digest=xxhash.xxh3_128_hexdigest(json.dumps(read, ensure_ascii=False).encode()),
     )
 
 
-def plan_at(file: str | Path, index: int, stride_for: Callable[[str], int] | None = None) -> PlannedEpisode:
+def _plan_in_file(file: str | Path, index: int, stride_for: Callable[[str], int] | None = None) -> PlannedEpisode:
     """Open ``file`` for one episode and plan it.
 
     The file is opened per episode: HDF5 keeps every string heap it has read cached until the
     file is closed, so a handle kept across episodes grows with the file.
     """
     with SourceFile(file) as source:
-        return plan_one(source.episode(index), stride_for)
+        return plan_episode(source.episode(index), stride_for)
 
 
 def episodes_of(files: Iterable[Path], max_episodes: int | None = None) -> list[tuple[Path, int]]:
@@ -115,9 +115,9 @@ def plan_source(
     """Plan every episode of ``files`` (first ``max_episodes`` of each), in order.
 
     ``stride_for`` (task -> stride) is the build spec's; ``None`` takes RoboMME's strides.
-    (A build plans each episode in the worker that builds it: :func:`plan_one`.)
+    (A build plans each episode in the worker that builds it: :func:`plan_episode`.)
     """
-    return [plan_at(path, index, stride_for) for path, index in episodes_of(files, max_episodes)]
+    return [_plan_in_file(path, index, stride_for) for path, index in episodes_of(files, max_episodes)]
 
 
 def source_records(files: Sequence[Path], episodes: Sequence[PlannedEpisode], frame_digests: Mapping[tuple[str, int], str] | None = None) -> list[dict]:

@@ -53,7 +53,7 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class EpisodePlan:
+class Timeline:
     """Where the high-level policy is called in one episode, and which segment each call is in."""
 
     num_steps: int
@@ -102,12 +102,12 @@ def sample_calls(starts: Sequence[int], num_steps: int, stride: int) -> tuple[li
     return sorted(set(frames)), {k: v for k, v in duplicates.items() if v > 0}
 
 
-def plan_episode(
+def segment_episode(
     simple_subgoals: Sequence[str],
     execution_start: int,
     task: str,
     stride: int | None = None,
-) -> EpisodePlan:
+) -> Timeline:
     """Segments and call frames of an episode from its per-step simple subgoals.
 
     ``stride`` defaults to the task's (16, StopCube 32). Raises ``ValueError`` when no step
@@ -130,7 +130,7 @@ def plan_episode(
         for i, (a, b) in enumerate(zip(starts, stops))
     )
     frames, duplicates = sample_calls(starts, num_steps, stride)
-    return EpisodePlan(
+    return Timeline(
         num_steps=num_steps,
         execution_start=execution_start,
         stride=stride,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...prompts import INITIAL_MEMORY, INITIAL_SPATIAL
-from ..segment import EpisodePlan
+from ..segment import Timeline
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class CallMemory:
     memory_out: str
 
 
-def forward_fill(plan: EpisodePlan, memories: Sequence[str], initial: str = INITIAL_MEMORY) -> list[CallMemory]:
+def forward_fill(plan: Timeline, memories: Sequence[str], initial: str = INITIAL_MEMORY) -> list[CallMemory]:
     """Action memory in and out for every call frame, from one memory per segment (``M_k``)."""
     if len(memories) != len(plan.segments):
         raise ValueError(f"need one memory per segment ({len(plan.segments)}), got {len(memories)}")

@@ -24,7 +24,7 @@ from ...configs import variant_of
 from .fill import forward_fill, spatial_inputs
 from ...prompts import POLICY_SYSTEM, policy_target, policy_user_prompt, subgoal_style
 from ..labels.memories import EpisodeMemories
-from ..segment import EpisodePlan
+from ..segment import Timeline
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class MemoryCall:
     """Per style, the subgoals of the earlier calls (consecutive duplicates removed)."""
 
 
-def memory_calls(plan: EpisodePlan, memories: EpisodeMemories, images: Sequence[str]) -> list[MemoryCall]:
+def memory_calls(plan: Timeline, memories: EpisodeMemories, images: Sequence[str]) -> list[MemoryCall]:
     """Inputs and targets of every call frame of one episode."""
     filled = {style: forward_fill(plan, memories.action[style]) for style in memories.action}
     spatial_out = list(memories.spatial) if memories.spatial is not None else None

@@ -40,7 +40,7 @@ def baseline_config_rows(
     wanted = [c for c in BASELINE_CONFIGS if c in configs]
     if not wanted:
         return {}
-    plan = planned.plan
+    plan = planned.timeline
     calls = []
     for step in plan.call_frames:
         start = plan.segment_of(step).start
@@ -78,8 +78,8 @@ def memory_config_rows(planned: PlannedEpisode, configs: Sequence[str], memories
     wanted = [c for c in configs if c in ROW_CONFIGS and c not in BASELINE_CONFIGS]
     if not wanted:
         return {}
-    images = [image_path(planned.task, planned.episode, step) for step in planned.plan.call_frames]
-    calls = memory_calls(planned.plan, memories, images)
+    images = [image_path(planned.task, planned.episode, step) for step in planned.timeline.call_frames]
+    calls = memory_calls(planned.timeline, memories, images)
     return {config: [(memory_row(config, planned.goal, call), memory_meta(config, call)) for call in calls] for config in wanted}
 
 

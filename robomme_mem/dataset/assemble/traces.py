@@ -14,7 +14,7 @@ from ..plan import PlannedEpisode
 
 def trace_row(work: PlannedEpisode, memories: EpisodeMemories, label_info: dict) -> dict:
     """One complete episode's trace (a style or the spatial chain the label set lacks is ``None``)."""
-    plan = work.plan
+    plan = work.timeline
 
     def at(values, index):
         return values[index] if values is not None and index < len(values) else None

@@ -154,7 +154,7 @@ async def label_works(
     reader = Frames() if frames is None else None
     image = frames or reader
     n_action = sum(len(w.boundaries[s]) for w in works for s in styles)
-    n_spatial = sum(len(w.plan.call_frames) for w in works) if spatial else 0
+    n_spatial = sum(len(w.timeline.call_frames) for w in works) if spatial else 0
     action_bar = tqdm(total=n_action, desc="action memories", unit="req", disable=not progress or not n_action, leave=False)
     spatial_bar = tqdm(total=n_spatial, desc="spatial chains", unit="frame", disable=not progress or not n_spatial, leave=False)
     active = asyncio.Semaphore(max(1, session.concurrency * ACTIVE_CHAINS_PER_SLOT))
@@ -167,7 +167,7 @@ async def label_works(
 
     async def chain(result: EpisodeLabels) -> None:
         work = result.work
-        calls = work.plan.call_frames
+        calls = work.timeline.call_frames
         async with active:
             try:
                 prior: str | None = None
@@ -189,7 +189,7 @@ async def label_works(
     try:
         async with asyncio.TaskGroup() as group:
             if spatial:  # longest chains first: they bound the run's wall time
-                for result in sorted(results, key=lambda r: -len(r.work.plan.call_frames)):
+                for result in sorted(results, key=lambda r: -len(r.work.timeline.call_frames)):
                     group.create_task(chain(result))
             for number, result in enumerate(results):  # independent: all at once, filling the gaps
                 for style in styles:
@@ -238,7 +238,7 @@ def label_now(work: PlannedEpisode, labeller, frames: FrameSource, *, styles: Se
     for style in styles:
         result.action[style] = [ask(action_request(work.goal, b.history, style), "action", style, b.segment, b.step) for b in work.boundaries[style]]
     prior: str | None = None
-    for index, step in enumerate(work.plan.call_frames if spatial else ()):
+    for index, step in enumerate(work.timeline.call_frames if spatial else ()):
         entry = ask(spatial_request(work.goal, prior, frames(work, step), params.image_size), "spatial", None, index, step)
         result.spatial.append(entry)
         if not entry.answer.ok:

@@ -7,7 +7,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 from robomme_mem.closedloop.executors import threads_per_worker
-from robomme_mem.closedloop.one_episode import RunSpec, episode_seed
+from robomme_mem.closedloop.one_episode import Rollout, episode_seed
 
 
 def test_spawned_workers_get_their_share_of_the_cores_unless_the_user_chose(monkeypatch):
@@ -22,7 +22,7 @@ def test_spawned_workers_get_their_share_of_the_cores_unless_the_user_chose(monk
 
 
 def test_an_episodes_random_picks_do_not_depend_on_where_or_when_it_runs():
-    spec = RunSpec(method="m")
-    assert episode_seed(spec, "ButtonUnmask", 3) == episode_seed(RunSpec(method="other", provenance={"x": 1}), "ButtonUnmask", 3)
-    assert episode_seed(spec, "ButtonUnmask", 3) != episode_seed(spec, "ButtonUnmask", 4)
-    assert episode_seed(spec, "ButtonUnmask", 3) != episode_seed(RunSpec(method="m", seed=1), "ButtonUnmask", 3)
+    rollout = Rollout(method="m")
+    assert episode_seed(rollout, "ButtonUnmask", 3) == episode_seed(Rollout(method="other", provenance={"x": 1}), "ButtonUnmask", 3)
+    assert episode_seed(rollout, "ButtonUnmask", 3) != episode_seed(rollout, "ButtonUnmask", 4)
+    assert episode_seed(rollout, "ButtonUnmask", 3) != episode_seed(Rollout(method="m", seed=1), "ButtonUnmask", 3)

@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..grammar import COUNTING_TASKS, GROUNDING, NUMBER_WORDS, ORDINAL_WORDS, TIMES_WORDS, points
+from ..grammar import COUNTING_TASKS, GROUNDING, NUMBER_WORDS, ORDINAL_WORDS, POINT, TIMES_WORDS, point_of, points
 from .labels.engine import EpisodeLabels
 from .labels.rules import PAST_TENSE
 from .labels.validate import check_action
@@ -245,8 +245,8 @@ def fixtures(chains: Sequence[Sequence[str]], tolerance: float = FIXTURE_PX) -> 
     if len(memories) < 2:
         return []
     found = []
-    for match in re.finditer(r"([A-Za-z][A-Za-z ]{0,30}?)\s*<\s*(\d+)\s*,\s*(\d+)\s*>", memories[0]):
-        a, b = int(match.group(2)), int(match.group(3))
+    for match in re.finditer(r"([A-Za-z][A-Za-z ]{0,30}?)\s*" + POINT, memories[0]):
+        a, b = point_of(match.group(2), match.group(3))
         if all(any(math.hypot(a - y, b - x) <= tolerance for y, x in points(m)) for m in memories[1:]):
             found.append(f"{match.group(1).strip()} <{a}, {b}>")
     return found

@@ -1,1 +1,1 @@
-"""Testing utilities that ship with the package (standard library only)."""
+"""Local stand-ins for the servers a real run talks to, for trying the pipeline offline: an OpenAI-compatible labeller/policy endpoint and a scripted pi0.5 server (standard library and the grammar only)."""

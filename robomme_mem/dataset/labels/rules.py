@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ...grammar import ORDINAL_WORDS, points_in_order, strip_grounding
+from ...grammar import ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding
 from ...prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
 from .cache import Answer
 from .requests import LabelParams, LabelRequest
@@ -104,7 +104,7 @@ COVER_PX = 20
 MAX_VISIBLE, MAX_GONE = 8, 4
 _ENTRY_RE = re.compile(
     r"((?:red|green|blue|yellow) cube|button|target|container|bin|white area(?: under the (?:red|green|blue|yellow) cube)?)"
-    r"(?: hidden under the container at| last seen at)? <(\d+), (\d+)>"
+    r"(?: hidden under the container at| last seen at)? " + POINT
 )
 
 
@@ -138,7 +138,7 @@ def spatial_memory(prior: str | None, image: np.ndarray) -> str:
 
 def _remembered(prior: str | None) -> list[tuple[str, int, int]]:
     """(name, y, x) of every object a memory of this labeller mentions."""
-    return [(name, int(y), int(x)) for name, y, x in _ENTRY_RE.findall(prior or "")]
+    return [(name, *point_of(y, x)) for name, y, x in _ENTRY_RE.findall(prior or "")]
 
 
 class RulesLabeller:

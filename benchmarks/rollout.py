@@ -32,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robomme_mem.closedloop.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # noqa: E402
-from robomme_mem.closedloop.executors import run_serial  # noqa: E402
-from robomme_mem.closedloop.loop import run_episode  # noqa: E402
-from robomme_mem.closedloop.lowlevel import OpenPILowLevel  # noqa: E402
-from robomme_mem.closedloop.results import episode_record  # noqa: E402
-from robomme_mem.closedloop.suites import ManiSkillSuite, RoboMMESuite  # noqa: E402
+from robomme_mem.closed_loop.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # noqa: E402
+from robomme_mem.closed_loop.executors import run_serial  # noqa: E402
+from robomme_mem.closed_loop.loop import run_episode  # noqa: E402
+from robomme_mem.closed_loop.lowlevel import OpenPILowLevel  # noqa: E402
+from robomme_mem.closed_loop.results import episode_record  # noqa: E402
+from robomme_mem.closed_loop.suites import ManiSkillSuite, RoboMMESuite  # noqa: E402
 from robomme_mem.servers import lowlevel_server  # noqa: E402
 from robomme_mem.servers.lowlevel_server import PICK_CALLS, counting_answer  # noqa: E402
 from robomme_mem.servers.openai_server import FakeOpenAI  # noqa: E402

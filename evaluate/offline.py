@@ -5,7 +5,7 @@
         --backend openai --base-url http://localhost:8000/v1 --model robomme-lora --out report.json
 
 Every row's own prompt (goal, memories from the data, frame) goes to the backend; the answer is
-parsed with the rollout parser (:mod:`robomme_mem.closedloop.policy`) and compared with the row's target:
+parsed with the rollout parser (:mod:`robomme_mem.closed_loop.policy`) and compared with the row's target:
 
 - ``subgoal_exact``: normalised subgoal equals the target's;
 - ``pixel_error``: mean distance between the predicted and true ``<a, b>`` points (grounded);
@@ -37,9 +37,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from robomme_mem.configs import BASELINE_CONFIGS, ROW_CONFIGS
-from robomme_mem.closedloop.policy import BACKENDS, MAX_NEW_TOKENS, NO_MEMORY, NO_SPATIAL, UNCLOSED_MEMORY, UNCLOSED_SPATIAL, make_backend, parse_answer
+from robomme_mem.closed_loop.policy import BACKENDS, MAX_NEW_TOKENS, NO_MEMORY, NO_SPATIAL, UNCLOSED_MEMORY, UNCLOSED_SPATIAL, make_backend, parse_answer
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
-from robomme_mem.grammar import COUNTING_TASKS, NUMBER_WORDS, POINT_RE, TIMES_WORDS, normalise, points_in_order
+from robomme_mem.subgoals import COUNTING_TASKS, NUMBER_WORDS, POINT_RE, TIMES_WORDS, normalise, points_in_order
 
 _COUNT_WORDS = {**TIMES_WORDS, **NUMBER_WORDS}
 _COUNT = re.compile(r"\b(\d+|" + "|".join(_COUNT_WORDS) + r")\b(?:\s+times?)?", re.IGNORECASE)

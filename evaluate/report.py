@@ -26,8 +26,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from robomme_mem.closedloop.oracle import STATUSES
-from robomme_mem.closedloop.results import by_method_task, low_level_of, read_results
+from robomme_mem.closed_loop.oracle import STATUSES
+from robomme_mem.closed_loop.results import by_method_task, low_level_of, read_results
 
 HERE = Path(__file__).resolve().parent
 PAPER = HERE / "paper_results.json"

@@ -13,14 +13,14 @@
     python evaluate/rollout.py --suite maniskill --tasks PickCube-v1 --episodes 2 --variant simple \\
         --backend replay --replay answers.jsonl --ll-port 8000 --max-steps 160 --results runs/pick.jsonl
 
-With ``--low-level pi05`` the high-level policy (``robomme_mem.closedloop.policy``: prompts shared with the
+With ``--low-level pi05`` the high-level policy (``robomme_mem.closed_loop.policy``: prompts shared with the
 builder, memory fed back, lenient parser) is called every ``--every`` low-level steps on the
 front camera; its subgoal goes to the low-level policy server through ``openpi-client``
-(:class:`robomme_mem.closedloop.lowlevel.OpenPILowLevel`). Serve RoboMME's simple-subgoal pi0.5 checkpoint
+(:class:`robomme_mem.closed_loop.lowlevel.OpenPILowLevel`). Serve RoboMME's simple-subgoal pi0.5 checkpoint
 for ``simple``/``dual_simple`` and the grounded-subgoal one for ``grounded``/``dual_grounded``.
 With ``--low-level oracle`` it is called once per subgoal and RoboMME's planner executes it
-(:mod:`robomme_mem.closedloop.oracle`). Episodes run here, in ``--workers`` processes or on a Ray cluster
-(:mod:`robomme_mem.closedloop.executors`); one JSON line per episode goes to ``--results`` as soon as it ends
+(:mod:`robomme_mem.closed_loop.oracle`). Episodes run here, in ``--workers`` processes or on a Ray cluster
+(:mod:`robomme_mem.closed_loop.executors`); one JSON line per episode goes to ``--results`` as soon as it ends
 (``method``, ``task``, ``episode``, ``success``, status, steps, calls, timings, memory, parser
 fallbacks, the memory trace and what produced it); a rerun skips the episodes already there, so
 an interrupted run resumes. Bad input is one line and exit 2, before any simulator starts.
@@ -39,15 +39,15 @@ from collections import Counter
 from pathlib import Path
 
 from robomme_mem import __version__
-from robomme_mem.closedloop.executors import RunError, ray_problem, run
-from robomme_mem.closedloop.oracle import MAX_CALLS
-from robomme_mem.closedloop.policy import BACKENDS, backend_problem, endpoint_problem
+from robomme_mem.closed_loop.executors import RunError, ray_problem, run
+from robomme_mem.closed_loop.oracle import MAX_CALLS
+from robomme_mem.closed_loop.policy import BACKENDS, backend_problem, endpoint_problem
 from robomme_mem.prompts import PROMPT_SET_VERSION, VARIANTS
-from robomme_mem.closedloop.loop import CALL_EVERY, MAX_STEPS
-from robomme_mem.closedloop.lowlevel import OpenPILowLevel
-from robomme_mem.closedloop.one_episode import POLICIES, Rollout
-from robomme_mem.closedloop.results import by_method_task, low_level_of, pending, read_results, success_rates
-from robomme_mem.closedloop.suites import MANISKILL_GOALS, robomme_episode_count, robomme_problem
+from robomme_mem.closed_loop.loop import CALL_EVERY, MAX_STEPS
+from robomme_mem.closed_loop.lowlevel import OpenPILowLevel
+from robomme_mem.closed_loop.one_episode import POLICIES, Rollout
+from robomme_mem.closed_loop.results import by_method_task, low_level_of, pending, read_results, success_rates
+from robomme_mem.closed_loop.suites import MANISKILL_GOALS, robomme_episode_count, robomme_problem
 from robomme_mem.tasks import ALL_TASKS, EVALUATED_TASKS
 
 BUILT_IN = tuple(p for p in POLICIES if p != "model")

@@ -1,8 +1,8 @@
 """RoboMME-Mem: memory-augmented high-level policy data built from RoboMME demonstrations.
 
-Two wings over a shared root (``prompts``, ``grammar``, constants): ``robomme_mem.dataset``
+Two wings over a shared root (``prompts``, ``subgoals``: the subgoal grammar, constants): ``robomme_mem.dataset``
 builds and publishes the data, ``source -> segment -> plan -> labels -> audit -> assemble ->
-write -> build -> publish``; ``robomme_mem.closedloop`` runs a high level in a simulator.
+write -> build -> publish``; ``robomme_mem.closed_loop`` runs a high level in a simulator.
 Import the pieces you need::
 
     from robomme_mem.dataset.build import BuildOptions, build

@@ -302,7 +302,7 @@ def _segments(ep, planned) -> str:
 
 def _label_parser(sub) -> None:
     from .dataset.labels.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, LABELLERS
-    from .grammar import STYLES
+    from .subgoals import STYLES
 
     p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)")
     p.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders; default: the embedded sample")

@@ -36,8 +36,8 @@ def test_a_dataset_module_importing_the_closed_loop_breaks_the_contract(tmp_path
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(ROOT / "robomme_mem", tmp_path / "robomme_mem", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     segment = tmp_path / "robomme_mem" / "dataset" / "segment.py"
-    segment.write_text(segment.read_text() + "\nfrom ..closedloop.policy import parse_answer  # noqa: E402,F401\n")
+    segment.write_text(segment.read_text() + "\nfrom ..closed_loop.policy import parse_answer  # noqa: E402,F401\n")
     result = lint(tmp_path)
     assert result.returncode == 1
-    assert "robomme_mem.dataset.segment -> robomme_mem.closedloop.policy" in result.stdout
+    assert "robomme_mem.dataset.segment -> robomme_mem.closed_loop.policy" in result.stdout
     assert "the dataset wing imports nothing from the closed-loop wing" in result.stdout

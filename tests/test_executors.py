@@ -6,8 +6,8 @@ import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 
-from robomme_mem.closedloop.executors import threads_per_worker
-from robomme_mem.closedloop.one_episode import Rollout, episode_seed
+from robomme_mem.closed_loop.executors import threads_per_worker
+from robomme_mem.closed_loop.one_episode import Rollout, episode_seed
 
 
 def test_spawned_workers_get_their_share_of_the_cores_unless_the_user_chose(monkeypatch):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from robomme_mem.dataset.build import BuildOptions, build
-from robomme_mem.closedloop.policy import ReplayBackend
-from robomme_mem.grammar import POINT_RE
+from robomme_mem.closed_loop.policy import ReplayBackend
+from robomme_mem.subgoals import POINT_RE
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("robomme_evaluate_offline", ROOT / "evaluate" / "offline.py")

@@ -19,7 +19,7 @@ import pytest
 
 from robomme_mem.dataset.labels.requests import action_request, spatial_request
 from robomme_mem.dataset.labels.validate import check_action, check_spatial
-from robomme_mem.grammar import points
+from robomme_mem.subgoals import points
 from robomme_mem.servers.openai_server import (
     FAULTS,
     MODEL_ID,

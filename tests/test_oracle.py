@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robomme_mem.closedloop.commands import Candidate, Command, Miss, Option, command_for, match_option, resolve_by_text
-from robomme_mem.closedloop.highlevel import CeilingPolicy, FirstSubgoalPolicy
-from robomme_mem.closedloop.oracle import Turn, run_oracle_episode
-from robomme_mem.grammar import first_point
-from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
+from robomme_mem.closed_loop.commands import Candidate, Command, Miss, Option, command_for, match_option, resolve_by_text
+from robomme_mem.closed_loop.highlevel import CeilingPolicy, FirstSubgoalPolicy
+from robomme_mem.closed_loop.oracle import Turn, run_oracle_episode
+from robomme_mem.subgoals import first_point
+from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend
 
 
 def options(*actions: str) -> tuple[Option, ...]:

@@ -8,10 +8,10 @@ from collections import defaultdict
 
 import pytest
 
-from robomme_mem.closedloop import policy
+from robomme_mem.closed_loop import policy
 from robomme_mem.dataset.build import build, BuildOptions
 from robomme_mem.configs import HISTORY_CONFIGS, MEMORY_CONFIGS
-from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend, parse_answer
+from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend, parse_answer
 
 PREV = {"previous_subgoal": "old subgoal", "previous_memory": "old memory", "previous_spatial": "old spatial"}
 CASES = [

@@ -101,10 +101,10 @@ def test_the_shipped_paper_rows_match_the_spec():
 
 
 def test_the_trace_figure_can_come_from_a_rollout_in_the_results_file(tmp_path):
-    from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
-    from robomme_mem.closedloop.executors import run_serial
-    from robomme_mem.closedloop.loop import run_episode
-    from robomme_mem.closedloop.results import episode_record
+    from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend
+    from robomme_mem.closed_loop.executors import run_serial
+    from robomme_mem.closed_loop.loop import run_episode
+    from robomme_mem.closed_loop.results import episode_record
 
     from .test_rollout import LineWorld, Walker, answers
 

@@ -1,4 +1,4 @@
-"""The closed loop (``robomme_mem.closedloop.loop``) and its results file, on a tiny pure-Python world.
+"""The closed loop (``robomme_mem.closed_loop.loop``) and its results file, on a tiny pure-Python world.
 
 The simulator and the pi0.5 server are replaced here by a 1-D world and a scripted low-level
 policy object, to pin down the loop's contract: when the high-level policy is called, what
@@ -14,11 +14,11 @@ import json
 import numpy as np
 import pytest
 
-from robomme_mem.closedloop.policy import HighLevelPolicy, ReplayBackend
+from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend
 from robomme_mem.prompts import INITIAL_MEMORY
-from robomme_mem.closedloop.executors import run_serial
-from robomme_mem.closedloop.loop import Observation, run_episode
-from robomme_mem.closedloop.results import append_result, episode_record, pending, read_results, repair, success_rates
+from robomme_mem.closed_loop.executors import run_serial
+from robomme_mem.closed_loop.loop import Observation, run_episode
+from robomme_mem.closed_loop.results import append_result, episode_record, pending, read_results, repair, success_rates
 
 
 class LineWorld:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.closedloop.results import read_results
+from robomme_mem.closed_loop.results import read_results
 from robomme_mem.servers.lowlevel_server import counting_answer
 from robomme_mem.servers.openai_server import FakeOpenAI
 
@@ -207,7 +207,7 @@ def test_a_ray_address_that_does_not_answer_is_one_line_before_any_simulator(tmp
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "no Ray cluster answers at 127.0.0.1:1" in done.stderr and not (tmp_path / "r.jsonl").exists()
-    check = "from robomme_mem.closedloop.executors import ray_problem as p; print(p('local'), '|', p('nowhere'))"
+    check = "from robomme_mem.closed_loop.executors import ray_problem as p; print(p('local'), '|', p('nowhere'))"
     said = subprocess.run([SIM_PYTHON, "-c", check], capture_output=True, text=True, timeout=120, env=ENV).stdout
     assert said.startswith("None |") and "'nowhere' is not host:port" in said
 

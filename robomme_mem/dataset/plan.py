@@ -21,7 +21,7 @@ import xxhash
 
 from .checksum import PLAN_DIGEST, READ_DIGEST
 from ..errors import SourceError
-from ..grammar import STYLES
+from ..subgoals import STYLES
 from .segment import Boundary, Timeline, boundaries, segment_episode
 from .source import Episode, SourceFile
 

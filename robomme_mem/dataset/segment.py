@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..grammar import is_complete_marker, normalise
+from ..subgoals import is_complete_marker, normalise
 from ..prompts import NO_HISTORY_YET, format_history
 from ..tasks import FIXED_CUT_TASKS, stride_for
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..grammar import number_word, ordinal_word
+from ..subgoals import number_word, ordinal_word
 from .pool import worker_context, worker_count
 from .source import SYNTHETIC_ATTR
 from ..tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX

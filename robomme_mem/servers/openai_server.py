@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
-from ..grammar import POINT_RE, points, points_in_order
+from ..subgoals import POINT_RE, points, points_in_order
 
 MODEL_ID = "fake-labeller"
 """The one model ``GET /v1/models`` lists (any requested model name is accepted and echoed)."""

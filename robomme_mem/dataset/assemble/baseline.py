@@ -40,7 +40,7 @@ from ...prompts import (
     PromptTemplate,
     format_history,
 )
-from ...grammar import AT_POINT_RE, is_complete_marker, point_of
+from ...subgoals import AT_POINT_RE, is_complete_marker, point_of
 
 POINT_NOISE_LOW, POINT_NOISE_HIGH = -2, 2  # numpy's randint(-2, 2): -2..+1
 PIXEL_MAX = 255

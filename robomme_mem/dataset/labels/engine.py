@@ -31,7 +31,7 @@ from ..segment import Boundary
 from ..source import Episode, SourceFile
 from .cache import Answer
 from .memories import EpisodeMemories
-from ...grammar import STYLES
+from ...subgoals import STYLES
 from .requests import LabelRequest, action_request, spatial_request
 from .session import LabelSession, Pending
 

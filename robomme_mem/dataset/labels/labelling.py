@@ -16,7 +16,7 @@ from ..plan import plan_source
 from ..spec import BuildSpec, load_spec
 from .cache import LabelCache
 from .engine import EpisodeLabels, label_works
-from ...grammar import STYLES
+from ...subgoals import STYLES
 from .session import LabelSession, Stats
 from .sets import check_name, set_meta
 

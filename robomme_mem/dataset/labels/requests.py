@@ -30,7 +30,7 @@ from ...prompts import (
 )
 from ...png import png_data_url
 from .cache import digest_key
-from ...grammar import STYLES
+from ...subgoals import STYLES
 from .defaults import DEFAULT_SPATIAL_MAX_TOKENS, KINDS
 
 

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ...grammar import ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding
+from ...subgoals import ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding
 from ...prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
 from .cache import Answer
 from .requests import LabelParams, LabelRequest

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ...grammar import points
+from ...subgoals import points
 from ...prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
 
 PREAMBLE_RE = re.compile(

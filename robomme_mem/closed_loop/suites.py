@@ -1,7 +1,7 @@
 """The simulators a rollout runs in: RoboMME's evaluation episodes and stock ManiSkill tasks.
 
-Each suite makes episodes for :mod:`robomme_mem.closedloop.loop` (joint-angle actions from a pi0.5
-server) or, for RoboMME with ``low_level="oracle"``, for :mod:`robomme_mem.closedloop.oracle` (RoboMME's
+Each suite makes episodes for :mod:`robomme_mem.closed_loop.loop` (joint-angle actions from a pi0.5
+server) or, for RoboMME with ``low_level="oracle"``, for :mod:`robomme_mem.closed_loop.oracle` (RoboMME's
 ``multi_choice`` action space: one motion-planning solve per subgoal). The simulators are
 imported only when a suite is made, so this module loads without them; :func:`robomme_problem`
 says, without starting anything, why RoboMME cannot run here.

@@ -1,15 +1,15 @@
 """The closed loop: a high-level policy with memory over a low-level action server.
 
 Every ``every`` low-level steps (16, as in RoboMME's evaluation) the high-level policy
-(:class:`robomme_mem.closedloop.policy.HighLevelPolicy`) looks at the front camera and answers a subgoal
+(:class:`robomme_mem.closed_loop.policy.HighLevelPolicy`) looks at the front camera and answers a subgoal
 and its memories; the memories go back into its next prompt, the subgoal goes to the
 low-level policy, whose action chunk is executed. An episode ends when the environment says
 so (success, failure, timeout, error) or after ``max_steps``.
 
 Nothing here imports a simulator or ``openpi-client``: an :class:`Episode` is anything with
-``reset``/``step``/``close`` (:mod:`robomme_mem.closedloop.suites` adapts RoboMME and stock
+``reset``/``step``/``close`` (:mod:`robomme_mem.closed_loop.suites` adapts RoboMME and stock
 ManiSkill), a :class:`LowLevel` anything with ``reset``/``actions``
-(:class:`robomme_mem.closedloop.lowlevel.OpenPILowLevel` speaks to a pi0.5 server).
+(:class:`robomme_mem.closed_loop.lowlevel.OpenPILowLevel` speaks to a pi0.5 server).
 """
 
 from __future__ import annotations

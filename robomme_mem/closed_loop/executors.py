@@ -1,7 +1,7 @@
 """Three ways to run a list of episodes, each streaming results into one file.
 
 Whatever runs the episodes, only this process appends to the results file, one line per
-finished episode (:mod:`robomme_mem.closedloop.results`), so a killed run resumes with the
+finished episode (:mod:`robomme_mem.closed_loop.results`), so a killed run resumes with the
 missing episodes, nothing is recorded twice, and the summary is the one a single process gives:
 
 - :func:`run_serial`: in this process, any ``run(task, episode) -> record`` (``--workers 1``);

@@ -4,7 +4,7 @@ The high level is called at reset and after each oracle step, on the last front 
 answer that maps to no command, lacks a point, runs no simulator step, or waits ("remain
 static") after StopCube's last checkpoint is a miss; ``max_repeats`` misses in a row end the
 episode with their own status, and caps on simulator steps and calls bound the rest. The
-simulator side is :class:`robomme_mem.closedloop.suites.RoboMMEOracleEpisode`.
+simulator side is :class:`robomme_mem.closed_loop.suites.RoboMMEOracleEpisode`.
 """
 
 from __future__ import annotations

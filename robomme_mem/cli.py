@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _label_parser(sub)
     _labels_parser(sub)
+    _truth_parser(sub)
 
     h = sub.add_parser("push", help="publish a build folder as a Hub dataset repo, tagged with a version")
     h.add_argument("folder", type=Path, nargs="?", default=Path(DEFAULT_OUT), help=f"build folder (default: ./{DEFAULT_OUT})")
@@ -497,3 +498,48 @@ def _cmd_labels_import(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- truth ---------------------------------------------------------------------------------
+
+
+def _truth_parser(sub) -> None:
+    p = sub.add_parser("truth", help="replay each demonstration in RoboMME's simulator and record where every task object really is (needs RoboMME)")
+    p.add_argument("--source", nargs="+", type=Path, metavar="PATH", required=True, help="recorded RoboMME files or folders")
+    p.add_argument("--out", type=Path, metavar="FILE", required=True, help="the truth file to write (JSON)")
+    p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
+    p.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
+    p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's)")
+    p.add_argument("--max-image-diff", type=float, metavar="D", help="mean absolute difference (0..255) a replayed call frame may have from the recorded one (default 6)")
+    p.add_argument("--max-point-px", type=float, metavar="PX", help="distance a grounded point may lie from its target's replayed centre (default 4)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_truth)
+
+
+def _cmd_truth(args: argparse.Namespace) -> int:
+    from .dataset.truth.replay import simulator_problem
+
+    problem = simulator_problem()
+    if problem:
+        print(f"robomme-mem truth: {problem}", file=sys.stderr)
+        return 2
+    from .dataset.source import find_source_files, select_files
+    from .dataset.spec import load_spec
+    from .dataset.truth.fidelity import Thresholds
+    from .dataset.truth.record import record_truth
+
+    defaults = Thresholds()
+    thresholds = Thresholds(args.max_image_diff if args.max_image_diff is not None else defaults.max_mean_diff,
+                            args.max_point_px if args.max_point_px is not None else defaults.max_point_px)
+    files = select_files(find_source_files(args.source), tuple(args.tasks) if args.tasks else None)
+    run = record_truth(files, args.out, spec=load_spec(args.spec), max_episodes=args.max_episodes, thresholds=thresholds, progress=not args.quiet)
+    for kept in run.kept:
+        worst = max((c["image_diff"]["mean"] for c in kept["calls"]), default=0.0)
+        points = [g["distance"] for g in kept["grounded"] if g["distance"] is not None]
+        print(f"  {kept['task']} episode {kept['episode']}: {kept['status']}, {len(kept['steps'])} steps, {len(kept['calls'])} call frames, "
+              f"worst frame {worst:.2f}/255, grounded points within {max(points, default=0):.1f} px, {kept['seconds']['total']:.1f} s")
+    for refused in run.refused:
+        print(f"  {refused['task']} episode {refused['episode']}: no truth: {'; '.join(refused['problems'])}", file=sys.stderr)
+    print(f"truth of {len(run.kept)} of {len(run.kept) + len(run.refused)} episodes written to {run.out} in {run.seconds:.1f} s")
+    return 1 if run.refused and not run.kept else 0
+

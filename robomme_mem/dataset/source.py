@@ -201,7 +201,37 @@ class Episode:
         value = self._read("setup/difficulty", optional=True)
         return None if value is None else self._decode(value, field="setup/difficulty")
 
+    @cached_property
+    def front_camera_intrinsic(self) -> np.ndarray:
+        """The front camera's 3 x 3 matrix (the scene truth projects world points with it)."""
+        return self._matrix("setup/front_camera_intrinsic", (3, 3))
+
     # -- per step ------------------------------------------------------------------
+
+    def joint_action(self, step: int) -> np.ndarray:
+        """The recorded joint-space action of a step (7 joint targets and the gripper)."""
+        self._check_step(step)
+        value = np.asarray(self._read(f"timestep_{step}/action/joint_action", step=step, field="action/joint_action"))
+        if value.ndim != 1 or value.size < 8 or not np.all(np.isfinite(value)):
+            raise self.error(f"expected 8 finite joint targets, got {value.dtype} {value.shape}", step=step, field="action/joint_action")
+        return value
+
+    def front_camera_extrinsic(self, step: int) -> np.ndarray:
+        """The front camera's 3 x 4 world-to-camera matrix at a step (OpenCV convention)."""
+        self._check_step(step)
+        return self._matrix(f"timestep_{step}/obs/front_camera_extrinsic", (3, 4), step=step)
+
+    def is_completed(self, step: int) -> bool:
+        self._check_step(step)
+        return self._flag(step, "info/is_completed")
+
+    def _matrix(self, path: str, shape: tuple[int, int], step: int | None = None) -> np.ndarray:
+        field = path.split("/", 1)[1] if path.startswith("timestep_") else path
+        value = np.asarray(self._read(path, step=step, field=field), dtype=np.float64)
+        if value.shape != shape or not np.all(np.isfinite(value)):
+            raise self.error(f"expected a finite {shape[0]} x {shape[1]} matrix, got {value.shape}", step=step, field=field)
+        return value
+
 
     def simple_subgoal(self, step: int) -> str:
         """The raw simple subgoal of a step (decoded, not lower-cased)."""

@@ -1,0 +1,184 @@
+"""One recorded episode replayed in RoboMME's simulator, recording what is true at each step.
+
+The env is reset from the episode's own setup (task, seed, difficulty: RoboMME's builder reads
+them from a metadata file, so the run writes one), then the recorded ``joint_action`` of every
+executed step is stepped, cast to float32 as RoboMME's ``scripts/dataset_replay.py`` does.
+Physics does not need pictures, so the scene is rendered only at call frames: the env runs in
+ManiSkill's ``state_dict`` observation mode between them, and the front camera's RGB and
+segmentation are captured at each call frame. That is most of the time RoboMME's own replay
+spends (two cameras, depth and segmentation at every step).
+
+Recorded per executed step: every task object's world position and its pixel on the front
+camera (from the recorded extrinsic and the setup's intrinsic), the objects the gripper holds,
+and the index of the env's current subgoal; per call frame, each object's visible pixels and
+mask centre, the replayed image's difference from the recorded one, and for a segment's first
+frame the target's centre against the grounded subgoal's point. Events are the env's own
+subgoal completions (a press, a pick, a placement), with the step and the target.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ...subgoals import first_point
+from ..plan import PlannedEpisode
+from ..source import Episode
+from .fidelity import distance
+from .geometry import image_difference, mask_centres, project
+
+NOT_TASK_OBJECTS = re.compile(r"^(panda_|camera_|table-workspace$|ground$)")
+"""Segmentation entries that are the robot, the camera mount or the room, not task objects."""
+ACTION_DTYPE = np.float32
+GRASP_REACH = 0.08
+"""Metres between an object's centre and the gripper's tool point beyond which it cannot be held."""
+
+
+def simulator_problem() -> str | None:
+    """Why RoboMME's simulator cannot run here (None: it can), before anything is imported."""
+    import importlib.util
+
+    for module, hint in (("mani_skill", "pip install 'robomme-mem[sim]'"), ("robomme", "RoboMME's benchmark is not on PyPI; see evaluate/README.md")):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed in this environment ({hint})"
+    return None
+
+
+def make_env(planned: PlannedEpisode, episode: Episode):
+    """RoboMME's env for this episode, from its own seed and difficulty (not the split's metadata)."""
+    from robomme.env_record_wrapper import BenchmarkEnvBuilder
+
+    folder = Path(tempfile.mkdtemp(prefix="robomme-mem-truth-"))
+    record = {"task": planned.task, "episode": planned.episode, "seed": episode.seed, "difficulty": episode.difficulty}
+    (folder / f"record_dataset_{planned.task}_metadata.json").write_text(json.dumps({"env_id": planned.task, "records": [record]}))
+    builder = BenchmarkEnvBuilder(env_id=planned.task, dataset="train", action_space="joint_angle", override_metadata_path=folder)
+    return builder.make_env_for_episode(planned.episode)
+
+
+def task_objects(env) -> dict[str, list[int]]:
+    """Segmentation ids of each task object, by name (a link and its parts share a name's entry)."""
+    out: dict[str, list[int]] = {}
+    for seg_id, obj in sorted(env.segmentation_id_map.items()):
+        name = getattr(obj, "name", str(obj))
+        if not NOT_TASK_OBJECTS.match(name):
+            out.setdefault(name, []).append(int(seg_id))
+    return out
+
+
+def _objects_by_name(env, names) -> dict:
+    return {getattr(obj, "name", str(obj)): obj for obj in env.segmentation_id_map.values() if getattr(obj, "name", None) in names}
+
+
+def _position(obj) -> list[float]:
+    p = obj.pose.p
+    p = p.cpu().numpy() if hasattr(p, "cpu") else np.asarray(p)
+    return [round(float(v), 5) for v in np.asarray(p).reshape(-1, 3)[0]]
+
+
+def _holds(env, obj, tcp: np.ndarray) -> bool:
+    """Whether the gripper holds ``obj``: ManiSkill's contact test, asked only of objects within
+    :data:`GRASP_REACH` of the gripper (the test reads contact forces, and costs ~0.7 ms)."""
+    if np.linalg.norm(np.asarray(_position(obj)) - tcp) > GRASP_REACH:
+        return False
+    try:
+        return bool(env.agent.is_grasping(obj).any())
+    except Exception:  # noqa: BLE001  (links and fixtures cannot be grasped; ManiSkill says so by raising)
+        return False
+
+
+def _segment_names(segment) -> list[str]:
+    if segment is None:
+        return []
+    items = segment if isinstance(segment, (list, tuple)) else [segment]
+    return [getattr(s, "name", str(s)) for s in items]
+
+
+def _render(env) -> tuple[np.ndarray, np.ndarray]:
+    """The front camera's RGB and segmentation now; the wrist camera is not rendered."""
+    for obj in env._hidden_objects:  # as ManiSkill's own sensor observation does
+        obj.hide_visual()
+    env.scene.update_render(update_sensors=True, update_human_render_cameras=False)
+    camera = env.scene.sensors["base_camera"]
+    camera.capture()
+    images = camera.get_obs(rgb=True, depth=False, position=False, segmentation=True)
+    rgb, seg = images["rgb"][0], images["segmentation"][0]
+    return (rgb.cpu().numpy() if hasattr(rgb, "cpu") else np.asarray(rgb)).astype(np.uint8), (seg.cpu().numpy() if hasattr(seg, "cpu") else np.asarray(seg))[..., 0]
+
+
+def replay(planned: PlannedEpisode, episode: Episode) -> dict:
+    """The truth of one episode (see the module's docstring); raises only for a broken env."""
+    started = time.perf_counter()
+    wrapped = make_env(planned, episode)
+    try:
+        made = time.perf_counter() - started
+        wrapped.reset()
+        env = wrapped.unwrapped
+        env._obs_mode = "state_dict"  # physics only between call frames: no camera renders
+        ids = task_objects(env)
+        objects = _objects_by_name(env, ids)
+        intrinsic = episode.front_camera_intrinsic
+        timeline = planned.timeline
+        start, steps = timeline.execution_start, timeline.num_steps
+        calls = set(timeline.call_frames)
+        boundaries = {s.start for s in timeline.segments}
+        rows, call_rows, grounded, events = [], [], [], []
+        status, task_index = "ongoing", getattr(env, "timestep", 0)
+        for step in range(start, steps):
+            if step > start:
+                _, _, terminated, _, info = env.step(episode.joint_action(step - 1).astype(ACTION_DTYPE))
+                if int(getattr(env, "timestep", task_index)) != task_index:
+                    done = env.task_list[task_index] if task_index < len(env.task_list) else {}
+                    events.append({"step": step, "kind": "subgoal_done", "subgoal": done.get("name"), "targets": _segment_names(done.get("segment"))})
+                    task_index = int(env.timestep)
+                if bool(terminated.any()):
+                    status = "success" if bool(info.get("success", np.array([False])).any()) else "fail"
+            extrinsic = episode.front_camera_extrinsic(step)
+            names = list(objects)
+            positions = [_position(objects[n]) for n in names]
+            pixels = project(np.array(positions), extrinsic, intrinsic)
+            tcp = np.asarray(_position(env.agent.tcp))
+            rows.append({
+                "step": step,
+                "task_index": task_index,
+                "position": dict(zip(names, positions)),
+                "pixel": {n: (list(p) if p else None) for n, p in zip(names, pixels)},
+                "held": [n for n in names if _holds(env, objects[n], tcp)],
+            })
+            if step in calls:
+                rgb, seg = _render(env)
+                mean, most = image_difference(rgb, episode.front_image(step))
+                visible = mask_centres(seg, ids)
+                call_rows.append({"step": step, "visible": {n: {"pixels": v["pixels"], "centre": list(v["centre"]) if v["centre"] else None} for n, v in visible.items()},
+                                  "image_diff": {"mean": round(mean, 3), "max": most}})
+                point = first_point(planned.grounded_subgoal(step)) if step in boundaries else None
+                if point is not None:
+                    targets = _segment_names(getattr(env, "current_segment", None))
+                    found = [visible[t]["centre"] for t in targets if t in visible and visible[t]["centre"]]
+                    truth_point = min(found, key=lambda c: distance(c, point)) if found else None
+                    grounded.append({"step": step, "subgoal": planned.grounded_subgoal(step), "point": list(point), "target": ",".join(targets) or None,
+                                     "truth": list(truth_point) if truth_point else None, "distance": distance(truth_point, point)})
+            if status != "ongoing":
+                break
+        return {
+            "task": planned.task,
+            "episode": planned.episode,
+            "seed": episode.seed,
+            "difficulty": episode.difficulty,
+            "execution_start": start,
+            "num_steps": steps,
+            "objects": sorted(ids),
+            "status": status,
+            "recorded_status": "success" if episode.is_completed(steps - 1) else "unknown",
+            "steps": rows,
+            "calls": call_rows,
+            "grounded": grounded,
+            "events": events,
+            "seconds": {"make": round(made, 2), "total": round(time.perf_counter() - started, 2)},
+        }
+    finally:
+        wrapped.close()

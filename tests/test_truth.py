@@ -1,0 +1,129 @@
+"""Scene truth: pixels of world points and masks by RoboMME's rules, the fidelity verdict, the truth
+file, and (where RoboMME is installed) a real episode replayed in its simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robomme_mem.cli import main
+from robomme_mem.dataset.source import SourceFile
+from robomme_mem.dataset.truth.fidelity import Thresholds, problems
+from robomme_mem.dataset.truth.files import read_truth, write_truth
+from robomme_mem.dataset.truth.geometry import image_difference, mask_centres, project
+
+ROBOMME_PYTHON = os.environ.get("ROBOMME_MEM_ROBOMME_PYTHON")
+
+# RoboMME's front camera: 256 x 256, focal length 128 px, principal point in the middle.
+K = np.array([[128.0, 0, 128], [0, 128.0, 128], [0, 0, 1]])
+
+
+def test_a_point_ahead_of_the_camera_lands_where_the_pinhole_puts_it():
+    looking_down_z = np.hstack([np.eye(3), np.zeros((3, 1))])
+    assert project([[0, 0, 1], [0.5, -0.25, 1], [0, 0, -1]], looking_down_z, K) == [(128, 128), (96, 192), None]
+
+
+def test_a_mask_centre_is_the_integer_mean_of_its_rows_and_columns_as_robomme_computes_it():
+    seg = np.zeros((8, 8), np.int32)
+    seg[1:3, 2:5] = 7  # rows 1-2, cols 2-4: mean row 1.5, mean column 3
+    seg[6, 6] = 9
+    found = mask_centres(seg, {"cube": [7], "button": [9, 10], "bin": [11]})
+    assert found == {"cube": {"pixels": 6, "centre": (1, 3)}, "button": {"pixels": 1, "centre": (6, 6)}, "bin": {"pixels": 0, "centre": None}}
+
+
+def test_image_difference_is_mean_and_max_and_refuses_other_shapes():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 255
+    assert image_difference(a, b) == (255 / 48, 255)
+    with pytest.raises(ValueError, match="differ in shape"):
+        image_difference(a, np.zeros((4, 5, 3), np.uint8))
+
+
+def truth(mean=1.0, distance=0.0, status="success"):
+    return {
+        "status": status,
+        "recorded_status": "success",
+        "calls": [{"step": 0, "image_diff": {"mean": 0.0, "max": 0}}, {"step": 48, "image_diff": {"mean": mean, "max": 90}}],
+        "grounded": [{"step": 48, "subgoal": "pick up the cube at <86, 136>", "point": [86, 136], "target": "cube_red_1",
+                      "truth": [86, 136 + distance] if distance is not None else None, "distance": distance}],
+    }
+
+
+def test_a_faithful_replay_has_no_problems_and_each_kind_of_drift_is_named():
+    assert problems(truth()) == []
+    (frame,) = problems(truth(mean=9.5))
+    assert "step 48" in frame and "9.50/255" in frame and "threshold 6.0" in frame
+    (point,) = problems(truth(distance=7.0))
+    assert "points at (86, 136)" in point and "7.0 px" in point
+    (hidden,) = problems(truth(distance=None))
+    assert "cube_red_1" in hidden and "not visible" in hidden
+    (ending,) = problems(truth(status="fail"))
+    assert "'fail'" in ending
+    assert problems(truth(mean=9.5), Thresholds(max_mean_diff=10.0)) == []
+
+
+def test_the_truth_file_round_trips_and_a_foreign_file_is_named(tmp_path):
+    path = write_truth(tmp_path / "t" / "truth.json", {"episodes": [{"task": "BinFill", "episode": 8}]})
+    assert read_truth(path)["episodes"] == [{"task": "BinFill", "episode": 8}]
+    assert not list(path.parent.glob(".*partial"))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ValueError, match=r"other.json: format 'something-else'"):
+        read_truth(other)
+
+
+def test_without_the_simulator_the_command_says_what_is_missing_in_one_line(tmp_path, capsys):
+    pytest.importorskip("h5py")
+    try:
+        import mani_skill  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("ManiSkill is installed here")
+    assert main(["truth", "--source", str(tmp_path), "--out", str(tmp_path / "truth.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "mani_skill is not installed" in err
+    assert not (tmp_path / "truth.json").exists()
+
+
+@pytest.mark.real_data
+def test_the_recorded_camera_and_actions_are_read_and_checked(real_dir):
+    with SourceFile(real_dir / "record_dataset_PickHighlight.h5") as src:
+        (index,) = src.episode_indices
+        ep = src.episode(index)
+        assert ep.front_camera_intrinsic.tolist() == K.tolist()
+        assert ep.front_camera_extrinsic(0).shape == (3, 4) and ep.joint_action(0).shape == (8,)
+        assert ep.is_completed(ep.num_steps - 1) and not ep.is_completed(0)
+
+
+def test_a_synthetic_source_is_refused_before_anything_is_replayed(sample_dir, tmp_path):
+    from robomme_mem.dataset.source import find_source_files
+    from robomme_mem.dataset.truth.record import record_truth
+
+    with pytest.raises(ValueError, match="synthetic episodes .* have no scene to replay"):
+        record_truth(find_source_files([sample_dir])[:1], tmp_path / "truth.json", progress=False)
+    assert not (tmp_path / "truth.json").exists()
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(not ROBOMME_PYTHON, reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)")
+def test_a_real_episode_replays_to_the_truth_robomme_grounded_it_with(real_dir, tmp_path):
+    out = tmp_path / "truth.json"
+    done = subprocess.run([ROBOMME_PYTHON, "-m", "robomme_mem", "truth", "--source", str(real_dir / "record_dataset_PickHighlight.h5"), "--out", str(out), "-q"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (episode,) = read_truth(out)["episodes"]
+    assert episode["status"] == episode["recorded_status"] == "success"
+    assert max(c["image_diff"]["mean"] for c in episode["calls"]) < 2.0
+    assert [g["distance"] for g in episode["grounded"]] == [0.0, 0.0]  # RoboMME's own points, found again
+    assert [(e["subgoal"], e["targets"]) for e in episode["events"]] == [("press the button", ["button_cap"]), ("pick up the highlighted cube, which is red", ["cube_red_1"])]
+    assert episode["steps"][-1]["held"] == ["cube_red_1"]
+    first = episode["calls"][0]["visible"]
+    assert first["button_cap"]["centre"] == [65, 113] and first["cube_red_1"]["centre"] == [106, 89]
+    assert Path(out).stat().st_size < 1_000_000

@@ -127,3 +127,23 @@ def test_a_real_episode_replays_to_the_truth_robomme_grounded_it_with(real_dir, 
     first = episode["calls"][0]["visible"]
     assert first["button_cap"]["centre"] == [65, 113] and first["cube_red_1"]["centre"] == [106, 89]
     assert Path(out).stat().st_size < 1_000_000
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(not ROBOMME_PYTHON, reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)")
+def test_cubes_under_containers_and_cubes_gone_into_the_bin_are_in_the_truth(real_dir, tmp_path):
+    out = tmp_path / "truth.json"
+    files = [str(real_dir / f"record_dataset_{t}.h5") for t in ("ButtonUnmask", "BinFill")]
+    done = subprocess.run([ROBOMME_PYTHON, "-m", "robomme_mem", "truth", "--source", *files, "--out", str(out), "-q"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    by_task = {e["task"]: e for e in read_truth(out)["episodes"]}
+    unmask = by_task["ButtonUnmask"]
+    assert unmask["objects"]["bin_0"] == {"kind": "container", "colour": None} and unmask["objects"]["target_cube_red"] == {"kind": "cube", "colour": "red"}
+    pressed = next(e["step"] for e in unmask["events"] if e.get("subgoal") == "press the button")
+    after_press = next(r for r in unmask["steps"] if r["step"] == pressed)
+    assert set(after_press["under"].values()) <= {f"bin_{i}" for i in range(5)} and len(after_press["under"]) == 3  # every cube hidden
+    assert unmask["steps"][-1]["held"] == [after_press["under"]["target_cube_red"]]  # the goal's container, lifted
+    binfill = by_task["BinFill"]
+    binned = [e for e in binfill["events"] if e["kind"] == "left_scene"]
+    puts = [e["step"] for e in binfill["events"] if e.get("subgoal") == "put it into the bin"]
+    assert len(binned) == len(puts) == 2 and all(abs(b["step"] - p) <= 5 for b, p in zip(binned, puts))

@@ -10,10 +10,12 @@ spends (two cameras, depth and segmentation at every step).
 
 Recorded per executed step: every task object's world position and its pixel on the front
 camera (from the recorded extrinsic and the setup's intrinsic), the objects the gripper holds,
-and the index of the env's current subgoal; per call frame, each object's visible pixels and
+each cube under a container, the objects RoboMME keeps out of the scene, and the index of the
+env's current subgoal; per call frame, each object's visible pixels and
 mask centre, the replayed image's difference from the recorded one, and for a segment's first
 frame the target's centre against the grounded subgoal's point. Events are the env's own
-subgoal completions (a press, a pick, a placement), with the step and the target.
+subgoal completions (a press, a pick, a placement) with their targets, and objects leaving or
+entering the scene (BinFill's cubes appear over time and leave once binned).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ from .geometry import image_difference, mask_centres, project
 NOT_TASK_OBJECTS = re.compile(r"^(panda_|camera_|table-workspace$|ground$)")
 """Segmentation entries that are the robot, the camera mount or the room, not task objects."""
 ACTION_DTYPE = np.float32
+PARKED_BEYOND = 2.0
+"""Metres from the table's origin past which RoboMME keeps an object out of the scene (unused
+objects wait near (10, 10, 10); a cube dropped into BinFill's bin is moved there)."""
+UNDER_XY = 0.02
+"""Metres between a cube's and a container's centres, seen from above, within which a cube
+lower than the container is under it."""
 GRASP_REACH = 0.08
 """Metres between an object's centre and the gripper's tool point beyond which it cannot be held."""
 
@@ -91,6 +99,43 @@ def _holds(env, obj, tcp: np.ndarray) -> bool:
         return False
 
 
+def kind_of(name: str) -> dict:
+    """RoboMME's object name as the memories' vocabulary: its kind and, for a cube, its colour.
+
+    RoboMME names the containers of its Unmask tasks ``bin_<i>`` and BinFill's bin
+    ``board_with_hole``; a button is its cap (its base is a fixture).
+    """
+    parts = name.split("_")
+    if "cube" in parts:
+        after = parts[parts.index("cube") + 1:]
+        return {"kind": "cube", "colour": after[0] if after and not after[0].isdigit() else None}
+    if name == "button_cap":
+        return {"kind": "button", "colour": None}
+    if name == "button_base":
+        return {"kind": "fixture", "colour": None}
+    if name == "board_with_hole":
+        return {"kind": "bin", "colour": None}
+    if parts[0] == "bin":
+        return {"kind": "container", "colour": None}
+    return {"kind": parts[0], "colour": None}
+
+
+def _parked(position) -> bool:
+    return max(abs(v) for v in position) > PARKED_BEYOND
+
+
+def _under(positions: dict, kinds: dict) -> dict[str, str]:
+    """Cube -> the container it is under, from their centres."""
+    out = {}
+    for cube, p in positions.items():
+        if kinds[cube]["kind"] != "cube" or _parked(p):
+            continue
+        for container, q in positions.items():
+            if kinds[container]["kind"] == "container" and not _parked(q) and p[2] < q[2] and np.hypot(p[0] - q[0], p[1] - q[1]) <= UNDER_XY:
+                out[cube] = container
+    return out
+
+
 def _segment_names(segment) -> list[str]:
     if segment is None:
         return []
@@ -110,14 +155,46 @@ def _render(env) -> tuple[np.ndarray, np.ndarray]:
     return (rgb.cpu().numpy() if hasattr(rgb, "cpu") else np.asarray(rgb)).astype(np.uint8), (seg.cpu().numpy() if hasattr(seg, "cpu") else np.asarray(seg))[..., 0]
 
 
+class _Blind:
+    """During the reset, sensors return blank images of their own shapes instead of rendering.
+
+    RoboMME's wrapper plays a video task's demonstration at reset, rendering both cameras at
+    every step of it for the recorded video; the motion comes from its planner and the env's
+    state, never from the pictures, and the truth renders what it needs afterwards.
+    """
+
+    def __init__(self, env) -> None:
+        self.env = env
+
+    def __enter__(self):
+        import torch
+
+        env = self.env
+
+        def blank(apply_texture_transforms: bool = True) -> dict:
+            out = {}
+            for name, sensor in env.scene.sensors.items():
+                h, w = sensor.config.height, sensor.config.width
+                out[name] = {"rgb": torch.zeros((1, h, w, 3), dtype=torch.uint8), "depth": torch.zeros((1, h, w, 1), dtype=torch.int16),
+                             "segmentation": torch.zeros((1, h, w, 1), dtype=torch.int16)}
+            return out
+
+        env._get_obs_sensor_data = blank
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.env._get_obs_sensor_data  # the class's own method again
+
+
 def replay(planned: PlannedEpisode, episode: Episode) -> dict:
     """The truth of one episode (see the module's docstring); raises only for a broken env."""
     started = time.perf_counter()
     wrapped = make_env(planned, episode)
     try:
         made = time.perf_counter() - started
-        wrapped.reset()
         env = wrapped.unwrapped
+        with _Blind(env):
+            wrapped.reset()
         env._obs_mode = "state_dict"  # physics only between call frames: no camera renders
         ids = task_objects(env)
         objects = _objects_by_name(env, ids)
@@ -128,6 +205,8 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
         boundaries = {s.start for s in timeline.segments}
         rows, call_rows, grounded, events = [], [], [], []
         status, task_index = "ongoing", getattr(env, "timestep", 0)
+        kinds = {n: kind_of(n) for n in ids}
+        was_parked: set[str] | None = None
         for step in range(start, steps):
             if step > start:
                 _, _, terminated, _, info = env.step(episode.joint_action(step - 1).astype(ACTION_DTYPE))
@@ -142,12 +221,20 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
             positions = [_position(objects[n]) for n in names]
             pixels = project(np.array(positions), extrinsic, intrinsic)
             tcp = np.asarray(_position(env.agent.tcp))
+            where = dict(zip(names, positions))
+            parked = {n for n in names if _parked(where[n])}
+            if was_parked is not None:
+                events += [{"step": step, "kind": "left_scene", "object": n} for n in sorted(parked - was_parked)]
+                events += [{"step": step, "kind": "entered_scene", "object": n} for n in sorted(was_parked - parked)]
+            was_parked = parked
             rows.append({
                 "step": step,
                 "task_index": task_index,
-                "position": dict(zip(names, positions)),
-                "pixel": {n: (list(p) if p else None) for n, p in zip(names, pixels)},
-                "held": [n for n in names if _holds(env, objects[n], tcp)],
+                "position": where,
+                "pixel": {n: (list(p) if p and n not in parked else None) for n, p in zip(names, pixels)},
+                "held": [n for n in names if n not in parked and _holds(env, objects[n], tcp)],
+                "under": _under(where, kinds),
+                "parked": sorted(parked),
             })
             if step in calls:
                 rgb, seg = _render(env)
@@ -171,7 +258,7 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
             "difficulty": episode.difficulty,
             "execution_start": start,
             "num_steps": steps,
-            "objects": sorted(ids),
+            "objects": {n: kinds[n] for n in sorted(ids)},
             "status": status,
             "recorded_status": "success" if episode.is_completed(steps - 1) else "unknown",
             "steps": rows,

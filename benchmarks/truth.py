@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             src = work / path.stem
             src.mkdir()
             (src / path.name).symlink_to(path.resolve())
-            ours = timed([sys.executable, "-m", "robomme_mem", "truth", "--source", str(src), "--out", str(work / f"{path.stem}.json"), "-q"], work)
+            ours = timed([sys.executable, "-m", "robomme_mem", "truth", "--source", str(src), "--out", str(work / f"{path.stem}.jsonl"), "-q"], work)
             ref = timed(args.reference_cmd.format(src=shlex.quote(str(src))), src) if args.reference_cmd else None
             rows.append((path.stem.removeprefix("record_dataset_"), ref, ours))
             print(f"{rows[-1][0]:<16} RoboMME's replay {'-' if ref is None else f'{ref:6.1f} s'}   ours {ours:6.1f} s" + (f"   {ref / ours:4.1f}x" if ref else ""), flush=True)

@@ -506,12 +506,13 @@ if __name__ == "__main__":
 def _truth_parser(sub) -> None:
     p = sub.add_parser("truth", help="replay each demonstration in RoboMME's simulator and record where every task object really is (needs RoboMME)")
     p.add_argument("--source", nargs="+", type=Path, metavar="PATH", required=True, help="recorded RoboMME files or folders")
-    p.add_argument("--out", type=Path, metavar="FILE", required=True, help="the truth file to write (JSON)")
+    p.add_argument("--out", type=Path, metavar="FILE", required=True, help="the truth file (JSON Lines); a rerun adds only the episodes it lacks")
     p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
     p.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's)")
     p.add_argument("--max-image-diff", type=float, metavar="D", help="mean absolute difference (0..255) a replayed call frame may have from the recorded one (default 6)")
     p.add_argument("--max-point-px", type=float, metavar="PX", help="distance a grounded point may lie from its target's replayed centre (default 4)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="episodes replayed at once, one simulator per process (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_truth)
 
@@ -532,7 +533,8 @@ def _cmd_truth(args: argparse.Namespace) -> int:
     thresholds = Thresholds(args.max_image_diff if args.max_image_diff is not None else defaults.max_mean_diff,
                             args.max_point_px if args.max_point_px is not None else defaults.max_point_px)
     files = select_files(find_source_files(args.source), tuple(args.tasks) if args.tasks else None)
-    run = record_truth(files, args.out, spec=load_spec(args.spec), max_episodes=args.max_episodes, thresholds=thresholds, progress=not args.quiet)
+    run = record_truth(files, args.out, spec=load_spec(args.spec), max_episodes=args.max_episodes, thresholds=thresholds,
+                       workers_requested=args.workers, progress=not args.quiet)
     for kept in run.kept:
         worst = max((c["image_diff"]["mean"] for c in kept["calls"]), default=0.0)
         points = [g["distance"] for g in kept["grounded"] if g["distance"] is not None]
@@ -540,6 +542,7 @@ def _cmd_truth(args: argparse.Namespace) -> int:
               f"worst frame {worst:.2f}/255, grounded points within {max(points, default=0):.1f} px, {kept['seconds']['total']:.1f} s")
     for refused in run.refused:
         print(f"  {refused['task']} episode {refused['episode']}: no truth: {'; '.join(refused['problems'])}", file=sys.stderr)
-    print(f"truth of {len(run.kept)} of {len(run.kept) + len(run.refused)} episodes written to {run.out} in {run.seconds:.1f} s")
+    held = f"; {run.skipped} already in the file" if run.skipped else ""
+    print(f"truth of {len(run.kept)} of {len(run.kept) + len(run.refused)} episodes written to {run.out} in {run.seconds:.1f} s{held}")
     return 1 if run.refused and not run.kept else 0
 

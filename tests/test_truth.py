@@ -14,7 +14,7 @@ import pytest
 from robomme_mem.cli import main
 from robomme_mem.dataset.source import SourceFile
 from robomme_mem.dataset.truth.fidelity import Thresholds, problems
-from robomme_mem.dataset.truth.files import read_truth, write_truth
+from robomme_mem.dataset.truth.files import TruthWriter, key_of, read_truth
 from robomme_mem.dataset.truth.geometry import image_difference, mask_centres, project
 
 ROBOMME_PYTHON = os.environ.get("ROBOMME_MEM_ROBOMME_PYTHON")
@@ -68,14 +68,47 @@ def test_a_faithful_replay_has_no_problems_and_each_kind_of_drift_is_named():
     assert problems(truth(mean=9.5), Thresholds(max_mean_diff=10.0)) == []
 
 
-def test_the_truth_file_round_trips_and_a_foreign_file_is_named(tmp_path):
-    path = write_truth(tmp_path / "t" / "truth.json", {"episodes": [{"task": "BinFill", "episode": 8}]})
-    assert read_truth(path)["episodes"] == [{"task": "BinFill", "episode": 8}]
+def record(episode, kind="episode", **extra):
+    return {"kind": kind, "key": {"file": "record_dataset_BinFill.h5", "xxh3_128": "ab", "episode": episode, "simulator": {"mani-skill": "3.0.1"}},
+            "task": "BinFill", "episode": episode, **extra}
+
+
+def test_the_truth_file_is_appended_per_episode_and_read_back_by_key(tmp_path):
+    path = tmp_path / "t" / "truth.jsonl"
+    writer = TruthWriter(path, {"simulator": {"mani-skill": "3.0.1"}})
+    writer.append(record(8))
+    writer.append(record(9, kind="refused", problems=["drifted"]))
+    writer.append(record(8, status="success"))  # the same key again: the last record wins
+    read = read_truth(path)
+    assert read["header"]["format"] == "robomme-mem-truth/1"
+    assert [(e["episode"], e.get("status")) for e in read["episodes"]] == [(8, "success")]
+    assert [r["problems"] for r in read["refused"]] == [["drifted"]]
     assert not list(path.parent.glob(".*partial"))
+
+
+def test_a_rerun_knows_what_the_file_holds_and_a_line_cut_by_a_kill_is_dropped(tmp_path):
+    path = tmp_path / "truth.jsonl"
+    TruthWriter(path, {}).append(record(8))
+    with open(path, "a") as fh:
+        fh.write('{"kind": "episode", "key": {"file"')  # killed mid-write
+    assert [e["episode"] for e in read_truth(path)["episodes"]] == [8]
+    again = TruthWriter(path, {})
+    assert again.done == {key_of(record(8))}
+    again.append(record(9))
+    assert [e["episode"] for e in read_truth(path)["episodes"]] == [8, 9]
+    assert path.read_text().count("\n") == 3  # header, 8, 9: the cut line is gone
+
+
+def test_a_foreign_or_damaged_file_is_named_with_its_line(tmp_path):
     other = tmp_path / "other.json"
-    other.write_text(json.dumps({"format": "something-else"}))
+    other.write_text(json.dumps({"format": "something-else"}) + "\n")
     with pytest.raises(ValueError, match=r"other.json: format 'something-else'"):
         read_truth(other)
+    damaged = tmp_path / "damaged.jsonl"
+    TruthWriter(damaged, {}).append(record(8))
+    damaged.write_text(damaged.read_text().replace('"kind"', "kind", 1) + json.dumps(record(9)) + "\n")
+    with pytest.raises(ValueError, match=r"damaged.jsonl:2: not a truth record"):
+        read_truth(damaged)
 
 
 def test_without_the_simulator_the_command_says_what_is_missing_in_one_line(tmp_path, capsys):
@@ -86,10 +119,10 @@ def test_without_the_simulator_the_command_says_what_is_missing_in_one_line(tmp_
         pass
     else:
         pytest.skip("ManiSkill is installed here")
-    assert main(["truth", "--source", str(tmp_path), "--out", str(tmp_path / "truth.json")]) == 2
+    assert main(["truth", "--source", str(tmp_path), "--out", str(tmp_path / "truth.jsonl")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "mani_skill is not installed" in err
-    assert not (tmp_path / "truth.json").exists()
+    assert not (tmp_path / "truth.jsonl").exists()
 
 
 @pytest.mark.real_data
@@ -107,14 +140,14 @@ def test_a_synthetic_source_is_refused_before_anything_is_replayed(sample_dir, t
     from robomme_mem.dataset.truth.record import record_truth
 
     with pytest.raises(ValueError, match="synthetic episodes .* have no scene to replay"):
-        record_truth(find_source_files([sample_dir])[:1], tmp_path / "truth.json", progress=False)
-    assert not (tmp_path / "truth.json").exists()
+        record_truth(find_source_files([sample_dir])[:1], tmp_path / "truth.jsonl", progress=False)
+    assert not (tmp_path / "truth.jsonl").exists()
 
 
 @pytest.mark.real_data
 @pytest.mark.skipif(not ROBOMME_PYTHON, reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)")
 def test_a_real_episode_replays_to_the_truth_robomme_grounded_it_with(real_dir, tmp_path):
-    out = tmp_path / "truth.json"
+    out = tmp_path / "truth.jsonl"
     done = subprocess.run([ROBOMME_PYTHON, "-m", "robomme_mem", "truth", "--source", str(real_dir / "record_dataset_PickHighlight.h5"), "--out", str(out), "-q"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -132,7 +165,7 @@ def test_a_real_episode_replays_to_the_truth_robomme_grounded_it_with(real_dir, 
 @pytest.mark.real_data
 @pytest.mark.skipif(not ROBOMME_PYTHON, reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)")
 def test_cubes_under_containers_and_cubes_gone_into_the_bin_are_in_the_truth(real_dir, tmp_path):
-    out = tmp_path / "truth.json"
+    out = tmp_path / "truth.jsonl"
     files = [str(real_dir / f"record_dataset_{t}.h5") for t in ("ButtonUnmask", "BinFill")]
     done = subprocess.run([ROBOMME_PYTHON, "-m", "robomme_mem", "truth", "--source", *files, "--out", str(out), "-q"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -147,3 +180,5 @@ def test_cubes_under_containers_and_cubes_gone_into_the_bin_are_in_the_truth(rea
     binned = [e for e in binfill["events"] if e["kind"] == "left_scene"]
     puts = [e["step"] for e in binfill["events"] if e.get("subgoal") == "put it into the bin"]
     assert len(binned) == len(puts) == 2 and all(abs(b["step"] - p) <= 5 for b, p in zip(binned, puts))
+    again = subprocess.run([ROBOMME_PYTHON, "-m", "robomme_mem", "truth", "--source", *files, "--out", str(out), "--workers", "2", "-q"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "2 already in the file" in again.stdout  # nothing replayed twice

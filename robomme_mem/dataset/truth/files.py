@@ -1,31 +1,100 @@
-"""The truth file: one JSON document, written to a temporary sibling and renamed into place."""
+"""The truth file: JSON Lines, a header and then one record per episode, appended as each ends.
+
+Like a label set it is data: every record carries its key (the source file's checksum, the
+episode, the simulator's versions), so a rerun replays only what the file does not hold yet for
+this simulator, a run killed mid-episode loses that episode alone (a last line cut short is
+dropped before the next append), and the file is read without the simulator.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 TRUTH_FORMAT = "robomme-mem-truth/1"
 
 
-def write_truth(path: str | Path, document: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps({"format": TRUTH_FORMAT, **document}, separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+def key_of(record: dict) -> str:
+    """A record's key as one string (its file's checksum, episode and simulator versions)."""
+    return json.dumps(record["key"], sort_keys=True)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    data = path.read_text(encoding="utf-8")
+    lines = data.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, line, number == len(lines)  # the last piece has no newline after it
 
 
 def read_truth(path: str | Path) -> dict:
-    """A truth file; an unreadable or foreign one is an error naming the file and what is wrong."""
+    """``{"header", "episodes", "refused"}`` of a truth file (the last record of each key wins).
+
+    A foreign or damaged file is an error naming the file and line; a last line cut short by a
+    kill is ignored.
+    """
     path = Path(path)
+    header, records = None, {}
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        lines = list(_lines(path))
+    except OSError as exc:
         raise ValueError(f"{path}: not a truth file ({exc})") from None
-    if not isinstance(document, dict) or document.get("format") != TRUTH_FORMAT:
-        found = document.get("format") if isinstance(document, dict) else type(document).__name__
-        raise ValueError(f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth`)")
-    return document
+    for number, line, last in lines:
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            if last:
+                break
+            raise ValueError(f"{path}:{number}: not a truth record ({exc})") from None
+        if header is None:
+            if not isinstance(record, dict) or record.get("format") != TRUTH_FORMAT:
+                found = record.get("format") if isinstance(record, dict) else type(record).__name__
+                raise ValueError(f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth`)")
+            header = record
+            continue
+        try:
+            records[key_of(record)] = record
+        except (KeyError, TypeError):
+            raise ValueError(f"{path}:{number}: a truth record without its key") from None
+    if header is None:
+        raise ValueError(f"{path}: empty, not a truth file")
+    return {
+        "header": header,
+        "episodes": [r for r in records.values() if r.get("kind") == "episode"],
+        "refused": [r for r in records.values() if r.get("kind") == "refused"],
+    }
+
+
+class TruthWriter:
+    """Appends records durably to a truth file, starting it (header first) if it is new."""
+
+    def __init__(self, path: str | Path, header: dict) -> None:
+        self.path = Path(path)
+        self.done: set[str] = set()
+        if self.path.exists() and self.path.stat().st_size:
+            self.done = {key_of(r) for r in [*read_truth(self.path)["episodes"], *read_truth(self.path)["refused"]]}
+            self._drop_cut_line()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.partial")
+            tmp.write_text(json.dumps({"format": TRUTH_FORMAT, **header}, separators=(",", ":")) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)
+
+    def _drop_cut_line(self) -> None:
+        data = self.path.read_bytes()
+        if data.endswith(b"\n"):
+            return
+        keep = data[: data.rfind(b"\n") + 1]
+        tmp = self.path.with_name(f".{self.path.name}.partial")
+        tmp.write_bytes(keep)
+        os.replace(tmp, self.path)
+
+    def append(self, record: dict) -> None:
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.done.add(key_of(record))

@@ -1,20 +1,26 @@
-"""``robomme-mem truth``: replay every episode of a source and keep the truth of those that replay faithfully."""
+"""``robomme-mem truth``: replay every episode of a source, judge it, and append its truth.
+
+Episodes run in ``workers`` processes (forked before any simulator is imported, so each builds
+its own); only this process writes the file, so a killed run resumes with the episodes it lacks.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from ... import __version__
-from ..plan import episodes_of, plan_episode, source_records
+from ..checksum import SOURCE_CHECKSUM, file_checksum
+from ..plan import episodes_of, plan_episode
+from ..pool import bounded_imap, worker_count, workers
 from ..source import SourceFile
 from ..spec import BuildSpec, load_spec
 from .fidelity import Thresholds, problems
-from .files import write_truth
+from .files import TruthWriter, key_of
 
 
 @dataclass
@@ -22,51 +28,23 @@ class TruthRun:
     out: Path
     kept: list[dict] = field(default_factory=list)
     refused: list[dict] = field(default_factory=list)
-    """``{"task", "episode", "problems"}`` of each episode that got no truth."""
+    """``{"task", "episode", "problems", ...}`` of each episode that got no truth."""
+    skipped: int = 0
+    """Episodes the file already held for this simulator (not replayed again)."""
     seconds: float = 0.0
 
 
-def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | None = None, max_episodes: int | None = None,
-                 thresholds: Thresholds = Thresholds(), progress: bool = True) -> TruthRun:
-    """Replay each episode (:func:`.replay.replay`), judge it (:func:`.fidelity.problems`), write ``out``."""
-    from .replay import replay  # the simulator loads here, not when the command line is read
-
-    spec = spec or load_spec()
-    for path in files:
-        with SourceFile(path) as source:
-            if source.synthetic:
-                raise ValueError(f"{path}: synthetic episodes ({source.synthetic}) have no scene to replay; "
-                                 "the truth needs RoboMME demonstrations recorded in its simulator")
-    started = time.perf_counter()
-    run = TruthRun(Path(out))
-    planned_all = []
-    for path, index in tqdm(episodes_of(files, max_episodes), desc="replaying", unit="ep", disable=not progress):
-        with SourceFile(path) as source:
-            episode = source.episode(index)
-            planned = plan_episode(episode, spec.stride_for)
-            truth = replay(planned, episode)
-        planned_all.append(planned)
-        found = problems(truth, thresholds)
-        summary = {"task": truth["task"], "episode": truth["episode"], "status": truth["status"], "seconds": truth["seconds"],
-                   "worst_image_diff": max((c["image_diff"]["mean"] for c in truth["calls"]), default=None),
-                   "worst_point_px": max((g["distance"] for g in truth["grounded"] if g["distance"] is not None), default=None)}
-        if found:
-            run.refused.append({**summary, "problems": found})
-        else:
-            run.kept.append(truth)
-    run.seconds = time.perf_counter() - started
-    write_truth(out, {
-        "package": {"name": "robomme-mem", "version": __version__},
-        "simulator": _simulator_versions(),
-        "thresholds": {"max_mean_diff": thresholds.max_mean_diff, "max_point_px": thresholds.max_point_px},
-        "sources": source_records(files, planned_all),
-        "refused": run.refused,
-        "episodes": run.kept,
-    })
-    return run
+@dataclass(frozen=True)
+class _Job:
+    file: str
+    episode: int
+    key: dict
+    spec: BuildSpec
+    thresholds: Thresholds
 
 
-def _simulator_versions() -> dict:
+def simulator_versions() -> dict:
+    """The versions a truth depends on (read from the installed metadata; nothing is imported)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -76,3 +54,70 @@ def _simulator_versions() -> dict:
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | None = None, max_episodes: int | None = None,
+                 thresholds: Thresholds = Thresholds(), workers_requested: int | None = 1, progress: bool = True) -> TruthRun:
+    """Replay each episode (:func:`.replay.replay`) not yet in ``out``, judge it (:func:`.fidelity.problems`), append it."""
+    spec = spec or load_spec()
+    for path in files:
+        with SourceFile(path) as source:
+            if source.synthetic:
+                raise ValueError(f"{path}: synthetic episodes ({source.synthetic}) have no scene to replay; "
+                                 "the truth needs RoboMME demonstrations recorded in its simulator")
+    started = time.perf_counter()
+    versions = simulator_versions()
+    sums = {Path(p): file_checksum(p)[0] for p in files}
+    writer = TruthWriter(out, {"package": {"name": "robomme-mem", "version": __version__}, "simulator": versions,
+                               "thresholds": {"max_mean_diff": thresholds.max_mean_diff, "max_point_px": thresholds.max_point_px}})
+    run = TruthRun(Path(out))
+    jobs = []
+    for path, index in episodes_of(files, max_episodes):
+        key = {"file": Path(path).name, SOURCE_CHECKSUM: sums[Path(path)], "episode": index, "simulator": versions}
+        if key_of({"key": key}) in writer.done:
+            run.skipped += 1
+        else:
+            jobs.append(_Job(str(path), index, key, spec, thresholds))
+    with _threads_shared(workers_requested, len(jobs)), workers(workers_requested, len(jobs)) as (pool, count):
+        for record in bounded_imap(pool, _replay_job, jobs, 2 * count, progress, desc="replaying"):
+            writer.append(record)
+            (run.kept if record["kind"] == "episode" else run.refused).append(record)
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LP_NUM_THREADS")
+"""Thread pools a simulator sizes from the environment (torch, BLAS, and Mesa's lavapipe, which renders on the CPU)."""
+
+
+@contextmanager
+def _threads_shared(requested: int | None, jobs: int):
+    """Each of N workers gets ``cores // N`` threads per pool unless the user set their own:
+    left alone, every simulator sizes its pools to all the cores and N of them oversubscribe."""
+    count = worker_count(requested, jobs)
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    if count > 1:
+        os.environ.update({k: str(max(1, (os.cpu_count() or 1) // count)) for k in THREAD_VARS if saved[k] is None})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
+def _replay_job(job: _Job) -> dict:
+    """One episode's record: its truth, or why it has none (in whatever process runs it)."""
+    from .replay import replay  # the simulator loads in the worker, never in the parent
+
+    with SourceFile(job.file) as source:
+        episode = source.episode(job.episode)
+        planned = plan_episode(episode, job.spec.stride_for)
+        truth = replay(planned, episode)
+    found = problems(truth, job.thresholds)
+    if not found:
+        return {"kind": "episode", "key": job.key, **truth}
+    return {"kind": "refused", "key": job.key, "task": truth["task"], "episode": truth["episode"], "status": truth["status"],
+            "seconds": truth["seconds"], "problems": found,
+            "worst_image_diff": max((c["image_diff"]["mean"] for c in truth["calls"]), default=None),
+            "worst_point_px": max((g["distance"] for g in truth["grounded"] if g["distance"] is not None), default=None)}

@@ -310,7 +310,8 @@ def _label_parser(sub) -> None:
     p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
     p.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's; label with the spec you build with)")
-    p.add_argument("--labeler", "--labeller", dest="labeller", choices=LABELLERS, default="rules", help="rules (offline, default) or openai (any OpenAI-compatible endpoint)")
+    p.add_argument("--labeler", "--labeller", dest="labeller", choices=LABELLERS, default="rules", help="rules (offline, default), openai (any OpenAI-compatible endpoint) or truth (from --truth FILE)")
+    p.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file for --labeler truth (written by `robomme-mem truth`)")
     p.add_argument("--model", help="model name (openai labeller)")
     p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 for vLLM or swift deploy (default: OpenAI)")
     p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="NAME", help=f"environment variable holding the API key (default: {DEFAULT_API_KEY_ENV})")
@@ -363,7 +364,8 @@ def _cmd_label(args: argparse.Namespace) -> int:
         params = LabelParams(model=args.model, temperature=args.temperature, reasoning_effort=args.reasoning_effort,
                              action_max_tokens=args.action_max_tokens, spatial_max_tokens=args.spatial_max_tokens, image_size=args.image_size)
     labeller = make_labeller(args.labeller, params, batch=bool(args.export_batch or args.import_batch), base_url=args.base_url,
-                             api_key_env=args.api_key_env, timeout_s=args.timeout, max_retries=args.max_retries, max_reasks=args.max_reasks)
+                             api_key_env=args.api_key_env, timeout_s=args.timeout, max_retries=args.max_retries, max_reasks=args.max_reasks,
+                             truth=args.truth)
     name = args.name or default_name(labeller.params)
     store_path = args.store or default_store()
     with LabelCache(store_path) as store:
@@ -399,7 +401,7 @@ def _label_run(args, files, label, labeller, name, store, store_path) -> int:
     )
     elapsed = time.perf_counter() - start
     print(f"labelled {len(run.episodes)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {elapsed:.1f} s")
-    offline = args.labeller == "rules"
+    offline = args.labeller in ("rules", "truth")
     cost = None if offline else run_cost(run.stats, labeller.params.model, price_input=args.price_input, price_output=args.price_output,
                                          prices_file=args.prices, batch=bool(args.export_batch or args.import_batch))
     print(report(run.stats, cost, offline=offline))

@@ -182,3 +182,60 @@ def test_cubes_under_containers_and_cubes_gone_into_the_bin_are_in_the_truth(rea
     assert len(binned) == len(puts) == 2 and all(abs(b["step"] - p) <= 5 for b, p in zip(binned, puts))
     again = subprocess.run([ROBOMME_PYTHON, "-m", "robomme_mem", "truth", "--source", *files, "--out", str(out), "--workers", "2", "-q"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "2 already in the file" in again.stdout  # nothing replayed twice
+
+
+# -- the truth labeller -----------------------------------------------------------------------
+
+OBJECTS = {"cube_red_0": {"kind": "cube", "colour": "red"}, "bin_0": {"kind": "container", "colour": None},
+           "button_cap": {"kind": "button", "colour": None}, "button_base": {"kind": "fixture", "colour": None},
+           "cube_blue_1": {"kind": "cube", "colour": "blue"}}
+
+
+def call(step, **visible):
+    return {"step": step, "image_sha256": f"frame{step}", "visible": {n: {"pixels": px, "centre": c} for n, (px, c) in visible.items()}}
+
+
+def scene():
+    """A red cube seen, covered by a container, then uncovered and carried; a blue cube never seen."""
+    rows = [{"step": 0, "held": [], "under": {}, "parked": []}, {"step": 16, "held": [], "under": {"cube_red_0": "bin_0"}, "parked": []},
+            {"step": 32, "held": ["cube_red_0"], "under": {}, "parked": []}]
+    calls = [call(0, cube_red_0=(200, [80, 120]), button_cap=(90, [60, 100]), button_base=(150, [66, 100]), bin_0=(300, [40, 200]), cube_blue_1=(0, None)),
+             call(16, cube_red_0=(0, None), bin_0=(310, [78, 121]), button_cap=(90, [60, 100]), cube_blue_1=(5, [20, 20])),
+             call(32, cube_red_0=(12, [70, 140]), bin_0=(310, [78, 121]), button_cap=(90, [60, 100]))]
+    return {"task": "ButtonUnmask", "episode": 0, "execution_start": 0, "objects": OBJECTS, "steps": rows, "calls": calls}
+
+
+def test_the_truth_memory_names_what_the_camera_saw_where_the_truth_has_it():
+    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+
+    first, covered, carried = (spatial_memory(scene(), i) for i in range(3))
+    assert first == "Visible: button <60, 100>, red cube <80, 120>, container <40, 200>."  # no base, no blue cube (never seen)
+    assert covered == "Visible: button <60, 100>, container <78, 121>. Not in view: red cube hidden under the container at <78, 121>."
+    assert carried == "Visible: button <60, 100>, container <78, 121>. Not in view: red cube held by the gripper."  # 12 px: a sliver, not a sighting
+
+
+def test_a_truth_label_set_is_made_from_a_truth_file_by_image_digest(sample_dir, tmp_path):
+    from robomme_mem.dataset.labels.cache import LabelCache
+    from robomme_mem.dataset.labels.labelling import label_source
+    from robomme_mem.dataset.labels.truth_labeller import TruthLabeller
+    from robomme_mem.dataset.checksum import image_sha256
+    from robomme_mem.dataset.plan import plan_source
+    from robomme_mem.dataset.source import find_source_files
+
+    files = [p for p in find_source_files([sample_dir]) if p.name == "record_dataset_ButtonUnmask.h5"]
+    (planned,) = plan_source(files, max_episodes=1)
+    with SourceFile(planned.file) as src:
+        ep = src.episode(planned.episode)
+        calls = [{"step": s, "image_sha256": image_sha256(ep.front_image(s)), "visible": {"cube_red_0": {"pixels": 100, "centre": [s % 200, 50]}}}
+                 for s in planned.timeline.call_frames]
+    truth = {"kind": "episode", "key": {"episode": planned.episode}, "task": planned.task, "episode": planned.episode, "execution_start": 0,
+             "objects": {"cube_red_0": OBJECTS["cube_red_0"]}, "calls": calls,
+             "steps": [{"step": s, "held": [], "under": {}, "parked": []} for s in planned.timeline.call_frames]}
+    path = tmp_path / "truth.jsonl"
+    TruthWriter(path, {}).append(truth)
+    with LabelCache(tmp_path / "labels.sqlite") as store:
+        run = label_source(files, TruthLabeller(path), store=store, name="truth", max_episodes=1, progress=False)
+    assert run.meta is not None and not run.problems
+    (episode,) = run.episodes
+    assert episode.spatial_memories() == [f"Visible: red cube <{s % 200}, 50>." for s in planned.timeline.call_frames]
+    assert run.meta["labeller"] == "truth" and run.meta["params"]["model"].startswith("truth-v1@")

@@ -3,6 +3,7 @@ every file written (hashed as it is written, so a manifest never reads a file ba
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import xxhash
@@ -20,6 +21,17 @@ READ_DIGEST_COVERS = (
 )
 PLAN_DIGEST = f"plan_{SOURCE_CHECKSUM}"
 """Label sets' key: the same digest without the frames (a spatial answer's key already covers its frame)."""
+
+
+def image_sha256(image) -> str:
+    """An image's identity: sha256 of its shape and RGB bytes (a label request's key covers it;
+    the scene truth keys its call frames by it, so a labeller can find the frame it is shown)."""
+    import numpy as np
+
+    image = np.ascontiguousarray(image)
+    digest = hashlib.sha256(f"{image.shape}".encode())
+    digest.update(memoryview(image).cast("B"))
+    return digest.hexdigest()
 
 
 def file_checksum(path: str | Path) -> tuple[str, int]:

@@ -22,8 +22,15 @@ def make_labeller(
     timeout_s: float = 120.0,
     max_retries: int = 8,
     max_reasks: int = 2,
+    truth: str | None = None,
 ):
-    """``rules`` takes no settings; ``openai`` needs ``params`` (its model at least)."""
+    """``rules`` takes no settings; ``openai`` needs ``params`` (its model at least); ``truth`` a truth file."""
+    if kind == "truth":
+        if not truth:
+            raise ValueError("--truth FILE is required with --labeler truth (write one with `robomme-mem truth`)")
+        from .truth_labeller import TruthLabeller
+
+        return TruthLabeller(truth)
     if kind == "rules":
         from .rules import RulesLabeller
 

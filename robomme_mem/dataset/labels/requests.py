@@ -10,7 +10,6 @@ the base URL never enter it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -29,6 +28,7 @@ from ...prompts import (
     format_history,
 )
 from ...png import png_data_url
+from ..checksum import image_sha256
 from .cache import digest_key
 from ...subgoals import STYLES
 from .defaults import DEFAULT_SPATIAL_MAX_TOKENS, KINDS
@@ -138,12 +138,7 @@ class LabelRequest:
     @cached_property
     def image_sha256(self) -> str | None:
         """The image's identity in the key: sha256 of its shape and RGB bytes (no copy made)."""
-        if self.image is None:
-            return None
-        image = np.ascontiguousarray(self.image)
-        digest = hashlib.sha256(f"{image.shape}".encode())
-        digest.update(memoryview(image).cast("B"))
-        return digest.hexdigest()
+        return None if self.image is None else image_sha256(self.image)
 
     def key(self, params: LabelParams) -> str:
         digests = [self.image_sha256] if self.image is not None else []

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ...subgoals import first_point
+from ..checksum import image_sha256
 from ..plan import PlannedEpisode
 from ..source import Episode
 from .fidelity import distance
@@ -204,7 +205,7 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
         calls = set(timeline.call_frames)
         boundaries = {s.start for s in timeline.segments}
         rows, call_rows, grounded, events = [], [], [], []
-        status, task_index = "ongoing", getattr(env, "timestep", 0)
+        status, task_index, ended_at = "ongoing", getattr(env, "timestep", 0), None  # the recording goes on after success: so does the replay
         kinds = {n: kind_of(n) for n in ids}
         was_parked: set[str] | None = None
         for step in range(start, steps):
@@ -214,8 +215,9 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
                     done = env.task_list[task_index] if task_index < len(env.task_list) else {}
                     events.append({"step": step, "kind": "subgoal_done", "subgoal": done.get("name"), "targets": _segment_names(done.get("segment"))})
                     task_index = int(env.timestep)
-                if bool(terminated.any()):
+                if status == "ongoing" and bool(terminated.any()):
                     status = "success" if bool(info.get("success", np.array([False])).any()) else "fail"
+                    ended_at = step
             extrinsic = episode.front_camera_extrinsic(step)
             names = list(objects)
             positions = [_position(objects[n]) for n in names]
@@ -238,9 +240,10 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
             })
             if step in calls:
                 rgb, seg = _render(env)
-                mean, most = image_difference(rgb, episode.front_image(step))
+                recorded = episode.front_image(step)
+                mean, most = image_difference(rgb, recorded)
                 visible = mask_centres(seg, ids)
-                call_rows.append({"step": step, "visible": {n: {"pixels": v["pixels"], "centre": list(v["centre"]) if v["centre"] else None} for n, v in visible.items()},
+                call_rows.append({"step": step, "image_sha256": image_sha256(recorded), "visible": {n: {"pixels": v["pixels"], "centre": list(v["centre"]) if v["centre"] else None} for n, v in visible.items()},
                                   "image_diff": {"mean": round(mean, 3), "max": most}})
                 point = first_point(planned.grounded_subgoal(step)) if step in boundaries else None
                 if point is not None:
@@ -249,8 +252,6 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
                     truth_point = min(found, key=lambda c: distance(c, point)) if found else None
                     grounded.append({"step": step, "subgoal": planned.grounded_subgoal(step), "point": list(point), "target": ",".join(targets) or None,
                                      "truth": list(truth_point) if truth_point else None, "distance": distance(truth_point, point)})
-            if status != "ongoing":
-                break
         return {
             "task": planned.task,
             "episode": planned.episode,
@@ -260,6 +261,7 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
             "num_steps": steps,
             "objects": {n: kinds[n] for n in sorted(ids)},
             "status": status,
+            "ended_at": ended_at,
             "recorded_status": "success" if episode.is_completed(steps - 1) else "unknown",
             "steps": rows,
             "calls": call_rows,

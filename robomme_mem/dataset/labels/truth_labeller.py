@@ -1,0 +1,116 @@
+"""The ``truth`` labeller: spatial memory written from the scene truth, action memory as ``rules`` writes it.
+
+A spatial request carries the call frame's image; the truth keys each call frame by the same
+image digest, so the labeller finds the episode and frame it is shown without being told. The
+memory holds only what the camera has seen by that frame: an object never yet visible is not
+mentioned, a visible one is named at its mask centre, and one seen before but not now is held
+by the gripper, hidden under the container that covers it (at the container's place), in the
+bin, or last seen where the camera last saw it. In a video task, the cubes the containers cover
+when execution starts count as seen: the demonstration video showed them (its frames are not
+rendered by the truth, so this is the one thing taken from the task's design, not a camera). It follows the other labellers' format and word
+limit, so any labeller can be compared with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...prompts import SPATIAL_WORD_LIMIT
+from ..checksum import file_checksum
+from ..truth.files import read_truth
+from .cache import Answer
+from .requests import LabelParams, LabelRequest
+from .rules import NOTHING_SEEN, action_memory
+
+MODEL = "truth"
+VERSION = "1"
+MIN_VISIBLE_PX = 20
+"""Pixels of an object's mask below which the camera is not taken to see it (a sliver behind the arm)."""
+SILENT_KINDS = {"fixture"}
+"""Kinds a memory never names (a button's base: the button is its cap)."""
+
+
+def display_name(info: dict) -> str:
+    return f"{info['colour']} cube" if info["kind"] == "cube" and info.get("colour") else info["kind"]
+
+
+def _yx(point) -> str:
+    return f"<{point[0]}, {point[1]}>"
+
+
+def spatial_memory(episode: dict, call_index: int) -> str:
+    """The spatial memory of one call frame of a truth episode (pure: the truth and an index)."""
+    objects = episode["objects"]
+    calls = episode["calls"][: call_index + 1]
+    rows = {r["step"]: r for r in episode["steps"]}
+    now = calls[-1]
+    row = rows[now["step"]]
+    last_seen: dict[str, list[int]] = {}
+    if episode["execution_start"] > 0:  # a video task: its demonstration showed what the containers now cover
+        first = rows[episode["calls"][0]["step"]]
+        last_seen.update({cube: [] for cube in first.get("under", {})})
+    for call in calls:
+        for name, v in call["visible"].items():
+            if v["pixels"] >= MIN_VISIBLE_PX and objects[name]["kind"] not in SILENT_KINDS:
+                last_seen[name] = v["centre"]
+    visible = [n for n, v in now["visible"].items() if v["pixels"] >= MIN_VISIBLE_PX and objects[n]["kind"] not in SILENT_KINDS]
+    held, under, parked = set(row["held"]), row.get("under", {}), set(row.get("parked", []))
+    has_bin = any(info["kind"] == "bin" for info in objects.values())
+    shown = [f"{display_name(objects[n])} {_yx(now['visible'][n]['centre'])}" + (" (held)" if n in held else "") for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])]
+    gone = []
+    for name in sorted(set(last_seen) - set(visible)):
+        label = display_name(objects[name])
+        if name in held:
+            gone.append(f"{label} held by the gripper")
+        elif name in under and under[name] in now["visible"] and now["visible"][under[name]]["centre"]:
+            gone.append(f"{label} hidden under the container at {_yx(now['visible'][under[name]]['centre'])}")
+        elif name in parked and has_bin:
+            gone.append(f"{label} in the bin")
+        elif name in parked:
+            continue  # out of the scene: nothing the camera can say where
+        elif last_seen[name]:
+            gone.append(f"{label} last seen at {_yx(last_seen[name])}")
+    parts = [f"Visible: {', '.join(shown)}." if shown else NOTHING_SEEN]
+    if gone:
+        parts.append(f"Not in view: {'; '.join(gone)}.")
+    words = " ".join(parts).split()
+    return " ".join(words if len(words) < SPATIAL_WORD_LIMIT else words[: SPATIAL_WORD_LIMIT - 1])
+
+
+class TruthLabeller:
+    """Answers spatial requests from a truth file (``robomme-mem truth``), action requests as ``rules`` does."""
+
+    name = MODEL
+
+    def __init__(self, truth: str | Path) -> None:
+        self.path = Path(truth)
+        document = read_truth(self.path)
+        self.frames: dict[str, tuple[dict, int]] = {}
+        for episode in document["episodes"]:
+            for index, call in enumerate(episode["calls"]):
+                if call.get("image_sha256"):
+                    self.frames[call["image_sha256"]] = (episode, index)
+        if not self.frames:
+            raise ValueError(f"{self.path}: no call frame of any episode carries its image digest; record the truth again with this version")
+        self.params = LabelParams(model=f"{MODEL}-v{VERSION}@{file_checksum(self.path)[0][:12]}", temperature=None, spatial_max_tokens=None)
+
+    def describe(self) -> dict:
+        return {"labeller": self.name, "params": self.params.to_dict(), "truth": self.path.name}
+
+    async def ask(self, request: LabelRequest, key: str) -> Answer:
+        return self.answer_now(request)
+
+    def answer_now(self, request: LabelRequest) -> Answer:
+        if request.kind == "action":
+            text, status, error = action_memory(request.history, request.style), "ok", None
+        else:
+            found = self.frames.get(request.image_sha256)
+            if found is None:
+                text, status, error = None, "failed", f"the truth file {self.path.name} has no call frame with this image (replay this episode, with this build spec)"
+            else:
+                text, status, error = spatial_memory(*found), "ok", None
+        return Answer(status=status, text=text, error=error, finish_reason="stop" if text else None, model_reported=self.params.model,
+                      template_id=request.template_id, template_version=request.template_version)
+
+    async def aclose(self) -> None:
+        return None

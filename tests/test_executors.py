@@ -6,7 +6,7 @@ import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 
-from robomme_mem.closed_loop.executors import threads_per_worker
+from robomme_mem.threads import threads_per_worker
 from robomme_mem.closed_loop.one_episode import Rollout, episode_seed
 
 

@@ -17,7 +17,6 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,6 +24,7 @@ from urllib.parse import urlparse
 from tqdm.auto import tqdm
 
 from ..errors import first_line
+from ..threads import THREAD_VARS, threads_per_worker
 from .one_episode import Rollout, close_state, run_one
 from .results import append_result, repair
 
@@ -56,29 +56,6 @@ def _worker_init(path: list[str]) -> None:
     for entry in reversed(path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-
-
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LP_NUM_THREADS")
-"""Thread pools a worker's libraries size from the environment: OpenMP (torch), MKL, OpenBLAS (numpy),
-and Mesa's llvmpipe/lavapipe, which renders RoboMME's cameras on the CPU."""
-
-
-@contextmanager
-def threads_per_worker(workers: int):
-    """Children spawned inside get ``cores // workers`` threads per pool, unless the user set their own.
-
-    Left alone, each simulator process sizes every pool to all the cores, and N of them oversubscribe
-    the machine (measured: 2 workers on 2 cores ran each episode 1.3x slower than one alone).
-    """
-    share = str(max(1, (os.cpu_count() or 1) // workers))
-    saved = {k: os.environ.get(k) for k in THREAD_VARS}
-    os.environ.update({k: share for k in THREAD_VARS if saved[k] is None})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
 
 
 def run_local(rollout: Rollout, todo: Sequence[tuple[str, int]], results: Path, workers: int, progress: bool = True) -> list[dict]:

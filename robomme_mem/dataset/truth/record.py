@@ -6,14 +6,13 @@ its own); only this process writes the file, so a killed run resumes with the ep
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import __version__
+from ...threads import threads_per_worker
 from ..checksum import SOURCE_CHECKSUM, file_checksum
 from ..plan import episodes_of, plan_episode
 from ..pool import bounded_imap, worker_count, workers
@@ -78,32 +77,12 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
             run.skipped += 1
         else:
             jobs.append(_Job(str(path), index, key, spec, thresholds))
-    with _threads_shared(workers_requested, len(jobs)), workers(workers_requested, len(jobs)) as (pool, count):
+    with threads_per_worker(worker_count(workers_requested, len(jobs))), workers(workers_requested, len(jobs)) as (pool, count):
         for record in bounded_imap(pool, _replay_job, jobs, 2 * count, progress, desc="replaying"):
             writer.append(record)
             (run.kept if record["kind"] == "episode" else run.refused).append(record)
     run.seconds = time.perf_counter() - started
     return run
-
-
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LP_NUM_THREADS")
-"""Thread pools a simulator sizes from the environment (torch, BLAS, and Mesa's lavapipe, which renders on the CPU)."""
-
-
-@contextmanager
-def _threads_shared(requested: int | None, jobs: int):
-    """Each of N workers gets ``cores // N`` threads per pool unless the user set their own:
-    left alone, every simulator sizes its pools to all the cores and N of them oversubscribe."""
-    count = worker_count(requested, jobs)
-    saved = {k: os.environ.get(k) for k in THREAD_VARS}
-    if count > 1:
-        os.environ.update({k: str(max(1, (os.cpu_count() or 1) // count)) for k in THREAD_VARS if saved[k] is None})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
 
 
 def _replay_job(job: _Job) -> dict:

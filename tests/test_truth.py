@@ -155,8 +155,10 @@ def test_a_real_episode_replays_to_the_truth_robomme_grounded_it_with(real_dir, 
     assert episode["status"] == episode["recorded_status"] == "success"
     assert max(c["image_diff"]["mean"] for c in episode["calls"]) < 2.0
     assert [g["distance"] for g in episode["grounded"]] == [0.0, 0.0]  # RoboMME's own points, found again
-    assert [(e["subgoal"], e["targets"]) for e in episode["events"]] == [("press the button", ["button_cap"]), ("pick up the highlighted cube, which is red", ["cube_red_1"])]
+    assert [(e["subgoal"], e["targets"]) for e in episode["events"] if e["kind"] == "subgoal_done"] == [("press the button", ["button_cap"]), ("pick up the highlighted cube, which is red", ["cube_red_1"])]
     assert episode["steps"][-1]["held"] == ["cube_red_1"]
+    lights = [(e["kind"], e["object"], e["step"]) for e in episode["events"] if e["kind"].startswith("highlight")]
+    assert lights == [("highlight_shown", "cube_red_1", 10), ("highlight_gone", "cube_red_1", 101)]  # RoboMME shows it over steps 10-100
     first = episode["calls"][0]["visible"]
     assert first["button_cap"]["centre"] == [65, 113] and first["cube_red_1"]["centre"] == [106, 89]
     assert Path(out).stat().st_size < 1_000_000
@@ -212,6 +214,15 @@ def test_the_truth_memory_names_what_the_camera_saw_where_the_truth_has_it():
     assert first == "Visible: button <60, 100>, red cube <80, 120>, container <40, 200>."  # no base, no blue cube (never seen)
     assert covered == "Visible: button <60, 100>, container <78, 121>. Not in view: red cube hidden under the container at <78, 121>."
     assert carried == "Visible: button <60, 100>, container <78, 121>. Not in view: red cube held by the gripper."  # 12 px: a sliver, not a sighting
+
+
+def test_a_highlight_is_named_while_shown_and_remembered_once_gone():
+    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+
+    episode = scene()
+    episode["steps"][0]["highlighted"] = ["cube_red_0"]
+    assert spatial_memory(episode, 0).endswith("container <40, 200>, white area under the red cube <80, 120>.")
+    assert "Not in view: white area under the red cube last seen at <80, 120>; red cube hidden" in spatial_memory(episode, 1)
 
 
 def test_a_truth_label_set_is_made_from_a_truth_file_by_image_digest(sample_dir, tmp_path):

@@ -5,7 +5,8 @@ image digest, so the labeller finds the episode and frame it is shown without be
 memory holds only what the camera has seen by that frame: an object never yet visible is not
 mentioned, a visible one is named at its mask centre, and one seen before but not now is held
 by the gripper, hidden under the container that covers it (at the container's place), in the
-bin, or last seen where the camera last saw it. In a video task, the cubes the containers cover
+bin, or last seen where the camera last saw it; a highlighted cube's white area (PickHighlight)
+is named while shown and remembered once gone. In a video task, the cubes the containers cover
 when execution starts count as seen: the demonstration video showed them (its frames are not
 rendered by the truth, so this is the one thing taken from the task's design, not a camera). It follows the other labellers' format and word
 limit, so any labeller can be compared with it.
@@ -49,15 +50,20 @@ def spatial_memory(episode: dict, call_index: int) -> str:
     if episode["execution_start"] > 0:  # a video task: its demonstration showed what the containers now cover
         first = rows[episode["calls"][0]["step"]]
         last_seen.update({cube: [] for cube in first.get("under", {})})
+    lit: dict[str, list[int]] = {}  # highlighted cube -> where its white area was last seen
     for call in calls:
         for name, v in call["visible"].items():
             if v["pixels"] >= MIN_VISIBLE_PX and objects[name]["kind"] not in SILENT_KINDS:
                 last_seen[name] = v["centre"]
+                if name in rows[call["step"]].get("highlighted", []):
+                    lit[name] = v["centre"]
     visible = [n for n, v in now["visible"].items() if v["pixels"] >= MIN_VISIBLE_PX and objects[n]["kind"] not in SILENT_KINDS]
     held, under, parked = set(row["held"]), row.get("under", {}), set(row.get("parked", []))
     has_bin = any(info["kind"] == "bin" for info in objects.values())
     shown = [f"{display_name(objects[n])} {_yx(now['visible'][n]['centre'])}" + (" (held)" if n in held else "") for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])]
-    gone = []
+    highlighted = set(row.get("highlighted", []))
+    shown += [f"white area under the {display_name(objects[n])} {_yx(lit[n])}" for n in sorted(lit) if n in highlighted and n in visible]
+    gone = [f"white area under the {display_name(objects[n])} last seen at {_yx(lit[n])}" for n in sorted(lit) if n not in highlighted]
     for name in sorted(set(last_seen) - set(visible)):
         label = display_name(objects[name])
         if name in held:

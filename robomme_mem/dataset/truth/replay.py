@@ -137,6 +137,16 @@ def _under(positions: dict, kinds: dict) -> dict[str, str]:
     return out
 
 
+def _highlighted(env, objects: dict) -> list[str]:
+    """Objects RoboMME shows a white highlight disk under now (PickHighlight): its own per-object
+    record, since the disks are drawn outside the segmentation map."""
+    cache = getattr(env, "_highlight_cache", None)
+    if not cache:
+        return []
+    candidates = {**{getattr(o, "name", ""): o for o in getattr(env, "all_cubes", [])}, **objects}
+    return sorted(n for n, o in candidates.items() if n in objects and cache.get(id(o), {}).get("is_highlighted"))
+
+
 def _segment_names(segment) -> list[str]:
     if segment is None:
         return []
@@ -208,6 +218,7 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
         status, task_index, ended_at = "ongoing", getattr(env, "timestep", 0), None  # the recording goes on after success: so does the replay
         kinds = {n: kind_of(n) for n in ids}
         was_parked: set[str] | None = None
+        was_highlighted: list[str] = []
         for step in range(start, steps):
             if step > start:
                 _, _, terminated, _, info = env.step(episode.joint_action(step - 1).astype(ACTION_DTYPE))
@@ -229,6 +240,10 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
                 events += [{"step": step, "kind": "left_scene", "object": n} for n in sorted(parked - was_parked)]
                 events += [{"step": step, "kind": "entered_scene", "object": n} for n in sorted(was_parked - parked)]
             was_parked = parked
+            highlighted = _highlighted(env, objects)
+            events += [{"step": step, "kind": "highlight_shown", "object": n} for n in highlighted if n not in was_highlighted]
+            events += [{"step": step, "kind": "highlight_gone", "object": n} for n in was_highlighted if n not in highlighted]
+            was_highlighted = highlighted
             rows.append({
                 "step": step,
                 "task_index": task_index,
@@ -237,6 +252,7 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
                 "held": [n for n in names if n not in parked and _holds(env, objects[n], tcp)],
                 "under": _under(where, kinds),
                 "parked": sorted(parked),
+                "highlighted": highlighted,
             })
             if step in calls:
                 rgb, seg = _render(env)

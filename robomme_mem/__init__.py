@@ -1,7 +1,7 @@
 """RoboMME-Mem: memory-augmented high-level policy data built from RoboMME demonstrations.
 
 Two wings over a shared root (``prompts``, ``subgoals``: the subgoal grammar, constants): ``robomme_mem.dataset``
-builds and publishes the data, ``source -> segment -> plan -> labels -> audit -> assemble ->
+builds and publishes the data, ``source -> segment -> plan -> truth -> labels -> audit -> assemble ->
 write -> build -> publish``; ``robomme_mem.closed_loop`` runs a high level in a simulator.
 Import the pieces you need::
 

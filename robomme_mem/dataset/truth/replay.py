@@ -62,10 +62,10 @@ def make_env(planned: PlannedEpisode, episode: Episode):
     """RoboMME's env for this episode, from its own seed and difficulty (not the split's metadata)."""
     from robomme.env_record_wrapper import BenchmarkEnvBuilder
 
-    folder = Path(tempfile.mkdtemp(prefix="robomme-mem-truth-"))
     record = {"task": planned.task, "episode": planned.episode, "seed": episode.seed, "difficulty": episode.difficulty}
-    (folder / f"record_dataset_{planned.task}_metadata.json").write_text(json.dumps({"env_id": planned.task, "records": [record]}))
-    builder = BenchmarkEnvBuilder(env_id=planned.task, dataset="train", action_space="joint_angle", override_metadata_path=folder)
+    with tempfile.TemporaryDirectory(prefix="robomme-mem-truth-") as folder:  # read when the builder is made
+        (Path(folder) / f"record_dataset_{planned.task}_metadata.json").write_text(json.dumps({"env_id": planned.task, "records": [record]}))
+        builder = BenchmarkEnvBuilder(env_id=planned.task, dataset="train", action_space="joint_angle", override_metadata_path=folder)
     return builder.make_env_for_episode(planned.episode)
 
 

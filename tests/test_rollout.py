@@ -18,7 +18,8 @@ from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend
 from robomme_mem.prompts import INITIAL_MEMORY
 from robomme_mem.closed_loop.executors import run_serial
 from robomme_mem.closed_loop.loop import Observation, run_episode
-from robomme_mem.closed_loop.results import append_result, episode_record, pending, read_results, repair, success_rates
+from robomme_mem.closed_loop.results import append_result, episode_record, pending, read_results, success_rates
+from robomme_mem.jsonl import repair
 
 
 class LineWorld:

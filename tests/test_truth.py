@@ -99,6 +99,16 @@ def test_a_rerun_knows_what_the_file_holds_and_a_line_cut_by_a_kill_is_dropped(t
     assert path.read_text().count("\n") == 3  # header, 8, 9: the cut line is gone
 
 
+def test_a_whole_last_record_without_its_newline_is_kept_not_dropped(tmp_path):
+    path = tmp_path / "truth.jsonl"
+    TruthWriter(path, {}).append(record(8))
+    path.write_text(path.read_text().rstrip("\n"))  # edited by hand: whole JSON, no newline
+    again = TruthWriter(path, {})
+    assert again.done == {key_of(record(8))}
+    again.append(record(9))
+    assert [e["episode"] for e in read_truth(path)["episodes"]] == [8, 9]  # 8 is counted done, so it must stay
+
+
 def test_a_foreign_or_damaged_file_is_named_with_its_line(tmp_path):
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"format": "something-else"}) + "\n")

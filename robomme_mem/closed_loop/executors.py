@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from ..errors import first_line
 from ..threads import THREAD_VARS, threads_per_worker
 from .one_episode import Rollout, close_state, run_one
-from .results import append_result, repair
+from ..jsonl import repair
+from .results import append_result
 
 
 def _bar(todo: Sequence, desc: str, progress: bool) -> tqdm:

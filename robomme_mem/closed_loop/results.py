@@ -10,10 +10,10 @@ last line wins.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from ..jsonl import append_line, read_lines
 
 Key = tuple[str, str, int]
 
@@ -27,53 +27,19 @@ def read_results(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
     records: dict[Key, dict] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, record in read_lines(path, "result line"):
         try:
-            record = json.loads(line)
             records[key(record)] = {**record, "success": bool(record["success"])}
         except (ValueError, KeyError, TypeError) as exc:
-            if number == len(lines) and isinstance(exc, json.JSONDecodeError):
-                break  # an unparsable last line with no newline after it: a write cut short
             raise ValueError(f"{path}:{number}: not a result line ({exc})") from None
     return list(records.values())
-
-
-def repair(path: str | Path) -> int:
-    """Before appending: drop a last line cut short (temp file, then rename); the bytes dropped.
-
-    A last line that is whole JSON but lacks its newline (written by hand) gets the newline.
-    """
-    path = Path(path)
-    if not path.exists():
-        return 0
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return 0
-    tail = data[data.rfind(b"\n") + 1 :]
-    try:
-        json.loads(tail)
-        keep = data + b"\n"
-    except ValueError:
-        keep = data[: len(data) - len(tail)]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(keep)
-    os.replace(tmp, path)
-    return max(len(data) - len(keep), 0)
 
 
 def append_result(path: str | Path, record: dict) -> None:
     """Append one record as one line, durably."""
     key(record)  # a record without its key fields is a bug in the caller
-    line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_line(path, record)
 
 
 def pending(path: str | Path, method: str, todo: Iterable[tuple[str, int]], retry_errors: bool = False) -> list[tuple[str, int]]:

@@ -2,16 +2,17 @@
 
 Like a label set it is data: every record carries its key (the source file's checksum, the
 episode, the simulator's versions), so a rerun replays only what the file does not hold yet for
-this simulator, a run killed mid-episode loses that episode alone (a last line cut short is
-dropped before the next append), and the file is read without the simulator.
+this simulator, a run killed mid-episode loses that episode alone (:mod:`robomme_mem.jsonl`),
+and the file is read without the simulator.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
+
+from ...jsonl import append_line, read_lines, repair
 
 TRUTH_FORMAT = "robomme-mem-truth/1"
 
@@ -19,14 +20,6 @@ TRUTH_FORMAT = "robomme-mem-truth/1"
 def key_of(record: dict) -> str:
     """A record's key as one string (its file's checksum, episode and simulator versions)."""
     return json.dumps(record["key"], sort_keys=True)
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
-    data = path.read_text(encoding="utf-8")
-    lines = data.split("\n")
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            yield number, line, number == len(lines)  # the last piece has no newline after it
 
 
 def read_truth(path: str | Path) -> dict:
@@ -38,16 +31,10 @@ def read_truth(path: str | Path) -> dict:
     path = Path(path)
     header, records = None, {}
     try:
-        lines = list(_lines(path))
+        lines = list(read_lines(path, "truth record"))
     except OSError as exc:
         raise ValueError(f"{path}: not a truth file ({exc})") from None
-    for number, line, last in lines:
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            if last:
-                break
-            raise ValueError(f"{path}:{number}: not a truth record ({exc})") from None
+    for number, record in lines:
         if header is None:
             if not isinstance(record, dict) or record.get("format") != TRUTH_FORMAT:
                 found = record.get("format") if isinstance(record, dict) else type(record).__name__
@@ -74,27 +61,15 @@ class TruthWriter:
         self.path = Path(path)
         self.done: set[str] = set()
         if self.path.exists() and self.path.stat().st_size:
-            self.done = {key_of(r) for r in [*read_truth(self.path)["episodes"], *read_truth(self.path)["refused"]]}
-            self._drop_cut_line()
+            held = read_truth(self.path)
+            self.done = {key_of(r) for r in [*held["episodes"], *held["refused"]]}
+            repair(self.path)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.partial")
             tmp.write_text(json.dumps({"format": TRUTH_FORMAT, **header}, separators=(",", ":")) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
 
-    def _drop_cut_line(self) -> None:
-        data = self.path.read_bytes()
-        if data.endswith(b"\n"):
-            return
-        keep = data[: data.rfind(b"\n") + 1]
-        tmp = self.path.with_name(f".{self.path.name}.partial")
-        tmp.write_bytes(keep)
-        os.replace(tmp, self.path)
-
     def append(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":")) + "\n"
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_line(self.path, record)
         self.done.add(key_of(record))

@@ -40,7 +40,7 @@ from .splits import assign_splits, read_split_file
 from .versions import build_versions, version_changes
 from .write.card import render_card
 from .write.manifest import build_manifest
-from .write.media import write_call_frames, write_video
+from .write.media import write_episode_media
 from .write.replace import check_replaceable, swap_in
 
 AVAILABLE_CONFIGS: tuple[str, ...] = ALL_CONFIGS
@@ -312,7 +312,6 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     options = job.options
     out = Path(job.out)
     digest = xxhash.xxh3_128()
-    video = x264 = None
     with SourceFile(job.file) as source:
         episode = source.episode(job.episode)
         planned = plan_episode(episode, options.spec.stride_for)
@@ -320,10 +319,9 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         images = {step: episode.front_image(step) for step in plan.call_frames}
         for image in images.values():
             digest.update(image.data)
-        frames, files = write_call_frames(out, planned.task, planned.episode, images, options.png_compress_level)
-        if plan.execution_start > 0:
-            video = video_path(planned.task, planned.episode)
-            files[video], x264 = write_video(out / video, _digested((episode.front_image(k) for k in range(plan.execution_start)), digest))
+        prelude = _digested((episode.front_image(k) for k in range(plan.execution_start)), digest) if plan.execution_start > 0 else None
+        frames, files, x264 = write_episode_media(out, planned.task, planned.episode, images, options.png_compress_level, prelude)
+        video = video_path(planned.task, planned.episode) if prelude is not None else None
     rows = baseline_config_rows(planned, options.configs, video, options.noise_seed, options.duplicate_keyframes)
     labels = None
     if job.labels is not None:

@@ -16,25 +16,29 @@ import numpy as np
 
 from ...png import encode_png
 from ..checksum import checksum_of
-from ..layout import VIDEO_FPS, image_path
+from ..layout import VIDEO_FPS, image_path, video_path
 from ..versions import x264_version
 
 
-def write_call_frames(out: Path, task: str, episode: int, images: Mapping[int, np.ndarray], level: int) -> tuple[dict[str, bytes], dict[str, dict]]:
-    """Each call frame as a PNG under ``out``: (PNG bytes by path, for the Parquet rows; checksums by path)."""
+def write_episode_media(out: Path, task: str, episode: int, images: Mapping[int, np.ndarray], level: int,
+                        video: Iterable[np.ndarray] | None = None) -> tuple[dict[str, bytes], dict[str, dict], str | None]:
+    """An episode's call frames as PNGs and, for a video task, its demonstration as an mp4, under ``out``.
+
+    Returns the PNG bytes by path (for the Parquet rows), every file's checksum by path, and the
+    x264 version the mp4 carries (``None`` without a video).
+    """
     frames, files = {}, {}
     for step, image in images.items():
         path = image_path(task, episode, step)
         data = frames[path] = encode_png(image, level)
         (out / path).write_bytes(data)
         files[path] = checksum_of(data)
-    return frames, files
-
-
-def write_video(path: Path, frames: Iterable[np.ndarray]) -> tuple[dict, str | None]:
-    """The video demonstration as an mp4 at ``path``: (its checksum, the x264 version it carries)."""
-    data = write_mp4(path, frames)
-    return checksum_of(data), x264_version(data)
+    x264 = None
+    if video is not None:
+        path = video_path(task, episode)
+        data = write_mp4(out / path, video)
+        files[path], x264 = checksum_of(data), x264_version(data)
+    return frames, files, x264
 
 
 def encode_mp4(frames: Iterable[np.ndarray], fps: int = VIDEO_FPS) -> bytes:

@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--labels", metavar="SET", help="label set of the memory configs, from the label store; 'rules' (the spec's default) labels offline during the build")
     b.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     b.add_argument("--allow-failed", action="store_true", help="leave episodes with failed labels out instead of refusing to build")
+    b.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file (written by `robomme-mem truth`): adds the scene config, one row per call frame with every object")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)
 
@@ -127,6 +128,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         label_store=str(args.store) if args.store else None,
         allow_failed=args.allow_failed,
         split_file=str(split_file) if split_file else None,
+        truth=str(args.truth) if args.truth else None,
     )
     start = time.perf_counter()
     result = build(sources, args.out, options, progress=not args.quiet)
@@ -152,6 +154,9 @@ def summary(result, source_label: str, elapsed: float) -> str:
     if labels:
         source = f"label set {labels['name']!r}" if labels["name"] != "rules" else "the offline rules labeller"
         lines.append(f"  labels: {source} ({labels['labeller']}, {labels['params']['model']})" + (f"; left out: {len(labels['left_out'])} episodes" if labels.get("left_out") else ""))
+    without = (manifest.get("scene") or {}).get("episodes_without_truth")
+    if without:
+        lines.append(f"  scene: no truth for {len(without)} episode(s), left out of it: {', '.join(without[:3])}{', ...' if len(without) > 3 else ''}")
     splits = sorted({s for c in manifest["configs"].values() for s in c}, key=lambda s: (s != "train", s))
     width = max(len(c) for c in manifest["configs"])
     lines.append(f"  {'config':<{width}}  " + "  ".join(f"{s:>10}" for s in splits))

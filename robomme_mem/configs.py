@@ -15,6 +15,11 @@ TRACES = "traces"
 ROW_CONFIGS: tuple[str, ...] = (*MEMORY_CONFIGS, *HISTORY_CONFIGS, *BASELINE_CONFIGS)
 """Configs of training rows (one per call frame), each also written as ms-swift JSONL."""
 ALL_CONFIGS: tuple[str, ...] = (*ROW_CONFIGS, TRACES)
+"""What a build spec may list."""
+SCENE = "scene"
+"""One row per call frame with what the simulator says is in it: built only from a scene truth
+(``build --truth FILE``), so no spec builds it by default."""
+BUILDABLE_CONFIGS: tuple[str, ...] = (*ALL_CONFIGS, SCENE)
 DEFAULT_CONFIG = "dual_grounded"
 """The full method: what ``load_dataset(repo)`` gives without a config name."""
 LABELLED_CONFIGS: tuple[str, ...] = (*MEMORY_CONFIGS, *HISTORY_CONFIGS, TRACES)

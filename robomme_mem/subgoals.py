@@ -68,6 +68,11 @@ _NUMBER_OF = {n: w for w, n in NUMBER_WORDS.items()}
 _ORDINAL_OF = {n: w for w, n in ORDINAL_WORDS.items()}
 
 
+def times_words(n: int) -> str:
+    """``1`` -> ``"once"``, ``2`` -> ``"twice"``, ``3`` -> ``"3 times"``: how memories say a count of times."""
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
 def number_word(n: int) -> str:
     """``3`` -> ``"three"`` (one to ten, as RoboMME's goals say counts)."""
     return _NUMBER_OF[n]

@@ -260,3 +260,49 @@ def test_a_truth_label_set_is_made_from_a_truth_file_by_image_digest(sample_dir,
     (episode,) = run.episodes
     assert episode.spatial_memories() == [f"Visible: red cube <{s % 200}, 50>." for s in planned.timeline.call_frames]
     assert run.meta["labeller"] == "truth" and run.meta["params"]["model"].startswith("truth-v1@")
+
+
+# -- events read off the positions ------------------------------------------------------------
+
+def rows_of(tracks: dict[str, list[tuple[float, float]]]) -> list[dict]:
+    steps = len(next(iter(tracks.values())))
+    return [{"step": s, "position": {n: [*t[s], 0.02] for n, t in tracks.items()}} for s in range(steps)]
+
+
+def test_a_cube_running_over_the_target_makes_one_pass_each_time_it_comes_over_it():
+    from robomme_mem.dataset.truth.events import passes
+
+    # StopCube's cube runs along a line through the target and back, then stops on it
+    line = [(0.0, -0.3 + 0.01 * i) for i in range(61)] + [(0.0, 0.3 - 0.01 * i) for i in range(1, 31)]
+    kinds = {"cube": {"kind": "cube", "colour": None}, "target": {"kind": "target", "colour": None}}
+    found = passes(rows_of({"cube": line, "target": [(0.0, 0.0)] * len(line)}), kinds)
+    assert [(e["count"], e["step"]) for e in found] == [(1, 27), (2, 87)]  # in at 3 cm on the way out, again on the way back (and stays)
+    assert passes(rows_of({"cube": [(0.2, y) for _, y in line], "target": [(0.0, 0.0)] * len(line)}), kinds) == []  # 20 cm aside: never over it
+
+
+def test_two_containers_trading_places_are_a_swap_and_a_lift_put_back_is_not():
+    from robomme_mem.dataset.truth.events import swaps
+
+    def glide(a, b, n=20):
+        return [(a[0] + (b[0] - a[0]) * i / n, a[1] + (b[1] - a[1]) * i / n) for i in range(n + 1)]
+
+    still = 5
+    left, right, middle = (0.0, -0.1), (0.0, 0.1), (0.1, 0.0)
+    a = [left] * still + glide(left, right) + [right] * still
+    b = [right] * still + glide(right, left) + [left] * still
+    c = [middle] * still + [(middle[0], middle[1] + 0.001 * (i % 2)) for i in range(21)] + [middle] * still  # jiggles, ends where it was
+    kinds = {n: {"kind": "container", "colour": None} for n in ("bin_0", "bin_1", "bin_2")}
+    (swap,) = swaps(rows_of({"bin_0": a, "bin_1": b, "bin_2": c}), kinds)
+    assert swap == {"step": still + 21, "kind": "swap", "objects": ["bin_0", "bin_1"]}
+    assert swaps(rows_of({"bin_0": a, "bin_1": [right] * len(a), "bin_2": c}), kinds) == []  # a move alone is no swap
+
+
+def test_passes_and_swaps_are_counted_in_the_truth_memory():
+    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+
+    episode = scene()
+    episode["events"] = [{"step": 4, "kind": "pass", "object": "cube_red_0"}, {"step": 20, "kind": "pass", "object": "cube_red_0"},
+                         {"step": 30, "kind": "swap", "objects": ["bin_0", "bin_1"]}]
+    assert "passed" not in spatial_memory(episode, 0)  # step 0: nothing has happened yet
+    assert spatial_memory(episode, 1).endswith("The red cube has passed over the target once.")
+    assert spatial_memory(episode, 2).endswith("The red cube has passed over the target twice. Containers swapped places once.")

@@ -23,10 +23,11 @@ from pathlib import Path
 import xxhash
 
 from .assemble.rows import Row, baseline_config_rows, memory_config_rows
+from .assemble.scene import scene_rows
 from .assemble.traces import trace_row
 from .audit import audit, overall_table
 from .checksum import SOURCE_CHECKSUM, file_checksum
-from ..configs import ALL_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS
+from ..configs import BUILDABLE_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS, SCENE
 from .labels.engine import EpisodeLabels
 from .labels.lookup import RULES, BuildLabels
 from .labels.sets import content_id, default_store
@@ -43,7 +44,7 @@ from .write.manifest import build_manifest
 from .write.media import write_episode_media
 from .write.replace import check_replaceable, swap_in
 
-AVAILABLE_CONFIGS: tuple[str, ...] = ALL_CONFIGS
+AVAILABLE_CONFIGS: tuple[str, ...] = BUILDABLE_CONFIGS
 """Configs this version can build."""
 
 
@@ -73,6 +74,8 @@ class BuildOptions:
     max_shard_bytes: int = MAX_SHARD_BYTES
     workers: int | None = None
     """Worker processes; ``None`` = one per core, capped by the number of episodes."""
+    truth: str | None = None
+    """A scene truth file (``robomme-mem truth``): adds the ``scene`` config, built from it."""
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -87,6 +90,10 @@ class BuildOptions:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "configs", tuple(self.configs))
+        if self.truth is not None and SCENE not in self.configs:
+            object.__setattr__(self, "configs", (*self.configs, SCENE))
+        if SCENE in self.configs and self.truth is None:
+            raise ValueError(f"the {SCENE} config is built from a scene truth: pass --truth FILE (written by `robomme-mem truth`)")
         unknown = sorted(set(self.configs) - set(AVAILABLE_CONFIGS))
         if unknown or not self.configs:
             raise ValueError(f"unknown configs {unknown}; available: {', '.join(AVAILABLE_CONFIGS)}")
@@ -106,11 +113,12 @@ class BuildOptions:
     def recorded(self) -> dict:
         """What the manifest keeps: everything that can change rows (not paths or worker counts)."""
         out = asdict(self)
-        for private in ("spec", "workers", "label_store", "split_file"):
+        for private in ("spec", "workers", "label_store", "split_file", "truth"):
             out.pop(private)
         out["configs"] = list(self.configs)
         out["tasks"] = None if self.tasks is None else list(self.tasks)
         out["split_file"] = None if self.split_file is None else {"file": Path(self.split_file).name, SOURCE_CHECKSUM: file_checksum(self.split_file)[0]}
+        out["truth"] = None if self.truth is None else {"file": Path(self.truth).name, SOURCE_CHECKSUM: file_checksum(self.truth)[0]}
         return out
 
 
@@ -123,6 +131,8 @@ class EpisodeJob:
     out: str
     options: BuildOptions
     labels: BuildLabels | None = None
+    truth_at: int | None = None
+    """Byte offset of the episode's record in ``options.truth`` (``None``: no truth, no scene rows)."""
 
 
 @dataclass
@@ -143,6 +153,8 @@ class EpisodeResult:
     labels: EpisodeLabels | None = None
     frame_size: tuple[int, int] | None = None
     """(height, width) of the episode's call frames."""
+    scene: list[dict] | None = None
+    """The episode's ``scene`` rows (``None``: the truth has no record of it)."""
 
 
 @dataclass
@@ -180,7 +192,8 @@ def build(
     try:
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         splits = _splits(where, files, options)
-        jobs = [EpisodeJob(str(path), index, str(tmp), options, labels) for path, index in where]
+        truth_at = _truth_offsets(files, options.truth) if options.truth else {}
+        jobs = [EpisodeJob(str(path), index, str(tmp), options, labels, truth_at.get((str(path), index))) for path, index in where]
         with workers(options.workers, len(jobs)) as (pool, count):
             results = bounded_imap(pool, build_episode, jobs, 2 * count, progress)
             from .write.folder import BuildWriters  # pyarrow loads here, while the workers run
@@ -193,7 +206,7 @@ def build(
                     for split, episode in done.labels:
                         if episode.complete:
                             writers.add_trace(split, trace_row(episode.work, episode.memories(), label_info))
-        _check_not_empty(writers.counts, label_info)
+        _check_not_empty(writers.counts, label_info, done.no_truth)
         manifest = build_manifest(
             spec=options.spec.recorded(),
             options=options.recorded(),
@@ -208,6 +221,7 @@ def build(
             episodes=done.summaries,
             frame_sizes=sorted(done.frame_sizes),
             example=done.example,
+            scene=_scene_record(options.truth, done.no_truth) if options.truth else None,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / CARD).write_text(render_card(manifest, str(out), overall_table(manifest.get("labels_audit"))), encoding="utf-8")
@@ -240,6 +254,8 @@ class _Written:
     frame_sizes: set[tuple[int, int]] = field(default_factory=set)
     example: dict | None = None
     """One target row of the build, shown in its card (see :func:`_example`)."""
+    no_truth: list[str] = field(default_factory=list)
+    """Episodes the truth file holds no truth of (never replayed, or refused): no ``scene`` rows."""
 
 
 def _write_episodes(results: Iterator[EpisodeResult], writers, splits: dict[tuple[str, int], str], options: BuildOptions) -> _Written:
@@ -252,6 +268,10 @@ def _write_episodes(results: Iterator[EpisodeResult], writers, splits: dict[tupl
             _check_labels(result.labels, options)
             done.labels.append((split, result.labels))
         writers.add_rows(episode.task, episode.episode, split, result.rows, result.frames)
+        if result.scene is not None:
+            writers.add_scene(split, result.scene)
+        elif options.truth:
+            done.no_truth.append(episode.name)
         done.planned.append(episode)
         done.summaries.append({**result.summary, "split": split})
         done.frame_digests[(episode.task, episode.episode)] = result.frame_digest
@@ -284,9 +304,33 @@ def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOpti
     return assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
 
 
-def _check_not_empty(counts: dict[str, dict[str, int]], label_info: dict | None) -> None:
+def _truth_offsets(files: list[Path], truth: str) -> dict[tuple[str, int], int]:
+    """(source file, episode) -> offset of its record in the truth file, matched by the file's checksum."""
+    from .truth.files import index_truth
+
+    offsets = index_truth(truth)
+    out = {}
+    for path in files:
+        checksum = file_checksum(path)[0]
+        out.update({(str(path), episode): at for (sum_, episode), at in offsets.items() if sum_ == checksum})
+    return out
+
+
+def _scene_record(truth: str, no_truth: list[str]) -> dict:
+    """What the manifest keeps of the scene truth: the file, its simulator, and the episodes it lacked."""
+    from .truth.files import read_header
+
+    header = read_header(truth)
+    return {"truth": {"file": Path(truth).name, SOURCE_CHECKSUM: file_checksum(truth)[0]}, "simulator": header.get("simulator"),
+            "thresholds": header.get("thresholds"), "episodes_without_truth": no_truth}
+
+
+def _check_not_empty(counts: dict[str, dict[str, int]], label_info: dict | None, no_truth: list[str] = ()) -> None:
     """A config with no rows is no dataset (and ``datasets`` cannot load it): stop and say why."""
     empty = [config for config, splits in counts.items() if not sum(splits.values())]
+    if empty == [SCENE]:
+        raise ValueError(f"nothing to write for {SCENE}: the truth file holds none of the {len(no_truth)} episodes built "
+                         f"({', '.join(no_truth[:3])}{', ...' if len(no_truth) > 3 else ''}; matched by each source file's checksum); nothing was written")
     if empty:
         left_out = (label_info or {}).get("left_out") or []
         why = f"every episode was left out for failed labels ({len(left_out)}: {', '.join(left_out[:3])}{', ...' if len(left_out) > 3 else ''})" if left_out else "the source has no episodes"
@@ -339,7 +383,13 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         "labelled": labels is not None and labels.complete,
     }
     size = next((tuple(image.shape[:2]) for image in images.values()), None)
-    return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, files=files, x264=x264, labels=labels, frame_size=size)
+    scene = None
+    if job.truth_at is not None:
+        from .truth.files import read_record
+
+        scene = scene_rows(planned, read_record(options.truth, job.truth_at), frames)
+    return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, files=files, x264=x264,
+                         labels=labels, frame_size=size, scene=scene)
 
 
 def _digested(images, digest):

@@ -17,7 +17,7 @@ import json
 
 import pyarrow as pa
 
-from ...configs import BASELINE_CONFIGS, TRACES
+from ...configs import BASELINE_CONFIGS, SCENE, TRACES
 
 
 def Value(dtype: str) -> dict:  # noqa: N802  (named as the datasets feature it serialises)
@@ -108,10 +108,75 @@ spatial chain with call-frame steps, each answer's request key (sha256, also the
 ``custom_id``), and the label set it came from."""
 
 
+SCENE_FEATURES = Features(
+    {
+        "image": Image(),
+        "task": Value("string"),
+        "episode": Value("int32"),
+        "frame": Value("int32"),
+        "segment": Value("int32"),
+        "is_boundary": Value("bool"),
+        "subgoal": Value("string"),
+        "grounded_subgoal": Value("string"),
+        "objects": List(
+            {
+                "name": Value("string"),
+                "kind": Value("string"),
+                "colour": Value("string"),
+                "point": List(Value("int32")),
+                "mask_point": List(Value("int32")),
+                "visible_pixels": Value("int32"),
+                "position": List(Value("float32")),
+                "in_scene": Value("bool"),
+                "hidden_by": Value("string"),
+                "held": Value("bool"),
+                "inside": Value("string"),
+                "highlighted": Value("bool"),
+            }
+        ),
+        "events": List({"step": Value("int32"), "kind": Value("string"), "object": Value("string"), "subgoal": Value("string")}),
+        "image_diff_mean": Value("float32"),
+    }
+)
+"""One row per call frame with the scene truth of its episode (``build --truth``)."""
+SCENE_DOCS: dict[str, str] = {
+    "image": "The recorded front-camera call frame (256x256 PNG), the image every other config embeds.",
+    "task": "RoboMME task name.",
+    "episode": "Episode index in the task's HDF5 file.",
+    "frame": "Step of the call frame in the episode.",
+    "segment": "Index of the subgoal segment the frame falls in.",
+    "is_boundary": "Whether the frame is its segment's first step (where the subgoal changes).",
+    "subgoal": "The demonstration's simple subgoal at this frame.",
+    "grounded_subgoal": "The demonstration's grounded subgoal at this frame, with RoboMME's `<y, x>` points.",
+    "objects": "Every task object of the scene at this frame, sorted by name (the robot, camera mount and room are left out).",
+    "objects.name": "RoboMME's actor name (`cube_red_1`, `bin_0`, `button_cap`, `board_with_hole`).",
+    "objects.kind": "What it is: cube, container (covers cubes), bin, button, target, or fixture (a button's base).",
+    "objects.colour": "A cube's colour (null for other kinds).",
+    "objects.point": "`<y, x>` pixel of the object's centre on the front image, projected from its world position with the recorded camera (null when out of the scene or behind the camera); given even when something hides it.",
+    "objects.mask_point": "`<y, x>` mean pixel of the object's visible mask on the replayed front image (RoboMME's rule for grounded points); null when not visible.",
+    "objects.visible_pixels": "How many pixels of the replayed front image show the object (0: hidden or out of view).",
+    "objects.position": "World position `[x, y, z]` in metres (RoboMME keeps unused objects near (10, 10, 10)).",
+    "objects.in_scene": "False while RoboMME keeps the object out of the scene (not yet brought in, or dropped into BinFill's bin).",
+    "objects.hidden_by": "The container covering the object (a cube under a container), else null.",
+    "objects.held": "Whether the gripper holds the object (ManiSkill's grasp test).",
+    "objects.inside": "The bin the object was dropped into, else null.",
+    "objects.highlighted": "Whether RoboMME shows the object's white highlight area now (PickHighlight).",
+    "events": "What happened since the previous call frame (after it, up to and including this frame).",
+    "events.step": "Step the event happened at.",
+    "events.kind": "`subgoal_done` (the env's own subgoal completion: a press, a pick, a placement), `left_scene`, `entered_scene`, `highlight_shown`, `highlight_gone`, `pass` (StopCube: the cube crossed the target), or `swap` (two containers traded places).",
+    "events.object": "The object the event concerns (a completed subgoal's targets, comma-separated).",
+    "events.subgoal": "The env's name of the completed subgoal (null for other kinds).",
+    "image_diff_mean": "Mean absolute difference (0-255) between the replay's picture of this frame and the recorded one: the replay's fidelity here.",
+}
+"""A sentence for every ``scene`` feature (the card's table): what a third party reads before reusing it."""
+
+
 def serialised_features(config: str) -> dict:
     """A config's features in ``datasets``' serialised form."""
     if config == TRACES:
         return TRACE_FEATURES
+    if config == SCENE:
+        return SCENE_FEATURES
     if config in BASELINE_CONFIGS:
         return BASELINE_FEATURES
     return MEMORY_FEATURES
@@ -124,7 +189,7 @@ def features_for(config: str):
     return DatasetsFeatures.from_dict(serialised_features(config))
 
 
-_ARROW = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "bool": pa.bool_()}
+_ARROW = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "bool": pa.bool_(), "float32": pa.float32()}
 _IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ...subgoals import ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding
+from ...subgoals import ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding, times_words
 from ...prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
 from .cache import Answer
 from .requests import LabelParams, LabelRequest
@@ -54,17 +54,12 @@ PAST_TENSE = {
     "stop": "stopped",
 }
 """Past tense of RoboMME's subgoal verbs (the rules labeller writes it; the audit reads it)."""
-_TIMES = {1: "once", 2: "twice"}
 
 
 def _past_tense(action: str) -> str:
     verb, _, rest = action.partition(" ")
     past = PAST_TENSE.get(verb.lower())
     return f"{past} {rest}".strip() if past else f"did: {action}"
-
-
-def _times(n: int) -> str:
-    return _TIMES.get(n, f"{n} times")
 
 
 def action_memory(history: Sequence[str], style: str) -> str:
@@ -86,7 +81,7 @@ def action_memory(history: Sequence[str], style: str) -> str:
         clause = _past_tense(key)
         if style == "grounded" and key in last_points:
             clause += f" {last_points[key]}"
-        clauses.append(f"{clause} {_times(n)}")
+        clauses.append(f"{clause} {times_words(n)}")
     limit = ACTION_WORD_LIMITS[style] - 1
     while True:
         text = "I " + (clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " and " + clauses[-1]) + "."

@@ -6,7 +6,8 @@ memory holds only what the camera has seen by that frame: an object never yet vi
 mentioned, a visible one is named at its mask centre, and one seen before but not now is held
 by the gripper, hidden under the container that covers it (at the container's place), in the
 bin, or last seen where the camera last saw it; a highlighted cube's white area (PickHighlight)
-is named while shown and remembered once gone. In a video task, the cubes the containers cover
+is named while shown and remembered once gone; StopCube's passes over the target and the
+containers' swaps are counted. In a video task, the cubes the containers cover
 when execution starts count as seen: the demonstration video showed them (its frames are not
 rendered by the truth, so this is the one thing taken from the task's design, not a camera). It follows the other labellers' format and word
 limit, so any labeller can be compared with it.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...prompts import SPATIAL_WORD_LIMIT
+from ...subgoals import times_words
 from ..checksum import file_checksum
 from ..truth.files import read_truth
 from .cache import Answer
@@ -79,8 +81,25 @@ def spatial_memory(episode: dict, call_index: int) -> str:
     parts = [f"Visible: {', '.join(shown)}." if shown else NOTHING_SEEN]
     if gone:
         parts.append(f"Not in view: {'; '.join(gone)}.")
+    parts += _counted(episode.get("events", []), objects, now["step"])
     words = " ".join(parts).split()
     return " ".join(words if len(words) < SPATIAL_WORD_LIMIT else words[: SPATIAL_WORD_LIMIT - 1])
+
+
+def _counted(events: list[dict], objects: dict, step: int) -> list[str]:
+    """What the camera saw happen that a place cannot say: StopCube's passes over the target and
+    containers swapping places, counted up to ``step``."""
+    out = []
+    passes: dict[str, int] = {}
+    for event in events:
+        if event["kind"] == "pass" and event["step"] <= step:
+            passes[event["object"]] = passes.get(event["object"], 0) + 1
+    for cube, n in sorted(passes.items()):
+        out.append(f"The {display_name(objects[cube])} has passed over the target {times_words(n)}.")
+    swapped = sum(1 for e in events if e["kind"] == "swap" and e["step"] <= step)
+    if swapped:
+        out.append(f"Containers swapped places {times_words(swapped)}.")
+    return out
 
 
 class TruthLabeller:

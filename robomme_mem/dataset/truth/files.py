@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ...jsonl import append_line, read_lines, repair
+from ..checksum import SOURCE_CHECKSUM
 
 TRUTH_FORMAT = "robomme-mem-truth/1"
 
@@ -52,6 +53,50 @@ def read_truth(path: str | Path) -> dict:
         "episodes": [r for r in records.values() if r.get("kind") == "episode"],
         "refused": [r for r in records.values() if r.get("kind") == "refused"],
     }
+
+
+def read_header(path: str | Path) -> dict:
+    """A truth file's header alone (its first line)."""
+    with open(path, "rb") as fh:
+        header = json.loads(fh.readline() or b"{}")
+    if header.get("format") != TRUTH_FORMAT:
+        raise ValueError(f"{path}: format {header.get('format')!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth`)")
+    return header
+
+
+def index_truth(path: str | Path) -> dict[tuple[str, int], int]:
+    """Byte offset of each kept episode's record, by (source checksum, episode): what a build needs
+    to hand each worker its own episode without holding every truth in memory (a truth is ~0.3 MB
+    an episode). The last record of a key wins, as in :func:`read_truth`; refused episodes are not
+    indexed (they have no truth)."""
+    path = Path(path)
+    read_truth(path)  # the same checks, the same errors
+    offsets: dict[tuple[str, int], int] = {}
+    with open(path, "rb") as fh:
+        fh.readline()  # the header
+        while True:
+            at = fh.tell()
+            line = fh.readline()
+            if not line:
+                break
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break  # a last line cut short: read_truth ignored it too
+            key = record.get("key") or {}
+            where = (key.get(SOURCE_CHECKSUM), key.get("episode"))
+            if record.get("kind") == "episode":
+                offsets[where] = at
+            else:
+                offsets.pop(where, None)
+    return offsets
+
+
+def read_record(path: str | Path, offset: int) -> dict:
+    """The record at ``offset`` of a truth file (from :func:`index_truth`)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return json.loads(fh.readline())
 
 
 class TruthWriter:

@@ -6,6 +6,7 @@ its own); only this process writes the file, so a killed run resumes with the ep
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ class _Job:
 
 
 def simulator_versions() -> dict:
-    """The versions a truth depends on (read from the installed metadata; nothing is imported)."""
+    """The versions a truth depends on (read from the installed metadata; nothing is imported),
+    with RoboMME's commit: its version number has stayed 0.1.0 across its history."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -52,7 +54,35 @@ def simulator_versions() -> dict:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = None
+    out["robomme_commit"] = installed_commit("robomme")
     return out
+
+
+def installed_commit(distribution: str) -> str | None:
+    """The git commit an installed distribution came from: pip's ``direct_url.json`` names it for a
+    VCS install, and the source folder of an editable one is asked (``None`` when neither says)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import distribution as find
+    from urllib.parse import unquote, urlparse
+
+    try:
+        text = find(distribution).read_text("direct_url.json")
+    except PackageNotFoundError:
+        return None
+    if not text:
+        return None
+    record = json.loads(text)
+    if record.get("vcs_info", {}).get("commit_id"):
+        return record["vcs_info"]["commit_id"]
+    url = urlparse(record.get("url", ""))
+    if url.scheme != "file":
+        return None
+    try:
+        done = subprocess.run(["git", "-C", unquote(url.path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
 def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | None = None, max_episodes: int | None = None,

@@ -14,8 +14,10 @@ each cube under a container, the objects RoboMME keeps out of the scene, and the
 env's current subgoal; per call frame, each object's visible pixels and
 mask centre, the replayed image's difference from the recorded one, and for a segment's first
 frame the target's centre against the grounded subgoal's point. Events are the env's own
-subgoal completions (a press, a pick, a placement) with their targets, and objects leaving or
-entering the scene (BinFill's cubes appear over time and leave once binned).
+subgoal completions (a press, a pick, a placement) with their targets, objects leaving or
+entering the scene (BinFill's cubes appear over time and leave once binned), highlights shown
+and gone, and what the positions show afterwards (:mod:`.events`: StopCube's passes over the
+target, containers swapping places).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ...subgoals import first_point
 from ..checksum import image_sha256
 from ..plan import PlannedEpisode
 from ..source import Episode
+from .events import passes, swaps
 from .fidelity import distance
 from .geometry import image_difference, mask_centres, project
 
@@ -268,6 +271,7 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
                     truth_point = min(found, key=lambda c: distance(c, point)) if found else None
                     grounded.append({"step": step, "subgoal": planned.grounded_subgoal(step), "point": list(point), "target": ",".join(targets) or None,
                                      "truth": list(truth_point) if truth_point else None, "distance": distance(truth_point, point)})
+        events = sorted([*events, *passes(rows, kinds), *swaps(rows, kinds)], key=lambda e: e["step"])
         return {
             "task": planned.task,
             "episode": planned.episode,

@@ -15,7 +15,8 @@ from string import Template
 import xxhash
 
 from ..checksum import READ_DIGEST, SOURCE_CHECKSUM
-from ...configs import ALL_CONFIGS, DEFAULT_CONFIG, TRACES
+from ...configs import ALL_CONFIGS, BUILDABLE_CONFIGS, DEFAULT_CONFIG, SCENE, TRACES
+from ..assemble.schema import SCENE_DOCS
 from ..layout import SPLITS, parquet_dir
 
 TEMPLATE = "robomme-mem.md"
@@ -33,6 +34,7 @@ _DESCRIPTIONS = {
     "baseline_simple": "RoboMME's QwenVL subgoal data (simple)",
     "baseline_grounded": "RoboMME's QwenVL subgoal data (grounded)",
     TRACES: "one row per episode: the whole memory chain",
+    SCENE: "one row per call frame: every task object as the simulator has it (scene truth)",
 }
 
 
@@ -139,6 +141,29 @@ def example_text(manifest: dict) -> tuple[str, str]:
     return f"One target of this build ({where}):", "```\n" + example["answer"] + "\n```"
 
 
+def scene_text(manifest: dict) -> str:
+    """The ``scene`` config's section: where its truth came from and a sentence for every feature."""
+    scene = manifest.get("scene")
+    if not scene:
+        return ""
+    simulator = ", ".join(f"{k} {v}" for k, v in sorted((scene.get("simulator") or {}).items()) if v)
+    without = scene.get("episodes_without_truth") or []
+    lines = [
+        "## Scene truth",
+        "",
+        f"The `{SCENE}` config holds what RoboMME's simulator says is in every call frame: each demonstration was replayed "
+        f"from its setup and recorded actions (`robomme-mem truth`; truth file `{scene['truth']['file']}`, xxh3-128 "
+        f"`{scene['truth'][SOURCE_CHECKSUM]}`; {simulator or 'simulator versions not recorded'}) and kept only where the replayed "
+        "front image and RoboMME's grounded points agreed with the recording"
+        + (f" (thresholds: {json.dumps(scene['thresholds'], sort_keys=True)})" if scene.get("thresholds") else "") + ".",
+    ]
+    if without:
+        lines += ["", f"{len(without)} episode(s) have no truth and no `{SCENE}` rows: {', '.join(without)}."]
+    lines += ["", "| feature | what it is |", "|---|---|"]
+    lines += [f"| `{name}` | {text} |" for name, text in SCENE_DOCS.items()]
+    return "\n".join(lines) + "\n\n"
+
+
 def points_text(manifest: dict) -> str:
     sizes = (manifest.get("frames") or {}).get("sizes") or []
     frame = " or ".join(f"{h}x{w}" for h, w in sizes) or "front"
@@ -161,7 +186,7 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None) -> st
     ``audit_table``: the label audit's overall row as the audit renders it (``audit.overall_table``).
     """
     template = Template(files("robomme_mem").joinpath("dataset_cards", TEMPLATE).read_text(encoding="utf-8"))
-    configs = [c for c in ALL_CONFIGS if c in manifest["configs"]]  # manifest.json sorts its keys; the card keeps the build's order
+    configs = [c for c in BUILDABLE_CONFIGS if c in manifest["configs"]]  # manifest.json sorts its keys; the card keeps the build's order
     labels = manifest.get("labels") or {}
     params = labels.get("params") or {}
     spec = manifest["spec"]
@@ -190,6 +215,7 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None) -> st
         howpublished=howpublished,
         license_text=license_text,
         audit=audit_text(manifest.get("labels_audit"), audit_table),
+        scene=scene_text(manifest),
         swift_command=swift_command(manifest),
         yaml=yaml_header({c: manifest["data_files"][c] for c in configs}, manifest["files"], manifest.get("origin", "recorded")),
         version=spec["version"],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..assemble.rows import Row, table_row
 from ..assemble.schema import arrow_schema
-from ...configs import BASELINE_CONFIGS, ROW_CONFIGS, TRACES
+from ...configs import BASELINE_CONFIGS, ROW_CONFIGS, SCENE, TRACES
 from ..layout import SPLITS, parquet_dir, swift_jsonl
 from ..checksum import HashingFile
 from .parquet import MAX_SHARD_BYTES, ShardWriter
@@ -68,6 +68,14 @@ class BuildWriters:
                 table = table_row(task, episode, row, frames, baseline)
                 writer.add(table, size_hint=sum(len(i["bytes"]) for i in table["images"]))
             self.counts[config][split] += len(config_rows)
+        self._keep_budget()
+
+    def add_scene(self, split: str, rows: list[dict]) -> None:
+        """Write one episode's ``scene`` rows (each embeds its call frame)."""
+        writer = self._parquet[(SCENE, split)]
+        for row in rows:
+            writer.add(row, size_hint=len(row["image"]["bytes"]))
+        self.counts[SCENE][split] += len(rows)
         self._keep_budget()
 
     def add_trace(self, split: str, trace: dict) -> None:

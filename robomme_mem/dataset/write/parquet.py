@@ -25,7 +25,8 @@ from ..checksum import HashingFile
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 COMPRESSION = "zstd"
-IMAGE_BYTES = "images.list.element.bytes"
+IMAGE_BYTES = ("images.list.element.bytes", "image.bytes")
+"""Leaves holding PNG bytes (the row configs' ``images``, the ``scene`` config's ``image``): stored as they are."""
 
 
 def shard_name(split: str, index: int, count: int) -> str:

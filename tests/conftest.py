@@ -48,3 +48,11 @@ def real_dir() -> Path:
     if not REAL_DATA.is_dir() or not any(REAL_DATA.glob("record_dataset_*.h5")):
         pytest.skip(f"real RoboMME demonstrations not found at {REAL_DATA} (set $ROBOMME_MEM_REAL_DATA to a folder of record_dataset_<Task>.h5 files)")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """Stock ManiSkill in its own environment (:mod:`tests.helpers.sim`): skip or fail as it says."""
+    from .helpers.sim import check_simulator
+
+    check_simulator()

@@ -25,28 +25,11 @@ from robomme_mem.closed_loop.results import read_results
 from robomme_mem.servers.lowlevel_server import counting_answer
 from robomme_mem.servers.openai_server import FakeOpenAI
 
-ROOT = Path(__file__).resolve().parents[1]
-SIM_PYTHON = os.environ.get("ROBOMME_MEM_SIM_PYTHON")
+from tests.helpers.sim import ENV, ROOT, SIM_PYTHON
+
 pytestmark = pytest.mark.slow
 PICK = "pick up the cube\n<mem>No actions had been completed yet.</mem>\n<spatial_mem>The cube is on the table.</spatial_mem>"
 MOVE = "move the cube to the goal\n<mem>I picked up the cube.</mem>\n<spatial_mem>The cube is in the gripper.</spatial_mem>"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's package, whatever the environment has installed
-PROBE = "import gymnasium as gym, mani_skill.envs; env = gym.make('PickCube-v1', obs_mode='rgb', sim_backend='cpu'); env.reset(seed=0); env.close()"
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    """Skip without the environment, or where it has no Vulkan device; fail on anything else."""
-    if not SIM_PYTHON:
-        pytest.skip("set ROBOMME_MEM_SIM_PYTHON to an environment with robomme-mem[sim] (.ci/run makes one)")
-    done = subprocess.run([SIM_PYTHON, "-c", PROBE], capture_output=True, text=True, timeout=300, env=ENV)
-    if done.returncode != 0:
-        if "vulkan" in done.stderr.lower() or "render device" in done.stderr.lower():
-            why = f"no Vulkan device for SAPIEN (install Mesa's lavapipe, mesa-vulkan-drivers>=25): {done.stderr.strip().splitlines()[-1]}"
-            if os.environ.get("CI") == "true":  # .ci/run installs it: a CI run without it must not pass quietly
-                pytest.fail(why)
-            pytest.skip(why)
-        pytest.fail(f"ManiSkill does not start:\n{done.stderr[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,7 @@ class _Job:
     key: dict
     spec: BuildSpec
     thresholds: Thresholds
+    open_env: Callable | None = None
 
 
 def simulator_versions() -> dict:
@@ -86,8 +87,12 @@ def installed_commit(distribution: str) -> str | None:
 
 
 def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | None = None, max_episodes: int | None = None,
-                 thresholds: Thresholds = Thresholds(), workers_requested: int | None = 1, progress: bool = True) -> TruthRun:
-    """Replay each episode (:func:`.replay.replay`) not yet in ``out``, judge it (:func:`.fidelity.problems`), append it."""
+                 thresholds: Thresholds = Thresholds(), workers_requested: int | None = 1, progress: bool = True,
+                 open_env: Callable | None = None) -> TruthRun:
+    """Replay each episode (:func:`.replay.replay`) not yet in ``out``, judge it (:func:`.fidelity.problems`), append it.
+
+    ``open_env``: how an episode's env is made and reset (default: RoboMME's; a module-level
+    function, so worker processes can be handed it)."""
     spec = spec or load_spec()
     for path in files:
         with SourceFile(path) as source:
@@ -106,7 +111,7 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
         if key_of({"key": key}) in writer.done:
             run.skipped += 1
         else:
-            jobs.append(_Job(str(path), index, key, spec, thresholds))
+            jobs.append(_Job(str(path), index, key, spec, thresholds, open_env))
     with threads_per_worker(worker_count(workers_requested, len(jobs))), workers(workers_requested, len(jobs)) as (pool, count):
         for record in bounded_imap(pool, _replay_job, jobs, 2 * count, progress, desc="replaying"):
             writer.append(record)
@@ -122,7 +127,7 @@ def _replay_job(job: _Job) -> dict:
     with SourceFile(job.file) as source:
         episode = source.episode(job.episode)
         planned = plan_episode(episode, job.spec.stride_for)
-        truth = replay(planned, episode)
+        truth = replay(planned, episode, job.open_env)
     found = problems(truth, job.thresholds)
     if not found:
         return {"kind": "episode", "key": job.key, **truth}

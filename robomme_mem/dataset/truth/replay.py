@@ -26,6 +26,7 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -200,15 +201,26 @@ class _Blind:
         del self.env._get_obs_sensor_data  # the class's own method again
 
 
-def replay(planned: PlannedEpisode, episode: Episode) -> dict:
-    """The truth of one episode (see the module's docstring); raises only for a broken env."""
-    started = time.perf_counter()
+def open_robomme_env(planned: PlannedEpisode, episode: Episode):
+    """RoboMME's env for this episode, reset to its first step (a video task's demonstration played blind)."""
     wrapped = make_env(planned, episode)
+    with _Blind(wrapped.unwrapped):
+        wrapped.reset()
+    return wrapped
+
+
+def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None = None) -> dict:
+    """The truth of one episode (see the module's docstring); raises only for a broken env.
+
+    ``open_env(planned, episode)`` gives the env reset to the episode's setup: RoboMME's
+    (:func:`open_robomme_env`) by default; the tests pass a stock ManiSkill task's. An env that
+    does not name its subgoal's targets (``current_segment``) gets no grounded-point check.
+    """
+    started = time.perf_counter()
+    wrapped = (open_env or open_robomme_env)(planned, episode)
     try:
         made = time.perf_counter() - started
         env = wrapped.unwrapped
-        with _Blind(env):
-            wrapped.reset()
         env._obs_mode = "state_dict"  # physics only between call frames: no camera renders
         ids = task_objects(env)
         objects = _objects_by_name(env, ids)
@@ -264,7 +276,7 @@ def replay(planned: PlannedEpisode, episode: Episode) -> dict:
                 visible = mask_centres(seg, ids)
                 call_rows.append({"step": step, "image_sha256": image_sha256(recorded), "visible": {n: {"pixels": v["pixels"], "centre": list(v["centre"]) if v["centre"] else None} for n, v in visible.items()},
                                   "image_diff": {"mean": round(mean, 3), "max": most}})
-                point = first_point(planned.grounded_subgoal(step)) if step in boundaries else None
+                point = first_point(planned.grounded_subgoal(step)) if step in boundaries and hasattr(env, "current_segment") else None
                 if point is not None:
                     targets = _segment_names(getattr(env, "current_segment", None))
                     found = [visible[t]["centre"] for t in targets if t in visible and visible[t]["centre"]]

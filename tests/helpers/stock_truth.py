@@ -1,0 +1,123 @@
+"""Record a stock ManiSkill episode in RoboMME's HDF5 layout, then run the scene truth on it.
+
+Run in the simulator's environment (``$ROBOMME_MEM_SIM_PYTHON``: stock ManiSkill, no RoboMME):
+
+    python tests/helpers/stock_truth.py OUT
+
+ManiSkill's own motion-planning solution picks ``PickCube-v1``'s cube and carries it to the
+goal; every step's front image, camera extrinsic and joint-position action is written as
+RoboMME's recorder writes them, and the cube's true pose and grasp at every step are kept
+aside in ``OUT/poses.json`` (the truth must find them again). ``OUT/perturbed/`` holds the same
+recording with a stretch of its actions pushed off (a replay that diverges: the truth must
+refuse it). Both are then replayed by ``record_truth`` with a stock env in place of RoboMME's.
+
+The file is named for RoboMME's PickXtimes (the reader takes a file's task from its name, and
+a pick is what PickXtimes does); its subgoals are the two of this pick.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import h5py
+import mani_skill.envs  # noqa: F401  (registers the stock tasks)
+import numpy as np
+
+from robomme_mem.dataset.synthetic import COMPLETED, write_step
+
+TASK, ENV_ID, SEED = "PickXtimes", "PickCube-v1", 3
+PICK, MOVE = "pick up the cube", "move the cube to the goal"
+_STR = h5py.string_dtype("utf-8")
+
+
+def make_stock(seed: int):
+    return gym.make(ENV_ID, obs_mode="rgb+segmentation", control_mode="pd_joint_pos", sensor_configs={"width": 256, "height": 256},
+                    max_episode_steps=1000, num_envs=1)
+
+
+def open_stock_env(planned, episode):
+    """The truth's ``open_env``: the stock task reset from the episode's own seed."""
+    env = make_stock(episode.seed)
+    env.reset(seed=episode.seed)
+    return env
+
+
+def _np(x) -> np.ndarray:
+    return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
+
+
+def record(out: Path) -> dict:
+    """Solve the task, keeping each step's observation and action; write the file and the poses."""
+    from mani_skill.examples.motionplanning.panda.solutions import solvePickCube
+
+    env = make_stock(SEED)
+    obs, _ = env.reset(seed=SEED)
+    cube = env.unwrapped.cube
+    steps: list[dict] = []
+    state = {"obs": obs, "grasped": False}
+    original = env.step
+
+    def step(action):
+        before = state["obs"]
+        p = _np(cube.pose.p).reshape(-1)
+        steps.append({"obs": before, "action": np.asarray(action, dtype=np.float64).reshape(-1), "cube": p.tolist(), "grasped": state["grasped"]})
+        obs, reward, terminated, truncated, info = original(action)
+        state["obs"], state["grasped"] = obs, bool(_np(info["is_grasped"]).any())
+        return obs, reward, terminated, truncated, info
+
+    env.step = step
+    result = solvePickCube(env, seed=SEED, debug=False, vis=False)
+    info = result[-1] if isinstance(result, tuple) else result
+    success = bool(_np(info["success"]).any())
+    intrinsic = _np(state["obs"]["sensor_param"]["base_camera"]["intrinsic_cv"])[0]
+    env.close()
+    grasp = next(k for k, s in enumerate(steps) if s["grasped"])
+    simple = [PICK if k < grasp else MOVE for k in range(len(steps))]
+    simple[-1] = COMPLETED if success else simple[-1]
+    write(out / f"record_dataset_{TASK}.h5", steps, simple, intrinsic, success)
+    poses = [{"step": k, "cube": s["cube"], "grasped": s["grasped"]} for k, s in enumerate(steps)]
+    (out / "poses.json").write_text(json.dumps({"env": ENV_ID, "seed": SEED, "success": success, "steps": poses}))
+    perturbed = [dict(s) for s in steps]
+    for s in perturbed[10: 10 + 30]:  # 30 steps with the shoulder 0.3 rad off: the arm misses the cube
+        s["action"] = s["action"] + np.array([0, 0.3, 0, 0, 0, 0, 0, 0][: len(s["action"])])
+    (out / "perturbed").mkdir(exist_ok=True)
+    write(out / "perturbed" / f"record_dataset_{TASK}.h5", perturbed, simple, intrinsic, success)
+    return {"steps": len(steps), "grasp": grasp, "success": success}
+
+
+def write(path: Path, steps: list[dict], simple: list[str], intrinsic: np.ndarray, success: bool) -> None:
+    """One episode in RoboMME's layout (setup, then ``timestep_<k>`` with obs, info and action)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("episode_0")
+        setup = group.create_group("setup")
+        setup.create_dataset("seed", data=np.int64(SEED))
+        setup.create_dataset("difficulty", data="easy", dtype=_STR)
+        setup.create_dataset("task_goal", data=np.array(["pick up the cube and move it to the goal"], dtype=object), dtype=_STR)
+        setup.create_dataset("front_camera_intrinsic", data=intrinsic.astype(np.float64))
+        for k, s in enumerate(steps):
+            image = _np(s["obs"]["sensor_data"]["base_camera"]["rgb"])[0].astype(np.uint8)
+            boundary = k == 0 or simple[k] != simple[k - 1]
+            write_step(group, k, image, simple[k], simple[k], simple[k], simple[k], False, boundary, success and k == len(steps) - 1, np.array([0.0, 0.0]), 1)
+            t = group[f"timestep_{k}"]
+            t["obs"].create_dataset("front_camera_extrinsic", data=_np(s["obs"]["sensor_param"]["base_camera"]["extrinsic_cv"])[0].astype(np.float64))
+            t["action"].create_dataset("joint_action", data=s["action"].astype(np.float64))
+
+
+def main(out: Path) -> None:
+    from robomme_mem.dataset.truth.record import record_truth
+
+    out.mkdir(parents=True, exist_ok=True)
+    made = record(out)
+    runs = {}
+    for name, folder in (("faithful", out), ("perturbed", out / "perturbed")):
+        run = record_truth([folder / f"record_dataset_{TASK}.h5"], folder / "truth.jsonl", progress=False, open_env=open_stock_env)
+        runs[name] = {"kept": len(run.kept), "refused": [r["problems"] for r in run.refused]}
+    print(json.dumps({"recorded": made, "runs": runs}))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,49 @@
+"""The scene truth on a real simulator without RoboMME: a stock ManiSkill episode recorded in
+RoboMME's HDF5 layout (:mod:`tests.helpers.stock_truth`), with the cube's true pose kept aside,
+is replayed by ``record_truth`` and must find that pose again; a recording whose actions were
+pushed off must be refused, saying why."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from robomme_mem.dataset.truth.files import read_truth
+from tests.helpers.sim import ENV, ROOT, SIM_PYTHON
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory, simulator):
+    out = tmp_path_factory.mktemp("stock-truth")
+    done = subprocess.run([SIM_PYTHON, str(ROOT / "tests" / "helpers" / "stock_truth.py"), str(out)], capture_output=True, text=True, timeout=600, env=ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_replay_finds_the_pose_and_grasp_kept_aside_at_every_step(replayed):
+    out, said = replayed
+    assert said["recorded"]["success"] and said["runs"]["faithful"] == {"kept": 1, "refused": []}
+    (episode,) = read_truth(out / "truth.jsonl")["episodes"]
+    kept = json.loads((out / "poses.json").read_text())["steps"]
+    assert [r["step"] for r in episode["steps"]] == [p["step"] for p in kept]
+    worst = max(abs(a - b) for row, pose in zip(episode["steps"], kept) for a, b in zip(row["position"]["cube"], pose["cube"]))
+    assert worst < 1e-4  # metres: the positions are the recording's, to the truth's rounding
+    assert [("cube" in row["held"]) for row in episode["steps"]] == [pose["grasped"] for pose in kept]
+    assert sum(pose["grasped"] for pose in kept) > 20  # it was carried, so the comparison says something
+    assert max(call["image_diff"]["mean"] for call in episode["calls"]) < 0.5
+    assert episode["status"] == episode["recorded_status"] == "success"
+    first = episode["calls"][0]["visible"]["cube"]
+    assert first["pixels"] > 50 and first["centre"] is not None  # the cube as the front camera saw it
+    assert episode["steps"][0]["pixel"]["cube"] is not None
+
+
+def test_a_replay_whose_actions_were_pushed_off_is_refused_and_says_why(replayed):
+    out, said = replayed
+    (problems,) = said["runs"]["perturbed"]["refused"]
+    assert any("ended 'ongoing', the recording 'success'" in p or "differs from the recorded one" in p for p in problems)
+    document = read_truth(out / "perturbed" / "truth.jsonl")
+    assert document["episodes"] == [] and [r["episode"] for r in document["refused"]] == [0]

@@ -46,4 +46,13 @@ def test_a_replay_whose_actions_were_pushed_off_is_refused_and_says_why(replayed
     (problems,) = said["runs"]["perturbed"]["refused"]
     assert any("ended 'ongoing', the recording 'success'" in p or "differs from the recorded one" in p for p in problems)
     document = read_truth(out / "perturbed" / "truth.jsonl")
-    assert document["episodes"] == [] and [r["episode"] for r in document["refused"]] == [0]
+    assert document["episodes"] == [] and [r["episode"] for r in document["refused"]] == [1]
+
+
+@pytest.mark.parametrize("where", ["processes", "ray"])
+def test_two_processes_or_a_ray_cluster_write_the_same_truth_into_one_file(replayed, where):
+    out, said = replayed
+    assert said["runs"][where]["kept"] == 1 and len(said["runs"][where]["refused"]) == 1
+    (alone,) = read_truth(out / "truth.jsonl")["episodes"]
+    (spread,) = read_truth(out / where / "truth.jsonl")["episodes"]
+    assert {k: v for k, v in spread.items() if k != "seconds"} == {k: v for k, v in alone.items() if k != "seconds"}

@@ -9,7 +9,9 @@ goal; every step's front image, camera extrinsic and joint-position action is wr
 RoboMME's recorder writes them, and the cube's true pose and grasp at every step are kept
 aside in ``OUT/poses.json`` (the truth must find them again). ``OUT/perturbed/`` holds the same
 recording with a stretch of its actions pushed off (a replay that diverges: the truth must
-refuse it). Both are then replayed by ``record_truth`` with a stock env in place of RoboMME's.
+refuse it). Both are then replayed by ``record_truth`` with a stock env in place of RoboMME's:
+each alone in this process, then both together in two spawned processes and on a local Ray
+cluster (``OUT/processes/``, ``OUT/ray/``), where the truth must come out the same.
 
 The file is named for RoboMME's PickXtimes (the reader takes a file's task from its name, and
 a pick is what PickXtimes does); its subgoals are the two of this pick.
@@ -34,6 +36,8 @@ _STR = h5py.string_dtype("utf-8")
 
 
 def make_stock(seed: int):
+    import mani_skill.envs  # noqa: F401  (again here: a worker handed this function by value has not run this file's imports)
+
     return gym.make(ENV_ID, obs_mode="rgb+segmentation", control_mode="pd_joint_pos", sensor_configs={"width": 256, "height": 256},
                     max_episode_steps=1000, num_envs=1)
 
@@ -84,15 +88,15 @@ def record(out: Path) -> dict:
     for s in perturbed[10: 10 + 30]:  # 30 steps with the shoulder 0.3 rad off: the arm misses the cube
         s["action"] = s["action"] + np.array([0, 0.3, 0, 0, 0, 0, 0, 0][: len(s["action"])])
     (out / "perturbed").mkdir(exist_ok=True)
-    write(out / "perturbed" / f"record_dataset_{TASK}.h5", perturbed, simple, intrinsic, success)
+    write(out / "perturbed" / f"record_dataset_{TASK}.h5", perturbed, simple, intrinsic, success, episode=1)  # one task's episode numbers are unique across files
     return {"steps": len(steps), "grasp": grasp, "success": success}
 
 
-def write(path: Path, steps: list[dict], simple: list[str], intrinsic: np.ndarray, success: bool) -> None:
+def write(path: Path, steps: list[dict], simple: list[str], intrinsic: np.ndarray, success: bool, episode: int = 0) -> None:
     """One episode in RoboMME's layout (setup, then ``timestep_<k>`` with obs, info and action)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as h5:
-        group = h5.create_group("episode_0")
+        group = h5.create_group(f"episode_{episode}")
         setup = group.create_group("setup")
         setup.create_dataset("seed", data=np.int64(SEED))
         setup.create_dataset("difficulty", data="easy", dtype=_STR)
@@ -115,6 +119,10 @@ def main(out: Path) -> None:
     runs = {}
     for name, folder in (("faithful", out), ("perturbed", out / "perturbed")):
         run = record_truth([folder / f"record_dataset_{TASK}.h5"], folder / "truth.jsonl", progress=False, open_env=open_stock_env)
+        runs[name] = {"kept": len(run.kept), "refused": [r["problems"] for r in run.refused]}
+    both = [out / f"record_dataset_{TASK}.h5", out / "perturbed" / f"record_dataset_{TASK}.h5"]
+    for name, where in (("processes", {"workers_requested": 2}), ("ray", {"workers_requested": 2, "ray_address": "local"})):
+        run = record_truth(both, out / name / "truth.jsonl", progress=False, open_env=open_stock_env, **where)
         runs[name] = {"kept": len(run.kept), "refused": [r["problems"] for r in run.refused]}
     print(json.dumps({"recorded": made, "runs": runs}))
 

@@ -1,22 +1,24 @@
 """``robomme-mem truth``: replay every episode of a source, judge it, and append its truth.
 
-Episodes run in ``workers`` processes (forked before any simulator is imported, so each builds
-its own); only this process writes the file, so a killed run resumes with the episodes it lacks.
+Episodes run where :mod:`robomme_mem.executors` puts them (this process, ``workers`` spawned
+processes, or a Ray cluster), each building its own simulator; only this process writes the
+file, so a killed run resumes with the episodes it lacks.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import __version__
-from ...threads import threads_per_worker
+from ...executors import run_jobs
 from ..checksum import SOURCE_CHECKSUM, file_checksum
 from ..plan import episodes_of, plan_episode
-from ..pool import bounded_imap, worker_count, workers
+from ..pool import worker_count
 from ..source import SourceFile
 from ..spec import BuildSpec, load_spec
 from .fidelity import Thresholds, problems
@@ -27,6 +29,7 @@ from .files import TruthWriter, key_of
 class TruthRun:
     out: Path
     kept: list[dict] = field(default_factory=list)
+    """A summary of each episode given its truth (:func:`summary`; the truths themselves are in the file)."""
     refused: list[dict] = field(default_factory=list)
     """``{"task", "episode", "problems", ...}`` of each episode that got no truth."""
     skipped: int = 0
@@ -88,7 +91,7 @@ def installed_commit(distribution: str) -> str | None:
 
 def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | None = None, max_episodes: int | None = None,
                  thresholds: Thresholds = Thresholds(), workers_requested: int | None = 1, progress: bool = True,
-                 open_env: Callable | None = None) -> TruthRun:
+                 open_env: Callable | None = None, ray_address: str | None = None) -> TruthRun:
     """Replay each episode (:func:`.replay.replay`) not yet in ``out``, judge it (:func:`.fidelity.problems`), append it.
 
     ``open_env``: how an episode's env is made and reset (default: RoboMME's; a module-level
@@ -112,12 +115,25 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
             run.skipped += 1
         else:
             jobs.append(_Job(str(path), index, key, spec, thresholds, open_env))
-    with threads_per_worker(worker_count(workers_requested, len(jobs))), workers(workers_requested, len(jobs)) as (pool, count):
-        for record in bounded_imap(pool, _replay_job, jobs, 2 * count, progress, desc="replaying"):
-            writer.append(record)
-            (run.kept if record["kind"] == "episode" else run.refused).append(record)
+    def keep(record: dict) -> None:
+        writer.append(record)
+        if record["kind"] == "episode":
+            run.kept.append(summary(record))
+        else:
+            run.refused.append(record)
+
+    run_jobs(_replay_job, jobs, keep, workers=worker_count(workers_requested, len(jobs)), ray_address=ray_address,
+             name=lambda job: f"{Path(job.file).name}:{job.episode}", desc="replaying", progress=progress)
     run.seconds = time.perf_counter() - started
     return run
+
+
+def summary(record: dict) -> dict:
+    """What a run reports of an episode given its truth: outcome, fidelity, time and memory."""
+    points = [g["distance"] for g in record["grounded"] if g["distance"] is not None]
+    return {"task": record["task"], "episode": record["episode"], "status": record["status"], "steps": len(record["steps"]),
+            "calls": len(record["calls"]), "worst_image_diff": max((c["image_diff"]["mean"] for c in record["calls"]), default=0.0),
+            "worst_point_px": max(points, default=None), "points": len(points), "seconds": record["seconds"]}
 
 
 def _replay_job(job: _Job) -> dict:
@@ -128,6 +144,7 @@ def _replay_job(job: _Job) -> dict:
         episode = source.episode(job.episode)
         planned = plan_episode(episode, job.spec.stride_for)
         truth = replay(planned, episode, job.open_env)
+    truth["seconds"]["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # this worker's, so far
     found = problems(truth, job.thresholds)
     if not found:
         return {"kind": "episode", "key": job.key, **truth}

@@ -1,0 +1,144 @@
+"""Three ways to run a list of independent jobs, keeping each result as it finishes.
+
+Both wings run simulator episodes this way: the closed loop's rollouts
+(:mod:`robomme_mem.closed_loop.executors`) and the scene truth's replays
+(:mod:`robomme_mem.dataset.truth.record`). Only the calling process handles results (``keep``
+appends them to one file), so a killed run resumes with what is missing and nothing is
+recorded twice:
+
+- ``workers=1``: in this process, in order;
+- ``workers=N``: ``N`` spawned processes (a simulator does not survive a fork), in finishing order;
+- ``ray_address``: one Ray task per job (``local`` starts a local cluster), each holding one CPU.
+
+A job that raises does not stop the others: their results are kept, and :class:`RunError`
+names the failures at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from urllib.parse import urlparse
+
+from tqdm.auto import tqdm
+
+from .errors import first_line
+from .threads import THREAD_VARS, threads_per_worker
+
+
+class RunError(RuntimeError):
+    """Jobs that could not run at all (not episodes that failed: those are results)."""
+
+
+def _raise_failed(failed: list[tuple[str, BaseException]], total: int, unit: str) -> None:
+    if failed:
+        name, exc = failed[0]
+        raise RunError(f"{len(failed)} of {total} {unit}s could not run (the others' results are kept); "
+                       f"first: {name}: {type(exc).__name__}: {first_line(exc, 300)}") from exc
+
+
+def _worker_init(path: list[str]) -> None:
+    for entry in reversed(path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
+def _call(fn: Callable, job):
+    return fn(job)
+
+
+def ray_problem(address: str, timeout_s: float = 5.0) -> str | None:
+    """Why a Ray address cannot be used (None: it answers), checked with one TCP connect."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return "Ray is not installed: pip install 'robomme-mem[cluster]'"
+    if address in ("local", "auto"):
+        return None
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    if not parsed.hostname or not parsed.port:
+        return f"Ray address {address!r} is not host:port (or ray://host:port, auto, local)"
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"no Ray cluster answers at {address} ({exc.strerror or exc})"
+    return None
+
+
+def run_jobs(fn: Callable, jobs: Sequence, keep: Callable[[object], None], *, workers: int = 1, ray_address: str | None = None,
+             name: Callable[[object], str] = str, desc: str = "jobs", unit: str = "episode", progress: bool = True) -> int:
+    """``fn(job)`` for every job (``fn`` picklable: a module-level function or a partial of one),
+    ``keep(result)`` here as each finishes; the number kept."""
+    if not jobs:
+        return 0
+    with tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress) as bar:
+        def kept(job, result) -> None:
+            keep(result)
+            bar.set_postfix_str(name(job))
+            bar.update()
+
+        if ray_address:
+            failed = _on_ray(fn, jobs, kept, ray_address, workers, name)
+        elif workers > 1:
+            failed = _in_processes(fn, jobs, kept, min(workers, len(jobs)), name)
+        else:
+            failed = []
+            for job in jobs:
+                bar.set_postfix_str(name(job))
+                kept(job, fn(job))  # in this process an exception is the caller's, at once
+    _raise_failed(failed, len(jobs), unit)
+    return len(jobs) - len(failed)
+
+
+def _in_processes(fn, jobs, kept, workers: int, name) -> list:
+    import multiprocessing as mp
+
+    failed = []
+    with threads_per_worker(workers), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                                          initializer=_worker_init, initargs=(list(sys.path),)) as pool:
+        running = {pool.submit(fn, job): job for job in jobs}
+        try:
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # noqa: BLE001  (the others' results are kept; reported at the end)
+                        failed.append((name(job), exc))
+                    else:
+                        kept(job, result)
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
+    return failed
+
+
+def _on_ray(fn, jobs, kept, address: str, workers: int, name) -> list:
+    import ray
+
+    env_vars = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **{k: "1" for k in THREAD_VARS}}  # a task holds one CPU
+    init = {"address": address, "runtime_env": {"env_vars": env_vars}, "log_to_driver": False, "include_dashboard": False}
+    if address == "local":
+        init["num_cpus"] = workers if workers > 1 else os.cpu_count()
+    ray.init(**init)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+        waiting = {remote.remote(fn, job): job for job in jobs}
+        failed = []
+        while waiting:
+            done, _ = ray.wait(list(waiting), num_returns=1)
+            job = waiting.pop(done[0])
+            try:
+                result = ray.get(done[0])
+            except Exception as exc:  # noqa: BLE001  (the others' results are kept; reported at the end)
+                failed.append((name(job), getattr(exc, "cause", None) or exc))
+            else:
+                kept(job, result)
+        return failed
+    finally:
+        ray.shutdown()

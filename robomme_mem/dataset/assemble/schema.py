@@ -37,9 +37,7 @@ def Features(fields: dict) -> dict:  # noqa: N802
 
 
 _MESSAGES = List({"role": Value("string"), "content": Value("string")})
-_ROW = {
-    "messages": _MESSAGES,
-    "images": List(Image()),
+_CALL_FRAME = {
     "task": Value("string"),
     "episode": Value("int32"),
     "frame": Value("int32"),
@@ -47,6 +45,8 @@ _ROW = {
     "is_boundary": Value("bool"),
     "subgoal": Value("string"),
 }
+"""Where a row's call frame is: every per-call-frame config carries these."""
+_ROW = {"messages": _MESSAGES, "images": List(Image()), **_CALL_FRAME}
 MEMORY_FEATURES = Features(
     {
         **_ROW,
@@ -111,12 +111,7 @@ spatial chain with call-frame steps, each answer's request key (sha256, also the
 SCENE_FEATURES = Features(
     {
         "image": Image(),
-        "task": Value("string"),
-        "episode": Value("int32"),
-        "frame": Value("int32"),
-        "segment": Value("int32"),
-        "is_boundary": Value("bool"),
-        "subgoal": Value("string"),
+        **_CALL_FRAME,
         "grounded_subgoal": Value("string"),
         "objects": List(
             {

@@ -520,6 +520,7 @@ def _truth_parser(sub) -> None:
     p.add_argument("--max-image-diff", type=float, metavar="D", help="mean absolute difference (0..255) a replayed call frame may have from the recorded one (default 6)")
     p.add_argument("--max-point-px", type=float, metavar="PX", help="distance a grounded point may lie from its target's replayed centre (default 4)")
     p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="episodes replayed at once, one simulator per process (default 1)")
+    p.add_argument("--retry-refused", action="store_true", help="replay again the episodes the file holds as refused (their new record replaces the old)")
     p.add_argument("--ray", metavar="ADDRESS", help="one Ray task per episode on this cluster (host:port, ray://host:port, auto, or local); needs robomme-mem[cluster]")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_truth)
@@ -543,7 +544,8 @@ def _cmd_truth(args: argparse.Namespace) -> int:
                             args.max_point_px if args.max_point_px is not None else defaults.max_point_px)
     files = select_files(find_source_files(args.source), tuple(args.tasks) if args.tasks else None)
     run = record_truth(files, args.out, spec=load_spec(args.spec), max_episodes=args.max_episodes, thresholds=thresholds,
-                       workers_requested=args.workers, progress=not args.quiet, ray_address=args.ray)
+                       workers_requested=args.workers, progress=not args.quiet, ray_address=args.ray,
+                       retry_refused=args.retry_refused)
     for kept in run.kept:
         print(f"  {kept['task']} episode {kept['episode']}: {kept['status']}, {kept['steps']} steps, {kept['calls']} call frames, "
               f"worst frame {kept['worst_image_diff']:.2f}/255, grounded points within {kept['worst_point_px'] or 0:.1f} px, "

@@ -290,11 +290,28 @@ def test_two_containers_trading_places_are_a_swap_and_a_lift_put_back_is_not():
     left, right, middle = (0.0, -0.1), (0.0, 0.1), (0.1, 0.0)
     a = [left] * still + glide(left, right) + [right] * still
     b = [right] * still + glide(right, left) + [left] * still
-    c = [middle] * still + [(middle[0], middle[1] + 0.001 * (i % 2)) for i in range(21)] + [middle] * still  # jiggles, ends where it was
+    c = [middle] * still + [(middle[0], middle[1] + 0.003 * (i % 2)) for i in range(21)] + [middle] * still  # jiggles, ends where it was
     kinds = {n: {"kind": "container", "colour": None} for n in ("bin_0", "bin_1", "bin_2")}
     (swap,) = swaps(rows_of({"bin_0": a, "bin_1": b, "bin_2": c}), kinds)
-    assert swap == {"step": still + 21, "kind": "swap", "objects": ["bin_0", "bin_1"]}
-    assert swaps(rows_of({"bin_0": a, "bin_1": [right] * len(a), "bin_2": c}), kinds) == []  # a move alone is no swap
+    assert swap == {"step": still + 20, "kind": "swap", "objects": ["bin_0", "bin_1"]}
+    carried = [left] * still + glide(left, (0.3, 0.3)) + [(0.3, 0.3)] * still  # lifted out and away: no place is traded
+    assert swaps(rows_of({"bin_0": carried, "bin_1": [right] * len(a), "bin_2": c}), kinds) == []
+
+
+def test_back_to_back_swaps_are_two_even_when_one_container_never_rests_between_them():
+    from robomme_mem.dataset.truth.events import swaps
+
+    def glide(a, b, n=20):
+        return [(a[0] + (b[0] - a[0]) * i / n, a[1] + (b[1] - a[1]) * i / n) for i in range(1, n + 1)]
+
+    p0, p1, p2 = (0.0, -0.15), (0.0, 0.0), (0.0, 0.15)
+    # as in ButtonUnmaskSwap: bin_0 trades with bin_2 (steps 1-20), then at once with bin_1 (21-40)
+    bin_0 = [p0] + glide(p0, p2) + glide(p2, p1)
+    bin_1 = [p1] + [p1] * 20 + glide(p1, p2)
+    bin_2 = [p2] + glide(p2, p0) + [p0] * 20
+    kinds = {n: {"kind": "container", "colour": None} for n in ("bin_0", "bin_1", "bin_2")}
+    found = swaps(rows_of({"bin_0": bin_0, "bin_1": bin_1, "bin_2": bin_2}), kinds)
+    assert [(e["step"], e["objects"]) for e in found] == [(20, ["bin_0", "bin_2"]), (39, ["bin_0", "bin_1"])]  # 39: within 1 cm of the places
 
 
 def test_passes_and_swaps_are_counted_in_the_truth_memory():
@@ -306,3 +323,16 @@ def test_passes_and_swaps_are_counted_in_the_truth_memory():
     assert "passed" not in spatial_memory(episode, 0)  # step 0: nothing has happened yet
     assert spatial_memory(episode, 1).endswith("The red cube has passed over the target once.")
     assert spatial_memory(episode, 2).endswith("The red cube has passed over the target twice. Containers swapped places once.")
+
+
+def test_objects_that_share_a_name_are_told_apart_by_their_articulation():
+    from types import SimpleNamespace as Obj
+
+    from robomme_mem.dataset.truth.replay import kind_of, task_objects
+
+    left, right = Obj(name="button_left"), Obj(name="button_right")
+    env = Obj(segmentation_id_map={1: Obj(name="panda_link0"), 18: Obj(name="button_cap", articulation=left), 19: Obj(name="button_base", articulation=left),
+                                   20: Obj(name="button_cap", articulation=right), 21: Obj(name="bin_0"), 22: Obj(name="target_cube_red")})
+    assert task_objects(env) == {"button_left.button_cap": [18], "button_base": [19], "button_right.button_cap": [20], "bin_0": [21], "target_cube_red": [22]}
+    assert kind_of("button_left.button_cap") == {"kind": "button", "colour": None}
+    assert kind_of("target_cube_red") == {"kind": "cube", "colour": "red"}

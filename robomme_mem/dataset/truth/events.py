@@ -10,16 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+PARKED_BEYOND = 2.0
+"""Metres from the table's origin past which RoboMME keeps an object out of the scene (unused
+objects wait near (10, 10, 10); a cube dropped into BinFill's bin is moved there)."""
 PASS_RADIUS = 0.03
 """Metres from a target's centre, seen from above, within which a cube is over it (StopCube's
 target has a radius of 1.8 cube half-sizes, ~0.036 m; its cube runs through the centre)."""
-MOVED = 0.03
-"""Metres a container must end up from where it rested to have moved (RoboMME's lifts to show
-what a container covers put it back within millimetres)."""
-STILL = 2e-4
-"""Metres per step under which an object is at rest."""
-SWAP_WINDOW = 10
-"""Steps within which two containers' moves must end to be one swap."""
+ON_PLACE = 0.01
+"""Metres, seen from above, within which a container stands on a place (RoboMME's lifts, to
+show what a container covers, put it back within millimetres)."""
+
+
+def in_scene(position: Sequence[float]) -> bool:
+    return max(abs(v) for v in position) <= PARKED_BEYOND
 
 
 def _xy_distance(a: Sequence[float], b: Sequence[float]) -> float:
@@ -51,39 +54,37 @@ def passes(rows: Sequence[dict], kinds: dict) -> list[dict]:
     return events
 
 
-def _moves(rows: Sequence[dict], name: str) -> list[tuple[int, tuple[float, float], tuple[float, float]]]:
-    """(step it came to rest, where it rested before, where it rests now) of each move of ``name``."""
-    moves, rest, previous, moving = [], None, None, False
-    for row in rows:
-        p = row["position"].get(name)
-        if p is None:
-            continue
-        here = (p[0], p[1])
-        if rest is None:
-            rest = here
-        elif previous is not None:
-            step_len = _xy_distance(here, previous)
-            if step_len > STILL:
-                moving = True
-            elif moving:  # at rest again
-                moving = False
-                if _xy_distance(here, rest) > MOVED:
-                    moves.append((row["step"], rest, here))
-                rest = here
-        previous = here
-    return moves
+def _place_of(here: Sequence[float], places: list[tuple[float, float]]) -> int | None:
+    for index, place in enumerate(places):
+        if _xy_distance(here, place) <= ON_PLACE:
+            return index
+    return None
 
 
 def swaps(rows: Sequence[dict], kinds: dict) -> list[dict]:
-    """A ``swap`` when two containers each end up where the other rested (ButtonUnmaskSwap's shuffles)."""
-    moves = {name: _moves(rows, name) for name in _names(kinds, "container")}
-    flat = sorted((step, name, start, end) for name, found in moves.items() for step, start, end in found)
-    events, used = [], set()
-    for i, (step_a, a, start_a, end_a) in enumerate(flat):
-        for step_b, b, start_b, end_b in flat[i + 1:]:
-            if (step_a, a) in used or (step_b, b) in used or a == b or step_b - step_a > SWAP_WINDOW:
-                continue
-            if _xy_distance(end_a, start_b) <= MOVED and _xy_distance(end_b, start_a) <= MOVED:
-                used |= {(step_a, a), (step_b, b)}
-                events.append({"step": max(step_a, step_b), "kind": "swap", "objects": sorted([a, b])})
+    """A ``swap`` each time containers have traded places (ButtonUnmaskSwap's shuffles).
+
+    The places are where the containers stand once all of them are in the scene. Whenever every container
+    stands on a place again, the containers whose place changed since the last such step
+    traded places: two of them in a swap (RoboMME's shuffles swap pairs, sometimes back to
+    back, so one container may never come to rest between two swaps). A container lifted and
+    put back, or carried away, changes nothing.
+    """
+    names = _names(kinds, "container")
+    start = next((i for i, row in enumerate(rows) if all(n in row["position"] and in_scene(row["position"][n]) for n in names)), None)
+    if len(names) < 2 or start is None:
+        return []
+    first = rows[start]["position"]
+    places = [(first[n][0], first[n][1]) for n in names]
+    last = {n: i for i, n in enumerate(names)}
+    events = []
+    for row in rows[start + 1:]:
+        where = row["position"]
+        now = {n: _place_of(where[n], places) for n in names if n in where}
+        if len(now) != len(names) or None in now.values() or len(set(now.values())) != len(names):
+            continue  # someone is on the way
+        moved = sorted(n for n in names if now[n] != last[n])
+        if moved:
+            events.append({"step": row["step"], "kind": "swap", "objects": moved})
+            last = now
     return events

@@ -105,9 +105,13 @@ class TruthWriter:
     def __init__(self, path: str | Path, header: dict) -> None:
         self.path = Path(path)
         self.done: set[str] = set()
+        """Keys of the episodes the file holds (given a truth or refused)."""
+        self.refused: set[str] = set()
+        """Keys of those refused (a rerun with ``retry_refused`` replays them again)."""
         if self.path.exists() and self.path.stat().st_size:
             held = read_truth(self.path)
             self.done = {key_of(r) for r in [*held["episodes"], *held["refused"]]}
+            self.refused = {key_of(r) for r in held["refused"]}
             repair(self.path)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -91,10 +91,11 @@ def installed_commit(distribution: str) -> str | None:
 
 def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | None = None, max_episodes: int | None = None,
                  thresholds: Thresholds = Thresholds(), workers_requested: int | None = 1, progress: bool = True,
-                 open_env: Callable | None = None, ray_address: str | None = None) -> TruthRun:
+                 open_env: Callable | None = None, ray_address: str | None = None, retry_refused: bool = False) -> TruthRun:
     """Replay each episode (:func:`.replay.replay`) not yet in ``out``, judge it (:func:`.fidelity.problems`), append it.
 
-    ``open_env``: how an episode's env is made and reset (default: RoboMME's; a module-level
+    ``retry_refused`` replays the episodes the file holds as refused (after a fix, say; the new
+    record replaces the old one). ``open_env``: how an episode's env is made and reset (default: RoboMME's; a module-level
     function, so worker processes can be handed it)."""
     spec = spec or load_spec()
     for path in files:
@@ -111,7 +112,8 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
     jobs = []
     for path, index in episodes_of(files, max_episodes):
         key = {"file": Path(path).name, SOURCE_CHECKSUM: sums[Path(path)], "episode": index, "simulator": versions}
-        if key_of({"key": key}) in writer.done:
+        done = key_of({"key": key})
+        if done in writer.done and not (retry_refused and done in writer.refused):
             run.skipped += 1
         else:
             jobs.append(_Job(str(path), index, key, spec, thresholds, open_env))

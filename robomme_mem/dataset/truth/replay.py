@@ -35,16 +35,16 @@ from ...subgoals import first_point
 from ..checksum import image_sha256
 from ..plan import PlannedEpisode
 from ..source import Episode
-from .events import passes, swaps
+from .events import in_scene, passes, swaps
 from .fidelity import distance
 from .geometry import image_difference, mask_centres, project
 
 NOT_TASK_OBJECTS = re.compile(r"^(panda_|camera_|table-workspace$|ground$)")
 """Segmentation entries that are the robot, the camera mount or the room, not task objects."""
 ACTION_DTYPE = np.float32
-PARKED_BEYOND = 2.0
-"""Metres from the table's origin past which RoboMME keeps an object out of the scene (unused
-objects wait near (10, 10, 10); a cube dropped into BinFill's bin is moved there)."""
+PASS_TASKS = {"StopCube"}
+"""Tasks whose cube moves by itself over a target, so its passes count (elsewhere a cube over a
+target is a placement, which the env's own subgoal completions record)."""
 UNDER_XY = 0.02
 """Metres between a cube's and a container's centres, seen from above, within which a cube
 lower than the container is under it."""
@@ -73,18 +73,43 @@ def make_env(planned: PlannedEpisode, episode: Episode):
     return builder.make_env_for_episode(planned.episode)
 
 
+def object_name(obj, shared: set[str]) -> str:
+    """An object's name in the truth: RoboMME's own, qualified by its articulation where two
+    articulations have links of that name (ButtonUnmaskSwap's two buttons each have a
+    ``button_cap``: ``button_left.button_cap`` and ``button_right.button_cap``)."""
+    name = getattr(obj, "name", str(obj))
+    articulation = getattr(getattr(obj, "articulation", None), "name", None)
+    return f"{articulation}.{name}" if name in shared and articulation else name
+
+
+def _task_entries(env) -> list[tuple[int, object]]:
+    return [(int(seg_id), obj) for seg_id, obj in sorted(env.segmentation_id_map.items())
+            if not NOT_TASK_OBJECTS.match(getattr(obj, "name", str(obj)))]
+
+
+def _shared_names(entries) -> set[str]:
+    """Names more than one task object carries (counting a link once however many ids it has)."""
+    seen: dict[str, set[int]] = {}
+    for _, obj in entries:
+        seen.setdefault(getattr(obj, "name", str(obj)), set()).add(id(obj))
+    return {name for name, objs in seen.items() if len(objs) > 1}
+
+
 def task_objects(env) -> dict[str, list[int]]:
-    """Segmentation ids of each task object, by name (a link and its parts share a name's entry)."""
+    """Segmentation ids of each task object, by its truth name (:func:`object_name`)."""
+    entries = _task_entries(env)
+    shared = _shared_names(entries)
     out: dict[str, list[int]] = {}
-    for seg_id, obj in sorted(env.segmentation_id_map.items()):
-        name = getattr(obj, "name", str(obj))
-        if not NOT_TASK_OBJECTS.match(name):
-            out.setdefault(name, []).append(int(seg_id))
+    for seg_id, obj in entries:
+        out.setdefault(object_name(obj, shared), []).append(seg_id)
     return out
 
 
-def _objects_by_name(env, names) -> dict:
-    return {getattr(obj, "name", str(obj)): obj for obj in env.segmentation_id_map.values() if getattr(obj, "name", None) in names}
+def _objects_by_name(env) -> dict:
+    """Each task object by its truth name."""
+    entries = _task_entries(env)
+    shared = _shared_names(entries)
+    return {object_name(obj, shared): obj for _, obj in entries}
 
 
 def _position(obj) -> list[float]:
@@ -110,6 +135,7 @@ def kind_of(name: str) -> dict:
     RoboMME names the containers of its Unmask tasks ``bin_<i>`` and BinFill's bin
     ``board_with_hole``; a button is its cap (its base is a fixture).
     """
+    name = name.rsplit(".", 1)[-1]  # an articulation-qualified link: its own name decides
     parts = name.split("_")
     if "cube" in parts:
         after = parts[parts.index("cube") + 1:]
@@ -126,7 +152,7 @@ def kind_of(name: str) -> dict:
 
 
 def _parked(position) -> bool:
-    return max(abs(v) for v in position) > PARKED_BEYOND
+    return not in_scene(position)
 
 
 def _under(positions: dict, kinds: dict) -> dict[str, str]:
@@ -151,11 +177,12 @@ def _highlighted(env, objects: dict) -> list[str]:
     return sorted(n for n, o in candidates.items() if n in objects and cache.get(id(o), {}).get("is_highlighted"))
 
 
-def _segment_names(segment) -> list[str]:
+def _segment_names(segment, names: dict[int, str]) -> list[str]:
+    """The truth names of a subgoal's targets (``names``: ``id(object)`` -> truth name)."""
     if segment is None:
         return []
     items = segment if isinstance(segment, (list, tuple)) else [segment]
-    return [getattr(s, "name", str(s)) for s in items]
+    return [names.get(id(s), getattr(s, "name", str(s))) for s in items]
 
 
 def _render(env) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +250,8 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
         env = wrapped.unwrapped
         env._obs_mode = "state_dict"  # physics only between call frames: no camera renders
         ids = task_objects(env)
-        objects = _objects_by_name(env, ids)
+        objects = _objects_by_name(env)
+        name_of = {id(obj): name for name, obj in objects.items()}
         intrinsic = episode.front_camera_intrinsic
         timeline = planned.timeline
         start, steps = timeline.execution_start, timeline.num_steps
@@ -239,7 +267,7 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                 _, _, terminated, _, info = env.step(episode.joint_action(step - 1).astype(ACTION_DTYPE))
                 if int(getattr(env, "timestep", task_index)) != task_index:
                     done = env.task_list[task_index] if task_index < len(env.task_list) else {}
-                    events.append({"step": step, "kind": "subgoal_done", "subgoal": done.get("name"), "targets": _segment_names(done.get("segment"))})
+                    events.append({"step": step, "kind": "subgoal_done", "subgoal": done.get("name"), "targets": _segment_names(done.get("segment"), name_of)})
                     task_index = int(env.timestep)
                 if status == "ongoing" and bool(terminated.any()):
                     status = "success" if bool(info.get("success", np.array([False])).any()) else "fail"
@@ -278,12 +306,13 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                                   "image_diff": {"mean": round(mean, 3), "max": most}})
                 point = first_point(planned.grounded_subgoal(step)) if step in boundaries and hasattr(env, "current_segment") else None
                 if point is not None:
-                    targets = _segment_names(getattr(env, "current_segment", None))
+                    targets = _segment_names(getattr(env, "current_segment", None), name_of)
                     found = [visible[t]["centre"] for t in targets if t in visible and visible[t]["centre"]]
                     truth_point = min(found, key=lambda c: distance(c, point)) if found else None
                     grounded.append({"step": step, "subgoal": planned.grounded_subgoal(step), "point": list(point), "target": ",".join(targets) or None,
                                      "truth": list(truth_point) if truth_point else None, "distance": distance(truth_point, point)})
-        events = sorted([*events, *passes(rows, kinds), *swaps(rows, kinds)], key=lambda e: e["step"])
+        found = [*swaps(rows, kinds), *(passes(rows, kinds) if planned.task in PASS_TASKS else [])]
+        events = sorted([*events, *found], key=lambda e: e["step"])
         return {
             "task": planned.task,
             "episode": planned.episode,

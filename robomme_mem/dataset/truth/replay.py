@@ -148,6 +148,8 @@ def kind_of(name: str) -> dict:
         return {"kind": "bin", "colour": None}
     if parts[0] == "bin":
         return {"kind": "container", "colour": None}
+    if "target" in parts:  # StopCube's and PickXtimes' target, SwingXtimes' temp_target_<i>
+        return {"kind": "target", "colour": None}
     return {"kind": parts[0], "colour": None}
 
 

@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
     a.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     a.add_argument("--json", type=Path, metavar="FILE", help="write the scores as JSON too")
+    a.add_argument("--truth", type=Path, metavar="FILE", help="also score the spatial memories against this scene truth (robomme-mem truth): precision, recall of seen objects, hidden objects, stale entries, events")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_cmd_audit)
 
@@ -237,8 +238,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         with LabelCache(args.store or default_store()) as store:
             episodes = resolve(plan_source(files, args.max_episodes, spec.stride_for), store, args.labels)
     scores = audit(episodes)
+    against = None
+    if args.truth:
+        from .dataset.audit.against_truth import audit_against_truth, truth_table
+
+        against = audit_against_truth(episodes, args.truth)
     print(f"audit of label set {args.labels!r} on {label}: {len(episodes)} episodes in {time.perf_counter() - start:.1f} s")
     print(table(scores))
+    if against is not None:
+        print(f"\nagainst the scene truth ({args.truth.name}; an entry is true within 10 px of a place of an object of its kind):")
+        print(truth_table(against))
+        for task, s in against["scores"].items():
+            if task != "overall" and s["false_entries"]:
+                print(f"false entries ({task}): {'; '.join(s['false_entries'][:3])}")
+        if against["without_truth"]:
+            print(f"no truth for {len(against['without_truth'])}: {', '.join(against['without_truth'][:3])}")
     fixtures = {task: s["spatial"]["fixtures"] for task, s in scores.items() if s["spatial"]["fixtures"] and task != "overall"}
     for task, found in fixtures.items():
         print(f"fixtures reported as objects ({task}): {'; '.join(found)}")
@@ -246,7 +260,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if every is not None:
         print(f"fixtures in every episode of every task: {'; '.join(every) or 'none'}")
     if args.json:
-        args.json.write_text(json.dumps({"label_set": args.labels, "source": label, "scores": scores}, indent=2) + "\n", encoding="utf-8")
+        record = {"label_set": args.labels, "source": label, "scores": scores, **({"against_truth": against} if against is not None else {})}
+        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -94,3 +94,14 @@ def test_every_scene_feature_has_its_sentence():
     assert sorted(named) == sorted(SCENE_DOCS)
     assert all(text.endswith(".") and len(text) > 10 for text in SCENE_DOCS.values())
     json.dumps(SCENE_DOCS)
+
+
+def test_a_labelled_build_with_a_truth_audits_its_spatial_memories_against_it(unmask, tmp_path):
+    files, (first, _) = unmask
+    truth = write_truth(tmp_path / "truth.jsonl", [truth_of(first, checksum=file_checksum(files[0])[0])])
+    result = build(files, tmp_path / "out", BuildOptions(configs=("dual_grounded",), max_episodes=1, truth=str(truth), workers=1), progress=False)
+    against = result.manifest["labels_audit_truth"]
+    overall = against["scores"]["overall"]
+    assert overall["precision"]["n"] > 0 and overall["recall_seen"]["n"] > 0 and against["without_truth"] == []
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "against the scene truth (`robomme-mem audit --truth`" in card and "| overall |" in card.split("against the scene truth")[1]

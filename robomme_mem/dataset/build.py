@@ -25,7 +25,7 @@ import xxhash
 from .assemble.rows import Row, baseline_config_rows, memory_config_rows
 from .assemble.scene import scene_rows
 from .assemble.traces import trace_row
-from .audit import audit, overall_table
+from .audit import audit, audit_against_truth, overall_table, overall_truth_table
 from .checksum import SOURCE_CHECKSUM, file_checksum
 from ..configs import BUILDABLE_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS, SCENE
 from .labels.engine import EpisodeLabels
@@ -222,9 +222,11 @@ def build(
             frame_sizes=sorted(done.frame_sizes),
             example=done.example,
             scene=_scene_record(options.truth, done.no_truth) if options.truth else None,
+            labels_audit_truth=audit_against_truth([e for _, e in done.labels], options.truth) if options.truth and label_info is not None else None,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (tmp / CARD).write_text(render_card(manifest, str(out), overall_table(manifest.get("labels_audit"))), encoding="utf-8")
+        tables = (overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
+        (tmp / CARD).write_text(render_card(manifest, str(out), *tables), encoding="utf-8")
         changes = version_changes(_previous_versions(out), manifest["versions"])
         swap_in(tmp, out)
     except BaseException:

@@ -23,7 +23,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from .layout import CARD, MANIFEST
-from .audit import overall_table
+from .audit import overall_table, overall_truth_table
 from .write.card import render_card
 from .write.replace import link_or_copy
 
@@ -74,7 +74,7 @@ def plan_push(folder: str | Path, repo_id: str, tag: str | None = None, *, allow
         message += f", labels {labels.get('name')} ({(labels.get('id') or '')[:12]})"
     if manifest.get("origin") in ("synthetic", "mixed"):
         message += f" ({manifest['origin']} source)"
-    card = render_card(manifest, repo_id, overall_table(manifest.get("labels_audit")))
+    card = render_card(manifest, repo_id, overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
     files = [(path, len(card.encode("utf-8")) if path == CARD else size) for path, size in files]
     return PushPlan(folder, repo_id, files, message, tag, card)
 

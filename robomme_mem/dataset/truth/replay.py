@@ -283,6 +283,7 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
         kinds = {n: kind_of(n) for n in ids}
         was_parked: set[str] | None = None
         was_highlighted: list[str] = []
+        was_under: dict[str, str] = {}
         for step in range(start, steps):
             if step > start:
                 _, _, terminated, _, info = env.step(episode.joint_action(step - 1).astype(ACTION_DTYPE))
@@ -304,6 +305,11 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                 events += [{"step": step, "kind": "left_scene", "object": n} for n in sorted(parked - was_parked)]
                 events += [{"step": step, "kind": "entered_scene", "object": n} for n in sorted(was_parked - parked)]
             was_parked = parked
+            under = _under(where, kinds)
+            for cube, container in was_under.items():  # RoboMME takes a covered cube out of the scene while its container is
+                if cube in parked and cube not in under and container not in parked:  # shuffled, and puts it back under it
+                    under[cube] = container
+            was_under = under
             highlighted = _highlighted(env, objects)
             events += [{"step": step, "kind": "highlight_shown", "object": n} for n in highlighted if n not in was_highlighted]
             events += [{"step": step, "kind": "highlight_gone", "object": n} for n in was_highlighted if n not in highlighted]
@@ -314,7 +320,7 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                 "position": where,
                 "pixel": {n: (list(p) if p and n not in parked else None) for n, p in zip(names, pixels)},
                 "held": [n for n in names if n not in parked and _holds(env, objects[n], tcp)],
-                "under": _under(where, kinds),
+                "under": under,
                 "parked": sorted(parked),
                 "highlighted": highlighted,
             })

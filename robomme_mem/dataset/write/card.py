@@ -85,7 +85,7 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str
     return "\n".join(lines)
 
 
-def audit_text(scores: dict | None, overall_table: str | None) -> str:
+def audit_text(scores: dict | None, overall_table: str | None, truth_table: str | None = None) -> str:
     """The label audit in short: the overall row (rendered by the audit) and the fixtures found."""
     if not scores or not overall_table:
         return "No labelled config was built, so no label audit."
@@ -98,6 +98,9 @@ def audit_text(scores: dict | None, overall_table: str | None) -> str:
     found = scores["overall"]["spatial"]["fixtures"]
     if found:
         lines += ["", "Fixtures the spatial memories report as objects in every episode of their task: " + "; ".join(found) + "."]
+    if truth_table:
+        lines += ["", "The spatial memories against the scene truth (`robomme-mem audit --truth`; an entry is true within 10 px of a place "
+                  "of a true object of its kind; per task in `manifest.json` under `labels_audit_truth`):", "", truth_table]
     return "\n".join(lines)
 
 
@@ -180,7 +183,7 @@ def location(repo: str) -> tuple[str, str]:
     return repo, f"\\url{{https://huggingface.co/datasets/{repo}}}"
 
 
-def render_card(manifest: dict, repo: str, audit_table: str | None = None) -> str:
+def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth_table: str | None = None) -> str:
     """The card of a build, naming where it loads from: its folder's path, or ``ORG/NAME`` once pushed.
 
     ``audit_table``: the label audit's overall row as the audit renders it (``audit.overall_table``).
@@ -214,7 +217,7 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None) -> st
         default_config=DEFAULT_CONFIG if DEFAULT_CONFIG in manifest["configs"] else configs[0],
         howpublished=howpublished,
         license_text=license_text,
-        audit=audit_text(manifest.get("labels_audit"), audit_table),
+        audit=audit_text(manifest.get("labels_audit"), audit_table, truth_table),
         scene=scene_text(manifest),
         swift_command=swift_command(manifest),
         yaml=yaml_header({c: manifest["data_files"][c] for c in configs}, manifest["files"], manifest.get("origin", "recorded")),

@@ -1,0 +1,229 @@
+"""Any label set's spatial memories scored against the scene truth, at every call frame.
+
+The demonstrations alone can only check what a subgoal proves (target recall); the truth
+(``robomme-mem truth``) says what is really in each frame, so a memory's inventions count too:
+
+- **precision**: each entry with a point (:mod:`.entries`) matches a true object of its kind
+  (and colour, where both have one) within :data:`MATCH_PX` of one of that object's places: its
+  mask centre or projected centre now, where the camera last saw it, or the container covering
+  it. An entry on the arm, the table or nothing, or of a kind the task lacks, is false;
+- **recall of what matters**: every task object the camera has seen by that frame (a held one
+  named held, a binned one named in the bin, any other named at one of its places);
+- **hidden**: the same question asked only of the objects not visible now (under a container,
+  or out of view), at every call frame: the permanence question of the Unmask tasks;
+- **stale or doubled**: entries naming an object another entry already named, or "last seen" /
+  hidden at a place other than where that object is visible now;
+- **events**: where the truth counts passes (StopCube) or swaps (ButtonUnmaskSwap), whether the
+  memory states the count so far.
+
+Rates come with Wilson 95% intervals, per task and overall.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..checksum import file_checksum
+from ..labels.engine import EpisodeLabels
+from ..labels.truth_labeller import MIN_VISIBLE_PX, SILENT_KINDS
+from ..truth.files import index_truth, read_record
+from .demonstrations import Rate, stated_count
+from .entries import Entry, entries
+
+MATCH_PX = 10.0
+"""Pixels between an entry's point and a place of the object it names."""
+NAMED_KINDS = {"cube", "button", "container", "bin", "target", "white area"}
+"""The kinds recall asks for (a button's base and unknown kinds are not asked for)."""
+EVENT_WORDS = {"pass": re.compile(r"[^.;]*\bpass(?:ed|es)?\b[^.;]*", re.IGNORECASE), "swap": re.compile(r"[^.;]*\bswap(?:ped|s)?\b[^.;]*", re.IGNORECASE)}
+
+
+@dataclass
+class Thing:
+    """One true object at one call frame, as the audit needs it."""
+
+    name: str
+    kind: str
+    colour: str | None
+    places: list[tuple[int, int]]
+    visible_at: tuple[int, int] | None
+    seen: bool
+    sightings: list[tuple[int, int]] = field(default_factory=list)
+    """Every place the camera saw it at, up to now (a stale entry names one of them)."""
+    held: bool = False
+    binned: bool = False
+    hidden: bool = False
+    """Seen before, not visible now, not held and still in the scene (covered or out of view)."""
+
+
+def things_at(episode: dict, index: int) -> list[Thing]:
+    """The true objects at call ``index`` of a truth episode, with every place an entry may name."""
+    objects = episode["objects"]
+    calls = episode["calls"][: index + 1]
+    rows = {r["step"]: r for r in episode["steps"]}
+    now = calls[-1]
+    row = rows[now["step"]]
+    last: dict[str, tuple[int, int]] = {}
+    sighted: dict[str, list[tuple[int, int]]] = {}
+    lit: dict[str, tuple[int, int]] = {}
+    seen_before: set[str] = set()
+    if episode.get("execution_start", 0) > 0:  # a video task: its demonstration showed what the containers cover at the start
+        seen_before |= set(rows[episode["calls"][0]["step"]].get("under", {}))
+    for call in calls:
+        for name, v in call["visible"].items():
+            if v["pixels"] >= MIN_VISIBLE_PX:
+                last[name] = tuple(v["centre"])
+                sighted.setdefault(name, []).append(last[name])
+                if name in rows[call["step"]].get("highlighted", []):
+                    lit[name] = tuple(v["centre"])
+    parked, held, under = set(row.get("parked", [])), set(row.get("held", [])), row.get("under", {})
+    has_bin = any(info["kind"] == "bin" for info in objects.values())
+
+    def centre(name: str) -> tuple[int, int] | None:
+        v = now["visible"].get(name, {})
+        if v.get("pixels", 0) > 0 and v.get("centre"):
+            return tuple(v["centre"])
+        p = row["pixel"].get(name)
+        return tuple(p) if p else None
+
+    out = []
+    for name, info in sorted(objects.items()):
+        if info["kind"] in SILENT_KINDS:
+            continue
+        v = now["visible"].get(name, {})
+        visible = v.get("pixels", 0) >= MIN_VISIBLE_PX
+        places = [p for p in (centre(name), tuple(row["pixel"][name]) if row["pixel"].get(name) else None, last.get(name)) if p]
+        if name in under and centre(under[name]):
+            places.append(centre(under[name]))
+        seen = name in last or name in seen_before
+        out.append(Thing(name, info["kind"], info.get("colour"), places, tuple(v["centre"]) if visible else None, seen, held=name in held,
+                         binned=name in parked and has_bin and seen, hidden=seen and not visible and name not in held and (name not in parked or name in under),
+                         sightings=sighted.get(name, [])))
+    for name, place in sorted(lit.items()):  # PickHighlight's white areas: where each was seen while shown
+        out.append(Thing(f"white area of {name}", "white area", None, [place], place if name in row.get("highlighted", []) else None, True))
+    return out
+
+
+def _compatible(entry: Entry, thing: Thing) -> bool:
+    return entry.kind == thing.kind and (entry.colour is None or thing.colour is None or entry.colour == thing.colour)
+
+
+def _near(point: tuple[int, int], places: list[tuple[int, int]]) -> float:
+    return min((math.dist(point, p) for p in places), default=math.inf)
+
+
+@dataclass
+class TruthAudit:
+    precision: Rate = field(default_factory=Rate)
+    recall: Rate = field(default_factory=Rate)
+    hidden: Rate = field(default_factory=Rate)
+    stale: Rate = field(default_factory=Rate)
+    events: Rate = field(default_factory=Rate)
+    false_entries: list[str] = field(default_factory=list)
+    """Where precision failed: "episode 3 step 120: 'button <56, 130>'" (the first few)."""
+    missed: list[str] = field(default_factory=list)
+    """Where recall failed: "episode 3 step 120: red cube (hidden) not named"."""
+
+    def to_dict(self) -> dict:
+        return {"precision": self.precision.to_dict(), "recall_seen": self.recall.to_dict(), "hidden": self.hidden.to_dict(),
+                "stale_or_doubled": self.stale.to_dict(), "events": self.events.to_dict(),
+                "false_entries": self.false_entries[:5], "missed": self.missed[:5]}
+
+
+def score_frame(memory: str, things: list[Thing], scores: TruthAudit, where: str) -> None:
+    """One call frame's memory against its true objects."""
+    claimed = entries(memory)
+    matched: dict[str, Entry] = {}
+    for entry in claimed:
+        if entry.point is None:
+            continue
+        compatible = [t for t in things if _compatible(entry, t)]
+        ok = any(_near(entry.point, t.places) <= MATCH_PX for t in compatible)
+        scores.precision.add(ok)
+        if not ok:
+            scores.false_entries.append(f"{where}: {entry.text!r}")
+        # whose entry it is: the object it is nearest to, at any place the camera saw it at so far
+        owner = min(compatible, key=lambda t: _near(entry.point, t.places + t.sightings), default=None)
+        if owner is None or _near(entry.point, owner.places + owner.sightings) > MATCH_PX:
+            scores.stale.add(False)  # an invention, counted by precision
+            continue
+        stale = entry.status in ("last_seen", "hidden") and owner.visible_at is not None and math.dist(entry.point, owner.visible_at) > MATCH_PX
+        scores.stale.add(owner.name in matched or stale)
+        matched.setdefault(owner.name, entry)
+    for thing in things:
+        if not thing.seen or thing.kind not in NAMED_KINDS or (not thing.places and not thing.held and not thing.binned):
+            continue
+        if thing.held:
+            named = any(_compatible(e, thing) and (e.status == "held" or (e.point and _near(e.point, thing.places) <= MATCH_PX)) for e in claimed)
+        elif thing.binned:
+            named = any(_compatible(e, thing) and e.status == "in_bin" for e in claimed)
+        else:
+            named = any(_compatible(e, thing) and e.point is not None and _near(e.point, thing.places) <= MATCH_PX for e in claimed)
+        scores.recall.add(named)
+        if thing.hidden:
+            scores.hidden.add(named)
+        if not named:
+            scores.missed.append(f"{where}: {thing.name}{' (hidden)' if thing.hidden else ''} not named")
+
+
+def score_events(memory: str, episode: dict, step: int, scores: TruthAudit) -> None:
+    """Whether a memory states the truth's count so far of each kind of counted event."""
+    for kind, pattern in EVENT_WORDS.items():
+        happened = sum(1 for e in episode.get("events", []) if e["kind"] == kind and e["step"] <= step)
+        if not happened:
+            continue
+        stated = [stated_count(m.group(0)) for m in pattern.finditer(memory)]
+        scores.events.add(bool(stated) and max(stated) == happened)
+
+
+def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path) -> dict:
+    """Scores per task and ``overall`` (JSON-ready), plus the episodes the truth lacks."""
+    offsets = index_truth(truth)
+    sums: dict[str, str] = {}
+    by_task: dict[str, TruthAudit] = {}
+    overall = TruthAudit()
+    without: list[str] = []
+    for labels in episodes:
+        if not labels.complete or not labels.spatial:
+            continue
+        work = labels.work
+        path = str(work.file)
+        sums.setdefault(path, file_checksum(path)[0])
+        at = offsets.get((sums[path], work.episode))
+        if at is None:
+            without.append(work.name)
+            continue
+        episode = read_record(truth, at)
+        by_step = {c["step"]: i for i, c in enumerate(episode["calls"])}
+        task = by_task.setdefault(work.task, TruthAudit())
+        for memory, step in zip(labels.spatial_memories(), work.timeline.call_frames):
+            if step not in by_step:
+                without.append(f"{work.name} step {step}")
+                continue
+            things = things_at(episode, by_step[step])
+            for scores in (task, overall):
+                score_frame(memory, things, scores, f"{work.name} step {step}")
+                score_events(memory, episode, step, scores)
+    out = {t: by_task[t].to_dict() for t in sorted(by_task)}
+    out["overall"] = overall.to_dict()
+    return {"scores": out, "without_truth": without, "truth": Path(truth).name}
+
+
+def truth_table(result: dict) -> str:
+    """The truth audit as a Markdown table: one row per task and the overall row."""
+    def rate(d: dict) -> str:
+        return "-" if d["n"] == 0 else f"{d['rate']:.2f} [{d['low']:.2f}, {d['high']:.2f}] n={d['n']}"
+
+    header = "| task | precision | recall (seen) | hidden | stale or doubled | events stated |"
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for task, s in result["scores"].items():
+        lines.append(f"| {task} | {rate(s['precision'])} | {rate(s['recall_seen'])} | {rate(s['hidden'])} | {rate(s['stale_or_doubled'])} | {rate(s['events'])} |")
+    return "\n".join(lines)
+
+
+def overall_truth_table(result: dict | None) -> str | None:
+    """The overall row of a build's truth audit (``manifest["labels_audit_truth"]``) as a table; None without one."""
+    return truth_table({"scores": {"overall": result["scores"]["overall"]}}) if result else None

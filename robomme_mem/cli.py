@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
     a.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     a.add_argument("--json", type=Path, metavar="FILE", help="write the scores as JSON too")
+    a.add_argument("--pictures", type=Path, metavar="DIR", help="with --truth: per episode a contact sheet of the memories' points on the frames beside the truth's objects, and DIR/index.html")
     a.add_argument("--truth", type=Path, metavar="FILE", help="also score the spatial memories against this scene truth (robomme-mem truth): precision, recall of seen objects, hidden objects, stale entries, events")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_cmd_audit)
@@ -253,6 +254,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                 print(f"false entries ({task}): {'; '.join(s['false_entries'][:3])}")
         if against["without_truth"]:
             print(f"no truth for {len(against['without_truth'])}: {', '.join(against['without_truth'][:3])}")
+    if args.pictures:
+        if against is None:
+            print("robomme-mem audit: --pictures needs --truth FILE (the pictures draw the truth beside the memories)", file=sys.stderr)
+            return 2
+        from .dataset.audit.pictures import write_pictures
+
+        started = time.perf_counter()
+        index = write_pictures(args.pictures, episodes, args.truth, {"Against the scene truth": truth_table(against), "Against the demonstrations": table(scores)},
+                               f"label set {args.labels!r}", progress=not args.quiet)
+        print(f"pictures in {time.perf_counter() - started:.1f} s: {index}")
     fixtures = {task: s["spatial"]["fixtures"] for task, s in scores.items() if s["spatial"]["fixtures"] and task != "overall"}
     for task, found in fixtures.items():
         print(f"fixtures reported as objects ({task}): {'; '.join(found)}")

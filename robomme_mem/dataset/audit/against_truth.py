@@ -145,8 +145,8 @@ def score_frame(memory: str, things: list[Thing], scores: TruthAudit, where: str
         scores.precision.add(ok)
         if not ok:
             scores.false_entries.append(f"{where}: {entry.text!r}")
-        # whose entry it is: the object it is nearest to, at any place the camera saw it at so far
-        owner = min(compatible, key=lambda t: _near(entry.point, t.places + t.sightings), default=None)
+        # whose entry it is: the object at that place now, else the one the camera saw there before
+        owner = min(compatible, key=lambda t: _near(entry.point, t.places if ok else t.places + t.sightings), default=None)
         if owner is None or _near(entry.point, owner.places + owner.sightings) > MATCH_PX:
             scores.stale.add(False)  # an invention, counted by precision
             continue

@@ -113,3 +113,38 @@ def test_spatial_memory_remembers_what_disappears_and_what_hides_it():
     carried = spatial_memory(covered, scene((GREY, 60, 128, 12), (GREY, 102, 62, 22)))
     assert "blue cube last seen at <180, 200>" in carried and "red cube hidden under the container at <102, 62>" in carried
     assert check_spatial(carried) == []
+
+
+PURPLE, WHITE, PINK = (187, 90, 224), (231, 231, 231), (224, 99, 163)
+
+
+def test_what_touches_the_arm_is_the_gripper_or_in_it():
+    frame = scene((RED, 100, 60, 12))
+    frame[0:40, 120:136] = GREY  # the arm, reaching in from the top
+    frame[40:48, 118:138] = GREY  # a gripper finger, like a button's plate
+    frame[48:58, 123:133] = RED  # and the cube it holds
+    assert [(o.name, o.held) for o in detect_objects(frame)] == [("red cube", False), ("red cube", True)]  # and no button on the gripper
+    assert spatial_memory(None, frame) == "Visible: red cube <100, 60>, red cube <52, 128> (held)."
+
+
+def test_a_carried_cube_is_one_entry_not_a_trail_of_last_seen_copies():
+    first = spatial_memory(None, scene((RED, 100, 60, 12), (GREY, 60, 128, 12)))
+    moved = spatial_memory(first, scene((RED, 90, 100, 12), (GREY, 60, 128, 12)))
+    assert moved == "Visible: red cube <90, 100>, button <60, 128>."  # one red cube known, one in view: nothing left behind
+    again = spatial_memory(moved, scene((RED, 80, 140, 12), (GREY, 60, 128, 12)))
+    assert "last seen" not in again
+    gone = spatial_memory(again, scene((GREY, 60, 128, 12)))
+    assert gone.endswith("Not in view: red cube last seen at <80, 140>.")  # where it was last, once
+
+
+def test_a_ringed_disc_is_a_target_not_a_cube_or_a_white_area():
+    purple = scene()
+    for radius, colour in ((9, PURPLE), (7, WHITE), (5, PURPLE), (3, WHITE)):  # StopCube's purple-and-white rings
+        purple[100 - radius: 100 + radius, 120 - radius: 120 + radius] = colour
+    assert [o.name for o in detect_objects(purple)] == ["target"]
+    red = scene()
+    red[90:110, 110:130] = RED
+    red[95:105, 115:125] = WHITE  # SwingXtimes' red ring round a white centre
+    assert [(o.name, o.y, o.x) for o in detect_objects(red)] == [("target", 100, 120)]
+    pink = scene((PINK, 111, 49, 12))  # StopCube's cube: no more saturated than the table, but pink
+    assert [o.name for o in detect_objects(pink)] == ["pink cube"]

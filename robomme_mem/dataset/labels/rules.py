@@ -30,7 +30,7 @@ from .requests import LabelParams, LabelRequest
 from .scene import detect_objects
 
 MODEL = "rules"
-VERSION = "2"
+VERSION = "3"
 
 NOTHING_YET = "I have not completed any subtask yet."
 NOTHING_SEEN = "No task objects are visible."
@@ -99,7 +99,7 @@ COVER_PX = 20
 MAX_VISIBLE, MAX_GONE = 8, 4
 _ENTRY_RE = re.compile(
     r"((?:red|green|blue|yellow) cube|button|target|container|bin|white area(?: under the (?:red|green|blue|yellow) cube)?)"
-    r"(?: hidden under the container at| last seen at)? " + POINT
+    r"( hidden under the container at| last seen at)? " + POINT
 )
 
 
@@ -110,12 +110,10 @@ def spatial_memory(prior: str | None, image: np.ndarray) -> str:
     view (picked up, hidden by the arm) is reported where it was last seen.
     """
     now = detect_objects(image)
-    visible = [f"{o.name} <{o.y}, {o.x}>" for o in now[:MAX_VISIBLE]]
+    visible = [f"{o.name} <{o.y}, {o.x}>" + (" (held)" if o.held else "") for o in now[:MAX_VISIBLE]]
     containers = [o for o in now if o.kind == "container"]
     gone: list[str] = []
-    for name, y, x in _remembered(prior):
-        if any(o.name == name and math.hypot(o.y - y, o.x - x) <= TRACK_PX for o in now):
-            continue
+    for name, y, x in _missing(_remembered(prior), now):
         cover = min(containers, key=lambda c: math.hypot(c.y - y, c.x - x), default=None)
         if name.endswith("cube") and cover is not None and math.hypot(cover.y - y, cover.x - x) <= COVER_PX:
             entry = f"{name} hidden under the container at <{cover.y}, {cover.x}>"
@@ -131,9 +129,29 @@ def spatial_memory(prior: str | None, image: np.ndarray) -> str:
     return text if len(words) < SPATIAL_WORD_LIMIT else " ".join(words[: SPATIAL_WORD_LIMIT - 1])
 
 
-def _remembered(prior: str | None) -> list[tuple[str, int, int]]:
-    """(name, y, x) of every object a memory of this labeller mentions."""
-    return [(name, *point_of(y, x)) for name, y, x in _ENTRY_RE.findall(prior or "")]
+def _remembered(prior: str | None) -> list[tuple[str, str, int, int]]:
+    """(name, how: "" for visible, "hidden" or "last seen", y, x) of every object a memory of this labeller mentions."""
+    return [(name, "hidden" if "hidden" in how else "last seen" if how else "", *point_of(y, x)) for name, how, y, x in _ENTRY_RE.findall(prior or "")]
+
+
+def _missing(remembered: list[tuple[str, str, int, int]], now) -> list[tuple[str, int, int]]:
+    """The remembered objects that are gone now, one per object: as many of each name as the
+    memory knew of minus those in view, so a cube carried across the table is not left behind as
+    a trail of "last seen" copies. Kept first: those hidden under a container, then those in view
+    in the prior frame (the freshest), then older sightings; each not where one is in view now."""
+    in_view: dict[str, int] = {}
+    for o in now:
+        in_view[o.name] = in_view.get(o.name, 0) + 1
+    out = []
+    for name in dict.fromkeys(n for n, *_ in remembered):
+        known = [(how, y, x) for n, how, y, x in remembered if n == name]
+        absent = len(known) - in_view.get(name, 0)
+        if absent <= 0:
+            continue
+        candidates = [(how, y, x) for how, y, x in known if not any(o.name == name and math.hypot(o.y - y, o.x - x) <= TRACK_PX for o in now)]
+        candidates.sort(key=lambda c: {"hidden": 0, "": 1, "last seen": 2}[c[0]])
+        out += [(name, y, x) for _, y, x in candidates[:absent]]
+    return out
 
 
 class RulesLabeller:

@@ -36,6 +36,11 @@ TARGET_ASPECT = 1.3
 a button on its plate 1.1."""
 
 
+ARM_PX = 3
+"""Pixels around the arm (every grey region reaching in from the top border) that belong to it:
+a light region there is part of the gripper, not a button; a cube there is in the gripper."""
+
+
 @dataclass(frozen=True)
 class SceneObject:
     kind: str
@@ -44,6 +49,8 @@ class SceneObject:
     y: int
     x: int
     area: int
+    held: bool = False
+    """A cube touching the gripper."""
 
     @property
     def name(self) -> str:
@@ -64,9 +71,15 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
     spread = (val - np.minimum(np.minimum(r, g), b)) * 255
     light = (spread < GREY_SAT * val) & (val > 110)
     white = light & (val > WHITE_VALUE)
-    classes = (("cube", (spread > SATURATED * val) & (val > 60)), ("light", light), ("bin", val < DARK_VALUE))
+    saturated = (spread > SATURATED * val) & (val > 60)
+    hue = _hues(image, val, spread)
+    tinted = (spread > TINTED * val) & (val > 100)  # as saturated as the table, which is orange
+    purple = tinted & (hue >= PURPLE[0]) & (hue < PURPLE[1])
+    pink = tinted & ~saturated & (hue >= PINK[0]) & (hue < PINK[1])
+    classes = (("cube", saturated), ("light", light), ("bin", val < DARK_VALUE), ("purple", purple), ("pink", pink))
     found: list[SceneObject] = []
     eight = np.ones((3, 3), dtype=bool)
+    arm = _arm(spread < GREY_SAT * val, eight, ndimage)
     for kind, mask in classes:
         labels, count = ndimage.label(mask, structure=eight)
         if not count:
@@ -79,16 +92,79 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
             if box[0].start == 0 or box[1].start == 0 or box[0].stop == mask.shape[0] or box[1].stop == mask.shape[1]:
                 continue  # the wall, the arm, or an object partly out of view
             member = labels[box] == number  # the component, within its bounding box
+            touches_arm = bool(arm[box][member].any())
+            if touches_arm and kind != "cube":
+                continue  # a light or dark part of the gripper
             aspect = (box[1].stop - box[1].start) / (box[0].stop - box[0].start)
             named = _name(kind, area, float(white[box][member].sum()) / area, aspect)
-            colour = _colour(_hue(np.median(image[box][member], axis=0))) if kind == "cube" else None
-            if named is not None and (kind != "cube" or colour is not None):
+            if named == "cube" and _hollow(member):
+                named = "target"  # a saturated ring round a light centre: a target's disc (SwingXtimes)
+            elif named == "white area" and _ringed(saturated | purple, box, member, ndimage):
+                named = "target"  # a white centre in a coloured ring (PickXtimes', StopCube's targets)
+            colour = "pink" if kind == "pink" else _colour(_hue(np.median(image[box][member], axis=0))) if named == "cube" else None
+            if named is not None and (named != "cube" or colour is not None):
                 ys, xs = np.nonzero(member)
                 y, x = int(round(ys.mean() + box[0].start)), int(round(xs.mean() + box[1].start))
-                found.append(SceneObject(named, colour, y, x, area))
+                found.append(SceneObject(named, colour, y, x, area, held=touches_arm and named == "cube"))
     cubes = [o for o in found if o.kind == "cube"]
-    found = [_under_cube(o, cubes) for o in found]
+    found = _one_per_target([_under_cube(o, cubes) for o in found])
     return sorted(found, key=lambda o: (_ORDER.index(o.kind), o.colour or "", -o.area))
+
+
+TINTED = 100
+"""Saturation (0-255) of the colours that are no brighter than the table's but of another hue."""
+PURPLE, PINK = (185, 218), (220, 248)
+"""Pillow hues (0-255) of the targets' purple rings and of StopCube's pink cube (the table's is ~15)."""
+
+
+def _hues(image: np.ndarray, val: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Pillow's hue (0-255) of every pixel, vectorised (0 for greys)."""
+    r, g, b = (image[..., i].astype(np.int32) for i in range(3))
+    delta = np.maximum(spread // 255, 1)
+    h = np.where(val == r, (g - b) / delta, np.where(val == g, 2 + (b - r) / delta, 4 + (r - g) / delta))
+    return ((h / 6.0) % 1.0 * 255).astype(np.int32)
+
+
+RING_SHARE = 0.5
+"""Share of the pixels just around a white region that are saturated for it to be a target's
+centre (a coloured ring round it), not a white area on the table."""
+TARGET_PX = 10
+"""A target's ring and its centre are one target."""
+
+
+def _hollow(member: np.ndarray) -> bool:
+    """Whether a region is a ring: its own centre is not in it."""
+    ys, xs = np.nonzero(member)
+    return not member[int(round(ys.mean())), int(round(xs.mean()))]
+
+
+def _ringed(saturated: np.ndarray, box, member: np.ndarray, ndimage) -> bool:
+    """Whether a region sits in a saturated ring (the pixels up to 3 px around it)."""
+    top, left = max(box[0].start - 3, 0), max(box[1].start - 3, 0)
+    window = np.zeros((box[0].stop + 3 - top, box[1].stop + 3 - left), dtype=bool)
+    window[box[0].start - top: box[0].stop - top, box[1].start - left: box[1].stop - left] = member
+    around = ndimage.binary_dilation(window, iterations=3) & ~window
+    ring = saturated[top: top + window.shape[0], left: left + window.shape[1]][around[: saturated.shape[0] - top, : saturated.shape[1] - left]]
+    return ring.size > 0 and float(ring.mean()) >= RING_SHARE
+
+
+def _one_per_target(found: list[SceneObject]) -> list[SceneObject]:
+    """A target's ring and centre, found apart, named once (the larger one's place)."""
+    out: list[SceneObject] = []
+    for thing in sorted(found, key=lambda o: -o.area):
+        if thing.kind == "target" and any(o.kind == "target" and abs(o.y - thing.y) + abs(o.x - thing.x) <= TARGET_PX for o in out):
+            continue
+        out.append(thing)
+    return out
+
+
+def _arm(grey: np.ndarray, eight: np.ndarray, ndimage) -> np.ndarray:
+    """The arm and the wall behind it: the grey regions touching the top border, widened by :data:`ARM_PX`."""
+    labels, count = ndimage.label(grey, structure=eight)
+    top = np.unique(labels[0][labels[0] > 0])
+    if not count or not len(top):
+        return np.zeros(grey.shape, dtype=bool)
+    return ndimage.binary_dilation(np.isin(labels, top), structure=eight, iterations=ARM_PX)
 
 
 def _under_cube(thing: SceneObject, cubes: list[SceneObject]) -> SceneObject:
@@ -112,7 +188,9 @@ def _colour(median_hue: int) -> str | None:
 
 
 def _name(kind: str, area: int, white_share: float, aspect: float) -> str | None:
-    if kind == "cube":
+    if kind == "purple":
+        return "target"  # PickXtimes' and StopCube's purple-and-white targets: nothing else in RoboMME is purple
+    if kind == "cube" or kind == "pink":
         return "cube" if area >= MIN_CUBE else None
     if kind == "light":
         if area < BUTTON_AREA[0] or area >= CONTAINER_AREA[1]:

@@ -10,7 +10,13 @@ Calibrated on RoboMME's real renders (the episodes in ``../shared``), in Pillow'
   highlight, as is a light region under a cube (PickHighlight's white areas);
 - the bin is the black inside of its frame;
 - anything touching the image border is the back wall, the robot arm reaching in from the top,
-  or an object only partly in view, and is left out.
+  or an object only partly in view, and is left out; so is a light region touching the arm (every
+  grey region reaching in from the top, widened by :data:`ARM_PX`: the gripper), and a cube
+  touching it is held;
+- targets (calibrated against the scene truth, ``robomme-mem audit --truth``): PickXtimes' and
+  StopCube's purple rings (hue 185-218, as saturated as the table but not orange), a white centre
+  inside a coloured ring, and a hollow saturated ring (SwingXtimes' red-and-white discs) are one
+  target each; StopCube's pink cube (hue 220-248) is a cube.
 
 Regions are SciPy's 8-connected components of each class's mask. The synthetic sample's
 renderer uses the same classes (grey buttons and containers, a black bin), so one detector

@@ -115,6 +115,11 @@ def _near(point: tuple[int, int], places: list[tuple[int, int]]) -> float:
     return min((math.dist(point, p) for p in places), default=math.inf)
 
 
+def entry_is_true(entry: Entry, things: list[Thing]) -> bool:
+    """Whether the truth has an object of the entry's kind (and colour) within :data:`MATCH_PX` of its point."""
+    return entry.point is not None and any(_compatible(entry, t) and _near(entry.point, t.places) <= MATCH_PX for t in things)
+
+
 @dataclass
 class TruthAudit:
     precision: Rate = field(default_factory=Rate)
@@ -141,7 +146,7 @@ def score_frame(memory: str, things: list[Thing], scores: TruthAudit, where: str
         if entry.point is None:
             continue
         compatible = [t for t in things if _compatible(entry, t)]
-        ok = any(_near(entry.point, t.places) <= MATCH_PX for t in compatible)
+        ok = entry_is_true(entry, things)
         scores.precision.add(ok)
         if not ok:
             scores.false_entries.append(f"{where}: {entry.text!r}")

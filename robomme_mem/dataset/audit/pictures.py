@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ...png import PNG_COMPRESS_LEVEL
-from .against_truth import MATCH_PX, Thing, _compatible, _near
+from .against_truth import Thing, entry_is_true
 from .entries import entries
 
 SCALE = 2
@@ -71,7 +71,7 @@ def frame_marks(memory: str, things: list[Thing], origin: tuple[int, int]) -> li
     for entry in entries(memory):
         if entry.point is None:
             continue
-        ok = any(_compatible(entry, t) and _near(entry.point, t.places) <= MATCH_PX for t in things)
+        ok = entry_is_true(entry, things)
         y, x = entry.point
         label = f"{entry.colour + ' ' if entry.colour else ''}{entry.kind}"
         marks.append(Mark(label, (y, x), (left + x * SCALE, top + y * SCALE), ok))

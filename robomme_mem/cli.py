@@ -242,8 +242,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     against = None
     if args.truth:
         from .dataset.audit.against_truth import audit_against_truth, truth_table
+        from .dataset.truth.files import offsets_by_source
 
-        against = audit_against_truth(episodes, args.truth)
+        offsets = offsets_by_source(files, args.truth)  # each source hashed once, for the scores and the pictures
+        against = audit_against_truth(episodes, args.truth, offsets)
     print(f"audit of label set {args.labels!r} on {label}: {len(episodes)} episodes in {time.perf_counter() - start:.1f} s")
     print(table(scores))
     if against is not None:
@@ -262,7 +264,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
         started = time.perf_counter()
         index = write_pictures(args.pictures, episodes, args.truth, {"Against the scene truth": truth_table(against), "Against the demonstrations": table(scores)},
-                               f"label set {args.labels!r}", progress=not args.quiet)
+                               f"label set {args.labels!r}", progress=not args.quiet, offsets=offsets)
         print(f"pictures in {time.perf_counter() - started:.1f} s: {index}")
     fixtures = {task: s["spatial"]["fixtures"] for task, s in scores.items() if s["spatial"]["fixtures"] and task != "overall"}
     for task, found in fixtures.items():

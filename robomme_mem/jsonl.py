@@ -15,17 +15,30 @@ from pathlib import Path
 
 def read_lines(path: str | Path, what: str) -> Iterator[tuple[int, object]]:
     """(line number, parsed record) of every line of ``path`` (``what`` names a line in errors)."""
-    lines = Path(path).read_text(encoding="utf-8").split("\n")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
-                return  # an unparsable last line with no newline after it: a write cut short
-            raise ValueError(f"{path}:{number}: not a {what} ({exc})") from None
+    for number, _, record in read_lines_at(path, what):
         yield number, record
+
+
+def read_lines_at(path: str | Path, what: str) -> Iterator[tuple[int, int, object]]:
+    """(line number, byte offset, parsed record) of every line, read one line at a time (a reader
+    can seek back to one record without holding the others)."""
+    with open(path, "rb") as fh:
+        number = 0
+        while True:
+            offset = fh.tell()
+            line = fh.readline()
+            if not line:
+                return
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if not line.endswith(b"\n"):
+                    return  # an unparsable last line with no newline after it: a write cut short
+                raise ValueError(f"{path}:{number}: not a {what} ({exc})") from None
+            yield number, offset, record
 
 
 def repair(path: str | Path) -> int:

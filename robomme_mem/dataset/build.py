@@ -24,6 +24,7 @@ import xxhash
 
 from .assemble.rows import Row, baseline_config_rows, memory_config_rows
 from .assemble.scene import scene_rows
+from .truth.files import offsets_by_source, read_record
 from .assemble.traces import trace_row
 from .audit import audit, audit_against_truth, overall_table, overall_truth_table
 from .checksum import SOURCE_CHECKSUM, file_checksum
@@ -192,7 +193,7 @@ def build(
     try:
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         splits = _splits(where, files, options)
-        truth_at = _truth_offsets(files, options.truth) if options.truth else {}
+        truth_at = offsets_by_source(files, options.truth) if options.truth else {}
         jobs = [EpisodeJob(str(path), index, str(tmp), options, labels, truth_at.get((str(path), index))) for path, index in where]
         with workers(options.workers, len(jobs)) as (pool, count):
             results = bounded_imap(pool, build_episode, jobs, 2 * count, progress)
@@ -207,9 +208,10 @@ def build(
                         if episode.complete:
                             writers.add_trace(split, trace_row(episode.work, episode.memories(), label_info))
         _check_not_empty(writers.counts, label_info, done.no_truth)
+        recorded = options.recorded()
         manifest = build_manifest(
             spec=options.spec.recorded(),
-            options=options.recorded(),
+            options=recorded,
             splits={"seed": options.spec.split_seed, "validation_fraction": options.spec.validation_fraction},
             labels=label_info,
             labels_audit=audit([e for _, e in done.labels]) if label_info is not None else None,
@@ -221,8 +223,8 @@ def build(
             episodes=done.summaries,
             frame_sizes=sorted(done.frame_sizes),
             example=done.example,
-            scene=_scene_record(options.truth, done.no_truth) if options.truth else None,
-            labels_audit_truth=audit_against_truth([e for _, e in done.labels], options.truth) if options.truth and label_info is not None else None,
+            scene=_scene_record(options.truth, recorded["truth"], done.no_truth) if options.truth else None,
+            labels_audit_truth=audit_against_truth([e for _, e in done.labels], options.truth, truth_at) if options.truth and label_info is not None else None,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tables = (overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
@@ -306,25 +308,13 @@ def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOpti
     return assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
 
 
-def _truth_offsets(files: list[Path], truth: str) -> dict[tuple[str, int], int]:
-    """(source file, episode) -> offset of its record in the truth file, matched by the file's checksum."""
-    from .truth.files import index_truth
-
-    offsets = index_truth(truth)
-    out = {}
-    for path in files:
-        checksum = file_checksum(path)[0]
-        out.update({(str(path), episode): at for (sum_, episode), at in offsets.items() if sum_ == checksum})
-    return out
-
-
-def _scene_record(truth: str, no_truth: list[str]) -> dict:
-    """What the manifest keeps of the scene truth: the file, its simulator, and the episodes it lacked."""
+def _scene_record(truth: str, recorded: dict, no_truth: list[str]) -> dict:
+    """What the manifest keeps of the scene truth: the file (``recorded``: its name and checksum, as the
+    options record it), its simulator, and the episodes it lacked."""
     from .truth.files import read_header
 
     header = read_header(truth)
-    return {"truth": {"file": Path(truth).name, SOURCE_CHECKSUM: file_checksum(truth)[0]}, "simulator": header.get("simulator"),
-            "thresholds": header.get("thresholds"), "episodes_without_truth": no_truth}
+    return {"truth": recorded, "simulator": header.get("simulator"), "thresholds": header.get("thresholds"), "episodes_without_truth": no_truth}
 
 
 def _check_not_empty(counts: dict[str, dict[str, int]], label_info: dict | None, no_truth: list[str] = ()) -> None:
@@ -387,8 +377,6 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     size = next((tuple(image.shape[:2]) for image in images.values()), None)
     scene = None
     if job.truth_at is not None:
-        from .truth.files import read_record
-
         scene = scene_rows(planned, read_record(options.truth, job.truth_at), frames)
     return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, files=files, x264=x264,
                          labels=labels, frame_size=size, scene=scene)

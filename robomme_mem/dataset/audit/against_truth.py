@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..checksum import file_checksum
 from ..labels.engine import EpisodeLabels
 from ..labels.truth_labeller import MIN_VISIBLE_PX, SILENT_KINDS
-from ..truth.files import index_truth, read_record
+from ..truth.files import offsets_by_source, read_record
 from .demonstrations import Rate, stated_count
 from .entries import Entry, entries
 
@@ -184,34 +183,58 @@ def score_events(memory: str, episode: dict, step: int, scores: TruthAudit) -> N
         scores.events.add(bool(stated) and max(stated) == happened)
 
 
-def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path) -> dict:
+@dataclass
+class TruthEpisode:
+    """A labelled episode beside its truth: each call frame's memory and true objects."""
+
+    labels: EpisodeLabels
+    record: dict | None
+    """Its truth record (``None``: the truth file has none)."""
+    frames: list[tuple[int, str, list[Thing]]] = field(default_factory=list)
+    """(step, spatial memory, true objects) of every call frame the truth holds."""
+    missing: list[int] = field(default_factory=list)
+    """Call frames the truth does not hold (recorded with another spec)."""
+
+
+def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None) -> Iterator[TruthEpisode]:
+    """Each complete episode with spatial memories, beside its truth (``offsets``: from
+    :func:`~robomme_mem.dataset.truth.files.offsets_by_source`, computed here when not given)."""
+    episodes = [e for e in episodes if e.complete and e.spatial]
+    if offsets is None:
+        offsets = offsets_by_source(dict.fromkeys(str(e.work.file) for e in episodes), truth)
+    for labels in episodes:
+        work = labels.work
+        at = offsets.get((str(work.file), work.episode))
+        if at is None:
+            yield TruthEpisode(labels, None)
+            continue
+        record = read_record(truth, at)
+        by_step = {c["step"]: i for i, c in enumerate(record["calls"])}
+        found = TruthEpisode(labels, record)
+        for memory, step in zip(labels.spatial_memories(), work.timeline.call_frames):
+            if step in by_step:
+                found.frames.append((step, memory, things_at(record, by_step[step])))
+            else:
+                found.missing.append(step)
+        yield found
+
+
+def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None) -> dict:
     """Scores per task and ``overall`` (JSON-ready), plus the episodes the truth lacks."""
-    offsets = index_truth(truth)
-    sums: dict[str, str] = {}
     by_task: dict[str, TruthAudit] = {}
     overall = TruthAudit()
     without: list[str] = []
-    for labels in episodes:
-        if not labels.complete or not labels.spatial:
-            continue
-        work = labels.work
-        path = str(work.file)
-        sums.setdefault(path, file_checksum(path)[0])
-        at = offsets.get((sums[path], work.episode))
-        if at is None:
+    for found in with_truth(episodes, truth, offsets):
+        work = found.labels.work
+        if found.record is None:
             without.append(work.name)
             continue
-        episode = read_record(truth, at)
-        by_step = {c["step"]: i for i, c in enumerate(episode["calls"])}
+        without += [f"{work.name} step {step}" for step in found.missing]
         task = by_task.setdefault(work.task, TruthAudit())
-        for memory, step in zip(labels.spatial_memories(), work.timeline.call_frames):
-            if step not in by_step:
-                without.append(f"{work.name} step {step}")
-                continue
-            things = things_at(episode, by_step[step])
+        for step, memory, things in found.frames:
             for scores in (task, overall):
                 score_frame(memory, things, scores, f"{work.name} step {step}")
-                score_events(memory, episode, step, scores)
+                score_events(memory, found.record, step, scores)
     out = {t: by_task[t].to_dict() for t in sorted(by_task)}
     out["overall"] = overall.to_dict()
     return {"scores": out, "without_truth": without, "truth": Path(truth).name}

@@ -182,33 +182,22 @@ def _markdown_table(table: str) -> str:
     return "".join(out) + "</table>"
 
 
-def write_pictures(folder: str | Path, episodes, truth: str | Path, tables: dict[str, str], title: str, progress: bool = True) -> Path:
+def write_pictures(folder: str | Path, episodes, truth: str | Path, tables: dict[str, str], title: str, progress: bool = True,
+                   offsets: dict[tuple[str, int], int] | None = None) -> Path:
     """Every labelled episode the truth holds as a sheet, and ``index.html`` over them; the index's path."""
     from tqdm.auto import tqdm
 
-    from ..checksum import file_checksum
     from ..source import SourceFile
-    from ..truth.files import index_truth, read_record
-    from .against_truth import things_at
+    from .against_truth import with_truth
 
     folder = Path(folder)
-    offsets = index_truth(truth)
-    sums: dict[str, str] = {}
     sheets = []
-    for labels in tqdm(list(episodes), desc="pictures", unit="episode", disable=not progress):
-        if not labels.complete or not labels.spatial:
+    for found in tqdm(with_truth(episodes, truth, offsets), desc="pictures", unit="episode", disable=not progress):  # one record in memory at a time
+        work = found.labels.work
+        if not found.frames:
             continue
-        work = labels.work
-        sums.setdefault(str(work.file), file_checksum(work.file)[0])
-        at = offsets.get((sums[str(work.file)], work.episode))
-        if at is None:
-            continue
-        record = read_record(truth, at)
-        by_step = {c["step"]: i for i, c in enumerate(record["calls"])}
         with SourceFile(work.file) as source:
             episode = source.episode(work.episode)
-            frames = [(step, episode.front_image(step), memory, things_at(record, by_step[step]))
-                      for memory, step in zip(labels.spatial_memories(), work.timeline.call_frames) if step in by_step]
-        if frames:
-            sheets.append(write_sheet(folder, work.task, work.episode, frames, f"{work.name}, {title}"))
+            frames = [(step, episode.front_image(step), memory, things) for step, memory, things in found.frames]
+        sheets.append(write_sheet(folder, work.task, work.episode, frames, f"{work.name}, {title}"))
     return write_index(folder, sheets, tables, title)

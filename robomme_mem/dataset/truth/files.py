@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from ...jsonl import append_line, read_lines, repair
+from ...jsonl import append_line, read_lines_at, repair
 from ..checksum import SOURCE_CHECKSUM
 
 TRUTH_FORMAT = "robomme-mem-truth/1"
@@ -23,31 +23,42 @@ def key_of(record: dict) -> str:
     return json.dumps(record["key"], sort_keys=True)
 
 
+def _records(path: str | Path):
+    """(header, then (line number, byte offset, record) of each record) of a truth file, read once.
+
+    A foreign or damaged file is an error naming the file and line; a last line cut short by a
+    kill is skipped.
+    """
+    path = Path(path)
+    lines = read_lines_at(path, "truth record")
+    try:
+        first = next(lines, None)
+    except OSError as exc:
+        raise ValueError(f"{path}: not a truth file ({exc})") from None
+    if first is None:
+        raise ValueError(f"{path}: empty, not a truth file")
+    header = first[2]
+    if not isinstance(header, dict) or header.get("format") != TRUTH_FORMAT:
+        found = header.get("format") if isinstance(header, dict) else type(header).__name__
+        raise ValueError(f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth`)")
+
+    def records():
+        for number, offset, record in lines:
+            if not isinstance(record, dict) or not isinstance(record.get("key"), dict):
+                raise ValueError(f"{path}:{number}: a truth record without its key")
+            yield number, offset, record
+
+    return header, records()
+
+
 def read_truth(path: str | Path) -> dict:
     """``{"header", "episodes", "refused"}`` of a truth file (the last record of each key wins).
 
     A foreign or damaged file is an error naming the file and line; a last line cut short by a
     kill is ignored.
     """
-    path = Path(path)
-    header, records = None, {}
-    try:
-        lines = list(read_lines(path, "truth record"))
-    except OSError as exc:
-        raise ValueError(f"{path}: not a truth file ({exc})") from None
-    for number, record in lines:
-        if header is None:
-            if not isinstance(record, dict) or record.get("format") != TRUTH_FORMAT:
-                found = record.get("format") if isinstance(record, dict) else type(record).__name__
-                raise ValueError(f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth`)")
-            header = record
-            continue
-        try:
-            records[key_of(record)] = record
-        except (KeyError, TypeError):
-            raise ValueError(f"{path}:{number}: a truth record without its key") from None
-    if header is None:
-        raise ValueError(f"{path}: empty, not a truth file")
+    header, lines = _records(path)
+    records = {key_of(record): record for _, _, record in lines}
     return {
         "header": header,
         "episodes": [r for r in records.values() if r.get("kind") == "episode"],
@@ -57,39 +68,36 @@ def read_truth(path: str | Path) -> dict:
 
 def read_header(path: str | Path) -> dict:
     """A truth file's header alone (its first line)."""
-    with open(path, "rb") as fh:
-        header = json.loads(fh.readline() or b"{}")
-    if header.get("format") != TRUTH_FORMAT:
-        raise ValueError(f"{path}: format {header.get('format')!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth`)")
-    return header
+    return _records(path)[0]
 
 
 def index_truth(path: str | Path) -> dict[tuple[str, int], int]:
     """Byte offset of each kept episode's record, by (source checksum, episode): what a build needs
     to hand each worker its own episode without holding every truth in memory (a truth is ~0.3 MB
-    an episode). The last record of a key wins, as in :func:`read_truth`; refused episodes are not
-    indexed (they have no truth)."""
-    path = Path(path)
-    read_truth(path)  # the same checks, the same errors
+    an episode). One pass over the file, with :func:`read_truth`'s checks; the last record of a key
+    wins, and refused episodes are not indexed (they have no truth)."""
+    _, lines = _records(path)
     offsets: dict[tuple[str, int], int] = {}
-    with open(path, "rb") as fh:
-        fh.readline()  # the header
-        while True:
-            at = fh.tell()
-            line = fh.readline()
-            if not line:
-                break
-            try:
-                record = json.loads(line)
-            except ValueError:
-                break  # a last line cut short: read_truth ignored it too
-            key = record.get("key") or {}
-            where = (key.get(SOURCE_CHECKSUM), key.get("episode"))
-            if record.get("kind") == "episode":
-                offsets[where] = at
-            else:
-                offsets.pop(where, None)
+    for _, offset, record in lines:
+        where = (record["key"].get(SOURCE_CHECKSUM), record["key"].get("episode"))
+        if record.get("kind") == "episode":
+            offsets[where] = offset
+        else:
+            offsets.pop(where, None)
     return offsets
+
+
+def offsets_by_source(files, truth: str | Path) -> dict[tuple[str, int], int]:
+    """(source file path, episode) -> byte offset of its record in ``truth``, matched by each file's
+    checksum (never by its name); the one match a build, the audit and its pictures all use."""
+    from ..checksum import file_checksum
+
+    offsets = index_truth(truth)
+    out = {}
+    for path in files:
+        checksum = file_checksum(path)[0]
+        out.update({(str(path), episode): at for (held, episode), at in offsets.items() if held == checksum})
+    return out
 
 
 def read_record(path: str | Path, offset: int) -> dict:

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..labels.engine import EpisodeLabels
-from ..labels.truth_labeller import MIN_VISIBLE_PX, SILENT_KINDS
+from ..labels.truth_labeller import SILENT_KINDS
 from ..truth.files import offsets_by_source, read_record
+from ..truth.seen import seen_by, visible_now
 from .demonstrations import Rate, stated_count
 from .entries import Entry, entries
 
@@ -61,23 +62,10 @@ class Thing:
 def things_at(episode: dict, index: int) -> list[Thing]:
     """The true objects at call ``index`` of a truth episode, with every place an entry may name."""
     objects = episode["objects"]
-    calls = episode["calls"][: index + 1]
     rows = {r["step"]: r for r in episode["steps"]}
-    now = calls[-1]
+    now = episode["calls"][index]
     row = rows[now["step"]]
-    last: dict[str, tuple[int, int]] = {}
-    sighted: dict[str, list[tuple[int, int]]] = {}
-    lit: dict[str, tuple[int, int]] = {}
-    seen_before: set[str] = set()
-    if episode.get("execution_start", 0) > 0:  # a video task: its demonstration showed what the containers cover at the start
-        seen_before |= set(rows[episode["calls"][0]["step"]].get("under", {}))
-    for call in calls:
-        for name, v in call["visible"].items():
-            if v["pixels"] >= MIN_VISIBLE_PX:
-                last[name] = tuple(v["centre"])
-                sighted.setdefault(name, []).append(last[name])
-                if name in rows[call["step"]].get("highlighted", []):
-                    lit[name] = tuple(v["centre"])
+    seen = seen_by(episode, index, rows)
     parked, held, under = set(row.get("parked", [])), set(row.get("held", [])), row.get("under", {})
     has_bin = any(info["kind"] == "bin" for info in objects.values())
 
@@ -92,16 +80,16 @@ def things_at(episode: dict, index: int) -> list[Thing]:
     for name, info in sorted(objects.items()):
         if info["kind"] in SILENT_KINDS:
             continue
-        v = now["visible"].get(name, {})
-        visible = v.get("pixels", 0) >= MIN_VISIBLE_PX
-        places = [p for p in (centre(name), tuple(row["pixel"][name]) if row["pixel"].get(name) else None, last.get(name)) if p]
+        visible = visible_now(now, name)
+        places = [p for p in (centre(name), tuple(row["pixel"][name]) if row["pixel"].get(name) else None, seen.last.get(name)) if p]
         if name in under and centre(under[name]):
             places.append(centre(under[name]))
-        seen = name in last or name in seen_before
-        out.append(Thing(name, info["kind"], info.get("colour"), places, tuple(v["centre"]) if visible else None, seen, held=name in held,
-                         binned=name in parked and has_bin and seen, hidden=seen and not visible and name not in held and (name not in parked or name in under),
-                         sightings=sighted.get(name, [])))
-    for name, place in sorted(lit.items()):  # PickHighlight's white areas: where each was seen while shown
+        known = seen.known(name)
+        out.append(Thing(name, info["kind"], info.get("colour"), places, tuple(now["visible"][name]["centre"]) if visible else None, known,
+                         held=name in held, binned=name in parked and has_bin and known,
+                         hidden=known and not visible and name not in held and (name not in parked or name in under),
+                         sightings=seen.every.get(name, [])))
+    for name, place in sorted(seen.lit.items()):  # PickHighlight's white areas: where each was seen while shown
         out.append(Thing(f"white area of {name}", "white area", None, [place], place if name in row.get("highlighted", []) else None, True))
     return out
 

@@ -21,14 +21,13 @@ from ...prompts import SPATIAL_WORD_LIMIT
 from ...subgoals import times_words
 from ..checksum import file_checksum
 from ..truth.files import read_truth
+from ..truth.seen import seen_by, visible_now
 from .cache import Answer
 from .requests import LabelParams, LabelRequest
 from .rules import NOTHING_SEEN, action_memory
 
 MODEL = "truth"
 VERSION = "1"
-MIN_VISIBLE_PX = 20
-"""Pixels of an object's mask below which the camera is not taken to see it (a sliver behind the arm)."""
 SILENT_KINDS = {"fixture"}
 """Kinds a memory never names (a button's base: the button is its cap)."""
 
@@ -44,29 +43,20 @@ def _yx(point) -> str:
 def spatial_memory(episode: dict, call_index: int) -> str:
     """The spatial memory of one call frame of a truth episode (pure: the truth and an index)."""
     objects = episode["objects"]
-    calls = episode["calls"][: call_index + 1]
     rows = {r["step"]: r for r in episode["steps"]}
-    now = calls[-1]
+    now = episode["calls"][call_index]
     row = rows[now["step"]]
-    last_seen: dict[str, list[int]] = {}
-    if episode["execution_start"] > 0:  # a video task: its demonstration showed what the containers now cover
-        first = rows[episode["calls"][0]["step"]]
-        last_seen.update({cube: [] for cube in first.get("under", {})})
-    lit: dict[str, list[int]] = {}  # highlighted cube -> where its white area was last seen
-    for call in calls:
-        for name, v in call["visible"].items():
-            if v["pixels"] >= MIN_VISIBLE_PX and objects[name]["kind"] not in SILENT_KINDS:
-                last_seen[name] = v["centre"]
-                if name in rows[call["step"]].get("highlighted", []):
-                    lit[name] = v["centre"]
-    visible = [n for n, v in now["visible"].items() if v["pixels"] >= MIN_VISIBLE_PX and objects[n]["kind"] not in SILENT_KINDS]
+    seen = seen_by(episode, call_index, rows)
+    lit = seen.lit
+    visible = [n for n in now["visible"] if visible_now(now, n) and objects[n]["kind"] not in SILENT_KINDS]
     held, under, parked = set(row["held"]), row.get("under", {}), set(row.get("parked", []))
     has_bin = any(info["kind"] == "bin" for info in objects.values())
     shown = [f"{display_name(objects[n])} {_yx(now['visible'][n]['centre'])}" + (" (held)" if n in held else "") for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])]
     highlighted = set(row.get("highlighted", []))
     shown += [f"white area under the {display_name(objects[n])} {_yx(lit[n])}" for n in sorted(lit) if n in highlighted and n in visible]
     gone = [f"white area under the {display_name(objects[n])} last seen at {_yx(lit[n])}" for n in sorted(lit) if n not in highlighted]
-    for name in sorted(set(last_seen) - set(visible)):
+    known = {n for n in [*seen.last, *seen.shown_before] if objects[n]["kind"] not in SILENT_KINDS}
+    for name in sorted(known - set(visible)):
         label = display_name(objects[name])
         if name in held:
             gone.append(f"{label} held by the gripper")
@@ -76,8 +66,8 @@ def spatial_memory(episode: dict, call_index: int) -> str:
             gone.append(f"{label} in the bin")
         elif name in parked:
             continue  # out of the scene: nothing the camera can say where
-        elif last_seen[name]:
-            gone.append(f"{label} last seen at {_yx(last_seen[name])}")
+        elif seen.last.get(name):
+            gone.append(f"{label} last seen at {_yx(seen.last[name])}")
     parts = [f"Visible: {', '.join(shown)}." if shown else NOTHING_SEEN]
     if gone:
         parts.append(f"Not in view: {'; '.join(gone)}.")

@@ -1,0 +1,47 @@
+"""What the front camera has seen of each object by a call frame: the one account both the
+``truth`` labeller (what a memory may say) and the audit (what a memory should have said) use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIN_VISIBLE_PX = 20
+"""Pixels of an object's mask below which the camera is not taken to see it (a sliver behind the arm)."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    last: dict[str, tuple[int, int]]
+    """Where the camera last saw each object (its mask centre)."""
+    every: dict[str, list[tuple[int, int]]]
+    """Every place the camera saw each object at, oldest first."""
+    lit: dict[str, tuple[int, int]]
+    """Where each highlighted object was last seen while its white area was shown (PickHighlight)."""
+    shown_before: frozenset[str]
+    """In a video task, the cubes the containers cover when execution starts: the demonstration
+    video showed them (its frames are not rendered by the truth, so this one fact comes from the
+    task's design, not a camera)."""
+
+    def known(self, name: str) -> bool:
+        return name in self.last or name in self.shown_before
+
+
+def visible_now(call: dict, name: str) -> bool:
+    return call["visible"].get(name, {}).get("pixels", 0) >= MIN_VISIBLE_PX
+
+
+def seen_by(episode: dict, index: int, rows: dict[int, dict] | None = None) -> Seen:
+    """What the camera has seen by call ``index`` of a truth episode (``rows``: its steps by step)."""
+    rows = rows if rows is not None else {r["step"]: r for r in episode["steps"]}
+    last: dict[str, tuple[int, int]] = {}
+    every: dict[str, list[tuple[int, int]]] = {}
+    lit: dict[str, tuple[int, int]] = {}
+    for call in episode["calls"][: index + 1]:
+        for name, v in call["visible"].items():
+            if v["pixels"] >= MIN_VISIBLE_PX:
+                last[name] = tuple(v["centre"])
+                every.setdefault(name, []).append(last[name])
+                if name in rows[call["step"]].get("highlighted", []):
+                    lit[name] = last[name]
+    before = frozenset(rows[episode["calls"][0]["step"]].get("under", {})) if episode.get("execution_start", 0) > 0 else frozenset()
+    return Seen(last, every, lit, before)

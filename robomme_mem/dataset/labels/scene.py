@@ -78,8 +78,11 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
     light = (spread < GREY_SAT * val) & (val > 110)
     white = light & (val > WHITE_VALUE)
     saturated = (spread > SATURATED * val) & (val > 60)
-    hue = _hues(image, val, spread)
-    tinted = (spread > TINTED * val) & (val > 100)  # as saturated as the table, which is orange
+    # as saturated as the table, which is orange, but bluer than green: only such pixels can have a
+    # purple or pink hue (>= 185 of 255), so only they get one (the table has none)
+    tinted = (spread > TINTED * val) & (val > 100) & (b > g)
+    hue = np.zeros(val.shape, dtype=np.int32)
+    hue[tinted] = _hues(image[tinted], val[tinted], spread[tinted])
     purple = tinted & (hue >= PURPLE[0]) & (hue < PURPLE[1])
     pink = tinted & ~saturated & (hue >= PINK[0]) & (hue < PINK[1])
     classes = (("cube", saturated), ("light", light), ("bin", val < DARK_VALUE), ("purple", purple), ("pink", pink))
@@ -124,7 +127,7 @@ PURPLE, PINK = (185, 218), (220, 248)
 
 
 def _hues(image: np.ndarray, val: np.ndarray, spread: np.ndarray) -> np.ndarray:
-    """Pillow's hue (0-255) of every pixel, vectorised (0 for greys)."""
+    """Pillow's hue (0-255) of pixels (``... x 3`` RGB with their value and spread), vectorised (0 for greys)."""
     r, g, b = (image[..., i].astype(np.int32) for i in range(3))
     delta = np.maximum(spread // 255, 1)
     h = np.where(val == r, (g - b) / delta, np.where(val == g, 2 + (b - r) / delta, 4 + (r - g) / delta))

@@ -121,10 +121,10 @@ PURPLE, WHITE, PINK = (187, 90, 224), (231, 231, 231), (224, 99, 163)
 def test_what_touches_the_arm_is_the_gripper_or_in_it():
     frame = scene((RED, 100, 60, 12))
     frame[0:40, 120:136] = GREY  # the arm, reaching in from the top
-    frame[40:48, 118:138] = GREY  # a gripper finger, like a button's plate
-    frame[48:58, 123:133] = RED  # and the cube it holds
+    frame[42:50, 110:120] = GREY  # a gripper finger 2 px below it, the size of a button's plate
+    frame[42:52, 123:133] = RED  # and the cube it holds
     assert [(o.name, o.held) for o in detect_objects(frame)] == [("red cube", False), ("red cube", True)]  # and no button on the gripper
-    assert spatial_memory(None, frame) == "Visible: red cube <100, 60>, red cube <52, 128> (held)."
+    assert spatial_memory(None, frame) == "Visible: red cube <100, 60>, red cube <46, 128> (held)."
 
 
 def test_a_carried_cube_is_one_entry_not_a_trail_of_last_seen_copies():
@@ -135,6 +135,9 @@ def test_a_carried_cube_is_one_entry_not_a_trail_of_last_seen_copies():
     assert "last seen" not in again
     gone = spatial_memory(again, scene((GREY, 60, 128, 12)))
     assert gone.endswith("Not in view: red cube last seen at <80, 140>.")  # where it was last, once
+    two_known = "Visible: red cube <100, 60>. Not in view: red cube last seen at <80, 140>."
+    one_seen = spatial_memory(two_known, scene((RED, 30, 200, 12)))
+    assert one_seen == "Visible: red cube <30, 200>. Not in view: red cube last seen at <100, 60>."  # two known, one in view: the freshest kept
 
 
 def test_a_ringed_disc_is_a_target_not_a_cube_or_a_white_area():

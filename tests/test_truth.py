@@ -337,3 +337,14 @@ def test_objects_that_share_a_name_are_told_apart_by_their_articulation():
     assert kind_of("button_left.button_cap") == {"kind": "button", "colour": None}
     assert kind_of("target_cube_red") == {"kind": "cube", "colour": "red"}
     assert kind_of("temp_target_1") == kind_of("target") == {"kind": "target", "colour": None}  # SwingXtimes' targets
+
+
+def test_in_a_video_task_the_cubes_covered_when_execution_starts_count_as_seen():
+    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+
+    episode = scene()
+    episode["execution_start"] = 10  # the demonstration video showed the blue cube before the container covered it
+    episode["steps"][0]["under"] = {"cube_blue_1": "bin_0"}
+    episode["calls"][0]["visible"]["cube_blue_1"] = {"pixels": 0, "centre": None}
+    assert spatial_memory(episode, 0).endswith("Not in view: blue cube hidden under the container at <40, 200>.")
+    assert "blue cube" not in spatial_memory(scene(), 0)  # without the video it was never seen

@@ -283,7 +283,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .dataset.plan import plan_episode
-    from .dataset.source import SourceFile, find_source_files
+    from .dataset.source import find_source_files, open_source
     from .dataset.spec import load_spec
 
     spec = load_spec(args.spec)
@@ -291,7 +291,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     files = find_source_files(sources)
     start, decoded = time.perf_counter(), 0
     for path in files:
-        with SourceFile(path) as src:
+        with open_source(path) as src:
             indices = src.episode_indices
             print(f"{path.name}: task {src.task}, {len(indices)} episode(s)")
             shown = args.episode if args.episode is not None else indices[0]

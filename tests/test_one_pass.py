@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from robomme_mem.dataset import source as source_module
+from robomme_mem.dataset.source import hdf5 as source_module
 from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
 from robomme_mem.dataset.labels.cache import LabelCache

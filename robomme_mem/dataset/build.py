@@ -36,7 +36,7 @@ from ..png import PNG_COMPRESS_LEVEL
 from .layout import CARD, MANIFEST, MAX_SHARD_BYTES, SWIFT_IMAGES_DIR, video_path
 from .pool import bounded_imap, workers
 from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
-from .source import SourceFile, find_source_files, select_files, task_of
+from .source import find_source_files, open_source, select_files, task_of
 from .spec import BuildSpec, load_spec
 from .splits import assign_splits, read_split_file
 from .versions import build_versions, version_changes
@@ -348,7 +348,7 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     options = job.options
     out = Path(job.out)
     digest = xxhash.xxh3_128()
-    with SourceFile(job.file) as source:
+    with open_source(job.file) as source:
         episode = source.episode(job.episode)
         planned = plan_episode(episode, options.spec.stride_for)
         plan = planned.timeline

@@ -23,7 +23,7 @@ from .checksum import PLAN_DIGEST, READ_DIGEST
 from ..errors import SourceError
 from ..subgoals import STYLES
 from .segment import Boundary, Timeline, boundaries, segment_episode
-from .source import Episode, SourceFile
+from .source import Episode, open_source
 
 @dataclass(frozen=True)
 class PlannedEpisode:
@@ -85,7 +85,7 @@ def _plan_in_file(file: str | Path, index: int, stride_for: Callable[[str], int]
     The file is opened per episode: HDF5 keeps every string heap it has read cached until the
     file is closed, so a handle kept across episodes grows with the file.
     """
-    with SourceFile(file) as source:
+    with open_source(file) as source:
         return plan_episode(source.episode(index), stride_for)
 
 
@@ -97,7 +97,7 @@ def episodes_of(files: Iterable[Path], max_episodes: int | None = None) -> list[
     out: list[tuple[Path, int]] = []
     seen: dict[tuple[str, int], Path] = {}
     for path in files:
-        with SourceFile(path) as source:
+        with open_source(path) as source:
             task, indices = source.task, source.episode_indices[:max_episodes]
         for index in indices:
             if (task, index) in seen:
@@ -140,15 +140,15 @@ def source_records(files: Sequence[Path], episodes: Sequence[PlannedEpisode], fr
             digest.update(episode.digest.encode())
             if frame_digests is not None:
                 digest.update(frame_digests[(episode.task, episode.episode)].encode())
-        with SourceFile(path) as source:
-            synthetic = source.synthetic
+        with open_source(path) as source:
+            synthetic, size = source.synthetic, source.size_bytes
         records.append(
             {
                 "file": path.name,
                 "synthetic": synthetic,
                 "task": planned[0].task if planned else None,
                 "episodes": len(planned),
-                "bytes": path.stat().st_size,
+                "bytes": size,
                 (PLAN_DIGEST if frame_digests is None else READ_DIGEST): digest.hexdigest(),
             }
         )

@@ -187,7 +187,7 @@ def write_pictures(folder: str | Path, episodes, truth: str | Path, tables: dict
     """Every labelled episode the truth holds as a sheet, and ``index.html`` over them; the index's path."""
     from tqdm.auto import tqdm
 
-    from ..source import SourceFile
+    from ..source import open_source
     from .against_truth import with_truth
 
     folder = Path(folder)
@@ -196,7 +196,7 @@ def write_pictures(folder: str | Path, episodes, truth: str | Path, tables: dict
         work = found.labels.work
         if not found.frames:
             continue
-        with SourceFile(work.file) as source:
+        with open_source(work.file) as source:
             episode = source.episode(work.episode)
             frames = [(step, episode.front_image(step), memory, things) for step, memory, things in found.frames]
         sheets.append(write_sheet(folder, work.task, work.episode, frames, f"{work.name}, {title}"))

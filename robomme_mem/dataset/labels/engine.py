@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..plan import PlannedEpisode
 from ..segment import Boundary
-from ..source import Episode, SourceFile
+from ..source import Episode, SourceFile, open_source
 from .cache import Answer
 from .memories import EpisodeMemories
 from ...subgoals import STYLES
@@ -121,7 +121,7 @@ class Frames:
     def __call__(self, work: PlannedEpisode, step: int) -> np.ndarray:
         key = (work.file, work.episode)
         if key not in self._open:
-            source = SourceFile(work.file)
+            source = open_source(work.file)
             self._open[key] = (source, source.episode(work.episode))
         return self._open[key][1].front_image(step)
 

@@ -91,7 +91,9 @@ def offsets_by_source(files, truth: str | Path) -> dict[tuple[str, int], int]:
     """(source file path, episode) -> byte offset of its record in ``truth``, matched by each file's
     checksum (never by its name); the one match a build, the audit and its pictures all use."""
     from ..checksum import file_checksum
+    from ..source import require_hdf5
 
+    require_hdf5(files, "scoring against the scene truth")
     offsets = index_truth(truth)
     out = {}
     for path in files:

@@ -19,7 +19,7 @@ from ...executors import run_jobs
 from ..checksum import SOURCE_CHECKSUM, file_checksum
 from ..plan import episodes_of, plan_episode
 from ..pool import worker_count
-from ..source import SourceFile
+from ..source import SourceFile, require_hdf5
 from ..spec import BuildSpec, load_spec
 from .fidelity import Thresholds, problems
 from .files import TruthWriter, key_of
@@ -98,6 +98,7 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
     record replaces the old one). ``open_env``: how an episode's env is made and reset (default: RoboMME's; a module-level
     function, so worker processes can be handed it)."""
     spec = spec or load_spec()
+    require_hdf5(files, "the scene truth")
     for path in files:
         with SourceFile(path) as source:
             if source.synthetic:

@@ -28,8 +28,9 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; HDF5's own zlib reads the same pixels
     isal_zlib, isal_error = None, OSError
 
-from ..errors import SourceError, first_line
-from ..tasks import ALL_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX, task_from_filename
+from ...errors import SourceError, first_line
+from .lerobot_features import MOTION_FIELDS, state_of
+from ...tasks import ALL_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX, task_from_filename
 
 EPISODE_RE = re.compile(r"^episode_(\d+)$")
 TIMESTEP_RE = re.compile(r"^timestep_(\d+)$")
@@ -43,33 +44,6 @@ SYNTHETIC_ATTR = "robomme_mem_synthetic"
 """Root attribute robomme-mem's own generator writes into every file it makes (RoboMME's recorder never does)."""
 
 
-def find_source_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Expand files and folders into RoboMME files, sorted by name.
-
-    Folders contribute every ``record_dataset_*.h5`` directly inside them. The reference
-    builder takes ``os.listdir`` order; we sort so builds are reproducible.
-    """
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.iterdir()
-                if p.name.startswith(SOURCE_FILE_PREFIX) and p.name.endswith(SOURCE_FILE_SUFFIX)
-            )
-            if not found:
-                below = sorted({p.parent.name for p in path.glob(f"*/{SOURCE_FILE_PREFIX}*{SOURCE_FILE_SUFFIX}")})
-                hint = f"; found some one level down, in {', '.join(f'{b}/' for b in below[:3])}{', ...' if len(below) > 3 else ''}: pass those folders" if below else ""
-                raise SourceError(path, f"folder has no {SOURCE_FILE_PREFIX}<Task>{SOURCE_FILE_SUFFIX} files{hint}")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise SourceError(path, "file not found")
-    files = sorted(dict.fromkeys(f.resolve() for f in files), key=lambda p: (p.name, str(p)))
-    return files
-
-
 def task_of(path: Path) -> str:
     """The RoboMME task a file holds, from its name; unknown names are an error."""
     task = task_from_filename(path.name)
@@ -80,18 +54,6 @@ def task_of(path: Path) -> str:
             f" with Task one of {', '.join(ALL_TASKS)})",
         )
     return task
-
-
-def select_files(files: list[Path], tasks: Sequence[str] | None) -> list[Path]:
-    """The files of ``tasks`` (all files when ``None``); no match is an error naming what was found."""
-    by_task = [(f, task_of(f)) for f in files]
-    if tasks is None:
-        return files
-    chosen = [f for f, t in by_task if t in tasks]
-    if not chosen:
-        have = sorted({t for _, t in by_task})
-        raise SourceError(files[0].parent if files else ".", f"no source file for tasks {list(tasks)} (found {have})")
-    return chosen
 
 
 class SourceFile:
@@ -115,6 +77,10 @@ class SourceFile:
 
     def close(self) -> None:
         self._h5.close()
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
 
     @cached_property
     def synthetic(self) -> str | None:
@@ -184,12 +150,17 @@ class Episode:
     @cached_property
     def goal(self) -> str:
         """The task goal, ``setup/task_goal[0]`` lower-cased as the reference builder does."""
+        return self.raw_goal.lower()
+
+    @cached_property
+    def raw_goal(self) -> str:
+        """``setup/task_goal[0]`` as recorded (a LeRobot copy's task sentence)."""
         value = self._read(TASK_GOAL)
         if isinstance(value, np.ndarray):
             if value.size == 0:
                 raise self.error("task goal is empty", field=TASK_GOAL)
             value = value.reshape(-1)[0]
-        return self._decode(value, field=TASK_GOAL).lower()
+        return self._decode(value, field=TASK_GOAL)
 
     @cached_property
     def seed(self) -> int | None:
@@ -215,6 +186,18 @@ class Episode:
         if value.ndim != 1 or value.size < 8 or not np.all(np.isfinite(value)):
             raise self.error(f"expected 8 finite joint targets, got {value.dtype} {value.shape}", step=step, field="action/joint_action")
         return value
+
+    @cached_property
+    def has_motion(self) -> bool:
+        """Whether the steps carry joint state, gripper state and joint action (recordings do; the sample does not)."""
+        first = self._group.get("timestep_0")
+        return first is not None and all(f in first for f in MOTION_FIELDS)
+
+    def motion(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(state, action) of a step as LeRobot's ``state`` and ``actions`` hold them (float32, 8 each)."""
+        self._check_step(step)
+        joints, gripper = (self._read(f"timestep_{step}/{f}", step=step, field=f) for f in MOTION_FIELDS[:2])
+        return state_of(joints, gripper), np.asarray(self.joint_action(step), dtype=np.float32)[:8]
 
     def front_camera_extrinsic(self, step: int) -> np.ndarray:
         """The front camera's 3 x 4 world-to-camera matrix at a step (OpenCV convention)."""

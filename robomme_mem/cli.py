@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     _label_parser(sub)
     _labels_parser(sub)
     _truth_parser(sub)
+    _export_parser(sub)
 
     h = sub.add_parser("push", help="publish a build folder as a Hub dataset repo, tagged with a version")
     h.add_argument("folder", type=Path, nargs="?", default=Path(DEFAULT_OUT), help=f"build folder (default: ./{DEFAULT_OUT})")
@@ -536,6 +537,52 @@ if __name__ == "__main__":
 
 
 # -- truth ---------------------------------------------------------------------------------
+
+
+def _export_parser(sub) -> None:
+    e = sub.add_parser("export", help="export a source and its memories in another format (lerobot: LeRobot v3.0)")
+    e.add_argument("format", choices=["lerobot"], help="lerobot: a LeRobot v3.0 dataset, memories as language_persistent rows")
+    e.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files, folders, or a LeRobot v3.0 folder; default: the embedded sample")
+    e.add_argument("--out", type=Path, help="folder of the new dataset (not with --annotate)")
+    e.add_argument("--annotate", type=Path, metavar="EXISTING", help="add only the language columns to this existing LeRobot copy of the same episodes, in place")
+    e.add_argument("--labels", default="rules", metavar="SET", help="label set of the memories ('rules', the default, labels offline; 'none': frames and subgoals only)")
+    e.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
+    e.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's)")
+    e.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
+    e.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
+    e.add_argument("--fps", type=positive_int, default=10, help="frames per second of the dataset (default 10, as lerobot/robomme)")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .dataset.export import annotate_lerobot, export_lerobot
+    from .dataset.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.annotate:
+        if args.out:
+            print("robomme-mem export: --annotate writes into EXISTING; drop --out", file=sys.stderr)
+            return 2
+        if args.labels == "none":
+            print("robomme-mem export: --annotate needs a label set", file=sys.stderr)
+            return 2
+        result = annotate_lerobot(args.annotate, args.source, labels=args.labels, store=args.store, spec=spec, progress=not args.quiet)
+        print(f"annotated {result.episodes} episodes ({result.frames} frames) of {result.out} with {result.language_rows} language rows "
+              f"in {result.seconds:.1f} s")
+    else:
+        if not args.out:
+            print("robomme-mem export: --out DIR is needed (or --annotate EXISTING)", file=sys.stderr)
+            return 2
+        sources, label = _sources(args.source)
+        result = export_lerobot(sources, args.out, labels=None if args.labels == "none" else args.labels, store=args.store, spec=spec,
+                                tasks=tuple(args.tasks) if args.tasks else None, max_episodes=args.max_episodes, fps=args.fps, progress=not args.quiet)
+        print(f"exported {result.episodes} episodes ({result.frames} frames) of {label} to {result.out} with {result.language_rows} language rows "
+              f"in {result.seconds:.1f} s")
+    if result.unlabelled:
+        print(f"without memories (the label set lacks them): {', '.join(result.unlabelled[:3])}{', ...' if len(result.unlabelled) > 3 else ''}")
+    print(f'load it with LeRobot: LeRobotDataset("robomme-mem/export", root="{result.out}")')
+    return 0
 
 
 def _truth_parser(sub) -> None:

@@ -62,6 +62,8 @@ def split_part(path: str | Path) -> tuple[Path, str] | None:
 def lerobot_parts(root: str | Path) -> list[Path]:
     """One ``<folder>#<Task>`` per task the copy holds."""
     folder = LeRobotFolder.open(root)
+    if folder.unresolved:
+        raise folder.unresolved[0]
     return [Path(f"{folder.root}{PART_SEPARATOR}{task}") for task in sorted({e.task for e in folder.episodes})]
 
 
@@ -109,6 +111,8 @@ class LeRobotFolder:
         self.image_is_video = features[self.image_key]["dtype"] == "video"
         self.video_demo_key = next((k for k in F.VIDEO_DEMO_KEYS if k in features), None)
         self.has_motion = F.STATE in features and F.ACTIONS in features
+        self.unresolved: list[SourceError] = []
+        """Episodes whose RoboMME task cannot be told (see :func:`_task_from_goal`)."""
         self.episodes = self._episodes()
 
     @property
@@ -149,7 +153,12 @@ class LeRobotFolder:
             task, number, seed, first_row = identity.get(k, (None, k, None, None))
             if first_row is None:
                 raise SourceError(data_file, "episode has no rows in its data file", episode=f"episode_index {k}", field="episode_index")
-            task = task or _task_from_goal(goal, data_file, k)
+            if task is None:
+                try:
+                    task = _task_from_goal(goal, data_file, k)
+                except SourceError as exc:  # kept: listing the copy's tasks says it; its other tasks stay readable
+                    self.unresolved.append(exc)
+                    continue
             video = None
             if self.image_is_video:
                 mp4 = self.path_of("video_path", video_key=self.image_key, chunk_index=row[video_columns[0]], file_index=row[video_columns[1]])

@@ -158,4 +158,4 @@ def test_a_folder_whose_files_lie_one_level_down_says_where(sample_dir, tmp_path
     (tmp_path / "data" / "part1").mkdir(parents=True)
     shutil.copy(sample_dir / "record_dataset_BinFill.h5", tmp_path / "data" / "part1")
     assert main(["inspect", "-q", str(tmp_path / "data")]) == 1
-    assert "folder has no record_dataset_<Task>.h5 files; found some one level down, in part1/: pass those folders" in capsys.readouterr().err
+    assert "folder has no record_dataset_<Task>.h5 files and no meta/info.json (a LeRobot dataset); found some one level down, in part1/: pass those folders" in capsys.readouterr().err

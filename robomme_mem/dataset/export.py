@@ -14,6 +14,7 @@ by frame against its subgoal strings (never matched by position).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -101,9 +102,13 @@ def export_lerobot(
         if writer is None:
             raise ValueError("the source has no episodes; nothing was written")
         writer.finalize()
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        if out.exists():  # the old export is dropped only once the new one is in place
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -77,8 +77,6 @@ class EpisodeEntry:
     number: int
     goal: str
     length: int
-    rows: tuple[int, int]
-    """Its rows in the data file: [from, to) of the file's own row order."""
     data_file: Path
     video: tuple[Path, float] | None
     """(mp4, from_timestamp) of the front camera when it is a video feature."""
@@ -134,14 +132,7 @@ class LeRobotFolder:
         if not files:
             raise SourceError(self.root / "meta" / "episodes", "no chunk-*/file-*.parquet: not a LeRobot v3.0 dataset, or not finalized")
         video_columns = tuple(f"videos/{self.image_key}/{c}" for c in ("chunk_index", "file_index", "from_timestamp")) if self.image_is_video else ()
-        tables = []
-        for path in files:
-            table = _read_parquet(path)
-            missing = [c for c in (*_EPISODE_COLUMNS, "tasks", *video_columns) if c not in table.column_names]
-            if missing:
-                raise SourceError(path, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", field=missing[0])
-            tables.append(table.select([*_EPISODE_COLUMNS, "tasks", *video_columns]))
-        meta = pa.concat_tables(tables).to_pylist()
+        meta = pa.concat_tables([_read_parquet(path, [*_EPISODE_COLUMNS, "tasks", *video_columns]) for path in files]).to_pylist()
         identity = self._identities((row["data/chunk_index"], row["data/file_index"]) for row in meta)
         out = []
         for row in meta:
@@ -150,9 +141,9 @@ class LeRobotFolder:
             goal = (row["tasks"] or [None])[0]
             if not isinstance(goal, str):
                 raise SourceError(files[0], "episode has no task sentence", episode=f"episode_index {k}", field="tasks")
-            task, number, seed, first_row = identity.get(k, (None, k, None, None))
-            if first_row is None:
+            if k not in identity:
                 raise SourceError(data_file, "episode has no rows in its data file", episode=f"episode_index {k}", field="episode_index")
+            task, number, seed = identity[k]
             if task is None:
                 try:
                     task = _task_from_goal(goal, data_file, k)
@@ -164,7 +155,7 @@ class LeRobotFolder:
                 mp4 = self.path_of("video_path", video_key=self.image_key, chunk_index=row[video_columns[0]], file_index=row[video_columns[1]])
                 video = (mp4, float(row[video_columns[2]]))
             length = int(row["length"])
-            out.append(EpisodeEntry(k, task, number, goal, length, (first_row, first_row + length), data_file, video, seed))
+            out.append(EpisodeEntry(k, task, number, goal, length, data_file, video, seed))
         seen: dict[tuple[str, int], int] = {}
         for e in out:
             if (e.task, e.number) in seen:
@@ -173,11 +164,11 @@ class LeRobotFolder:
             seen[(e.task, e.number)] = e.index
         return out
 
-    def _identities(self, data_files) -> dict[int, tuple[str | None, int, int | None, int]]:
-        """Per LeRobot episode: (robomme_task or None, robomme_episode or episode_index, seed, first row in its data file)."""
+    def _identities(self, data_files) -> dict[int, tuple[str | None, int, int | None]]:
+        """Per LeRobot episode with rows: (robomme_task or None, robomme_episode or episode_index, seed), read off its first row."""
         features = self.info["features"]
         columns = ["episode_index", *(c for c in (F.TASK, F.EPISODE, F.SEED) if c in features)]
-        out: dict[int, tuple[str | None, int, int | None, int]] = {}
+        out: dict[int, tuple[str | None, int, int | None]] = {}
         for chunk, file in sorted(set(data_files)):
             path = self.path_of("data_path", chunk_index=chunk, file_index=file)
             table = _read_parquet(path, columns)
@@ -190,7 +181,7 @@ class LeRobotFolder:
                     raise SourceError(path, f"{task!r} is not a RoboMME task", episode=f"episode_index {k}", field=F.TASK)
                 number = int(_scalar(table.column(F.EPISODE)[int(start)].as_py())) if F.EPISODE in columns else k
                 seed = _scalar(table.column(F.SEED)[int(start)].as_py()) if F.SEED in columns else None
-                out[k] = (task, number, None if seed is None or seed < 0 else int(seed), int(start))
+                out[k] = (task, number, None if seed is None or seed < 0 else int(seed))
         return out
 
 
@@ -204,7 +195,6 @@ class LeRobotPart:
         self._entries = {e.number: e for e in self.folder.episodes if e.task == task}
         if not self._entries:
             raise SourceError(self.path, f"the LeRobot copy holds no {task} episode")
-        self._tables: dict[Path, object] = {}
         self._videos: dict[Path, _Video] = {}
 
     def __enter__(self) -> LeRobotPart:
@@ -217,7 +207,6 @@ class LeRobotPart:
         for video in self._videos.values():
             video.close()
         self._videos.clear()
-        self._tables.clear()
 
     @property
     def synthetic(self) -> str | None:
@@ -238,15 +227,13 @@ class LeRobotPart:
             raise SourceError(self.path, "episode not in the LeRobot copy", episode=f"episode_{number}")
         return LeRobotEpisode(self, self._entries[number])
 
-    def table(self, path: Path):
-        """A data file's columns a build reads, read once per part."""
-        if path not in self._tables:
-            features = self.folder.info["features"]
-            wanted = ["episode_index", "frame_index", "timestamp", F.SIMPLE, F.GROUNDED,
-                      *(k for k in (self.folder.video_demo_key, F.STATE, F.ACTIONS) if k and k in features),
-                      *([self.folder.image_key] if not self.folder.image_is_video else [])]
-            self._tables[path] = _read_parquet(path, wanted)
-        return self._tables[path]
+    def rows(self, entry: EpisodeEntry):
+        """The columns a build reads of one episode's frames: its own row group (LeRobot writes one per episode)."""
+        features = self.folder.info["features"]
+        wanted = ["episode_index", "frame_index", "timestamp", F.SIMPLE, F.GROUNDED,
+                  *(k for k in (self.folder.video_demo_key, F.STATE, F.ACTIONS) if k and k in features),
+                  *([self.folder.image_key] if not self.folder.image_is_video else [])]
+        return _read_parquet(entry.data_file, wanted, filters=[("episode_index", "==", entry.index)])
 
     def video(self, path: Path) -> _Video:
         if path not in self._videos:
@@ -275,9 +262,7 @@ class LeRobotEpisode:
 
     @cached_property
     def _rows(self):
-        table = self._part.table(self.entry.data_file)
-        start, stop = self.entry.rows
-        rows = table.slice(start, stop - start)
+        rows = self._part.rows(self.entry)
         if rows.num_rows != self.entry.length:
             raise self.error(f"the episodes table says {self.entry.length} frames, the data file has {rows.num_rows}", field="length")
         episode = rows.column("episode_index").to_numpy(zero_copy_only=False)
@@ -288,7 +273,9 @@ class LeRobotEpisode:
 
     @cached_property
     def num_steps(self) -> int:
-        return self.entry.length if self.entry.length > 0 else _raise(self.error("episode is empty", field="length"))
+        if self.entry.length <= 0:
+            raise self.error("episode is empty", field="length")
+        return self.entry.length
 
     @cached_property
     def goal(self) -> str:
@@ -494,17 +481,17 @@ def _read_info(path: Path) -> dict:
     return info
 
 
-def _read_parquet(path: Path, columns: list[str] | None = None):
+def _read_parquet(path: Path, columns: list[str], filters=None):
+    """``columns`` of a Parquet file (a missing one is an error naming it)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        schema = pq.read_schema(path)
-        present = None if columns is None else [c for c in columns if c in schema.names]
-        missing = [] if columns is None else [c for c in columns if c not in schema.names]
+        names = pq.read_schema(path).names
+        missing = [c for c in columns if c not in names]
         if missing:
-            raise SourceError(path, f"missing column {missing[0]} (info.json declares it)", field=missing[0])
-        return pq.read_table(path, columns=present)
+            raise SourceError(path, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", field=missing[0])
+        return pq.read_table(path, columns=columns, filters=filters)
     except (OSError, pa.ArrowException) as exc:
         raise SourceError(path, f"not a readable Parquet file ({first_line(exc)})") from None
 
@@ -523,7 +510,3 @@ def _scalar(value):
     while isinstance(value, list) and len(value) == 1:
         value = value[0]
     return value
-
-
-def _raise(exc: Exception):
-    raise exc

@@ -112,7 +112,8 @@ class LeRobotWriter:
         self._video_file = _File(0, 0)
         self._mp4 = None
         self._total = 0
-        self._stats: dict[str, list[dict]] = {}
+        self._stats: list[dict] = []
+        """Each episode's stats, aggregated into meta/stats.json at the end."""
 
     # -- episodes ----------------------------------------------------------------------
 
@@ -141,7 +142,6 @@ class LeRobotWriter:
         table = pa.table(columns)
         if self._rows and sum(t.nbytes for t in self._rows) + table.nbytes > DATA_FILES_MB * 1e6:
             self._flush_rows()
-        first_row = sum(t.num_rows for t in self._rows)
         self._rows.append(table)
         stats = self._episode_stats(episode, n, k)
         self.episodes.append({
@@ -152,7 +152,6 @@ class LeRobotWriter:
             f"videos/{F.IMAGE}/from_timestamp": start_s, f"videos/{F.IMAGE}/to_timestamp": self._video_file.frames / self.fps,
             "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
             **{f"stats/{key}/{name}": value for key, s in stats.items() for name, value in s.items()},
-            "_first_row": first_row,
         })
         self._total += n
 
@@ -190,9 +189,12 @@ class LeRobotWriter:
         self._mp4 = None
 
     def _flush_rows(self) -> None:
+        """One data file, one row group per episode (as LeRobot writes them: a reader of one episode reads its group only)."""
         path = self.root / f"data/chunk-{self._data.chunk:03d}/file-{self._data.index:03d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.concat_tables(self._rows), path)
+        with pq.ParquetWriter(path, self._rows[0].schema) as out:
+            for table in self._rows:
+                out.write_table(table, row_group_size=max(1, table.num_rows))
         self._rows = []
         self._data = _File(*_next(self._data.chunk, self._data.index))
 
@@ -205,7 +207,7 @@ class LeRobotWriter:
             values[F.STATE], values[F.ACTIONS] = episode.state, episode.actions
         out = {key: _stats(np.asarray(v, dtype=np.float64).reshape(n, -1)) for key, v in values.items()}
         out[F.IMAGE] = _image_stats(episode.images)
-        self._stats.setdefault("all", []).append(out)
+        self._stats.append(out)
         return out
 
     # -- the end -------------------------------------------------------------------------
@@ -218,12 +220,12 @@ class LeRobotWriter:
             self._flush_rows()
         meta = self.root / "meta"
         (meta / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist([{k: v for k, v in e.items() if not k.startswith("_")} for e in self.episodes]),
+        pq.write_table(pa.Table.from_pylist(self.episodes),
                        meta / "episodes" / "chunk-000" / "file-000.parquet")
         import pandas as pd
 
         pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task")).to_parquet(meta / "tasks.parquet")
-        (meta / "stats.json").write_text(json.dumps(_aggregate(self._stats.get("all", [])), indent=2) + "\n", encoding="utf-8")
+        (meta / "stats.json").write_text(json.dumps(_aggregate(self._stats), indent=2) + "\n", encoding="utf-8")
         (meta / "info.json").write_text(json.dumps(self.info(), indent=4) + "\n", encoding="utf-8")
         (meta / PROVENANCE).write_text(json.dumps(self.provenance_record(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -265,9 +267,9 @@ def _fixed(values: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
 
 
-def _stats(values: np.ndarray, count: int | None = None) -> dict:
+def _stats(values: np.ndarray) -> dict:
     return {"min": values.min(0).tolist(), "max": values.max(0).tolist(), "mean": values.mean(0).tolist(), "std": values.std(0).tolist(),
-            "count": [count if count is not None else len(values)],
+            "count": [len(values)],
             **{f"q{int(q * 100):02d}": np.quantile(values, q, axis=0).tolist() for q in QUANTILES}}
 
 

@@ -206,6 +206,14 @@ INITIAL_MEMORY = "No actions had been completed yet."
 INITIAL_SPATIAL = "No observations yet."
 """s_{-1}: the spatial memory of an episode's first call, in training rows and at rollout."""
 
+EMPTY_ACTION_MEMORY = INITIAL_MEMORY
+"""The one wording of an action memory that holds nothing: the first call's input, and every
+labeller's answer for an empty history, so the policy learns one string for one state."""
+EMPTY_SPATIAL_MEMORY = INITIAL_SPATIAL
+"""The one wording of a spatial memory that holds nothing (no task object seen or remembered)."""
+NOTHING_VISIBLE_NOW = "Visible: nothing."
+"""The visible part of a spatial memory that remembers objects but sees none now."""
+
 POLICY_SYSTEM = {
     "simple": PromptTemplate(
         "policy.system.simple",

@@ -25,14 +25,14 @@ def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, t
     store = str(tmp_path / "labels.sqlite")
     assert main(["label", "--source", str(sample_dir), "--store", store, "-q"]) == 0
     first = capsys.readouterr().out
-    assert "label set 'rules-v3'" in first and "0 failed" in first
+    assert "label set 'rules-v4'" in first and "0 failed" in first
     assert "cost: none (an offline labeller" in first and "estimated cost" not in first
     assert main(["label", "--source", str(sample_dir), "--store", store, "-q"]) == 0
     assert "requests: 0 sent" in capsys.readouterr().out  # everything came from the store
     assert main(["labels", "--store", store, "list"]) == 0
-    assert capsys.readouterr().out.startswith("rules-v3: rules rules-v3")
+    assert capsys.readouterr().out.startswith("rules-v4: rules rules-v4")
     assert main(["build", "--source", str(sample_dir), "--out", str(tmp_path / "a"), "-q"]) == 0
-    assert main(["build", "--source", str(sample_dir), "--labels", "rules-v3", "--store", store, "--out", str(tmp_path / "b"), "-q"]) == 0
+    assert main(["build", "--source", str(sample_dir), "--labels", "rules-v4", "--store", store, "--out", str(tmp_path / "b"), "-q"]) == 0
     for config in ("simple", "grounded", "dual_simple", "dual_grounded"):
         a = (tmp_path / "a" / "swift" / config / "train.jsonl").read_bytes()
         assert a and a == (tmp_path / "b" / "swift" / config / "train.jsonl").read_bytes()
@@ -165,7 +165,7 @@ def test_labels_take_the_store_before_or_after_the_action(exported, tmp_path, ca
     other = str(tmp_path / "other.sqlite")
     assert main(["labels", "import", "--store", other, str(exported), "--name", "copy"]) == 0
     assert main(["labels", "--store", other, "list"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].startswith("copy: rules rules-v3")
+    assert capsys.readouterr().out.splitlines()[-1].startswith("copy: rules rules-v4")
 
 
 def test_an_unknown_field_in_an_imported_row_is_an_error(exported, tmp_path, capsys):

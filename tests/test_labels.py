@@ -59,17 +59,27 @@ def test_validation_rules():
     assert check_spatial(" ".join(["w"] * 69)) == []
 
 
-def test_rules_action_memory_counts_repeated_actions():
+def test_rules_action_memory_folds_the_same_object_again_into_a_count():
     history = ["pick up the red cube for the first time", "place the red cube onto the target", "pick up the red cube for the second time", "place the red cube onto the target"]
-    assert action_memory(history, "simple") == "I picked up the red cube twice and placed the red cube onto the target twice."
-    assert action_memory([], "simple") == NOTHING_YET
+    assert action_memory(history, "simple") == "I placed the red cube onto the target twice."
 
 
-def test_rules_grounded_memory_copies_the_last_coordinates_and_invents_none():
+def test_the_empty_action_memory_has_one_wording_everywhere():
+    assert action_memory([], "simple") == action_memory([], "grounded") == NOTHING_YET == INITIAL_MEMORY
+
+
+def test_rules_keeps_two_cubes_apart_by_ordinal_and_by_point():
     history = ["pick up the first blue cube at <86, 136>", "put it into the bin at <123, 141>", "pick up the second blue cube at <86, 88>"]
     memory = action_memory(history, "grounded")
-    assert memory == "I picked up the blue cube <86, 88> twice and put it into the bin <123, 141> once."
+    assert memory == "I put the first blue cube <86, 136> into the bin <123, 141> once and picked up the second blue cube <86, 88> once."
     assert check_action(memory, "grounded", "; ".join(history)) == []
+    assert action_memory([h.split(" at <")[0] for h in history], "simple") == "I put the first blue cube into the bin once and picked up the second blue cube once."
+    two_places = ["pick up the blue cube at <86, 136>", "pick up the blue cube at <86, 88>", "pick up the blue cube at <87, 89>"]
+    assert action_memory(two_places, "grounded") == "I picked up the blue cube <86, 136> once and picked up the blue cube <86, 88> twice."
+
+
+def test_rules_keeps_two_buttons_apart():
+    assert action_memory(["press the first button", "press the second button"], "simple") == "I pressed the first button once and pressed the second button once."
 
 
 def test_rules_action_memory_stays_under_the_word_limit():

@@ -259,7 +259,7 @@ def test_a_truth_label_set_is_made_from_a_truth_file_by_image_digest(sample_dir,
     assert run.meta is not None and not run.problems
     (episode,) = run.episodes
     assert episode.spatial_memories() == [f"Visible: red cube <{s % 200}, 50>." for s in planned.timeline.call_frames]
-    assert run.meta["labeller"] == "truth" and run.meta["params"]["model"].startswith("truth-v1@")
+    assert run.meta["labeller"] == "truth" and run.meta["params"]["model"].startswith("truth-v2@")
 
 
 # -- events read off the positions ------------------------------------------------------------

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
+from ..prompts import EMPTY_ACTION_MEMORY
 from ..subgoals import POINT_RE, points, points_in_order
 
 MODEL_ID = "fake-labeller"
@@ -50,7 +51,7 @@ REQUEST_HEADER = "X-Robomme-Request"
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 
-NOTHING_YET = "I have not completed any subtask yet."
+NOTHING_YET = EMPTY_ACTION_MEMORY
 _HISTORY_MARK = "The history of completed subtasks: "
 _NO_HISTORY = "(none yet)"
 _ITEM_SPLIT_RE = re.compile(r"(?:^|;\s*)\d+\.\s+")
@@ -88,7 +89,7 @@ def default_answer(messages: list[dict]) -> str:
 
     - action: "I completed N subtasks, last: <last history item>." (grounded keeps the last
       item's ``<a, b>`` coordinates, which come from the history, and invents none);
-      "I have not completed any subtask yet." for an empty history.
+      the one empty-memory wording (``prompts.EMPTY_ACTION_MEMORY``) for an empty history.
     - spatial: "Observation D after P." with D a hash of the request (image data URL
       included, so another image gives another answer) and P a hash of the prior memory.
     """

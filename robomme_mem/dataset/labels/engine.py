@@ -32,7 +32,7 @@ from ..source import Episode, SourceFile, open_source
 from .cache import Answer
 from .memories import EpisodeMemories
 from ...subgoals import STYLES
-from .requests import LabelRequest, action_request, spatial_request
+from .requests import LabelRequest, action_request, location, spatial_request
 from .session import LabelSession, Pending
 
 ACTIVE_CHAINS_PER_SLOT = 2
@@ -161,7 +161,7 @@ async def label_works(
 
     async def action(result: EpisodeLabels, style: str, boundary: Boundary, slots: list) -> None:
         work = result.work
-        request = action_request(work.goal, boundary.history, style)
+        request = action_request(work.goal, boundary.history, style, _at(session.labeller, work, boundary))
         slots[boundary.segment] = await _ask(result, session, request, "action", style, boundary.segment, boundary.step, priority=1.0)
         action_bar.update()
 
@@ -219,6 +219,11 @@ async def _ask(result: EpisodeLabels, session: LabelSession, request: LabelReque
     return _placed(result, kind, style, item, step, key, answer)
 
 
+def _at(labeller, work: PlannedEpisode, boundary: Boundary) -> str | None:
+    """The boundary's place, for a labeller that answers from what happened there (``located``)."""
+    return location(work.task, work.episode, work.seed, boundary.step) if getattr(labeller, "located", False) else None
+
+
 def _placed(result: EpisodeLabels, kind: str, style: str | None, item: int, step: int, key: str, answer: Answer) -> LabelEntry:
     if not answer.ok:
         where = f"{kind} memory" + (f" ({style})" if style else "") + f" at step {step}"
@@ -236,7 +241,8 @@ def label_now(work: PlannedEpisode, labeller, frames: FrameSource, *, styles: Se
         return _placed(result, kind, style, item, step, request.key(params), labeller.answer_now(request))
 
     for style in styles:
-        result.action[style] = [ask(action_request(work.goal, b.history, style), "action", style, b.segment, b.step) for b in work.boundaries[style]]
+        result.action[style] = [ask(action_request(work.goal, b.history, style, _at(labeller, work, b)), "action", style, b.segment, b.step)
+                                for b in work.boundaries[style]]
     prior: str | None = None
     for index, step in enumerate(work.timeline.call_frames if spatial else ()):
         entry = ask(spatial_request(work.goal, prior, frames(work, step), params.image_size), "spatial", None, index, step)

@@ -26,8 +26,11 @@ class LookupLabeller:
 
     name = "label-set"
 
-    def __init__(self, params: LabelParams) -> None:
+    def __init__(self, params: LabelParams, located: bool = False) -> None:
         self.params = params
+        self.located = located
+        """Whether the set's labeller answered action requests from their place (``truth``), so
+        its keys carry that place too."""
 
     async def ask(self, request: LabelRequest, key: str) -> Answer:
         raise Pending(key, request)
@@ -39,6 +42,9 @@ class LookupLabeller:
 def params_of(meta: dict) -> LabelParams:
     return LabelParams(**meta["params"])
 
+
+LOCATED_LABELLERS = frozenset({"truth"})
+"""Labellers whose action requests carry their place (:attr:`.requests.LabelRequest.at`)."""
 
 RULES = "rules"
 """A build's ``--labels rules``: the offline ``rules`` labeller answers during the build (no store)."""
@@ -82,7 +88,7 @@ class BuildLabels:
         store = _opened_store(self.store, os.getpid())
         meta = store.set_meta(self.name)
         allowed = _set_keys(self.store, self.name, meta["id"], os.getpid())
-        session = LabelSession(LookupLabeller(params_of(meta)), store, concurrency=64, allowed=allowed)
+        session = LabelSession(LookupLabeller(params_of(meta), located=meta.get("located", meta.get("labeller") in LOCATED_LABELLERS)), store, concurrency=64, allowed=allowed)
         styles, spatial = meta["styles"], meta["spatial"]
         (labels,) = asyncio.run(
             label_works([planned], session, styles=styles, spatial=spatial, image_size=session.params.image_size, progress=False, frames=frames)

@@ -87,6 +87,9 @@ class LabelRequest:
     history: tuple[str, ...] = ()
     prior: str | None = None
     image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    at: str | None = None
+    """Where an action request stands (``Task/episode/seed@step``), for a labeller that answers
+    from what happened there (``truth``); ``None`` for the others, whose keys it leaves as they were."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -142,7 +145,8 @@ class LabelRequest:
 
     def key(self, params: LabelParams) -> str:
         digests = [self.image_sha256] if self.image is not None else []
-        return digest_key(params.model, params.key_params(self.kind), self.canonical_messages(), digests)
+        key_params = params.key_params(self.kind) if self.at is None else {**params.key_params(self.kind), "at": self.at}
+        return digest_key(params.model, key_params, self.canonical_messages(), digests)
 
     def wire_messages(self) -> list[dict]:
         """Chat-completions messages as sent: the image inlined as a PNG data URL."""
@@ -169,8 +173,19 @@ def downscale(image: np.ndarray, size: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(shape, Image.Resampling.LANCZOS))
 
 
-def action_request(task_goal: str, history: tuple[str, ...], style: str) -> LabelRequest:
-    return LabelRequest("action", task_goal, style=style, history=tuple(history))
+def action_request(task_goal: str, history: tuple[str, ...], style: str, at: str | None = None) -> LabelRequest:
+    return LabelRequest("action", task_goal, style=style, history=tuple(history), at=at)
+
+
+def location(task: str, episode: int, seed: int | None, step: int) -> str:
+    """An action request's place in a source: ``Task/episode/seed@step`` (the boundary's step)."""
+    return f"{task}/{episode}/{seed}@{step}"
+
+
+def parse_location(at: str) -> tuple[str, int, int | None, int]:
+    where, _, step = at.rpartition("@")
+    task, episode, seed = where.split("/")
+    return task, int(episode), None if seed == "None" else int(seed), int(step)
 
 
 def spatial_request(task_goal: str, prior: str | None, image: np.ndarray, image_size: int | None = None) -> LabelRequest:

@@ -1,9 +1,13 @@
 """The ``rules`` labeller: offline, deterministic, free. A baseline, not a VLM.
 
-- **Action memory** from the subgoal history alone: each distinct action (ordinals and
-  "for the N time" folded away, so repeated actions count together) in first person, past
-  tense, with how many times it was done; in grounded style, each action's object keeps the
-  last coordinates the history gave it (copied, never invented).
+- **Action memory** from the subgoal history alone, one clause per distinct object and action
+  in first person, past tense, with how many times it was done. Ordinals and different
+  grounded points are different objects ("the first blue cube", "the second blue cube");
+  "for the N time" is the same object again, folded into the count; "it" is the object just
+  picked up, and a pick followed by what was done with that object is one clause ("put the
+  first blue cube into the bin"). In grounded style each object keeps the point the history
+  gave it (copied, never invented). It cannot tell what really happened: a failed grasp under
+  an unchanged subgoal, or two cubes behind the same simple text, need the scene truth.
 - **Spatial memory** from the image with an object detector calibrated on RoboMME's renders
   (:mod:`.scene`: cubes by colour, buttons, containers, the bin, white areas; never the table
   or the arm) and their pixel centres ``<y, x>`` (RoboMME's order), chained with the prior
@@ -23,20 +27,24 @@ import math
 
 import numpy as np
 
-from ...subgoals import ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding, times_words
-from ...prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
+from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
+from ...subgoals import GROUNDING_RE, ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding, times_words
 from .cache import Answer
 from .requests import LabelParams, LabelRequest
 from .scene import detect_objects
 
 MODEL = "rules"
-VERSION = "3"
+VERSION = "4"
 
-NOTHING_YET = "I have not completed any subtask yet."
-NOTHING_SEEN = "No task objects are visible."
+NOTHING_YET = EMPTY_ACTION_MEMORY
+NOTHING_SEEN = EMPTY_SPATIAL_MEMORY
 
 _ORDINALS = "|".join(ORDINAL_WORDS)
-_ORDINAL_RE = re.compile(rf"\s*\bfor the ({_ORDINALS}) time\b|\b({_ORDINALS})\s+", re.IGNORECASE)
+_AGAIN_RE = re.compile(rf"\s*\bfor the ({_ORDINALS}) time\b", re.IGNORECASE)
+"""RoboMME's repetition of an action on the same object: folded into a count."""
+_PICK_RE = re.compile(r"^(?:pick up|grasp) (.+)$")
+SAME_OBJECT_PX = 10
+"""Grounded points of one subgoal text this close are one object; farther apart, two."""
 PAST_TENSE = {
     "pick": "picked",
     "put": "put",
@@ -56,32 +64,65 @@ PAST_TENSE = {
 """Past tense of RoboMME's subgoal verbs (the rules labeller writes it; the audit reads it)."""
 
 
-def _past_tense(action: str) -> str:
+def past_tense(action: str) -> str:
     verb, _, rest = action.partition(" ")
     past = PAST_TENSE.get(verb.lower())
     return f"{past} {rest}".strip() if past else f"did: {action}"
+
+
+def _inline(text: str) -> str:
+    """A subgoal with each grounding written as a bare `` <y, x>`` where it stands, lower-cased."""
+    return re.sub(r"\s+", " ", GROUNDING_RE.sub(lambda m: " <{}, {}>".format(*point_of(*[g for g in m.groups() if g is not None])), text)).strip().lower()
+
+
+def _actions(history: Sequence[str]) -> list[str]:
+    """The history as actions on named objects: repetition marks dropped, "it" resolved to the
+    object just picked up, and a pick merged into the action that follows on the same object."""
+    out: list[str] = []
+    held: str | None = None
+    for item in history:
+        text = _inline(_AGAIN_RE.sub("", item.strip().rstrip(".")))
+        picked = _PICK_RE.match(text)
+        if picked:
+            held = picked.group(1)
+            out.append(text)
+            continue
+        if held is not None and re.search(r"\bit\b", text):
+            text = re.sub(r"\bit\b", held, text, count=1)
+        if held is not None and out and _PICK_RE.match(out[-1]) and strip_grounding(held) in strip_grounding(text):
+            out.pop()  # "pick up X", then "put X into the bin": one clause, the pick implied
+        out.append(text)
+        held = None
+    return out
+
+
+def _object_key(action: str, seen: dict[str, list[tuple[int, int]]]) -> tuple:
+    """What makes two actions the same: their words, and (grounded) each point snapped to one
+    already seen for those words within :data:`SAME_OBJECT_PX`."""
+    words = strip_grounding(action)
+    known = seen.setdefault(words, [])
+    snapped = []
+    for p in points_in_order(action):
+        match = next((q for q in known if math.hypot(p[0] - q[0], p[1] - q[1]) <= SAME_OBJECT_PX), None)
+        if match is None:
+            known.append(p)
+            match = p
+        snapped.append(match)
+    return words, tuple(snapped)
 
 
 def action_memory(history: Sequence[str], style: str) -> str:
     """Summary of the completed subgoals ``history`` (oldest first) in the given style."""
     if not history:
         return NOTHING_YET
-    counts: dict[str, int] = {}
-    last_points: dict[str, str] = {}
-    for item in history:
-        text = item.strip().rstrip(".")
-        found = points_in_order(text)
-        key = _ORDINAL_RE.sub(" ", strip_grounding(text)).strip()
-        key = re.sub(r"\s+", " ", key).lower()
+    counts: dict[tuple, int] = {}
+    shown: dict[tuple, str] = {}
+    seen: dict[str, list[tuple[int, int]]] = {}
+    for action in _actions(history):
+        key = _object_key(action, seen)
         counts[key] = counts.get(key, 0) + 1
-        if found:
-            last_points[key] = " ".join(f"<{a}, {b}>" for a, b in found)
-    clauses = []
-    for key, n in counts.items():
-        clause = _past_tense(key)
-        if style == "grounded" and key in last_points:
-            clause += f" {last_points[key]}"
-        clauses.append(f"{clause} {times_words(n)}")
+        shown.setdefault(key, action if style == "grounded" else key[0])
+    clauses = [f"{past_tense(shown[key])} {times_words(n)}" for key, n in counts.items()]
     limit = ACTION_WORD_LIMITS[style] - 1
     while True:
         text = "I " + (clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " and " + clauses[-1]) + "."
@@ -121,7 +162,9 @@ def spatial_memory(prior: str | None, image: np.ndarray) -> str:
             entry = f"{name} last seen at <{y}, {x}>"
         if entry not in gone:
             gone.append(entry)
-    parts = [f"Visible: {', '.join(visible)}." if visible else NOTHING_SEEN]
+    if not visible and not gone:
+        return NOTHING_SEEN
+    parts = [f"Visible: {', '.join(visible)}." if visible else NOTHING_VISIBLE_NOW]
     if gone:
         parts.append(f"Not in view: {'; '.join(gone[:MAX_GONE])}.")
     text = " ".join(parts)

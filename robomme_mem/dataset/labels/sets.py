@@ -88,6 +88,7 @@ def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources:
         "id": content_id(episodes),
         "package": {"name": "robomme-mem", "version": __version__},
         "labeller": described["labeller"],
+        "located": bool(getattr(labeller, "located", False)),
         "params": labeller.params.to_dict(),
         "styles": list(styles),
         "spatial": spatial,

@@ -1,4 +1,8 @@
-"""The ``truth`` labeller: spatial memory written from the scene truth, action memory as ``rules`` writes it.
+"""The ``truth`` labeller: spatial and action memory written from the scene truth.
+
+An action request carries its place (``Task/episode/seed@step``, :attr:`.requests.LabelRequest.at`):
+its memory is what the replay saw happen there (:mod:`.truth_action`), not what the subgoal
+text says.
 
 A spatial request carries the call frame's image; the truth keys each call frame by the same
 image digest, so the labeller finds the episode and frame it is shown without being told. The
@@ -17,23 +21,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...prompts import SPATIAL_WORD_LIMIT
+from ...prompts import NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
 from ...subgoals import times_words
 from ..checksum import file_checksum
 from ..truth.files import read_truth
 from ..truth.seen import seen_by, visible_now
 from .cache import Answer
-from .requests import LabelParams, LabelRequest
-from .rules import NOTHING_SEEN, action_memory
+from .requests import LabelParams, LabelRequest, parse_location
+from .rules import NOTHING_SEEN
+from .truth_action import action_memory as truth_action_memory
+from .truth_action import display_name
 
 MODEL = "truth"
-VERSION = "1"
+VERSION = "2"
 SILENT_KINDS = {"fixture"}
 """Kinds a memory never names (a button's base: the button is its cap)."""
-
-
-def display_name(info: dict) -> str:
-    return f"{info['colour']} cube" if info["kind"] == "cube" and info.get("colour") else info["kind"]
 
 
 def _yx(point) -> str:
@@ -68,10 +70,13 @@ def spatial_memory(episode: dict, call_index: int) -> str:
             continue  # out of the scene: nothing the camera can say where
         elif seen.last.get(name):
             gone.append(f"{label} last seen at {_yx(seen.last[name])}")
-    parts = [f"Visible: {', '.join(shown)}." if shown else NOTHING_SEEN]
+    counted = _counted(episode.get("events", []), objects, now["step"])
+    if not shown and not gone and not counted:
+        return NOTHING_SEEN
+    parts = [f"Visible: {', '.join(shown)}." if shown else NOTHING_VISIBLE_NOW]
     if gone:
         parts.append(f"Not in view: {'; '.join(gone)}.")
-    parts += _counted(episode.get("events", []), objects, now["step"])
+    parts += counted
     words = " ".join(parts).split()
     return " ".join(words if len(words) < SPATIAL_WORD_LIMIT else words[: SPATIAL_WORD_LIMIT - 1])
 
@@ -96,12 +101,16 @@ class TruthLabeller:
     """Answers spatial requests from a truth file (``robomme-mem truth``), action requests as ``rules`` does."""
 
     name = MODEL
+    located = True
+    """Action requests carry their place: the memory is what happened there."""
 
     def __init__(self, truth: str | Path) -> None:
         self.path = Path(truth)
         document = read_truth(self.path)
         self.frames: dict[str, tuple[dict, int]] = {}
+        self.episodes: dict[tuple[str, int], dict] = {}
         for episode in document["episodes"]:
+            self.episodes[(episode["task"], episode["episode"])] = episode
             for index, call in enumerate(episode["calls"]):
                 if call.get("image_sha256"):
                     self.frames[call["image_sha256"]] = (episode, index)
@@ -117,7 +126,7 @@ class TruthLabeller:
 
     def answer_now(self, request: LabelRequest) -> Answer:
         if request.kind == "action":
-            text, status, error = action_memory(request.history, request.style), "ok", None
+            text, status, error = self._action(request)
         else:
             found = self.frames.get(request.image_sha256)
             if found is None:
@@ -126,6 +135,15 @@ class TruthLabeller:
                 text, status, error = spatial_memory(*found), "ok", None
         return Answer(status=status, text=text, error=error, finish_reason="stop" if text else None, model_reported=self.params.model,
                       template_id=request.template_id, template_version=request.template_version)
+
+    def _action(self, request: LabelRequest) -> tuple[str | None, str, str | None]:
+        if request.at is None:
+            return None, "failed", "the truth labeller answers an action request from its place; this request carries none"
+        task, index, seed, step = parse_location(request.at)
+        episode = self.episodes.get((task, index))
+        if episode is None or None not in (seed, episode.get("seed")) and seed != episode.get("seed"):
+            return None, "failed", f"the truth file {self.path.name} has no {task} episode {index} (seed {seed}): replay it first"
+        return truth_action_memory(episode, step, request.style), "ok", None
 
     async def aclose(self) -> None:
         return None

@@ -35,6 +35,7 @@ from ...subgoals import first_point
 from ..checksum import image_sha256
 from ..plan import PlannedEpisode
 from ..source import Episode
+from .actions import robot_actions
 from .events import in_scene, passes, swaps
 from .fidelity import distance
 from .geometry import image_difference, mask_centres, project
@@ -153,6 +154,79 @@ def kind_of(name: str) -> dict:
     return {"kind": parts[0], "colour": None}
 
 
+def gripper_closed(env) -> bool:
+    """RoboMME's recorder's rule for ``obs/is_gripper_close``: a finger joint under 0.03 (the stick has none)."""
+    qpos = env.agent.robot.qpos
+    qpos = np.asarray(qpos.cpu().numpy() if hasattr(qpos, "cpu") else qpos).reshape(-1)
+    return bool(qpos.size >= 9 and np.any(qpos[7:9] < 0.03))
+
+
+def _state(env, objects: dict, kinds: dict, extrinsic: np.ndarray, intrinsic: np.ndarray) -> dict:
+    """What is true now of the task objects and the gripper: positions, pixels, held, parked, under."""
+    names = list(objects)
+    positions = [_position(objects[n]) for n in names]
+    tcp = np.asarray(_position(env.agent.tcp))
+    pixels = project(np.array([*positions, list(tcp)]), extrinsic, intrinsic)
+    where = dict(zip(names, positions))
+    parked = {n for n in names if _parked(where[n])}
+    return {
+        "position": where,
+        "pixel": {n: (list(p) if p and n not in parked else None) for n, p in zip(names, pixels)},
+        "held": [n for n in names if n not in parked and _holds(env, objects[n], tcp)],
+        "under": _under(where, kinds),
+        "parked": sorted(parked),
+        "gripper_closed": gripper_closed(env),
+        "tcp_pixel": list(pixels[-1]) if pixels[-1] else None,
+    }
+
+
+class _Demonstration:
+    """During the reset, records a row at each env step of a video task's demonstration (marked
+    ``demo``) and the subgoals the env completes in it: what the video showed, from the physics.
+
+    RoboMME's wrapper plays the demonstration inside ``reset`` with its own planner, stepping the
+    env; the steps it keeps are the recording's video-demo steps. The objects exist only once the
+    reset has loaded the scene, so they are looked up at the first step.
+    """
+
+    def __init__(self, env, episode: Episode) -> None:
+        self.env, self.episode = env, episode
+        self.rows: list[dict] = []
+        self.completions: list[dict] = []
+        self._objects: dict | None = None
+
+    def __enter__(self):
+        env, step = self.env, self.env.step
+
+        def recorded(action):
+            out = step(action)
+            self._record()
+            return out
+
+        env.step = recorded
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.env.step  # the class's own method again
+
+    def _record(self) -> None:
+        env = self.env
+        if self._objects is None:
+            self._objects = _objects_by_name(env)
+            self._names = {id(obj): name for name, obj in self._objects.items()}
+            self._kinds = {n: kind_of(n) for n in self._objects}
+            self._task = int(getattr(env, "timestep", 0))
+        index = len(self.rows)
+        now = int(getattr(env, "timestep", self._task))
+        if now != self._task:
+            done = env.task_list[self._task] if self._task < len(env.task_list) else {}
+            self.completions.append({"step": index, "kind": "subgoal_done", "subgoal": done.get("name"),
+                                     "targets": _segment_names(done.get("segment"), self._names), "demo": True})
+            self._task = now
+        state = _state(env, self._objects, self._kinds, self.episode.front_camera_extrinsic(0), self.episode.front_camera_intrinsic)
+        self.rows.append({"step": index, "task_index": now, "demo": True, **state})
+
+
 def _parked(position) -> bool:
     return not in_scene(position)
 
@@ -249,11 +323,16 @@ def keep_renderer(env) -> None:
 
 
 def open_robomme_env(planned: PlannedEpisode, episode: Episode):
-    """RoboMME's env for this episode, reset to its first step (a video task's demonstration played blind)."""
+    """RoboMME's env for this episode, reset to its first step (a video task's demonstration played
+    blind, its steps recorded as ``wrapped.demonstration``: rows and the env's subgoal completions)."""
+    from ...stock_maniskill import patch_stock_maniskill
+
+    patch_stock_maniskill()  # the stick tasks on stock mani-skill (a no-op where nothing needs it)
     wrapped = make_env(planned, episode)
     keep_renderer(wrapped.unwrapped)
-    with _Blind(wrapped.unwrapped):
+    with _Blind(wrapped.unwrapped), _Demonstration(wrapped.unwrapped, episode) as demo:
         wrapped.reset()
+    wrapped.demonstration = {"steps": demo.rows, "completions": demo.completions} if planned.timeline.execution_start > 0 else None
     return wrapped
 
 
@@ -294,18 +373,12 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                 if status == "ongoing" and bool(terminated.any()):
                     status = "success" if bool(info.get("success", np.array([False])).any()) else "fail"
                     ended_at = step
-            extrinsic = episode.front_camera_extrinsic(step)
-            names = list(objects)
-            positions = [_position(objects[n]) for n in names]
-            pixels = project(np.array(positions), extrinsic, intrinsic)
-            tcp = np.asarray(_position(env.agent.tcp))
-            where = dict(zip(names, positions))
-            parked = {n for n in names if _parked(where[n])}
+            state = _state(env, objects, kinds, episode.front_camera_extrinsic(step), intrinsic)
+            parked, under = set(state["parked"]), state["under"]
             if was_parked is not None:
                 events += [{"step": step, "kind": "left_scene", "object": n} for n in sorted(parked - was_parked)]
                 events += [{"step": step, "kind": "entered_scene", "object": n} for n in sorted(was_parked - parked)]
             was_parked = parked
-            under = _under(where, kinds)
             for cube, container in was_under.items():  # RoboMME takes a covered cube out of the scene while its container is
                 if cube in parked and cube not in under and container not in parked:  # shuffled, and puts it back under it
                     under[cube] = container
@@ -314,16 +387,7 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
             events += [{"step": step, "kind": "highlight_shown", "object": n} for n in highlighted if n not in was_highlighted]
             events += [{"step": step, "kind": "highlight_gone", "object": n} for n in was_highlighted if n not in highlighted]
             was_highlighted = highlighted
-            rows.append({
-                "step": step,
-                "task_index": task_index,
-                "position": where,
-                "pixel": {n: (list(p) if p and n not in parked else None) for n, p in zip(names, pixels)},
-                "held": [n for n in names if n not in parked and _holds(env, objects[n], tcp)],
-                "under": under,
-                "parked": sorted(parked),
-                "highlighted": highlighted,
-            })
+            rows.append({"step": step, "task_index": task_index, **state, "highlighted": highlighted})
             if step in calls:
                 rgb, seg = _render(env)
                 recorded = episode.front_image(step)
@@ -338,8 +402,14 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                     truth_point = min(found, key=lambda c: distance(c, point)) if found else None
                     grounded.append({"step": step, "subgoal": planned.grounded_subgoal(step), "point": list(point), "target": ",".join(targets) or None,
                                      "truth": list(truth_point) if truth_point else None, "distance": distance(truth_point, point)})
+        demo = getattr(wrapped, "demonstration", None) or {"steps": [], "completions": []}
         found = [*swaps(rows, kinds), *(passes(rows, kinds) if planned.task in PASS_TASKS else [])]
-        events = sorted([*events, *found], key=lambda e: e["step"])
+        completions = [e for e in events if e["kind"] == "subgoal_done"]
+        found += robot_actions(rows, kinds, completions)
+        if demo["steps"]:
+            found += [*demo["completions"], *robot_actions(demo["steps"], kinds, demo["completions"]),
+                      *({**e, "demo": True} for e in swaps(demo["steps"], kinds))]
+        events = sorted([*events, *found], key=lambda e: (not e.get("demo"), e["step"]))
         return {
             "task": planned.task,
             "episode": planned.episode,
@@ -352,6 +422,7 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
             "ended_at": ended_at,
             "recorded_status": "success" if episode.is_completed(steps - 1) else "unknown",
             "steps": rows,
+            "demonstration": demo["steps"],
             "calls": call_rows,
             "grounded": grounded,
             "events": events,

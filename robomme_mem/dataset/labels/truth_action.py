@@ -1,0 +1,209 @@
+"""The ``truth`` labeller's action memory: what the robot did by a boundary, per distinct object.
+
+Written from the replay's events (:mod:`..truth.actions`), never from the subgoal text: two
+cubes binned are two cubes even when the subgoals say "the blue cube" both times; a grasp that
+closed on nothing is left out; nothing is said before it happened (events up to the
+boundary's step). In a video task the memory opens with what the demonstration showed that the
+task needs (which cube each container hides and where that container stands when execution
+starts, what was picked or placed and in what order, the demonstrated way in the env's own
+words), so a row whose target the video singles out is answerable, and later calls carry it.
+
+Simple style counts distinct objects ("I put two blue cubes into the bin"); grounded style
+names each object at the point where it was acted on ("the blue cube <86, 136> and the blue
+cube <86, 88>").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY
+from .rules import past_tense
+from ...subgoals import number_word, ordinal_word, strip_grounding, times_words
+
+QUIET_SUBGOALS = {"static", "no record", "remain static"}
+"""Demonstration subgoals that show nothing to remember (RoboMME's pauses and unrecorded steps)."""
+ACTION_KINDS = {"pick", "place", "press"}
+
+
+def display_name(info: dict) -> str:
+    return f"{info['colour']} cube" if info["kind"] == "cube" and info.get("colour") else info["kind"]
+
+
+def _yx(point) -> str:
+    return f" <{point[0]}, {point[1]}>" if point else ""
+
+
+def _plural(name: str) -> str:
+    return name + ("es" if name.endswith(("x", "s")) else "s")
+
+
+def _clauses(events: Sequence[dict], objects: dict) -> list[tuple[str, str, list[tuple[str, list | None]]]]:
+    """(verb, destination, [(object, point), ...] one entry per time) in order of first occurrence.
+
+    A pick and the place that follows it on the same object are one clause (``put``); a pick
+    not yet followed by one is ``picked up`` (the object is in the gripper).
+    """
+    out: dict[tuple[str, str], list[tuple[str, list | None]]] = {}
+    picked: dict[str, list | None] = {}
+    order: list[tuple[str, str]] = []
+
+    def add(verb: str, where: str, name: str, point) -> None:
+        key = (verb, where)
+        if key not in out:
+            out[key] = []
+            order.append(key)
+        out[key].append((name, point))
+
+    for event in events:
+        kind, name = event["kind"], event.get("object")
+        if kind == "pick":
+            picked[name] = event.get("point")
+        elif kind == "place":
+            origin = picked.pop(name, event.get("point"))
+            onto = event.get("onto")
+            if objects.get(name, {}).get("kind") == "container":
+                add("lifted", "", name, origin)
+            elif onto == "bin":
+                add("put", "into the bin", name, origin)
+            elif onto:
+                add("placed", f"onto the {display_name(objects.get(onto, {'kind': 'target'}))}{_yx(event.get('point'))}", name, origin)
+            else:
+                add("put", "down on the table", name, origin)
+        elif kind == "press":
+            add("pressed", "", name, event.get("point"))
+    for name, point in picked.items():
+        add("picked up", "", name, point)
+    return [(verb, where, out[(verb, where)]) for verb, where in order]
+
+
+def _objects_text(done: list[tuple[str, list | None]], objects: dict, grounded: bool) -> str:
+    """The objects of one clause: each named once, with how often (grounded: at its point)."""
+    times: dict[str, int] = {}
+    first: dict[str, list | None] = {}
+    for name, point in done:
+        times[name] = times.get(name, 0) + 1
+        first.setdefault(name, point)
+    if grounded:
+        parts = [f"the {display_name(objects.get(n, {'kind': n}))}{_yx(first[n])}" + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()]
+        return _join(parts)
+    by_label: dict[str, list[str]] = {}
+    for name in times:
+        by_label.setdefault(display_name(objects.get(name, {"kind": name})), []).append(name)
+    parts = []
+    for label, names in by_label.items():
+        total = sum(times[n] for n in names)
+        if len(names) == 1:
+            parts.append(f"the {label}" + (f" {times_words(total)}" if total > 1 else ""))
+        else:
+            parts.append(f"{number_word(len(names)) if len(names) <= 10 else len(names)} {_plural(label)}" + (f", {total} times in all" if total != len(names) else ""))
+    return _join(parts)
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point) -> list[str]:
+    """One clause per (action, destination), in the order they were first done."""
+    out = []
+    for verb, where, done in _clauses(events, objects):
+        where = where.replace("into the bin", f"into the bin{_yx(bin_point) if grounded else ''}")
+        if not grounded:
+            where = strip_grounding(where)
+        out.append(" ".join(w for w in (verb, _objects_text(done, objects, grounded), where) if w))
+    return out
+
+
+def _hidden(episode: dict, grounded: bool) -> list[str]:
+    """Which cube each container hides when execution starts, the container named by its place
+    (grounded: its pixel; simple: its rank from the left, as the camera sees the row)."""
+    first = episode["steps"][0] if episode.get("steps") else {}
+    under = first.get("under", {})
+    if not under:
+        return []
+    objects = episode["objects"]
+    pixel = first.get("pixel", {})
+    containers = sorted((n for n, info in objects.items() if info["kind"] == "container" and pixel.get(n)), key=lambda n: pixel[n][1])
+    out = []
+    for cube, container in sorted(under.items(), key=lambda cc: pixel.get(cc[1], [0, 0])[1]):
+        if grounded:
+            place = f"the container{_yx(pixel.get(container))}"
+        else:
+            place = f"the {_rank(containers.index(container), len(containers))} container" if container in containers else "a container"
+        out.append(f"the {display_name(objects[cube])} is under {place}")
+    return out
+
+
+def _rank(index: int, count: int) -> str:
+    if count == 3:
+        return ("left", "middle", "right")[index]
+    if count == 2:
+        return ("left", "right")[index]
+    return f"{ordinal_word(index + 1)} from the left"
+
+
+def demonstration_summary(episode: dict, grounded: bool) -> str | None:
+    """What a video task's demonstration showed that the task needs, as one sentence (None: no video)."""
+    if not episode.get("execution_start"):
+        return None
+    objects = episode["objects"]
+    demo = [e for e in episode.get("events", []) if e.get("demo")]
+    bin_point = _bin_point(episode)
+    parts = _did([e for e in demo if e["kind"] in ACTION_KINDS], objects, grounded, bin_point)
+    ways = []
+    for event in demo:
+        name = (event.get("subgoal") or "").strip()
+        if event["kind"] != "subgoal_done" or not name or name.lower() in QUIET_SUBGOALS:
+            continue
+        if name.lower().startswith(("pick up the cube", "drop the cube", "put it down", "press the button", "put down")):
+            continue  # the positions already say these, with their objects
+        ways.append(past_tense(name[0].lower() + name[1:]))
+    if ways:
+        parts.append(", then ".join(_compress(ways)))
+    swapped = sum(1 for e in demo if e["kind"] == "swap")
+    if swapped:
+        parts.append(f"the containers swapped places {times_words(swapped)}")
+    hidden = _hidden(episode, grounded)
+    text = ""
+    if parts:
+        text = "In the video the robot " + _join(parts) + "."
+    if hidden:
+        text += (" " if text else "") + "The video showed that " + _join(hidden) + "."
+    return text or None
+
+
+def _compress(ways: list[str]) -> list[str]:
+    """Consecutive repeats of one demonstrated move as a count ("move left twice")."""
+    out: list[tuple[str, int]] = []
+    for way in ways:
+        if out and out[-1][0] == way:
+            out[-1] = (way, out[-1][1] + 1)
+        else:
+            out.append((way, 1))
+    return [w if n == 1 else f"{w} {times_words(n)}" for w, n in out]
+
+
+def _bin_point(episode: dict):
+    first = episode["steps"][0] if episode.get("steps") else {}
+    for name, info in episode["objects"].items():
+        if info["kind"] == "bin" and first.get("pixel", {}).get(name):
+            return first["pixel"][name]
+    return None
+
+
+def action_memory(episode: dict, step: int, style: str) -> str:
+    """The action memory at ``step`` (a boundary) of a truth episode, in ``style``."""
+    grounded = style == "grounded"
+    objects = episode["objects"]
+    done = [e for e in episode.get("events", []) if not e.get("demo") and e["kind"] in ACTION_KINDS and e["step"] <= step]
+    clauses = _did(done, objects, grounded, _bin_point(episode))
+    video = demonstration_summary(episode, grounded)
+    limit = ACTION_WORD_LIMITS[style] - 1
+    while True:
+        text = " ".join(t for t in (video, ("I " + _join(clauses) + ".") if clauses else None) if t)
+        if not text:
+            return EMPTY_ACTION_MEMORY
+        if len(text.split()) <= limit or not clauses:
+            return text if len(text.split()) <= limit else " ".join(text.split()[:limit])
+        clauses = clauses[1:]  # the oldest actions matter least

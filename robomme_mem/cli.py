@@ -157,6 +157,10 @@ def summary(result, source_label: str, elapsed: float) -> str:
     if labels:
         source = f"label set {labels['name']!r}" if labels["name"] != "rules" else "the offline rules labeller"
         lines.append(f"  labels: {source} ({labels['labeller']}, {labels['params']['model']})" + (f"; left out: {len(labels['left_out'])} episodes" if labels.get("left_out") else ""))
+    answerable = {c: t["overall"] for c, t in (manifest.get("answerable") or {}).get("by_config", {}).items() if t.get("overall", {}).get("n")}
+    if answerable:
+        lines.append("  answerable rows (a target singled out by the past, held in the row's input): "
+                     + ", ".join(f"{c} {d['rate']:.2f} ({d['n']})" for c, d in answerable.items()))
     without = (manifest.get("scene") or {}).get("episodes_without_truth")
     if without:
         lines.append(f"  scene: no truth for {len(without)} episode(s), left out of it: {', '.join(without[:3])}{', ...' if len(without) > 3 else ''}")
@@ -242,6 +246,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     scores = audit(episodes)
     against = None
     if args.truth:
+        from .dataset.audit.actions_against_truth import actions_table
         from .dataset.audit.against_truth import audit_against_truth, truth_table
         from .dataset.truth.files import offsets_by_source
 
@@ -252,6 +257,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if against is not None:
         print(f"\nagainst the scene truth ({args.truth.name}; an entry is true within 10 px of a place of an object of its kind):")
         print(truth_table(against))
+        print("\naction memories against what happened (a claim is true when that object had that done to it that often by then; "
+              "a grounded point within 10 px of where it was acted on):")
+        print(actions_table(against["actions"]))
+        for task, styles in against["actions"]["scores"].items():
+            false = [c for s in styles.values() for c in s["false_claims"]]
+            if task != "overall" and false:
+                print(f"false action claims ({task}): {'; '.join(false[:3])}")
         for task, s in against["scores"].items():
             if task != "overall" and s["false_entries"]:
                 print(f"false entries ({task}): {'; '.join(s['false_entries'][:3])}")

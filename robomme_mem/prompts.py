@@ -282,11 +282,15 @@ def policy_user_prompt(
     memory: str,
     spatial: str | None = None,
     history: list[str] | None = None,
+    *,
+    video: bool = False,
 ) -> str:
     """The method's user prompt (A.2.2): memory-only when ``history`` is ``None``.
 
     Shared by the builder's rows and the policy runtime, so training and rollout prompts are
-    the same string. ``spatial`` is required for dual variants and refused otherwise.
+    the same string. ``spatial`` is required for dual variants and refused otherwise. ``video``:
+    the call sees a video task's demonstration (its first call), marked ``<video>`` before the
+    goal as in RoboMME's own rows.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
@@ -294,7 +298,7 @@ def policy_user_prompt(
     if dual != (spatial is not None):
         raise ValueError(f"variant {variant} {'needs' if dual else 'takes no'} spatial memory")
     style = subgoal_style(variant)
-    lines = [POLICY_GOAL_LINE.render(task_goal=task_goal)]
+    lines = [(VIDEO_PLACEHOLDER if video else "") + POLICY_GOAL_LINE.render(task_goal=task_goal)]
     if history is not None:
         lines.append(POLICY_HISTORY_LINE[style].render(history=format_history(history)) if history else POLICY_INITIAL_TURN.render())
     lines.append(POLICY_MEMORY_LINE.render(memory=memory))

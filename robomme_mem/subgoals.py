@@ -85,3 +85,23 @@ def ordinal_word(n: int) -> str:
 
 COUNTING_TASKS = ("BinFill", "PickXtimes", "SwingXtimes")
 """Tasks whose goal is a number of repetitions: the action memory must carry the count."""
+
+
+QUIET_SUBGOALS = frozenset({"static", "no record"})
+"""Subgoals of a video demonstration that show nothing to remember (RoboMME's pauses and unrecorded steps)."""
+DEMONSTRATION_MARK = "in the video: "
+"""How a video demonstration's subgoal stands in a labelling history: before every executed one, so
+each labeller can say what the video showed (and a memory can carry it)."""
+
+
+def demonstration_items(subgoals: list[str]) -> list[str]:
+    """A demonstration's subgoals as history items: consecutive repeats and quiet ones dropped, marked."""
+    out: list[str] = []
+    for text in subgoals:
+        text = normalise(text)
+        if text in QUIET_SUBGOALS or is_complete_marker(text):
+            continue
+        item = DEMONSTRATION_MARK + text
+        if not out or out[-1] != item:
+            out.append(item)
+    return out

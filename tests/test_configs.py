@@ -251,7 +251,7 @@ def test_another_label_set_is_a_new_build_and_nothing_else(sample_dir, tmp_path,
 def test_the_card_and_manifest_of_the_sample_say_it_is_synthetic(built):
     card = (built.out / "README.md").read_text()
     assert built.manifest["origin"] == "synthetic" and all(s["synthetic"] for s in built.manifest["sources"])
-    assert "# RoboMME-Mem 1.0.0 (synthetic sample)" in card and "**These rows are synthetic.**" in card
+    assert "# RoboMME-Mem 2.0.0 (synthetic sample)" in card and "**These rows are synthetic.**" in card
     assert "Rows are built from" not in card and "| synthetic |" in card
     assert "license: apache-2.0" in card.split("---")[1]
 
@@ -264,3 +264,19 @@ def test_the_cards_example_and_coordinates_come_from_the_build(built):
     assert example["answer"] in rows and "<spatial_mem>Visible: " in example["answer"]
     assert built.manifest["frames"]["sizes"] == [[256, 256]]
     assert "Coordinates `<y, x>` are pixels on the 256x256 front-camera image" in card
+
+
+def test_a_video_tasks_first_call_sees_the_video_and_later_calls_do_not(built, loaded):
+    """The demonstration is in no memory yet at the first call: that row carries the mp4 (as
+    RoboMME's rows do) and the runtime's prompt for that call, ``<video>`` included."""
+    from robomme_mem.prompts import VIDEO_PLACEHOLDER, policy_user_prompt
+
+    for config in ("simple", "dual_grounded"):
+        rows = [r for r in loaded[config]["train"] if r["task"] == "VideoUnmask"]
+        first, *later = sorted((r for r in rows if r["episode"] == rows[0]["episode"]), key=lambda r: r["frame"])
+        assert len(first["videos"]) == 1 and (built.out / first["videos"][0]).is_file()
+        user = first["messages"][1]["content"]
+        assert user.startswith(VIDEO_PLACEHOLDER)
+        assert user == policy_user_prompt(config, user.split("The task goal is: ")[1].split("\n")[0], first["memory_in"], first["spatial_in"], video=True)
+        assert all(r["videos"] == [] and VIDEO_PLACEHOLDER not in r["messages"][1]["content"] for r in later)
+    assert all(r["videos"] == [] for r in loaded["simple"]["train"] if r["task"] == "BinFill")

@@ -161,3 +161,19 @@ def test_a_ringed_disc_is_a_target_not_a_cube_or_a_white_area():
     assert [(o.name, o.y, o.x) for o in detect_objects(red)] == [("target", 100, 120)]
     pink = scene((PINK, 111, 49, 12))  # StopCube's cube: no more saturated than the table, but pink
     assert [o.name for o in detect_objects(pink)] == ["pink cube"]
+
+
+def test_rules_says_what_the_video_showed_from_the_demonstrations_subgoals():
+    history = ["in the video: pick up the cube at <101, 179>", "in the video: drop the cube on the table",
+               "pick up the correct cube at <100, 178> for the first time", "put it down"]
+    assert action_memory(history, "grounded") == "In the video the robot dropped the cube <101, 179> on the table. I put the correct cube <100, 178> down once."
+    assert action_memory(history[:2], "simple") == "In the video the robot dropped the cube on the table."
+
+
+def test_a_video_tasks_histories_open_with_its_demonstration(tmp_path):
+    from robomme_mem.subgoals import demonstration_items
+
+    assert demonstration_items(["static", "Pick up the cube at <1, 2>", "pick up the cube at <1, 2>", "NO RECORD", "move left"]) == [
+        "in the video: pick up the cube at <1, 2>", "in the video: move left"]
+    (first, second) = boundaries([(10, "pick up the correct cube"), (30, "put it down")], ["in the video: move left"])
+    assert first.history == ("in the video: move left",) and second.history == ("in the video: move left", "pick up the correct cube")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+
+import numpy as np
 from collections import defaultdict
 
 import pytest
@@ -12,6 +14,7 @@ from robomme_mem.closed_loop import policy
 from robomme_mem.dataset.build import build, BuildOptions
 from robomme_mem.configs import HISTORY_CONFIGS, MEMORY_CONFIGS
 from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend, parse_answer
+from robomme_mem.prompts import VIDEO_PLACEHOLDER
 
 PREV = {"previous_subgoal": "old subgoal", "previous_memory": "old memory", "previous_spatial": "old spatial"}
 CASES = [
@@ -59,12 +62,14 @@ def test_the_runtime_prompts_are_the_training_prompts(built):
         episodes = defaultdict(list)
         for line in (built.out / "swift" / config / "train.jsonl").read_text().splitlines():
             row = json.loads(line)
-            goal = row["messages"][1]["content"].split("\n", 1)[0].removeprefix("The task goal is: ")
+            goal = row["messages"][1]["content"].split("\n", 1)[0].removeprefix(VIDEO_PLACEHOLDER).removeprefix("The task goal is: ")
             episodes[goal + row["images"][0].rsplit("_step", 1)[0]].append(row)
         for rows in episodes.values():
             variant = config.removesuffix("_history")
             runtime = HighLevelPolicy(variant, ReplayBackend([r["messages"][2]["content"] for r in rows]), with_history=config.endswith("_history"))
-            runtime.reset(rows[0]["messages"][1]["content"].split("\n", 1)[0].removeprefix("The task goal is: "))
+            first = rows[0]["messages"][1]["content"].split("\n", 1)[0]
+            demonstration = [np.zeros((16, 16, 3), np.uint8)] * 3 if rows[0].get("videos") else None  # a video task's first call sees its video
+            runtime.reset(first.removeprefix(VIDEO_PLACEHOLDER).removeprefix("The task goal is: "), video=demonstration)
             for row in rows:
                 assert runtime.messages() == row["messages"][:2], config
                 runtime.step(None)
@@ -74,3 +79,26 @@ def test_the_runtime_prompts_are_the_training_prompts(built):
 def test_unknown_variants_are_refused():
     with pytest.raises(ValueError, match="unknown variant"):
         HighLevelPolicy("triple", ReplayBackend([]))
+
+
+def test_a_video_tasks_first_call_sends_the_demonstration_as_mp4_then_never_again():
+    seen = []
+
+    def backend(messages, image, max_new_tokens, video=None):
+        seen.append((messages[1]["content"], video))
+        return "pick up the container that hides the red cube\n<mem>The video showed that the red cube is under the right container.</mem>"
+
+    runtime = HighLevelPolicy("simple", backend)
+    runtime.reset("watch the video carefully, then pick up the container hiding the red cube", video=[np.full((16, 16, 3), 90, np.uint8)] * 4)
+    runtime.step(None)
+    runtime.step(None)
+    (first, video), (second, none) = seen
+    assert first.startswith(VIDEO_PLACEHOLDER) and video[4:8] == b"ftyp"  # an mp4, from the builder's own encoder
+    assert not second.startswith(VIDEO_PLACEHOLDER) and none is None and "red cube is under the right container" in second
+
+
+def test_the_openai_form_puts_the_video_where_its_placeholder_stands():
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "<video>The task goal is: g\n<image>What next?"}]
+    (_, user) = policy._with_image(messages, np.zeros((4, 4, 3), np.uint8), b"mp4")
+    kinds = [part["type"] for part in user["content"]]
+    assert kinds == ["video_url", "text", "image_url", "text"] and user["content"][0]["video_url"]["url"] == "data:video/mp4;base64,bXA0"

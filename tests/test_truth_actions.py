@@ -133,3 +133,43 @@ def test_a_demonstrated_way_is_said_in_the_envs_own_words_with_repeats_counted()
              "events": [{"step": s, "kind": "subgoal_done", "subgoal": name, "targets": [], "demo": True}
                         for s, name in enumerate(["NO RECORD", "move left", "move left", "move down", "NO RECORD"])]}
     assert action_memory(truth, 30, "simple") == "In the video the robot moved left twice, then moved down."
+
+
+# -- the audit of any action memory against what happened ----------------------------------------
+
+from robomme_mem.dataset.audit.actions_against_truth import ActionAudit, claims, score_memory  # noqa: E402
+
+
+def audited(memory, truth, step):
+    scores = ActionAudit()
+    score_memory(memory, truth, step, scores, "here")
+    return scores.to_dict()
+
+
+def test_a_memory_that_merges_two_cubes_into_one_is_false_and_incomplete():
+    merged = audited("I picked up the blue cube <60, 120> twice and put it into the bin <80, 100> twice.", binfill_truth(), 9)
+    assert merged["true"]["rate"] == 0.0 and merged["complete"]["rate"] == 0.0
+    assert "'I picked up the blue cube <60, 120> twice'" in merged["false_claims"][0]
+
+
+def test_the_truth_labellers_memories_are_true_and_complete_in_both_styles():
+    truth = binfill_truth()
+    for step in (2, 4, 6, 9):
+        for style in ("simple", "grounded"):
+            scores = audited(action_memory(truth, step, style), truth, step)
+            assert scores["true"]["rate"] in (None, 1.0) and scores["complete"]["rate"] in (None, 1.0), (step, style, scores)
+
+
+def test_stating_the_future_is_a_leak_and_counting_the_failed_grasp_is_an_error():
+    truth = binfill_truth()
+    leak = audited("I put two blue cubes into the bin.", truth, 6)
+    assert leak["true"]["rate"] == 0.0 and leak["leaked"]["rate"] == 1.0
+    failed = audited("I picked up the blue cube twice.", truth, 4)
+    assert failed["failed_attempt_counted"]["rate"] == 1.0 and failed["true"]["rate"] == 0.0
+
+
+def test_claims_read_counts_objects_and_points_and_skip_what_the_video_showed():
+    said = claims("The video showed that the red cube is under the container <100, 145>. I put two blue cubes into the bin <80, 100>, "
+                  "placed the red cube <3, 4> onto the target twice and pressed the button.")
+    assert [(c.action, c.colour, c.point, c.count, c.distinct) for c in said] == [
+        ("bin", "blue", None, 2, True), ("target", "red", (3, 4), 2, False), ("press", None, None, 1, False)]

@@ -22,8 +22,8 @@ class CeilingPolicy:
     calls: int = 0
     subgoal: str = ""
 
-    def reset(self, goal: str) -> None:
-        self.subgoal, self.calls = "", 0
+    def reset(self, goal: str, video=None) -> None:
+        self.subgoal, self.calls = "", 0  # privileged: it needs no video
 
     def online(self, turn: Turn) -> str:
         return (turn.online_simple if self.simple else turn.online_subgoal) or ""

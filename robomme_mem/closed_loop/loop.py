@@ -83,7 +83,7 @@ def run_episode(episode: Episode, policy: HighLevelPolicy, low_level: LowLevel, 
         raise ValueError(f"every must be >= 1, not {every}")
     start = time.perf_counter()
     prelude = episode.reset()
-    policy.reset(episode.goal)
+    policy.reset(episode.goal, video=[o.front for o in prelude[:-1]] or None)  # a video task's demonstration, then the first frame
     low_level.reset()
     new = list(prelude)  # observations the low-level policy has not seen yet
     exec_start = len(prelude) - 1

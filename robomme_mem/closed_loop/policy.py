@@ -9,6 +9,7 @@ how often the model broke the format.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,7 @@ from ..prompts import (
     VARIANTS,
     policy_user_prompt,
 )
+from ..mp4 import encode_mp4
 from ..png import png_data_url
 
 MAX_NEW_TOKENS = {"simple": 128, "grounded": 128, "dual_simple": 384, "dual_grounded": 384}
@@ -96,8 +98,9 @@ def _block(text: str, pattern: re.Pattern, closing: str, previous, missing: str,
 
 # -- backends -----------------------------------------------------------------------------
 
-Backend = Callable[[list[dict], "np.ndarray | None", int], str]
-"""``backend(messages, image, max_new_tokens) -> completion text`` (greedy)."""
+Backend = Callable[..., str]
+"""``backend(messages, image, max_new_tokens, video=None) -> completion text`` (greedy); ``video``
+(mp4 bytes) only on a video task's first call, whose prompt carries ``<video>``."""
 
 
 class ReplayBackend:
@@ -112,7 +115,7 @@ class ReplayBackend:
         self._repeat_last = repeat_last
         self._last: str | None = None
 
-    def __call__(self, messages: list[dict], image, max_new_tokens: int) -> str:
+    def __call__(self, messages: list[dict], image, max_new_tokens: int, video: bytes | None = None) -> str:
         try:
             self._last = next(self._targets)
         except StopIteration:
@@ -130,9 +133,9 @@ class OpenAIBackend:
         self.model = model
         self._client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s)
 
-    def __call__(self, messages: list[dict], image, max_new_tokens: int) -> str:
+    def __call__(self, messages: list[dict], image, max_new_tokens: int, video: bytes | None = None) -> str:
         response = self._client.chat.completions.create(
-            model=self.model, messages=_with_image(messages, image), temperature=0.0, max_tokens=max_new_tokens
+            model=self.model, messages=_with_image(messages, image, video), temperature=0.0, max_tokens=max_new_tokens
         )
         return response.choices[0].message.content or ""
 
@@ -145,12 +148,14 @@ class SwiftBackend:
 
         self._engine = TransformersEngine(model, model_type=model_type, adapters=[adapter] if adapter else None)
 
-    def __call__(self, messages: list[dict], image, max_new_tokens: int) -> str:
+    def __call__(self, messages: list[dict], image, max_new_tokens: int, video: bytes | None = None) -> str:
         from PIL import Image
         from swift.infer_engine import InferRequest, RequestConfig
 
         images = [Image.fromarray(image)] if image is not None else []
-        response = self._engine.infer([InferRequest(messages=messages, images=images)], RequestConfig(max_tokens=max_new_tokens, temperature=0))[0]
+        videos = [_data_url(video)] if video is not None else []
+        request = InferRequest(messages=messages, images=images, videos=videos)
+        response = self._engine.infer([request], RequestConfig(max_tokens=max_new_tokens, temperature=0))[0]
         return response.choices[0].message.content or ""
 
 
@@ -195,20 +200,29 @@ def make_backend(kind: str, *, model: str | None = None, base_url: str | None = 
 BACKENDS = ("replay", "openai", "swift")
 
 
-def _with_image(messages: list[dict], image) -> list[dict]:
-    """OpenAI form: the ``<image>`` placeholder of the user turn becomes an image part."""
-    if image is None:
+def _data_url(video: bytes) -> str:
+    return "data:video/mp4;base64," + base64.b64encode(video).decode("ascii")
+
+
+def _with_image(messages: list[dict], image, video: bytes | None = None) -> list[dict]:
+    """OpenAI form: the ``<image>`` placeholder of the user turn becomes an image part, and a
+    ``<video>`` one a ``video_url`` part with the mp4 as a data URL (as vLLM and ``swift deploy``
+    take Qwen-VL's videos)."""
+    if image is None and video is None:
         return messages
-    url = png_data_url(np.asarray(image, dtype=np.uint8))
+    marks = {}
+    if image is not None:
+        marks["<image>"] = {"type": "image_url", "image_url": {"url": png_data_url(np.asarray(image, dtype=np.uint8))}}
+    if video is not None:
+        marks["<video>"] = {"type": "video_url", "video_url": {"url": _data_url(video)}}
+    split = re.compile("(" + "|".join(map(re.escape, marks)) + ")")
     out = []
     for message in messages:
-        if message["role"] == "user" and "<image>" in message["content"]:
-            before, after = message["content"].split("<image>", 1)
-            parts = [{"type": "text", "text": before}] if before else []
-            parts += [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": after}]
-            out.append({"role": "user", "content": parts})
-        else:
+        if message["role"] != "user" or not split.search(message["content"]):
             out.append(message)
+            continue
+        parts = [marks[piece] if piece in marks else {"type": "text", "text": piece} for piece in split.split(message["content"]) if piece]
+        out.append({"role": "user", "content": parts})
     return out
 
 
@@ -232,8 +246,11 @@ class HighLevelPolicy:
         self.dual = self.variant.startswith("dual")
         self.reset("")
 
-    def reset(self, goal: str) -> None:
+    def reset(self, goal: str, video: Sequence[np.ndarray] | None = None) -> None:
+        """A new episode; ``video``: a video task's demonstration frames, shown to the first call as an
+        mp4 (the same encoder as the builder's rows), after which the memory carries what it showed."""
         self.goal = goal
+        self.video = encode_mp4(video) if video is not None and len(video) else None
         self.subgoal = ""
         self.memory = INITIAL_MEMORY
         self.spatial = INITIAL_SPATIAL if self.dual else None
@@ -241,12 +258,14 @@ class HighLevelPolicy:
 
     def messages(self) -> list[dict]:
         """The prompt of the next call, from the current state."""
-        user = policy_user_prompt(self.variant, self.goal, self.memory, self.spatial, self.history if self.with_history else None)
+        user = policy_user_prompt(self.variant, self.goal, self.memory, self.spatial, self.history if self.with_history else None,
+                                  video=self.video is not None)
         return [{"role": "system", "content": POLICY_SYSTEM[self.variant].render()}, {"role": "user", "content": user}]
 
     def step(self, image) -> Parsed:
         """Ask the backend for the next subgoal and memories; update the state."""
-        text = self.backend(self.messages(), image, MAX_NEW_TOKENS[self.variant])
+        text = self.backend(self.messages(), image, MAX_NEW_TOKENS[self.variant], **({"video": self.video} if self.video is not None else {}))
+        self.video = None  # the first call saw it; the memory carries it from here
         parsed = parse_answer(text, dual=self.dual, previous_subgoal=self.subgoal, previous_memory=self.memory, previous_spatial=self.spatial)
         self.calls += 1
         self.fallbacks.update(parsed.fallbacks)

@@ -26,6 +26,7 @@ from .assemble.rows import Row, baseline_config_rows, memory_config_rows
 from .assemble.scene import scene_rows
 from .truth.files import offsets_by_source, read_record
 from .assemble.traces import trace_row
+from .assemble.answerable import answerable_report
 from .audit import audit, audit_against_truth, overall_table, overall_truth_table
 from .checksum import SOURCE_CHECKSUM, file_checksum
 from ..configs import BUILDABLE_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS, SCENE
@@ -225,6 +226,7 @@ def build(
             example=done.example,
             scene=_scene_record(options.truth, recorded["truth"], done.no_truth) if options.truth else None,
             labels_audit_truth=audit_against_truth([e for _, e in done.labels], options.truth, truth_at) if options.truth and label_info is not None else None,
+            answerable=answerable_report([(e.work, e.memories()) for _, e in done.labels if e.complete], options.configs) if label_info is not None else None,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tables = (overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
@@ -363,7 +365,7 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     if job.labels is not None:
         labels = job.labels.label(planned, frames=lambda _, step: images[step])
         if labels.complete:
-            rows.update(memory_config_rows(planned, options.configs, labels.memories()))
+            rows.update(memory_config_rows(planned, options.configs, labels.memories(), video))
     summary = {
         "task": planned.task,
         "episode": planned.episode,

@@ -5,6 +5,8 @@ Path patterns live here as constants so writers, readers and tests agree on them
 
 from __future__ import annotations
 
+from ..mp4 import VIDEO_FPS  # noqa: F401  (the frame rate of the demonstration mp4, as the reference writes it)
+
 DEFAULT_OUT = "robomme-mem"
 """Where ``robomme-mem build`` writes when no ``--out`` is given."""
 
@@ -26,8 +28,6 @@ SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT)
 MAX_SHARD_BYTES = 500 * 1000 * 1000
 """A Parquet shard is closed once it passes this size (under the Hub's recommended size)."""
 
-VIDEO_FPS = 30
-"""Frame rate of the video-demonstration mp4, as the reference writes it."""
 
 
 def image_path(task: str, episode: int, step: int) -> str:

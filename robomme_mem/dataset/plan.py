@@ -21,7 +21,7 @@ import xxhash
 
 from .checksum import PLAN_DIGEST, READ_DIGEST
 from ..errors import SourceError
-from ..subgoals import STYLES
+from ..subgoals import STYLES, demonstration_items
 from .segment import Boundary, Timeline, boundaries, segment_episode
 from .source import Episode, open_source
 
@@ -65,7 +65,9 @@ def plan_episode(episode: Episode, stride_for: Callable[[str], int] | None = Non
     texts = {
         style: [(s.start, subgoals[s.start][i].lower()) for s in plan.segments] for i, style in enumerate(STYLES)
     }
-    read = [episode.goal, episode.seed, plan.num_steps, plan.execution_start, simple, [[k, g] for k, (_, g) in subgoals.items()]]
+    demo = {"simple": demonstration_items(list(simple[: plan.execution_start])),
+            "grounded": demonstration_items([episode.grounded_subgoal(k) for k in range(plan.execution_start)])}
+    read = [episode.goal, episode.seed, plan.num_steps, plan.execution_start, simple, [[k, g] for k, (_, g) in subgoals.items()], demo["grounded"]]
     return PlannedEpisode(
         file=Path(episode.file),
         task=episode.task,
@@ -73,7 +75,7 @@ def plan_episode(episode: Episode, stride_for: Callable[[str], int] | None = Non
         goal=episode.goal,
         seed=episode.seed,
         timeline=plan,
-        boundaries={style: tuple(boundaries(texts[style])) for style in STYLES},
+        boundaries={style: tuple(boundaries(texts[style], demo[style])) for style in STYLES},
         subgoals=subgoals,
         digest=xxhash.xxh3_128_hexdigest(json.dumps(read, ensure_ascii=False).encode()),
     )

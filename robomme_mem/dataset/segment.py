@@ -155,13 +155,15 @@ class Boundary:
         return format_history(list(self.history)) if self.history else NO_HISTORY_YET
 
 
-def boundaries(segment_subgoals: Sequence[tuple[int, str]]) -> list[Boundary]:
+def boundaries(segment_subgoals: Sequence[tuple[int, str]], demonstration: Sequence[str] = ()) -> list[Boundary]:
     """Boundaries from (boundary step, subgoal text) per segment, in order.
 
     A "complete" marker continues the subgoal before it (it is never an action of its own).
+    ``demonstration``: a video task's demonstration as history items
+    (:func:`robomme_mem.subgoals.demonstration_items`), which every history starts with.
     """
     out: list[Boundary] = []
-    history: list[str] = []
+    history: list[str] = list(demonstration)
     resolved = resolve_complete([text for _, text in segment_subgoals])
     for index, ((step, raw), text) in enumerate(zip(segment_subgoals, resolved)):
         text = raw if text is None else text  # a marker with nothing before it stays as written

@@ -40,10 +40,14 @@ class MemoryCall:
     spatial_out: str | None
     history: Mapping[str, tuple[str, ...]]
     """Per style, the subgoals of the earlier calls (consecutive duplicates removed)."""
+    video: str | None = None
+    """The demonstration mp4, on a video task's first call only: what the video showed is in no
+    memory yet, so that call sees the video itself (as RoboMME's baseline rows do); its memory
+    target states what the task needs of it, and later calls carry that in memory."""
 
 
-def memory_calls(plan: Timeline, memories: EpisodeMemories, images: Sequence[str]) -> list[MemoryCall]:
-    """Inputs and targets of every call frame of one episode."""
+def memory_calls(plan: Timeline, memories: EpisodeMemories, images: Sequence[str], video: str | None = None) -> list[MemoryCall]:
+    """Inputs and targets of every call frame of one episode (``video``: its demonstration, given to the first call)."""
     filled = {style: forward_fill(plan, memories.action[style]) for style in memories.action}
     spatial_out = list(memories.spatial) if memories.spatial is not None else None
     if spatial_out is not None and len(spatial_out) != len(plan.call_frames):
@@ -66,6 +70,7 @@ def memory_calls(plan: Timeline, memories: EpisodeMemories, images: Sequence[str
                 spatial_in=spatial_in[index] if spatial_in is not None else None,
                 spatial_out=spatial_out[index] if spatial_out is not None else None,
                 history={style: tuple(items) for style, items in history.items()},
+                video=video if index == 0 else None,
             )
         )
         for style, items in history.items():
@@ -84,14 +89,17 @@ def memory_row(config: str, goal: str, call: MemoryCall) -> dict:
     spatial_in = call.spatial_in if dual else None
     spatial_out = call.spatial_out if dual else None
     history = list(call.history[style]) if config.endswith("_history") else None
-    return {
+    row = {
         "messages": [
             {"role": "system", "content": POLICY_SYSTEM[variant].render()},
-            {"role": "user", "content": policy_user_prompt(variant, goal, call.memory_in[style], spatial_in, history)},
+            {"role": "user", "content": policy_user_prompt(variant, goal, call.memory_in[style], spatial_in, history, video=call.video is not None)},
             {"role": "assistant", "content": policy_target(call.subgoal[style], call.memory_out[style], spatial_out)},
         ],
         "images": [call.image],
     }
+    if call.video is not None:
+        row["videos"] = [call.video]
+    return row
 
 
 def memory_meta(config: str, call: MemoryCall) -> dict:
@@ -108,4 +116,5 @@ def memory_meta(config: str, call: MemoryCall) -> dict:
         "memory_out": call.memory_out[style],
         "spatial_in": call.spatial_in if dual else None,
         "spatial_out": call.spatial_out if dual else None,
+        "videos": [call.video] if call.video is not None else [],
     }

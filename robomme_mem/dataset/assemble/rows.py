@@ -73,13 +73,14 @@ def baseline_config_rows(
     return out
 
 
-def memory_config_rows(planned: PlannedEpisode, configs: Sequence[str], memories: EpisodeMemories) -> dict[str, list[Row]]:
-    """Rows of the requested memory configs and their ``*_history`` ablations."""
+def memory_config_rows(planned: PlannedEpisode, configs: Sequence[str], memories: EpisodeMemories, video: str | None = None) -> dict[str, list[Row]]:
+    """Rows of the requested memory configs and their ``*_history`` ablations (``video``: a video
+    task's demonstration, shown to its first call)."""
     wanted = [c for c in configs if c in ROW_CONFIGS and c not in BASELINE_CONFIGS]
     if not wanted:
         return {}
     images = [image_path(planned.task, planned.episode, step) for step in planned.timeline.call_frames]
-    calls = memory_calls(planned.timeline, memories, images)
+    calls = memory_calls(planned.timeline, memories, images, video)
     return {config: [(memory_row(config, planned.goal, call), memory_meta(config, call)) for call in calls] for config in wanted}
 
 

@@ -54,9 +54,11 @@ MEMORY_FEATURES = Features(
         "memory_out": Value("string"),
         "spatial_in": Value("string"),
         "spatial_out": Value("string"),
+        "videos": List(Value("string")),
     }
 )
-"""Memory configs and their history ablations (spatial columns null outside ``dual_*``)."""
+"""Memory configs and their history ablations (spatial columns null outside ``dual_*``; ``videos``
+names the demonstration mp4 on a video task's first call, empty elsewhere)."""
 BASELINE_FEATURES = Features(
     {
         **_ROW,

@@ -31,6 +31,7 @@ from ..labels.engine import EpisodeLabels
 from ..labels.truth_labeller import SILENT_KINDS
 from ..truth.files import offsets_by_source, read_record
 from ..truth.seen import seen_by, visible_now
+from .actions_against_truth import actions_table, audit_actions_against_truth
 from .demonstrations import Rate, stated_count
 from .entries import Entry, entries
 
@@ -208,7 +209,11 @@ def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: di
 
 
 def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None) -> dict:
-    """Scores per task and ``overall`` (JSON-ready), plus the episodes the truth lacks."""
+    """Scores per task and ``overall`` (JSON-ready), plus the episodes the truth lacks; under
+    ``actions``, the action memories against what happened (:mod:`.actions_against_truth`)."""
+    episodes = list(episodes)
+    if offsets is None:
+        offsets = offsets_by_source(dict.fromkeys(str(e.work.file) for e in episodes), truth)
     by_task: dict[str, TruthAudit] = {}
     overall = TruthAudit()
     without: list[str] = []
@@ -225,7 +230,7 @@ def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, of
                 score_events(memory, found.record, step, scores)
     out = {t: by_task[t].to_dict() for t in sorted(by_task)}
     out["overall"] = overall.to_dict()
-    return {"scores": out, "without_truth": without, "truth": Path(truth).name}
+    return {"scores": out, "without_truth": without, "truth": Path(truth).name, "actions": audit_actions_against_truth(episodes, truth, offsets)}
 
 
 def truth_table(result: dict) -> str:
@@ -241,5 +246,11 @@ def truth_table(result: dict) -> str:
 
 
 def overall_truth_table(result: dict | None) -> str | None:
-    """The overall row of a build's truth audit (``manifest["labels_audit_truth"]``) as a table; None without one."""
-    return truth_table({"scores": {"overall": result["scores"]["overall"]}}) if result else None
+    """The overall rows of a build's truth audit (``manifest["labels_audit_truth"]``) as tables, the
+    spatial one and the action one; None without one."""
+    if not result:
+        return None
+    spatial = truth_table({"scores": {"overall": result["scores"]["overall"]}})
+    if not result.get("actions"):
+        return spatial
+    return spatial + "\n\nAction memories against what happened:\n\n" + actions_table({"scores": {"overall": result["actions"]["scores"].get("overall", {})}})

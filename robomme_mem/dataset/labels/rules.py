@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
-from ...subgoals import GROUNDING_RE, ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding, times_words
+from ...subgoals import DEMONSTRATION_MARK, GROUNDING_RE, ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding, times_words
 from .cache import Answer
 from .requests import LabelParams, LabelRequest
 from .scene import detect_objects
@@ -91,6 +91,8 @@ def _actions(history: Sequence[str]) -> list[str]:
             text = re.sub(r"\bit\b", held, text, count=1)
         if held is not None and out and _PICK_RE.match(out[-1]) and strip_grounding(held) in strip_grounding(text):
             out.pop()  # "pick up X", then "put X into the bin": one clause, the pick implied
+            if held not in text:  # the object as the pick named it (its point)
+                text = text.replace(strip_grounding(held), held, 1)
         out.append(text)
         held = None
     return out
@@ -111,10 +113,7 @@ def _object_key(action: str, seen: dict[str, list[tuple[int, int]]]) -> tuple:
     return words, tuple(snapped)
 
 
-def action_memory(history: Sequence[str], style: str) -> str:
-    """Summary of the completed subgoals ``history`` (oldest first) in the given style."""
-    if not history:
-        return NOTHING_YET
+def _clauses(history: Sequence[str], style: str, counted: bool = True) -> list[str]:
     counts: dict[tuple, int] = {}
     shown: dict[tuple, str] = {}
     seen: dict[str, list[tuple[int, int]]] = {}
@@ -122,12 +121,28 @@ def action_memory(history: Sequence[str], style: str) -> str:
         key = _object_key(action, seen)
         counts[key] = counts.get(key, 0) + 1
         shown.setdefault(key, action if style == "grounded" else key[0])
-    clauses = [f"{past_tense(shown[key])} {times_words(n)}" for key, n in counts.items()]
+    return [past_tense(shown[key]) + (f" {times_words(n)}" if counted or n > 1 else "") for key, n in counts.items()]
+
+
+def _listed(clauses: list[str]) -> str:
+    return clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " and " + clauses[-1]
+
+
+def action_memory(history: Sequence[str], style: str) -> str:
+    """Summary of the completed subgoals ``history`` (oldest first) in the given style; a video
+    task's demonstration (items marked :data:`~robomme_mem.subgoals.DEMONSTRATION_MARK`) first, as
+    what the video showed."""
+    shown = [h[len(DEMONSTRATION_MARK):] for h in history if h.startswith(DEMONSTRATION_MARK)]
+    done = [h for h in history if not h.startswith(DEMONSTRATION_MARK)]
+    video = f"In the video the robot {_listed(_clauses(shown, style, counted=False))}." if shown else ""
+    clauses = _clauses(done, style)
     limit = ACTION_WORD_LIMITS[style] - 1
     while True:
-        text = "I " + (clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " and " + clauses[-1]) + "."
-        if len(text.split()) <= limit or len(clauses) == 1:
-            return text
+        text = " ".join(t for t in (video, f"I {_listed(clauses)}." if clauses else "") if t)
+        if not text:
+            return NOTHING_YET
+        if len(text.split()) <= limit or len(clauses) <= 1:
+            return text if len(text.split()) <= limit else " ".join(text.split()[:limit])
         clauses = clauses[1:]  # the oldest actions matter least
 
 

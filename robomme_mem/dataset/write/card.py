@@ -16,6 +16,7 @@ import xxhash
 
 from ..checksum import READ_DIGEST, SOURCE_CHECKSUM
 from ...configs import ALL_CONFIGS, BUILDABLE_CONFIGS, DEFAULT_CONFIG, SCENE, TRACES
+from ..assemble.answerable import answerable_table
 from ..assemble.schema import SCENE_DOCS
 from ..layout import SPLITS, parquet_dir
 
@@ -85,7 +86,7 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str
     return "\n".join(lines)
 
 
-def audit_text(scores: dict | None, overall_table: str | None, truth_table: str | None = None) -> str:
+def audit_text(scores: dict | None, overall_table: str | None, truth_table: str | None = None, answerable: dict | None = None) -> str:
     """The label audit in short: the overall row (rendered by the audit) and the fixtures found."""
     if not scores or not overall_table:
         return "No labelled config was built, so no label audit."
@@ -98,6 +99,11 @@ def audit_text(scores: dict | None, overall_table: str | None, truth_table: str 
     found = scores["overall"]["spatial"]["fixtures"]
     if found:
         lines += ["", "Fixtures the spatial memories report as objects in every episode of their task: " + "; ".join(found) + "."]
+    if answerable and answerable.get("by_config"):
+        lines += ["", "Answerable rows: where a row's target is singled out by the past (the container that hides a cube, the highlighted "
+                  "cube, what a video showed), the share of rows whose input holds that fact with the target's place (in a memory, or the "
+                  "video itself; rate [95% interval] n; the rows that are not, under `answerable` in `manifest.json`):", "",
+                  answerable_table(answerable)]
     if truth_table:
         lines += ["", "The spatial memories against the scene truth (`robomme-mem audit --truth`; an entry is true within 10 px of a place "
                   "of a true object of its kind; per task in `manifest.json` under `labels_audit_truth`):", "", truth_table]
@@ -217,7 +223,7 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth
         default_config=DEFAULT_CONFIG if DEFAULT_CONFIG in manifest["configs"] else configs[0],
         howpublished=howpublished,
         license_text=license_text,
-        audit=audit_text(manifest.get("labels_audit"), audit_table, truth_table),
+        audit=audit_text(manifest.get("labels_audit"), audit_table, truth_table, manifest.get("answerable")),
         scene=scene_text(manifest),
         swift_command=swift_command(manifest),
         yaml=yaml_header({c: manifest["data_files"][c] for c in configs}, manifest["files"], manifest.get("origin", "recorded")),

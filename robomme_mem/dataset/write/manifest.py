@@ -27,6 +27,7 @@ def build_manifest(
     example: dict | None = None,
     scene: dict | None = None,
     labels_audit_truth: dict | None = None,
+    answerable: dict | None = None,
 ) -> dict:
     """The manifest of a build: ``files`` maps every file but the card and the manifest to its
     xxh3-128 and size; ``versions`` pins what decides the bytes."""
@@ -56,7 +57,8 @@ def build_manifest(
         "frames": {"camera": "front_rgb", "sizes": [list(size) for size in frame_sizes], "points": "<y, x>: row, then column, in pixels from the top-left corner of the frame"},
         "example": example,
         "episodes": episodes,
-    } | ({"scene": scene} if scene is not None else {}) | ({"labels_audit_truth": labels_audit_truth} if labels_audit_truth is not None else {})
+    } | ({"scene": scene} if scene is not None else {}) | ({"labels_audit_truth": labels_audit_truth} if labels_audit_truth is not None else {}) \
+        | ({"answerable": answerable} if answerable is not None else {})
 
 
 def source_origin(sources: list[dict]) -> str:

@@ -1,22 +1,20 @@
 """An episode's frames and video demonstration written into the build folder, deterministically.
 
 Each file is hashed as it is written, so the manifest lists it without reading it back. The
-mp4 is encoded single-threaded: x264 output depends on its thread count, and builds must be
-byte-identical on any machine.
+mp4 comes from :func:`robomme_mem.mp4.encode_mp4`, which the policy runtime uses too.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import av
 import numpy as np
 
+from ...mp4 import VIDEO_FPS, encode_mp4
 from ...png import encode_png
 from ..checksum import checksum_of
-from ..layout import VIDEO_FPS, image_path, video_path
+from ..layout import image_path, video_path
 from ..versions import x264_version
 
 
@@ -39,26 +37,6 @@ def write_episode_media(out: Path, task: str, episode: int, images: Mapping[int,
         data = write_mp4(out / path, video)
         files[path], x264 = checksum_of(data), x264_version(data)
     return frames, files, x264
-
-
-def encode_mp4(frames: Iterable[np.ndarray], fps: int = VIDEO_FPS) -> bytes:
-    """RGB frames as H.264 (yuv420p) mp4 bytes, so the caller can hash what it writes without reading it back."""
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = None
-        for frame in frames:
-            if stream is None:
-                stream = container.add_stream("libx264", rate=fps)
-                stream.width, stream.height = frame.shape[1], frame.shape[0]
-                stream.pix_fmt = "yuv420p"
-                stream.thread_count = 1
-                stream.options = {"crf": "18", "preset": "veryfast"}
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        if stream is not None:
-            for packet in stream.encode():
-                container.mux(packet)
-    return buffer.getvalue()
 
 
 def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: int = VIDEO_FPS) -> bytes:

@@ -337,6 +337,7 @@ def test_objects_that_share_a_name_are_told_apart_by_their_articulation():
     assert kind_of("button_left.button_cap") == {"kind": "button", "colour": None}
     assert kind_of("target_cube_red") == {"kind": "cube", "colour": "red"}
     assert kind_of("temp_target_1") == kind_of("target") == {"kind": "target", "colour": None}  # SwingXtimes' targets
+    assert kind_of("bin_1") == {"kind": "container", "colour": None} and kind_of("bin_1", "VideoRepick") == {"kind": "cube", "colour": None}
 
 
 def test_in_a_video_task_the_cubes_covered_when_execution_starts_count_as_seen():

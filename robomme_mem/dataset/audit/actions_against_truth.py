@@ -178,11 +178,13 @@ class ActionAudit:
 def score_memory(memory: str, episode: dict, step: int, scores: ActionAudit, where: str) -> list[Claim]:
     """One action memory at a boundary ``step`` against the truth; returns its false claims."""
     objects, events = episode["objects"], episode.get("events", [])
-    done, later = tallies(events, objects, step), tallies(events, objects)
+    done, later, held = tallies(events, objects, step), tallies(events, objects), tallies(events, objects, step, held_only=True)
     said = claims(memory)
     false = []
     for claim in said:
-        ok = claim_is_true(claim, done, objects)
+        # a pick is true counted in all, or counting only the object's pick now in the gripper
+        # ("I put the cube down and picked it up": the second pick, the first being in the put)
+        ok = claim_is_true(claim, done, objects) or claim.action == "pick" and claim_is_true(claim, held, objects)
         scores.true.add(ok)
         if not ok:
             false.append(claim)
@@ -190,7 +192,7 @@ def score_memory(memory: str, episode: dict, step: int, scores: ActionAudit, whe
             scores.leaked.add(claim_is_true(claim, later, objects))
         else:
             scores.leaked.add(False)
-    for (action, name), points in tallies(events, objects, step, held_only=True).items():
+    for (action, name), points in held.items():
         stated = any(claim_is_true(c, done, objects) and _covers(c, action, name, points, objects) for c in said)
         scores.complete.add(stated)
         if not stated:

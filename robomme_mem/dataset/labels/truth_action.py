@@ -38,7 +38,7 @@ def _plural(name: str) -> str:
     return name + ("es" if name.endswith(("x", "s")) else "s")
 
 
-def _clauses(events: Sequence[dict], objects: dict) -> list[tuple[str, str, list[tuple[str, list | None]]]]:
+def _clauses(events: Sequence[dict], objects: dict, named: dict[str, str] | None = None) -> list[tuple[str, str, list[tuple[str, list | None]]]]:
     """(verb, destination, [(object, point), ...] one entry per time) in order of first occurrence.
 
     A pick and the place that follows it on the same object are one clause (``put``); a pick
@@ -66,6 +66,8 @@ def _clauses(events: Sequence[dict], objects: dict) -> list[tuple[str, str, list
                 add("lifted", "", name, origin)
             elif onto == "bin":
                 add("put", "into the bin", name, origin)
+            elif onto and named is not None and onto in named:
+                add("placed", f"onto {named[onto]}", name, origin)
             elif onto:
                 add("placed", f"onto the {display_name(objects.get(onto, {'kind': 'target'}))}{_yx(event.get('point'))}", name, origin)
             else:
@@ -77,13 +79,17 @@ def _clauses(events: Sequence[dict], objects: dict) -> list[tuple[str, str, list
     return [(verb, where, out[(verb, where)]) for verb, where in order]
 
 
-def _objects_text(done: list[tuple[str, list | None]], objects: dict, grounded: bool) -> str:
-    """The objects of one clause: each named once, with how often (grounded: at its point)."""
+def _objects_text(done: list[tuple[str, list | None]], objects: dict, grounded: bool, named: dict[str, str] | None = None) -> str:
+    """The objects of one clause: each named once, with how often (grounded: at its point;
+    ``named``: a phrase per object that replaces both, as a video's objects are named by their
+    place when execution starts)."""
     times: dict[str, int] = {}
     first: dict[str, list | None] = {}
     for name, point in done:
         times[name] = times.get(name, 0) + 1
         first.setdefault(name, point)
+    if named is not None:
+        return _join([named.get(n, f"the {display_name(objects.get(n, {'kind': n}))}") + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()])
     if grounded:
         parts = [f"the {display_name(objects.get(n, {'kind': n}))}{_yx(first[n])}" + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()]
         return _join(parts)
@@ -104,14 +110,38 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point) -> list[str]:
+def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named: dict[str, str] | None = None) -> list[str]:
     """One clause per (action, destination), in the order they were first done."""
     out = []
-    for verb, where, done in _clauses(events, objects):
+    for verb, where, done in _clauses(events, objects, named):
         where = where.replace("into the bin", f"into the bin{_yx(bin_point) if grounded else ''}")
         if not grounded:
             where = strip_grounding(where)
-        out.append(" ".join(w for w in (verb, _objects_text(done, objects, grounded), where) if w))
+        once = {name for name, _ in done}
+        if len(once) == 1 and len(done) > 1:  # one object, done again: the count closes the clause
+            text = _objects_text(done[:1], objects, grounded, named)
+            out.append(" ".join(w for w in (verb, text, where, times_words(len(done))) if w))
+        else:
+            out.append(" ".join(w for w in (verb, _objects_text(done, objects, grounded, named), where) if w))
+    return out
+
+
+def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset()) -> dict[str, str]:
+    """Each object named by where it stands when execution starts: grounded, ``the cube now at
+    <y, x>``; simple, by its rank from the left among objects of its name (``the left cube``,
+    ``the second cube from the left``), or by its name alone where it is the only one. What a
+    video showed is needed where things are now (cubes and containers move in the video)."""
+    first = episode["steps"][0] if episode.get("steps") else {}
+    pixel = first.get("pixel", {})
+    objects = episode["objects"]
+    out = {}
+    for name, info in objects.items():
+        label = display_name(info)
+        if grounded:
+            out[name] = f"the {label}{' now at' if name in moved else ''}{_yx(pixel.get(name))}" if pixel.get(name) else f"the {label}"
+            continue
+        same = sorted((n for n, i in objects.items() if display_name(i) == label and pixel.get(n)), key=lambda n: pixel[n][1])
+        out[name] = f"the {_rank(same.index(name), len(same))} {label}" if len(same) > 1 and name in same else f"the {label}"
     return out
 
 
@@ -149,8 +179,7 @@ def demonstration_summary(episode: dict, grounded: bool) -> str | None:
         return None
     objects = episode["objects"]
     demo = [e for e in episode.get("events", []) if e.get("demo")]
-    bin_point = _bin_point(episode)
-    parts = _did([e for e in demo if e["kind"] in ACTION_KINDS], objects, grounded, bin_point)
+    moved = {e["object"] for e in demo if e["kind"] in ("pick", "place")} | {n for e in demo if e["kind"] == "swap" for n in e["objects"]}
     ways = []
     for event in demo:
         name = (event.get("subgoal") or "").strip()
@@ -159,15 +188,19 @@ def demonstration_summary(episode: dict, grounded: bool) -> str | None:
         if name.lower().startswith(("pick up the cube", "drop the cube", "put it down", "press the button", "put down")):
             continue  # the positions already say these, with their objects
         ways.append(past_tense(name[0].lower() + name[1:]))
-    if ways:
-        parts.append(", then ".join(_compress(ways)))
+    # the env's own words where it names the way (InsertPeg's end and side, MoveCube's hook, the
+    # stick's moves); otherwise what the positions show, each object named where it is now
+    parts = [", then ".join(_compress(ways))] if ways else _did([e for e in demo if e["kind"] in ACTION_KINDS], objects, grounded,
+                                                             _bin_point(episode), _by_place(episode, grounded, moved))
     swapped = sum(1 for e in demo if e["kind"] == "swap")
-    if swapped:
-        parts.append(f"the containers swapped places {times_words(swapped)}")
     hidden = _hidden(episode, grounded)
     text = ""
     if parts:
         text = "In the video the robot " + _join(parts) + "."
+    if swapped:
+        kinds = {episode["objects"].get(n, {}).get("kind") for e in demo if e["kind"] == "swap" for n in e["objects"]}
+        what = "cubes" if kinds == {"cube"} else "containers"
+        text += (" " if text else "") + f"In the video the {what} swapped places {times_words(swapped)}."
     if hidden:
         text += (" " if text else "") + "The video showed that " + _join(hidden) + "."
     return text or None

@@ -146,7 +146,12 @@ def _replay_job(job: _Job) -> dict:
     with SourceFile(job.file) as source:
         episode = source.episode(job.episode)
         planned = plan_episode(episode, job.spec.stride_for)
-        truth = replay(planned, episode, job.open_env)
+        try:
+            truth = replay(planned, episode, job.open_env)
+        except Exception as exc:  # noqa: BLE001  (one episode's broken replay is its own refusal, not the run's end)
+            return {"kind": "refused", "key": job.key, "task": planned.task, "episode": planned.episode, "status": "error",
+                    "seconds": {}, "problems": [f"the replay failed: {type(exc).__name__}: {exc}".strip()],
+                    "worst_image_diff": None, "worst_point_px": None}
     truth["seconds"]["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # this worker's, so far
     found = problems(truth, job.thresholds)
     if not found:

@@ -130,14 +130,21 @@ def _holds(env, obj, tcp: np.ndarray) -> bool:
         return False
 
 
-def kind_of(name: str) -> dict:
+CUBES_NAMED_BIN = {"VideoRepick"}
+"""Tasks whose cubes RoboMME names ``bin_<i>`` (elsewhere ``bin_<i>`` is a container); they share one colour."""
+
+
+def kind_of(name: str, task: str | None = None) -> dict:
     """RoboMME's object name as the memories' vocabulary: its kind and, for a cube, its colour.
 
     RoboMME names the containers of its Unmask tasks ``bin_<i>`` and BinFill's bin
-    ``board_with_hole``; a button is its cap (its base is a fixture).
+    ``board_with_hole``; a button is its cap (its base is a fixture). VideoRepick's cubes are
+    ``bin_<i>`` too (:data:`CUBES_NAMED_BIN`).
     """
     name = name.rsplit(".", 1)[-1]  # an articulation-qualified link: its own name decides
     parts = name.split("_")
+    if task in CUBES_NAMED_BIN and parts[0] == "bin":
+        return {"kind": "cube", "colour": None}
     if "cube" in parts:
         after = parts[parts.index("cube") + 1:]
         return {"kind": "cube", "colour": after[0] if after and not after[0].isdigit() else None}
@@ -189,8 +196,8 @@ class _Demonstration:
     reset has loaded the scene, so they are looked up at the first step.
     """
 
-    def __init__(self, env, episode: Episode) -> None:
-        self.env, self.episode = env, episode
+    def __init__(self, env, episode: Episode, task: str) -> None:
+        self.env, self.episode, self.task = env, episode, task
         self.rows: list[dict] = []
         self.completions: list[dict] = []
         self._objects: dict | None = None
@@ -214,7 +221,7 @@ class _Demonstration:
         if self._objects is None:
             self._objects = _objects_by_name(env)
             self._names = {id(obj): name for name, obj in self._objects.items()}
-            self._kinds = {n: kind_of(n) for n in self._objects}
+            self._kinds = {n: kind_of(n, self.task) for n in self._objects}
             self._task = int(getattr(env, "timestep", 0))
         index = len(self.rows)
         now = int(getattr(env, "timestep", self._task))
@@ -330,7 +337,7 @@ def open_robomme_env(planned: PlannedEpisode, episode: Episode):
     patch_stock_maniskill()  # the stick tasks on stock mani-skill (a no-op where nothing needs it)
     wrapped = make_env(planned, episode)
     keep_renderer(wrapped.unwrapped)
-    with _Blind(wrapped.unwrapped), _Demonstration(wrapped.unwrapped, episode) as demo:
+    with _Blind(wrapped.unwrapped), _Demonstration(wrapped.unwrapped, episode, planned.task) as demo:
         wrapped.reset()
     wrapped.demonstration = {"steps": demo.rows, "completions": demo.completions} if planned.timeline.execution_start > 0 else None
     return wrapped
@@ -353,19 +360,21 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
         objects = _objects_by_name(env)
         name_of = {id(obj): name for name, obj in objects.items()}
         intrinsic = episode.front_camera_intrinsic
+        # the recorder pads the stick robot's 7 joint targets with a gripper value it has not got
+        width = int(np.prod(env.single_action_space.shape)) if hasattr(env, "single_action_space") else None
         timeline = planned.timeline
         start, steps = timeline.execution_start, timeline.num_steps
         calls = set(timeline.call_frames)
         boundaries = {s.start for s in timeline.segments}
         rows, call_rows, grounded, events = [], [], [], []
         status, task_index, ended_at = "ongoing", getattr(env, "timestep", 0), None  # the recording goes on after success: so does the replay
-        kinds = {n: kind_of(n) for n in ids}
+        kinds = {n: kind_of(n, planned.task) for n in ids}
         was_parked: set[str] | None = None
         was_highlighted: list[str] = []
         was_under: dict[str, str] = {}
         for step in range(start, steps):
             if step > start:
-                _, _, terminated, _, info = env.step(episode.joint_action(step - 1).astype(ACTION_DTYPE))
+                _, _, terminated, _, info = env.step(episode.joint_action(step - 1)[:width].astype(ACTION_DTYPE))
                 if int(getattr(env, "timestep", task_index)) != task_index:
                     done = env.task_list[task_index] if task_index < len(env.task_list) else {}
                     events.append({"step": step, "kind": "subgoal_done", "subgoal": done.get("name"), "targets": _segment_names(done.get("segment"), name_of)})
@@ -407,8 +416,10 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
         completions = [e for e in events if e["kind"] == "subgoal_done"]
         found += robot_actions(rows, kinds, completions)
         if demo["steps"]:
-            found += [*demo["completions"], *robot_actions(demo["steps"], kinds, demo["completions"]),
-                      *({**e, "demo": True} for e in swaps(demo["steps"], kinds))]
+            shown = [*robot_actions(demo["steps"], kinds, demo["completions"]), *({**e, "demo": True} for e in swaps(demo["steps"], kinds))]
+            covered = {e["object"] for e in shown if e["kind"] == "cover"}
+            found = [e for e in found if not (e["kind"] == "cover" and e["object"] in covered)]  # covered in the video already
+            found += [*demo["completions"], *shown]
         events = sorted([*events, *found], key=lambda e: (not e.get("demo"), e["step"]))
         return {
             "task": planned.task,

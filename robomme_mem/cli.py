@@ -252,8 +252,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
         offsets = offsets_by_source(files, args.truth)  # each source hashed once, for the scores and the pictures
         against = audit_against_truth(episodes, args.truth, offsets)
+    from .configs import ROW_CONFIGS
+    from .dataset.assemble.answerable import answerable_report, answerable_table
+
+    answerable = answerable_report([(e.work, e.memories()) for e in episodes if e.complete], ROW_CONFIGS)
     print(f"audit of label set {args.labels!r} on {label}: {len(episodes)} episodes in {time.perf_counter() - start:.1f} s")
     print(table(scores))
+    if answerable["by_config"]:
+        print("\nanswerable rows (a target singled out by the past, held in the row's input with its place, or the video in it):")
+        print(answerable_table(answerable))
+        for row in answerable["not_answerable"][:5]:
+            print(f"  not answerable: {row}")
     if against is not None:
         print(f"\nagainst the scene truth ({args.truth.name}; an entry is true within 10 px of a place of an object of its kind):")
         print(truth_table(against))
@@ -286,7 +295,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if every is not None:
         print(f"fixtures in every episode of every task: {'; '.join(every) or 'none'}")
     if args.json:
-        record = {"label_set": args.labels, "source": label, "scores": scores, **({"against_truth": against} if against is not None else {})}
+        record = {"label_set": args.labels, "source": label, "scores": scores, "answerable": answerable, **({"against_truth": against} if against is not None else {})}
         args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0
 

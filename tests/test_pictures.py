@@ -81,6 +81,7 @@ def test_the_invented_point_is_false_and_drawn_where_it_is_and_true_ones_sit_on_
             left, top = frame["origin"]
             assert invented["sheet"] == [left + 250 * points["scale"], top + 5 * points["scale"]]
             assert FALSE_RING in ring_colours(sheet, *invented["sheet"])  # drawn red, where it is
+            assert frame["action_memory"] and frame["false_claims"] == []  # the truth's own action memory, under each frame
             truths = {tuple(m["point"]) for m in frame["marks"] if m["verdict"] is None}
             for mark in entries:
                 if mark["verdict"]:

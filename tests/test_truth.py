@@ -349,3 +349,18 @@ def test_in_a_video_task_the_cubes_covered_when_execution_starts_count_as_seen()
     episode["calls"][0]["visible"]["cube_blue_1"] = {"pixels": 0, "centre": None}
     assert spatial_memory(episode, 0).endswith("Not in view: blue cube hidden under the container at <40, 200>.")
     assert "blue cube" not in spatial_memory(scene(), 0)  # without the video it was never seen
+
+
+def _broken_env(planned, episode):
+    raise RuntimeError(f"no simulator for {planned.task} here")
+
+
+def test_an_episode_whose_replay_raises_is_refused_with_its_reason_and_the_run_goes_on(real_dir, tmp_path):
+    from robomme_mem.dataset.truth.record import record_truth
+
+    files = sorted(real_dir.glob("record_dataset_*.h5"))[:2]
+    run = record_truth(files, tmp_path / "truth.jsonl", open_env=_broken_env, progress=False)
+    assert run.kept == [] and len(run.refused) == 2
+    assert run.refused[0]["problems"] == [f"the replay failed: RuntimeError: no simulator for {run.refused[0]['task']} here"]
+    again = record_truth(files, tmp_path / "truth.jsonl", open_env=_broken_env, progress=False)
+    assert again.skipped == 2  # kept as refused: a rerun does not replay them; --retry-refused does

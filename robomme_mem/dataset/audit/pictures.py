@@ -4,7 +4,8 @@
 twice its size, the memory's entries drawn where their ``<y, x>`` points are (a ring, green when
 the truth has an object of that kind there, red when it has none, named by kind), the truth's
 objects beside them (a cross at each; a hidden one as a square at its covering container, marked
-"hidden"), and the memory's text under the frame. ``index.html`` browses tasks and episodes and
+"hidden"), and the memory's text under the frame, with the action memory in force at that call
+below it and each of its claims that the truth does not hold marked false, in red. ``index.html`` browses tasks and episodes and
 shows the audit's tables; every sheet has a JSON twin with the same points, for tools.
 
 Geometry: a tile is ``SCALE`` times the frame plus a text band; a point ``<y, x>`` on the frame
@@ -28,8 +29,8 @@ from .entries import entries
 
 SCALE = 2
 COLUMNS = 4
-TEXT_BAND = 132
-"""Pixels under each frame for its memory text."""
+TEXT_BAND = 220
+"""Pixels under each frame for its memory texts (spatial, then action with its false claims)."""
 GAP = 8
 TRUE_RING, FALSE_RING, TRUTH_MARK, HIDDEN_MARK = (0, 200, 0), (230, 0, 0), (0, 190, 255), (255, 0, 255)
 RING = 7
@@ -87,8 +88,9 @@ def frame_marks(memory: str, things: list[Thing], origin: tuple[int, int]) -> li
     return marks
 
 
-def contact_sheet(frames: list[tuple[int, np.ndarray, str, list[Thing]]], title: str) -> tuple[Image.Image, list[dict]]:
-    """One episode's sheet and the points drawn on it (``frames``: step, image, memory, true objects)."""
+def contact_sheet(frames: list[tuple], title: str) -> tuple[Image.Image, list[dict]]:
+    """One episode's sheet and the points drawn on it (``frames``: step, image, memory, true objects,
+    and optionally the action memory in force and its false claims)."""
     height, width = frames[0][1].shape[:2]
     rows = (len(frames) + COLUMNS - 1) // COLUMNS
     sheet = Image.new("RGB", (GAP + COLUMNS * (width * SCALE + GAP), GAP + rows * (height * SCALE + TEXT_BAND + GAP) + 24), "white")
@@ -96,7 +98,8 @@ def contact_sheet(frames: list[tuple[int, np.ndarray, str, list[Thing]]], title:
     small, text_font = _font(11), _font(12)
     draw.text((GAP, sheet.height - 20), f"{title}. {COORDINATES}", fill="black", font=text_font)
     out = []
-    for index, (step, image, memory, things) in enumerate(frames):
+    for index, (step, image, memory, things, *action) in enumerate(frames):
+        action_memory, false_claims = action if action else (None, [])
         left, top = tile_origin(index, width, height)
         sheet.paste(Image.fromarray(image).resize((width * SCALE, height * SCALE), Image.NEAREST), (left, top))
         marks = frame_marks(memory, things, (left, top))
@@ -114,9 +117,17 @@ def contact_sheet(frames: list[tuple[int, np.ndarray, str, list[Thing]]], title:
                 colour = TRUE_RING if mark.verdict else FALSE_RING
                 draw.ellipse((x - RING, y - RING, x + RING, y + RING), outline=colour, width=3)
                 draw.text((x + RING + 2, y - RING - 12), mark.label, fill=colour, font=small)
-        wrapped = textwrap.wrap(f"step {step}: {memory}", width=78)[:9]
+        wrapped = textwrap.wrap(f"step {step}: {memory}", width=78)[:8]
         draw.multiline_text((left, top + height * SCALE + 4), "\n".join(wrapped), fill="black", font=small, spacing=2)
-        out.append({"step": step, "memory": memory, "origin": [left, top], "marks": [m.to_dict() for m in marks]})
+        if action_memory is not None:
+            below = top + height * SCALE + 4 + 13 * len(wrapped) + 4
+            lines = textwrap.wrap(f"action: {action_memory}", width=78)[:5]
+            draw.multiline_text((left, below), "\n".join(lines), fill=(40, 40, 160), font=small, spacing=2)
+            wrong = textwrap.wrap("false: " + "; ".join(false_claims), width=78)[:3] if false_claims else []
+            if wrong:
+                draw.multiline_text((left, below + 13 * len(lines) + 2), "\n".join(wrong), fill=FALSE_RING, font=small, spacing=2)
+        out.append({"step": step, "memory": memory, "origin": [left, top], "marks": [m.to_dict() for m in marks],
+                    **({"action_memory": action_memory, "false_claims": list(false_claims)} if action_memory is not None else {})})
     return sheet, out
 
 
@@ -182,6 +193,21 @@ def _markdown_table(table: str) -> str:
     return "".join(out) + "</table>"
 
 
+def _action_at(found, step: int) -> tuple:
+    """The action memory in force at a call (grounded where labelled) and its claims the truth does not hold."""
+    from .actions_against_truth import ActionAudit, score_memory
+
+    action = found.labels.action
+    style = "grounded" if action.get("grounded") else "simple" if action.get("simple") else None
+    if style is None:
+        return ()
+    entry = max((e for e in action[style] if e.step <= step), key=lambda e: e.step, default=None)
+    if entry is None:
+        return ()
+    false = score_memory(entry.text, found.record, entry.step, ActionAudit(), "")
+    return entry.text, [c.text for c in false]
+
+
 def write_pictures(folder: str | Path, episodes, truth: str | Path, tables: dict[str, str], title: str, progress: bool = True,
                    offsets: dict[tuple[str, int], int] | None = None) -> Path:
     """Every labelled episode the truth holds as a sheet, and ``index.html`` over them; the index's path."""
@@ -198,6 +224,6 @@ def write_pictures(folder: str | Path, episodes, truth: str | Path, tables: dict
             continue
         with open_source(work.file) as source:
             episode = source.episode(work.episode)
-            frames = [(step, episode.front_image(step), memory, things) for step, memory, things in found.frames]
+            frames = [(step, episode.front_image(step), memory, things, *_action_at(found, step)) for step, memory, things in found.frames]
         sheets.append(write_sheet(folder, work.task, work.episode, frames, f"{work.name}, {title}"))
     return write_index(folder, sheets, tables, title)

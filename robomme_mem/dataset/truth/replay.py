@@ -411,7 +411,7 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                     truth_point = min(found, key=lambda c: distance(c, point)) if found else None
                     grounded.append({"step": step, "subgoal": planned.grounded_subgoal(step), "point": list(point), "target": ",".join(targets) or None,
                                      "truth": list(truth_point) if truth_point else None, "distance": distance(truth_point, point)})
-        demo = getattr(wrapped, "demonstration", None) or {"steps": [], "completions": []}
+        demo = vars(wrapped).get("demonstration") or {"steps": [], "completions": []}  # set by open_robomme_env (never a wrapper lookup)
         found = [*swaps(rows, kinds), *(passes(rows, kinds) if planned.task in PASS_TASKS else [])]
         completions = [e for e in events if e["kind"] == "subgoal_done"]
         found += robot_actions(rows, kinds, completions)

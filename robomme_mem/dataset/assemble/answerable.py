@@ -2,8 +2,9 @@
 
 A target depends on the past when what singles it out was shown earlier and is gone from the
 frame: "the container that hides the red cube" (ButtonUnmask, ButtonUnmaskSwap and the video
-Unmask tasks), "the highlighted cube" (PickHighlight), and in a video task every subgoal the
-demonstration decides (which cube, which target, which way). Such a row is answerable when its
+Unmask tasks), "the highlighted cube" (PickHighlight), in a video task "the correct cube" or
+"the correct target" (VideoRepick, VideoPlaceButton, VideoPlaceOrder), and every subgoal of the
+tasks that imitate a demonstrated way (:data:`WAY_TASKS`). Such a row is answerable when its
 input holds that fact together with the target's place:
 
 - the video itself in the input (``videos``), or
@@ -11,8 +12,9 @@ input holds that fact together with the target's place:
   sentence that names the fact ("red cube" beside "under"/"hidden"/"hides"; "white area" or
   "highlighted"; for a video task, what "the video" showed) and the place: in grounded style a
   point within :data:`PLACE_PX` of the target's grounded point, in simple style a word for a
-  place (left, right, middle, "from the left") or any point. A video subgoal with no object to
-  point at (PatternLock's "move left") needs only the video's sentence.
+  place (left, right, middle, "from the left") or any point. A demonstrated way in simple style
+  (PatternLock's "move left", MoveCube's "hook the cube to the target with the peg") needs the
+  video's sentence to hold the subgoal's own words.
 
 Pure functions of the rows' inputs; the build prints the share per config and task and writes
 it into its card, the audit lists the rows that are not answerable.
@@ -25,7 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ...configs import BASELINE_CONFIGS, ROW_CONFIGS
-from ...subgoals import first_point, is_complete_marker, points_in_order
+from ...subgoals import first_point, is_complete_marker, points_in_order, strip_grounding
 from ...tasks import VIDEO_DEMO_TASKS
 from ..audit.demonstrations import Rate
 from ..labels.memories import EpisodeMemories
@@ -35,6 +37,10 @@ from .memory import memory_calls
 PLACE_PX = 10.0
 """Pixels between a memory's point and the target's grounded point."""
 QUIET = re.compile(r"^(static|remain static|no record)$", re.IGNORECASE)
+WAY_TASKS = frozenset({"MoveCube", "InsertPeg", "PatternLock", "RouteStick"})
+"""Video tasks that repeat the demonstrated way: every subgoal of theirs is what the video showed."""
+_CHOSEN_BY_VIDEO = re.compile(r"\b(correct|same|previously)\b", re.IGNORECASE)
+_FILLER = frozenset("the a an up to of on onto into with by at from and then for time it its".split())
 _HIDES = re.compile(r"\bhides? the (\w+) cube\b|\bhiding the (\w+) cube\b", re.IGNORECASE)
 _PLACE_WORDS = re.compile(r"\b(left|right|middle|from the left)\b|<\s*-?\d", re.IGNORECASE)
 
@@ -49,9 +55,16 @@ def singled_out(task: str, subgoal: str) -> str | None:
         return f"hides:{(hides.group(1) or hides.group(2)).lower()}"
     if "highlighted" in subgoal.lower():
         return "highlighted"
-    if task in VIDEO_DEMO_TASKS:
+    if task in WAY_TASKS or task in VIDEO_DEMO_TASKS and _CHOSEN_BY_VIDEO.search(subgoal):
         return "video"
     return None
+
+
+def _holds_words(sentence: str, subgoal: str) -> bool:
+    """Whether a sentence holds a subgoal's own words (each by its first four letters: "hooked" for "hook")."""
+    said = {w[:4] for w in re.findall(r"[a-z]+", sentence.lower())}
+    wanted = {w[:4] for w in re.findall(r"[a-z]+", strip_grounding(subgoal).lower()) if w not in _FILLER}
+    return bool(wanted) and wanted <= said
 
 
 def _states_fact(sentence: str, fact: str) -> bool:
@@ -80,6 +93,8 @@ def answerable(task: str, subgoal: str, grounded_subgoal: str, inputs: Iterable[
         for sentence in _sentences(text):
             if not _states_fact(sentence, fact):
                 continue
+            if fact == "video" and task in WAY_TASKS and not grounded and _holds_words(sentence, subgoal):
+                return True
             if target is None and fact == "video":
                 return True
             if grounded:

@@ -181,10 +181,13 @@ def score_memory(memory: str, episode: dict, step: int, scores: ActionAudit, whe
     done, later, held = tallies(events, objects, step), tallies(events, objects), tallies(events, objects, step, held_only=True)
     said = claims(memory)
     false = []
-    for claim in said:
+    def true(claim: Claim) -> bool:
         # a pick is true counted in all, or counting only the object's pick now in the gripper
         # ("I put the cube down and picked it up": the second pick, the first being in the put)
-        ok = claim_is_true(claim, done, objects) or claim.action == "pick" and claim_is_true(claim, held, objects)
+        return claim_is_true(claim, done, objects) or claim.action == "pick" and claim_is_true(claim, held, objects)
+
+    for claim in said:
+        ok = true(claim)
         scores.true.add(ok)
         if not ok:
             false.append(claim)
@@ -193,7 +196,7 @@ def score_memory(memory: str, episode: dict, step: int, scores: ActionAudit, whe
         else:
             scores.leaked.add(False)
     for (action, name), points in held.items():
-        stated = any(claim_is_true(c, done, objects) and _covers(c, action, name, points, objects) for c in said)
+        stated = any(true(c) and _covers(c, action, name, points, objects) for c in said)
         scores.complete.add(stated)
         if not stated:
             scores.missed.append(f"{where}: {action} {name} x{len(points)} not stated")

@@ -113,16 +113,19 @@ def _join(parts: list[str]) -> str:
 def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named: dict[str, str] | None = None) -> list[str]:
     """One clause per (action, destination), in the order they were first done."""
     out = []
+    mentioned: set[str] = set()
     for verb, where, done in _clauses(events, objects, named):
         where = where.replace("into the bin", f"into the bin{_yx(bin_point) if grounded else ''}")
         if not grounded:
             where = strip_grounding(where)
         once = {name for name, _ in done}
-        if len(once) == 1 and len(done) > 1:  # one object, done again: the count closes the clause
-            text = _objects_text(done[:1], objects, grounded, named)
-            out.append(" ".join(w for w in (verb, text, where, times_words(len(done))) if w))
+        if named is not None and len(once) == 1 and once <= mentioned:
+            text = "it"  # a video's sequence on one object: named once, then "it"
         else:
-            out.append(" ".join(w for w in (verb, _objects_text(done, objects, grounded, named), where) if w))
+            text = _objects_text(done[:1] if len(once) == 1 else done, objects, grounded, named)
+        mentioned |= once
+        count = times_words(len(done)) if len(once) == 1 and len(done) > 1 else ""  # one object, done again: the count closes the clause
+        out.append(" ".join(w for w in (verb, text, where, count) if w))
     return out
 
 
@@ -141,7 +144,7 @@ def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset()) -> d
             out[name] = f"the {label}{' now at' if name in moved else ''}{_yx(pixel.get(name))}" if pixel.get(name) else f"the {label}"
             continue
         same = sorted((n for n, i in objects.items() if display_name(i) == label and pixel.get(n)), key=lambda n: pixel[n][1])
-        out[name] = f"the {_rank(same.index(name), len(same))} {label}" if len(same) > 1 and name in same else f"the {label}"
+        out[name] = _ranked(label, same.index(name), len(same)) if len(same) > 1 and name in same else f"the {label}"
     return out
 
 
@@ -160,17 +163,17 @@ def _hidden(episode: dict, grounded: bool) -> list[str]:
         if grounded:
             place = f"the container{_yx(pixel.get(container))}"
         else:
-            place = f"the {_rank(containers.index(container), len(containers))} container" if container in containers else "a container"
+            place = _ranked("container", containers.index(container), len(containers)) if container in containers else "a container"
         out.append(f"the {display_name(objects[cube])} is under {place}")
     return out
 
 
-def _rank(index: int, count: int) -> str:
-    if count == 3:
-        return ("left", "middle", "right")[index]
-    if count == 2:
-        return ("left", "right")[index]
-    return f"{ordinal_word(index + 1)} from the left"
+def _ranked(label: str, index: int, count: int) -> str:
+    """An object named by its place in the row the camera sees: ``the left container``, ``the
+    middle container``, ``the third target from the left``."""
+    if count in (2, 3):
+        return f"the {(('left', 'right') if count == 2 else ('left', 'middle', 'right'))[index]} {label}"
+    return f"the {ordinal_word(index + 1)} {label} from the left"
 
 
 def demonstration_summary(episode: dict, grounded: bool) -> str | None:
@@ -179,6 +182,7 @@ def demonstration_summary(episode: dict, grounded: bool) -> str | None:
         return None
     objects = episode["objects"]
     demo = [e for e in episode.get("events", []) if e.get("demo")]
+    start_pixel = (episode["steps"][0] if episode.get("steps") else {}).get("pixel", {})
     moved = {e["object"] for e in demo if e["kind"] in ("pick", "place")} | {n for e in demo if e["kind"] == "swap" for n in e["objects"]}
     ways = []
     for event in demo:
@@ -187,11 +191,16 @@ def demonstration_summary(episode: dict, grounded: bool) -> str | None:
             continue
         if name.lower().startswith(("pick up the cube", "drop the cube", "put it down", "press the button", "put down")):
             continue  # the positions already say these, with their objects
-        ways.append(past_tense(name[0].lower() + name[1:]))
+        way = past_tense(name[0].lower() + name[1:])
+        if grounded:  # where the objects it acted on stand now (the peg to grasp, the box to insert into)
+            way += "".join(_yx(start_pixel.get(t)) for t in event.get("targets", []) if start_pixel.get(t))
+        ways.append(way)
     # the env's own words where it names the way (InsertPeg's end and side, MoveCube's hook, the
     # stick's moves); otherwise what the positions show, each object named where it is now
     parts = [", then ".join(_compress(ways))] if ways else _did([e for e in demo if e["kind"] in ACTION_KINDS], objects, grounded,
                                                              _bin_point(episode), _by_place(episode, grounded, moved))
+    if len(parts) > 1:  # a last put-down on the table is the video clearing up, not what it showed
+        parts = [p for p in parts if not p.endswith("down on the table")] or parts
     swapped = sum(1 for e in demo if e["kind"] == "swap")
     hidden = _hidden(episode, grounded)
     text = ""
@@ -237,6 +246,6 @@ def action_memory(episode: dict, step: int, style: str) -> str:
         text = " ".join(t for t in (video, ("I " + _join(clauses) + ".") if clauses else None) if t)
         if not text:
             return EMPTY_ACTION_MEMORY
-        if len(text.split()) <= limit or not clauses:
+        if len(text.split()) <= limit or len(clauses) <= 1:
             return text if len(text.split()) <= limit else " ".join(text.split()[:limit])
-        clauses = clauses[1:]  # the oldest actions matter least
+        clauses = clauses[1:]  # the oldest actions matter least; the newest stays

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from ...configs import BASELINE_CONFIGS, ROW_CONFIGS
 from ...subgoals import first_point, is_complete_marker, points_in_order, strip_grounding
 from ...tasks import VIDEO_DEMO_TASKS
-from ..audit.demonstrations import Rate
+from ..audit.demonstrations import Rate, rate_cell
 from ..labels.memories import EpisodeMemories
 from ..plan import PlannedEpisode
 from .memory import memory_calls
@@ -154,7 +154,6 @@ def answerable_table(report: dict, overall_only: bool = False) -> str:
     for task in tasks:
         cells = []
         for config in configs:
-            d = report["by_config"][config].get(task)
-            cells.append("-" if not d or d["n"] == 0 else f"{d['rate']:.2f} [{d['low']:.2f}, {d['high']:.2f}] n={d['n']}")
+            cells.append(rate_cell(report["by_config"][config].get(task)))
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from pathlib import Path
 from ...subgoals import NUMBER_WORDS, POINT, TIMES_WORDS, point_of
 from ..labels.engine import EpisodeLabels
 from ..truth.files import offsets_by_source, read_record
-from .demonstrations import Rate
+from .demonstrations import Rate, rate_cell
 
 MATCH_PX = 10.0
 """Pixels between a claim's point and where the object was when acted on."""
@@ -233,9 +233,7 @@ def audit_actions_against_truth(episodes: Iterable[EpisodeLabels], truth: str | 
 
 def actions_table(result: dict) -> str:
     """The action audit as a Markdown table: one row per task and style, and the overall rows."""
-    def rate(d: dict) -> str:
-        return "-" if d["n"] == 0 else f"{d['rate']:.2f} [{d['low']:.2f}, {d['high']:.2f}] n={d['n']}"
-
+    rate = rate_cell
     header = "| task | style | claims true | complete | leaked | failed attempt counted |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for task, styles in result["scores"].items():

@@ -32,7 +32,7 @@ from ..labels.truth_labeller import SILENT_KINDS
 from ..truth.files import offsets_by_source, read_record
 from ..truth.seen import seen_by, visible_now
 from .actions_against_truth import actions_table, audit_actions_against_truth
-from .demonstrations import Rate, stated_count
+from .demonstrations import Rate, rate_cell, stated_count
 from .entries import Entry, entries
 
 MATCH_PX = 10.0
@@ -235,9 +235,7 @@ def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, of
 
 def truth_table(result: dict) -> str:
     """The truth audit as a Markdown table: one row per task and the overall row."""
-    def rate(d: dict) -> str:
-        return "-" if d["n"] == 0 else f"{d['rate']:.2f} [{d['low']:.2f}, {d['high']:.2f}] n={d['n']}"
-
+    rate = rate_cell
     header = "| task | precision | recall (seen) | hidden | stale or doubled | events stated |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for task, s in result["scores"].items():

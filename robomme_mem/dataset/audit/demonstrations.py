@@ -112,6 +112,11 @@ class Rate:
         return {"rate": round(p, 4), "low": round(max(0.0, centre - half), 4), "high": round(min(1.0, centre + half), 4), "n": n}
 
 
+def rate_cell(d: dict | None) -> str:
+    """A rate as a table cell: ``0.92 [0.67, 0.99] n=13`` (``-`` where nothing was counted)."""
+    return "-" if not d or d["n"] == 0 else f"{d['rate']:.2f} [{d['low']:.2f}, {d['high']:.2f}] n={d['n']}"
+
+
 @dataclass
 class Mean:
     values: list[float] = field(default_factory=list)
@@ -259,9 +264,7 @@ def overall_table(scores: dict | None) -> str | None:
 
 def table(scores: dict[str, dict]) -> str:
     """The audit as a Markdown table: one row per task and the overall row."""
-    def rate(d: dict) -> str:
-        return "-" if d["n"] == 0 else f"{d['rate']:.2f} [{d['low']:.2f}, {d['high']:.2f}] n={d['n']}"
-
+    rate = rate_cell
     header = "| task | count (simple) | count (grounded) | recent (grounded) | coordinates | rules (grounded) | target recall | fixtures | points/memory | repeats |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for task, s in scores.items():

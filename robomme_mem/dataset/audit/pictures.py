@@ -20,7 +20,6 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ...png import PNG_COMPRESS_LEVEL

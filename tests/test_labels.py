@@ -177,3 +177,9 @@ def test_a_video_tasks_histories_open_with_its_demonstration(tmp_path):
         "in the video: pick up the cube at <1, 2>", "in the video: move left"]
     (first, second) = boundaries([(10, "pick up the correct cube"), (30, "put it down")], ["in the video: move left"])
     assert first.history == ("in the video: move left",) and second.history == ("in the video: move left", "pick up the correct cube")
+
+
+def test_rules_folds_a_repeat_on_the_same_object_wherever_it_was_picked():
+    history = ["pick up the red cube at <89, 122> for the first time", "place the red cube onto the target at <79, 99>",
+               "pick up the red cube at <76, 97> for the second time", "place the red cube onto the target at <79, 99>"]
+    assert action_memory(history, "grounded") == "I placed the red cube <89, 122> onto the target <79, 99> twice."

@@ -173,3 +173,15 @@ def test_claims_read_counts_objects_and_points_and_skip_what_the_video_showed():
                   "placed the red cube <3, 4> onto the target twice and pressed the button.")
     assert [(c.action, c.colour, c.point, c.count, c.distinct) for c in said] == [
         ("bin", "blue", None, 2, True), ("target", "red", (3, 4), 2, False), ("press", None, None, 1, False)]
+
+
+def test_moving_over_the_button_is_no_press_and_a_press_named_for_the_target_is_the_buttons():
+    done = [{"step": 3, "kind": "subgoal_done", "subgoal": "move to the top of the button to prepare", "targets": ["button_cap"]},
+            {"step": 9, "kind": "subgoal_done", "subgoal": "press the button to stop the cube on the target", "targets": ["target"]}]
+    presses = [(e["step"], e["object"]) for e in robot_actions(binfill_rows(), KINDS, done) if e["kind"] == "press"]
+    assert presses == [(9, "button_cap")]
+
+
+def test_an_object_named_only_to_single_out_another_is_no_claim():
+    said = claims("I pressed the first button once and picked up the container <93, 163> that hides the blue cube once.")
+    assert [(c.action, c.kind, c.point) for c in said] == [("press", "button", None), ("pick", "container", (93, 163))]

@@ -41,6 +41,8 @@ _OBJECT_RE = re.compile(
     re.IGNORECASE,
 )
 _VIDEO_RE = re.compile(r"\b(?:in the video|the video showed)\b", re.IGNORECASE)
+_RELATIVE_RE = re.compile(r"\b(?:that|which)\s+(?:hides?|hid|is|was)\b[^,;]*|\bhiding\s+the\b[^,;]*", re.IGNORECASE)
+"""A relative clause names an object only to single out another ("the container that hides the blue cube")."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def claims(memory: str) -> list[Claim]:
             action = _action_of(clause)
             if action is None:
                 continue
+            clause = _RELATIVE_RE.sub("", clause)
             found = [m for m in _OBJECT_RE.finditer(clause) if not (action in ("bin", "target") and m.group("kind").lower().startswith("target"))]
             clause_times = _count(m.group(1)) if (m := re.search(rf"\b({'|'.join(TIMES_WORDS)}|\d+ times)\s*(?:in all)?\.?\s*$", clause.strip())) else None
             if not found and last is not None and re.search(r"\bit\b", clause):  # "and put it into the bin twice"
@@ -134,6 +137,8 @@ def tallies(events: Sequence[dict], objects: dict, step: int | None = None, *, h
                     del out[("pick", name)]
             if objects.get(name, {}).get("kind") != "container":
                 out.setdefault((action, name), []).append(origin)
+            elif not held_only:  # a container lifted and put down: a claim may say so; it need not
+                out.setdefault(("table", name), []).append(origin)
         elif e["kind"] == "press":
             out.setdefault(("press", name), []).append(point)
     return out
@@ -144,8 +149,16 @@ def _fits(claim: Claim, name: str, objects: dict) -> bool:
     return info.get("kind") == claim.kind and (claim.colour is None or info.get("colour") in (None, claim.colour))
 
 
+SAME_OUTCOME = {"table": {"table", "target"}}
+"""A claim's action and the truth's that make it true: a cube at rest on a target is on the table too."""
+
+
 def claim_is_true(claim: Claim, done: dict, objects: dict) -> bool:
-    candidates = {name: points for (action, name), points in done.items() if action == claim.action and _fits(claim, name, objects)}
+    actions = SAME_OUTCOME.get(claim.action, {claim.action})
+    candidates: dict[str, list] = {}
+    for (action, name), points in done.items():
+        if action in actions and _fits(claim, name, objects):
+            candidates.setdefault(name, []).extend(points)
     if claim.point is not None:
         candidates = {n: p for n, p in candidates.items() if any(q is not None and math.dist(q, claim.point) <= MATCH_PX for q in p)}
     if not candidates:
@@ -156,7 +169,7 @@ def claim_is_true(claim: Claim, done: dict, objects: dict) -> bool:
 
 
 def _covers(claim: Claim, action: str, name: str, points: list, objects: dict) -> bool:
-    if claim.action != action or not _fits(claim, name, objects):
+    if action not in SAME_OUTCOME.get(claim.action, {claim.action}) or not _fits(claim, name, objects):
         return False
     return claim.point is None or any(q is not None and math.dist(q, claim.point) <= MATCH_PX for q in points)
 

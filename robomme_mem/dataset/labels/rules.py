@@ -75,36 +75,45 @@ def _inline(text: str) -> str:
     return re.sub(r"\s+", " ", GROUNDING_RE.sub(lambda m: " <{}, {}>".format(*point_of(*[g for g in m.groups() if g is not None])), text)).strip().lower()
 
 
-def _actions(history: Sequence[str]) -> list[str]:
-    """The history as actions on named objects: repetition marks dropped, "it" resolved to the
-    object just picked up, and a pick merged into the action that follows on the same object."""
-    out: list[str] = []
+def _actions(history: Sequence[str]) -> list[tuple[str, bool]]:
+    """The history as actions on named objects, each with whether it repeats an earlier one
+    ("for the N time": the same object, wherever it now is): repetition marks dropped, "it"
+    resolved to the object just picked up, and a pick merged into the action that follows on
+    the same object."""
+    out: list[tuple[str, bool]] = []
     held: str | None = None
+    again = False
     for item in history:
+        repeated = _AGAIN_RE.search(item) is not None
         text = _inline(_AGAIN_RE.sub("", item.strip().rstrip(".")))
         picked = _PICK_RE.match(text)
         if picked:
-            held = picked.group(1)
-            out.append(text)
+            held, again = picked.group(1), repeated
+            out.append((text, repeated))
             continue
         if held is not None and re.search(r"\bit\b", text):
             text = re.sub(r"\bit\b", held, text, count=1)
-        if held is not None and out and _PICK_RE.match(out[-1]) and strip_grounding(held) in strip_grounding(text):
+        if held is not None and out and _PICK_RE.match(out[-1][0]) and strip_grounding(held) in strip_grounding(text):
             out.pop()  # "pick up X", then "put X into the bin": one clause, the pick implied
+            repeated = repeated or again
             if held not in text:  # the object as the pick named it (its point)
                 text = text.replace(strip_grounding(held), held, 1)
-        out.append(text)
-        held = None
+        out.append((text, repeated))
+        held, again = None, False
     return out
 
 
-def _object_key(action: str, seen: dict[str, list[tuple[int, int]]]) -> tuple:
+def _object_key(action: str, seen: dict[str, list[tuple[int, int]]], again: bool = False) -> tuple:
     """What makes two actions the same: their words, and (grounded) each point snapped to one
-    already seen for those words within :data:`SAME_OBJECT_PX`."""
+    already seen for those words within :data:`SAME_OBJECT_PX` (``again``: a repeat on the same
+    object, whose points are the first ones seen for those words)."""
     words = strip_grounding(action)
     known = seen.setdefault(words, [])
+    points = points_in_order(action)
+    if again and len(known) >= len(points):
+        return words, tuple(known[: len(points)])
     snapped = []
-    for p in points_in_order(action):
+    for p in points:
         match = next((q for q in known if math.hypot(p[0] - q[0], p[1] - q[1]) <= SAME_OBJECT_PX), None)
         if match is None:
             known.append(p)
@@ -117,8 +126,8 @@ def _clauses(history: Sequence[str], style: str, counted: bool = True) -> list[s
     counts: dict[tuple, int] = {}
     shown: dict[tuple, str] = {}
     seen: dict[str, list[tuple[int, int]]] = {}
-    for action in _actions(history):
-        key = _object_key(action, seen)
+    for action, again in _actions(history):
+        key = _object_key(action, seen, again)
         counts[key] = counts.get(key, 0) + 1
         shown.setdefault(key, action if style == "grounded" else key[0])
     return [past_tense(shown[key]) + (f" {times_words(n)}" if counted or n > 1 else "") for key, n in counts.items()]

@@ -11,7 +11,7 @@ happened in a video task's demonstration, before execution.
 - ``place``: a held object let go; ``onto`` says where it came to rest once it settled: ``"bin"``
   (it left the scene, as RoboMME takes a binned cube away), a target's name (over it, seen from
   above), or ``None`` (the table). ``point`` is where it rests (the target's pixel for a target).
-- ``press``: the env completed a subgoal on a button (RoboMME's own judgement of the press).
+- ``press``: the env completed a press subgoal (RoboMME's own judgement of the press).
 - ``cover``: a cube came under a container for the first time (a video task's demonstration).
 - ``failed_grasp``: the gripper closed and opened again holding nothing, and the same subgoal
   then picked something up: RoboMME's injected failure (hover, close on nothing, reopen),
@@ -84,14 +84,16 @@ def _place(rows: Sequence[dict], i: int, name: str, targets: list[str], has_bin:
 
 
 def presses(rows: Sequence[dict], kinds: dict, completions: Sequence[dict]) -> list[dict]:
-    """A ``press`` for each subgoal the env completed on a button (``subgoal_done`` events)."""
+    """A ``press`` for each press subgoal the env completed (``subgoal_done`` events whose subgoal
+    says "press": StopCube's "move to the top of the button" targets the button but presses
+    nothing), on its button, or the task's button where the subgoal names another target."""
     by_step = {r["step"]: r for r in rows}
     out = []
     for done in completions:
-        buttons = [t for t in done.get("targets", []) if kinds.get(t, {}).get("kind") == "button"]
-        if not buttons and not (done.get("subgoal") or "").lower().startswith("press"):
+        if not (done.get("subgoal") or "").lower().startswith("press"):
             continue
         row = by_step.get(done["step"], {"step": done["step"], **({"demo": True} if done.get("demo") else {})})
+        buttons = [t for t in done.get("targets", []) if kinds.get(t, {}).get("kind") == "button"]
         if not buttons:
             buttons = [n for n, info in kinds.items() if info["kind"] == "button"][:1]
         for button in buttons:

@@ -336,7 +336,7 @@ def test_objects_that_share_a_name_are_told_apart_by_their_articulation():
     assert task_objects(env) == {"button_left.button_cap": [18], "button_base": [19], "button_right.button_cap": [20], "bin_0": [21], "target_cube_red": [22]}
     assert kind_of("button_left.button_cap") == {"kind": "button", "colour": None}
     assert kind_of("target_cube_red") == {"kind": "cube", "colour": "red"}
-    assert kind_of("temp_target_1") == kind_of("target") == {"kind": "target", "colour": None}  # SwingXtimes' targets
+    assert kind_of("temp_target_1") == kind_of("target") == kind_of("goal_site") == {"kind": "target", "colour": None}  # SwingXtimes', MoveCube's
     assert kind_of("bin_1") == {"kind": "container", "colour": None} and kind_of("bin_1", "VideoRepick") == {"kind": "cube", "colour": None}
 
 

@@ -156,7 +156,7 @@ def kind_of(name: str, task: str | None = None) -> dict:
         return {"kind": "bin", "colour": None}
     if parts[0] == "bin":
         return {"kind": "container", "colour": None}
-    if "target" in parts:  # StopCube's and PickXtimes' target, SwingXtimes' temp_target_<i>
+    if "target" in parts or parts[0] == "goal":  # StopCube's and PickXtimes' target, SwingXtimes' temp_target_<i>, MoveCube's goal_site
         return {"kind": "target", "colour": None}
     return {"kind": parts[0], "colour": None}
 

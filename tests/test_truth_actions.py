@@ -185,3 +185,14 @@ def test_moving_over_the_button_is_no_press_and_a_press_named_for_the_target_is_
 def test_an_object_named_only_to_single_out_another_is_no_claim():
     said = claims("I pressed the first button once and picked up the container <93, 163> that hides the blue cube once.")
     assert [(c.action, c.kind, c.point) for c in said] == [("press", "button", None), ("pick", "container", (93, 163))]
+
+
+def test_a_drop_over_a_marker_no_camera_shows_is_a_drop_on_the_table():
+    kinds = {"cube_blue": {"kind": "cube", "colour": "blue"}, "target_0": {"kind": "target", "colour": None},
+             "goal_site": {"kind": "target", "colour": None}}
+    truth = {"task": "VideoPlaceOrder", "episode": 0, "execution_start": 9, "objects": kinds,
+             "steps": [{"step": 9, "pixel": {"cube_blue": [80, 120], "target_0": [100, 160], "goal_site": [93, 128]}, "under": {}}],
+             "calls": [{"step": 9, "visible": {"cube_blue": {"pixels": 200}, "target_0": {"pixels": 300}, "goal_site": {"pixels": 0}}}],
+             "events": [{"step": 1, "kind": "place", "object": "cube_blue", "onto": "target_0", "point": [100, 160], "demo": True},
+                        {"step": 5, "kind": "place", "object": "cube_blue", "onto": "goal_site", "point": [93, 128], "demo": True}]}
+    assert action_memory(truth, 9, "simple") == "In the video the robot placed the blue cube onto the target."

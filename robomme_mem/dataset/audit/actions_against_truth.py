@@ -29,6 +29,7 @@ from pathlib import Path
 from ...subgoals import NUMBER_WORDS, POINT, TIMES_WORDS, point_of
 from ..labels.engine import EpisodeLabels
 from ..truth.files import offsets_by_source, read_record
+from ..truth.seen import never_seen
 from .demonstrations import Rate, rate_cell
 
 MATCH_PX = 10.0
@@ -112,7 +113,8 @@ def claims(memory: str) -> list[Claim]:
     return out
 
 
-def tallies(events: Sequence[dict], objects: dict, step: int | None = None, *, held_only: bool = False) -> dict[tuple[str, str], list[tuple[int, int] | None]]:
+def tallies(events: Sequence[dict], objects: dict, step: int | None = None, *, held_only: bool = False,
+            unseen: frozenset[str] = frozenset()) -> dict[tuple[str, str], list[tuple[int, int] | None]]:
     """(action, object) -> the points where it was done, one per time, from the execution's events up to ``step``.
 
     ``held_only``: a pick counts only while its object is still held (what a memory must state:
@@ -129,7 +131,7 @@ def tallies(events: Sequence[dict], objects: dict, step: int | None = None, *, h
             out.setdefault(("pick", name), []).append(point)
         elif e["kind"] == "place":
             origin = picked.get(name, point)
-            onto = e.get("onto")
+            onto = None if e.get("onto") in unseen else e.get("onto")  # a marker no camera shows: the table
             action = "bin" if onto == "bin" else "target" if onto else "table"
             if held_only and ("pick", name) in out:
                 out[("pick", name)].pop()
@@ -191,7 +193,9 @@ class ActionAudit:
 def score_memory(memory: str, episode: dict, step: int, scores: ActionAudit, where: str) -> list[Claim]:
     """One action memory at a boundary ``step`` against the truth; returns its false claims."""
     objects, events = episode["objects"], episode.get("events", [])
-    done, later, held = tallies(events, objects, step), tallies(events, objects), tallies(events, objects, step, held_only=True)
+    unseen = never_seen(episode)
+    done, later = tallies(events, objects, step, unseen=unseen), tallies(events, objects, unseen=unseen)
+    held = tallies(events, objects, step, held_only=True, unseen=unseen)
     said = claims(memory)
     false = []
     def true(claim: Claim) -> bool:

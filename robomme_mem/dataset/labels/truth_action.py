@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY
+from ..truth.seen import never_seen
 from .rules import past_tense
 from ...subgoals import number_word, ordinal_word, strip_grounding, times_words
 
@@ -38,7 +39,8 @@ def _plural(name: str) -> str:
     return name + ("es" if name.endswith(("x", "s")) else "s")
 
 
-def _clauses(events: Sequence[dict], objects: dict, named: dict[str, str] | None = None) -> list[tuple[str, str, list[tuple[str, list | None]]]]:
+def _clauses(events: Sequence[dict], objects: dict, named: dict[str, str] | None = None,
+             unseen: frozenset[str] = frozenset()) -> list[tuple[str, str, list[tuple[str, list | None]]]]:
     """(verb, destination, [(object, point), ...] one entry per time) in order of first occurrence.
 
     A pick and the place that follows it on the same object are one clause (``put``); a pick
@@ -61,7 +63,7 @@ def _clauses(events: Sequence[dict], objects: dict, named: dict[str, str] | None
             picked[name] = event.get("point")
         elif kind == "place":
             origin = picked.pop(name, event.get("point"))
-            onto = event.get("onto")
+            onto = None if event.get("onto") in unseen else event.get("onto")  # over a marker no camera shows: on the table
             if objects.get(name, {}).get("kind") == "container":
                 add("lifted", "", name, origin)
             elif onto == "bin":
@@ -110,11 +112,12 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named: dict[str, str] | None = None) -> list[str]:
+def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named: dict[str, str] | None = None,
+         unseen: frozenset[str] = frozenset()) -> list[str]:
     """One clause per (action, destination), in the order they were first done."""
     out = []
     mentioned: set[str] = set()
-    for verb, where, done in _clauses(events, objects, named):
+    for verb, where, done in _clauses(events, objects, named, unseen):
         where = where.replace("into the bin", f"into the bin{_yx(bin_point) if grounded else ''}")
         if not grounded:
             where = strip_grounding(where)
@@ -129,7 +132,7 @@ def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named
     return out
 
 
-def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset()) -> dict[str, str]:
+def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset(), unseen: frozenset[str] = frozenset()) -> dict[str, str]:
     """Each object named by where it stands when execution starts: grounded, ``the cube now at
     <y, x>``; simple, by its rank from the left among objects of its name (``the left cube``,
     ``the second cube from the left``), or by its name alone where it is the only one. What a
@@ -143,7 +146,7 @@ def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset()) -> d
         if grounded:
             out[name] = f"the {label}{' now at' if name in moved else ''}{_yx(pixel.get(name))}" if pixel.get(name) else f"the {label}"
             continue
-        same = sorted((n for n, i in objects.items() if display_name(i) == label and pixel.get(n)), key=lambda n: pixel[n][1])
+        same = sorted((n for n, i in objects.items() if display_name(i) == label and pixel.get(n) and n not in unseen), key=lambda n: pixel[n][1])
         out[name] = _ranked(label, same.index(name), len(same)) if len(same) > 1 and name in same else f"the {label}"
     return out
 
@@ -197,8 +200,9 @@ def demonstration_summary(episode: dict, grounded: bool) -> str | None:
         ways.append(way)
     # the env's own words where it names the way (InsertPeg's end and side, MoveCube's hook, the
     # stick's moves); otherwise what the positions show, each object named where it is now
+    unseen = never_seen(episode)
     parts = [", then ".join(_compress(ways))] if ways else _did([e for e in demo if e["kind"] in ACTION_KINDS], objects, grounded,
-                                                             _bin_point(episode), _by_place(episode, grounded, moved))
+                                                             _bin_point(episode), _by_place(episode, grounded, moved, unseen), unseen)
     if len(parts) > 1:  # a last put-down on the table is the video clearing up, not what it showed
         parts = [p for p in parts if not p.endswith("down on the table")] or parts
     swapped = sum(1 for e in demo if e["kind"] == "swap")
@@ -239,7 +243,7 @@ def action_memory(episode: dict, step: int, style: str) -> str:
     grounded = style == "grounded"
     objects = episode["objects"]
     done = [e for e in episode.get("events", []) if not e.get("demo") and e["kind"] in ACTION_KINDS and e["step"] <= step]
-    clauses = _did(done, objects, grounded, _bin_point(episode))
+    clauses = _did(done, objects, grounded, _bin_point(episode), unseen=never_seen(episode))
     video = demonstration_summary(episode, grounded)
     limit = ACTION_WORD_LIMITS[style] - 1
     while True:

@@ -45,3 +45,11 @@ def seen_by(episode: dict, index: int, rows: dict[int, dict] | None = None) -> S
                     lit[name] = last[name]
     before = frozenset(rows[episode["calls"][0]["step"]].get("under", {})) if episode.get("execution_start", 0) > 0 else frozenset()
     return Seen(last, every, lit, before)
+
+
+def never_seen(episode: dict) -> frozenset[str]:
+    """Objects the camera never shows at any call frame (VideoPlaceButton's and VideoPlaceOrder's
+    ``goal_site``, a marker the video's last drop aims at): no memory names them, and a cube
+    let go over one is on the table."""
+    seen = {n for call in episode.get("calls", []) for n, v in call["visible"].items() if v.get("pixels", 0) >= MIN_VISIBLE_PX}
+    return frozenset(n for n in episode.get("objects", {}) if n not in seen)

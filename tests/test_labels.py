@@ -183,3 +183,10 @@ def test_rules_folds_a_repeat_on_the_same_object_wherever_it_was_picked():
     history = ["pick up the red cube at <89, 122> for the first time", "place the red cube onto the target at <79, 99>",
                "pick up the red cube at <76, 97> for the second time", "place the red cube onto the target at <79, 99>"]
     assert action_memory(history, "grounded") == "I placed the red cube <89, 122> onto the target <79, 99> twice."
+
+
+def test_every_verb_of_a_subgoal_goes_into_the_past():
+    from robomme_mem.dataset.labels.rules import past_tense
+
+    assert past_tense("close the gripper and push the cube to the target") == "closed the gripper and pushed the cube to the target"
+    assert past_tense("put the red cube and the blue cube into the bin") == "put the red cube and the blue cube into the bin"

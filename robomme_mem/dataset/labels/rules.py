@@ -65,9 +65,13 @@ PAST_TENSE = {
 
 
 def past_tense(action: str) -> str:
+    """``close the gripper and push the cube`` -> ``closed the gripper and pushed the cube``."""
     verb, _, rest = action.partition(" ")
     past = PAST_TENSE.get(verb.lower())
-    return f"{past} {rest}".strip() if past else f"did: {action}"
+    if not past:
+        return f"did: {action}"
+    rest = re.sub(r"\band (\w+)\b", lambda m: f"and {PAST_TENSE.get(m.group(1).lower(), m.group(1))}", rest)
+    return f"{past} {rest}".strip()
 
 
 def _inline(text: str) -> str:

@@ -197,18 +197,34 @@ def load_rows(dataset: str, config: str, split: str, revision: str | None, max_r
 
 
 def run(dataset: str, config: str, split: str, backend, revision: str | None = None, max_rows: int | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
-    return score_split(load_rows(dataset, config, split, revision, max_rows), config, backend, progress)
+    return score_split(load_rows(dataset, config, split, revision, max_rows), config, backend, progress, videos_in=_folder(dataset))
 
 
-def score_split(ds, config: str, backend, progress: bool = True) -> tuple[dict, list[dict]]:
-    """Ask ``backend`` every row's prompt of a loaded split; the report and the per-row scores."""
+def _folder(dataset: str) -> Path | None:
+    """A local build folder, where a row's ``videos`` (paths relative to it) can be read."""
+    return Path(dataset) if Path(dataset).is_dir() else None
+
+
+def _video(row: dict, videos_in: Path | None) -> dict:
+    """The demonstration mp4 of a row that carries one (a video task's first call), as the runtime sends it."""
+    names = row.get("videos") or []
+    if not names or videos_in is None or not (videos_in / names[0]).is_file():
+        return {}
+    return {"video": (videos_in / names[0]).read_bytes()}
+
+
+def score_split(ds, config: str, backend, progress: bool = True, videos_in: Path | None = None) -> tuple[dict, list[dict]]:
+    """Ask ``backend`` every row's prompt of a loaded split; the report and the per-row scores.
+
+    ``videos_in``: the build folder the rows' ``videos`` are read from (a local build); a Hub
+    split's rows name their mp4 but the Parquet shards do not hold it."""
     baseline = config in BASELINE_CONFIGS
     variant = "grounded" if baseline else config.removesuffix("_history")
     dual = variant.startswith("dual")
     rows, answers = [], []
     for row in tqdm(ds, desc=config, unit="row", disable=not progress):
         image = np.asarray(row["images"][0].convert("RGB")) if row["images"] else None
-        answers.append(backend(row["messages"][:2], image, MAX_NEW_TOKENS[variant]))
+        answers.append(backend(row["messages"][:2], image, MAX_NEW_TOKENS[variant], **_video(row, videos_in)))
         rows.append(row)
     scored = score_rows(rows, answers, dual, baseline)
     return report(scored), scored
@@ -242,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         backend = make_backend(args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter, targets=targets)
     except ValueError as exc:
         parser.error(str(exc))
-    result, _ = score_split(ds, args.config, backend, progress=not args.quiet)
+    result, _ = score_split(ds, args.config, backend, progress=not args.quiet, videos_in=_folder(args.dataset))
     replay = args.backend == "replay"
     title = f"Offline scores: {args.dataset} {args.config}/{args.split} ({args.backend})"
     if replay:

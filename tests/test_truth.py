@@ -364,3 +364,23 @@ def test_an_episode_whose_replay_raises_is_refused_with_its_reason_and_the_run_g
     assert run.refused[0]["problems"] == [f"the replay failed: RuntimeError: no simulator for {run.refused[0]['task']} here"]
     again = record_truth(files, tmp_path / "truth.jsonl", open_env=_broken_env, progress=False)
     assert again.skipped == 2  # kept as refused: a rerun does not replay them; --retry-refused does
+
+
+def test_a_cube_whose_container_the_arm_hides_is_still_under_it_where_the_camera_last_saw_it():
+    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+
+    episode = scene()
+    episode["steps"].append({"step": 48, "held": [], "under": {"cube_red_0": "bin_0"}, "parked": []})
+    episode["calls"].append(call(48, cube_red_0=(0, None), bin_0=(0, None), button_cap=(90, [60, 100])))  # the arm over both
+    assert spatial_memory(episode, 3).endswith("red cube hidden under the container last seen at <78, 121>.")
+
+
+def test_a_half_hidden_sighting_does_not_move_where_an_object_was_last_seen_unless_it_moved():
+    from robomme_mem.dataset.truth.seen import seen_by
+
+    episode = scene()
+    episode["calls"][1]["visible"]["bin_0"] = {"pixels": 120, "centre": [70, 130]}  # the arm over most of it: its centre is off
+    episode["calls"][2]["visible"]["bin_0"] = {"pixels": 0, "centre": None}
+    assert seen_by(episode, 2).last["bin_0"] == (70, 130)  # far from <40, 200>: it moved, so the partial sighting counts
+    episode["calls"][0]["visible"]["bin_0"] = {"pixels": 300, "centre": [78, 121]}
+    assert seen_by(episode, 2).last["bin_0"] == (78, 121)  # 12 px off where it stood: the full sighting stands

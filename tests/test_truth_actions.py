@@ -196,3 +196,8 @@ def test_a_drop_over_a_marker_no_camera_shows_is_a_drop_on_the_table():
              "events": [{"step": 1, "kind": "place", "object": "cube_blue", "onto": "target_0", "point": [100, 160], "demo": True},
                         {"step": 5, "kind": "place", "object": "cube_blue", "onto": "goal_site", "point": [93, 128], "demo": True}]}
     assert action_memory(truth, 9, "simple") == "In the video the robot placed the blue cube onto the target."
+
+
+def test_a_list_of_objects_before_one_destination_is_one_claim_each():
+    said = claims("I put the green cube <110, 184>, the green cube <84, 163> and the green cube <54, 121> into the bin <125, 96>.")
+    assert [(c.action, c.point) for c in said] == [("bin", (110, 184)), ("bin", (84, 163)), ("bin", (54, 121))]

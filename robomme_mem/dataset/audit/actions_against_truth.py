@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ...subgoals import NUMBER_WORDS, POINT, TIMES_WORDS, point_of
 from ..labels.engine import EpisodeLabels
+from ..labels.rules import PAST_TENSE
 from ..truth.files import offsets_by_source, read_record
 from ..truth.seen import never_seen
 from .demonstrations import Rate, rate_cell
@@ -41,6 +42,10 @@ _OBJECT_RE = re.compile(
     rf"(?:\s+(?P<times>{'|'.join(TIMES_WORDS)}|\d+ times))?",
     re.IGNORECASE,
 )
+_VERBS = "|".join(sorted({*PAST_TENSE.values(), "lifted", "binned"}))
+_CLAUSE_RE = re.compile(rf"(?<!\bI)(?:,\s*|\s+)(?:and\s+)?(?:then\s+)?(?=(?:I\s+)?(?:{_VERBS})\b)|;")
+"""Where a memory's clauses part: before each verb, so a list of objects ("the cube <1, 2>, the cube
+<3, 4> and the cube <5, 6> into the bin") stays one clause."""
 _VIDEO_RE = re.compile(r"\b(?:in the video|the video showed)\b", re.IGNORECASE)
 _RELATIVE_RE = re.compile(r"\b(?:that|which)\s+(?:hides?|hid|is|was)\b[^,;]*|\bhiding\s+the\b[^,;]*", re.IGNORECASE)
 """A relative clause names an object only to single out another ("the container that hides the blue cube")."""
@@ -91,7 +96,7 @@ def claims(memory: str) -> list[Claim]:
         if _VIDEO_RE.search(sentence):
             continue
         last: Claim | None = None
-        for clause in re.split(r",(?!\s*-?\d)\s*(?:and\s+)?|\band then\b|;|\band (?=(?:picked|put|placed|pressed|lifted|dropped|grasped|moved)\b)", sentence):
+        for clause in _CLAUSE_RE.split(sentence):
             action = _action_of(clause)
             if action is None:
                 continue

@@ -9,7 +9,8 @@ image digest, so the labeller finds the episode and frame it is shown without be
 memory holds only what the camera has seen by that frame: an object never yet visible is not
 mentioned, a visible one is named at its mask centre, and one seen before but not now is held
 by the gripper, hidden under the container that covers it (at the container's place), in the
-bin, or last seen where the camera last saw it; a highlighted cube's white area (PickHighlight)
+bin, or last seen where the camera last saw it (a cube whose container the arm hides now: under the
+container where the camera last saw it); a highlighted cube's white area (PickHighlight)
 is named while shown and remembered once gone; StopCube's passes over the target and the
 containers' swaps are counted. In a video task, the cubes the containers cover
 when execution starts count as seen: the demonstration video showed them (its frames are not
@@ -64,6 +65,8 @@ def spatial_memory(episode: dict, call_index: int) -> str:
             gone.append(f"{label} held by the gripper")
         elif name in under and under[name] in now["visible"] and now["visible"][under[name]]["centre"]:
             gone.append(f"{label} hidden under the container at {_yx(now['visible'][under[name]]['centre'])}")
+        elif name in under and seen.last.get(under[name]):  # the arm hides the container too: where the camera last saw it
+            gone.append(f"{label} hidden under the container last seen at {_yx(seen.last[under[name]])}")
         elif name in parked and has_bin:
             gone.append(f"{label} in the bin")
         elif name in parked:

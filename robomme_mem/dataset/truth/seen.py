@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+PARTIAL = 0.5
+"""A sighting with under this share of the most pixels an object has shown is partial (the arm hides part of it)."""
+MOVED_PX = 20
+"""Pixels from where an object was last seen beyond which a partial sighting still counts: it has moved."""
 MIN_VISIBLE_PX = 20
 """Pixels of an object's mask below which the camera is not taken to see it (a sliver behind the arm)."""
 
@@ -36,11 +41,16 @@ def seen_by(episode: dict, index: int, rows: dict[int, dict] | None = None) -> S
     last: dict[str, tuple[int, int]] = {}
     every: dict[str, list[tuple[int, int]]] = {}
     lit: dict[str, tuple[int, int]] = {}
+    best: dict[str, int] = {}
     for call in episode["calls"][: index + 1]:
         for name, v in call["visible"].items():
             if v["pixels"] >= MIN_VISIBLE_PX:
-                last[name] = tuple(v["centre"])
-                every.setdefault(name, []).append(last[name])
+                centre = tuple(v["centre"])
+                partial = v["pixels"] < PARTIAL * best.get(name, 0)
+                if not (partial and name in last and math.dist(centre, last[name]) <= MOVED_PX):
+                    last[name] = centre  # a half-hidden object's mask centre is off its middle: kept only once it has moved
+                best[name] = max(best.get(name, 0), v["pixels"])
+                every.setdefault(name, []).append(centre)
                 if name in rows[call["step"]].get("highlighted", []):
                     lit[name] = last[name]
     before = frozenset(rows[episode["calls"][0]["step"]].get("under", {})) if episode.get("execution_start", 0) > 0 else frozenset()

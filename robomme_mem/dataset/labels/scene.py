@@ -16,7 +16,10 @@ Calibrated on RoboMME's real renders (the episodes in ``../shared``), in Pillow'
 - targets (calibrated against the scene truth, ``robomme-mem audit --truth``): PickXtimes' and
   StopCube's purple rings (hue 185-218, as saturated as the table but not orange), a white centre
   inside a coloured ring, and a hollow saturated ring (SwingXtimes' red-and-white discs) are one
-  target each; StopCube's pink cube (hue 220-248) is a cube.
+  target each; StopCube's pink cube (hue 220-248) is a cube, and so is a solid purple region with
+  no white in it (StopCube's cube in its hard episodes; a target's purple is a ring round white);
+- saturated pixels are split by colour before they are grouped, so touching cubes of different
+  colours (crowded hard episodes) are told apart.
 
 Regions are SciPy's 8-connected components of each class's mask. The synthetic sample's
 renderer uses the same classes (grey buttons and containers, a black bin), so one detector
@@ -85,11 +88,18 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
     hue[tinted] = _hues(image[tinted], val[tinted], spread[tinted])
     purple = tinted & (hue >= PURPLE[0]) & (hue < PURPLE[1])
     pink = tinted & ~saturated & (hue >= PINK[0]) & (hue < PINK[1])
-    classes = (("cube", saturated), ("light", light), ("bin", val < DARK_VALUE), ("purple", purple), ("pink", pink))
+    # saturated pixels split by colour before they are grouped, so two cubes of different colours
+    # that touch (hard episodes crowd them) are two cubes, not one of their mixed colour
+    cube_hue = np.full(val.shape, -1, dtype=np.int32)
+    cube_hue[saturated] = _hues(image[saturated], val[saturated], spread[saturated])
+    by_colour = tuple((f"cube:{c}", saturated & np.logical_or.reduce([(cube_hue >= lo) & (cube_hue < hi) for lo, hi in ranges]))
+                      for c, ranges in HUES.items())
+    classes = (*by_colour, ("light", light), ("bin", val < DARK_VALUE), ("purple", purple), ("pink", pink))
     found: list[SceneObject] = []
     eight = np.ones((3, 3), dtype=bool)
     arm = _arm(spread < GREY_SAT * val, eight, ndimage)
     for kind, mask in classes:
+        kind, _, cube_colour = kind.partition(":")
         labels, count = ndimage.label(mask, structure=eight)
         if not count:
             continue
@@ -110,7 +120,9 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
                 named = "target"  # a saturated ring round a light centre: a target's disc (SwingXtimes)
             elif named == "white area" and _ringed(saturated | purple, box, member, ndimage):
                 named = "target"  # a white centre in a coloured ring (PickXtimes', StopCube's targets)
-            colour = "pink" if kind == "pink" else _colour(_hue(np.median(image[box][member], axis=0))) if named == "cube" else None
+            elif named == "target" and kind == "purple" and not _hollow(member) and not white[box][member].any():
+                named, cube_colour = "cube", "purple"  # solid purple with no white in it: StopCube's cube, not a target's ring
+            colour = "pink" if kind == "pink" else cube_colour or None if named == "cube" else None
             if named is not None and (named != "cube" or colour is not None):
                 ys, xs = np.nonzero(member)
                 y, x = int(round(ys.mean() + box[0].start)), int(round(xs.mean() + box[1].start))

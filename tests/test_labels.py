@@ -108,8 +108,9 @@ def test_the_detector_names_the_tasks_objects_and_never_the_table():
         ("blue cube", 180, 200), ("red cube", 100, 60), ("button", 60, 128), ("container", 150, 120), ("bin", 120, 180)
     ]
     assert detect_objects(scene()) == []  # the table alone is nothing
-    disc = scene((GREY, 90, 100, 14))
-    disc[84:97, 90:110] = GREY  # a flat target disc: 20 wide, 13 tall, as the front camera sees one
+    disc = scene()
+    disc[84:97, 90:110] = (150, 150, 150)  # a flat target disc, 20 wide and 13 tall from the front camera: grey rings...
+    disc[88:93, 96:104] = (235, 235, 235)  # ...round a white centre
     assert [o.name for o in detect_objects(disc)] == ["target"]
     arm = scene((GREY, 6, 128, 12))  # what touches the border (the arm from the top, the wall) is left out
     assert detect_objects(arm) == []

@@ -89,6 +89,11 @@ COUNTING_TASKS = ("BinFill", "PickXtimes", "SwingXtimes")
 
 QUIET_SUBGOALS = frozenset({"static", "no record"})
 """Subgoals of a video demonstration that show nothing to remember (RoboMME's pauses and unrecorded steps)."""
+IN_THE_VIDEO = "In the video"
+"""How a memory opens what a video's demonstration showed ("In the video the robot ...", "The video
+showed that ..."): the writers use it, and the audit reads such sentences as the video's, not as
+what was done."""
+VIDEO_SHOWED = "The video showed that"
 DEMONSTRATION_MARK = "in the video: "
 """How a video demonstration's subgoal stands in a labelling history: before every executed one, so
 each labeller can say what the video showed (and a memory can carry it)."""

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...subgoals import NUMBER_WORDS, POINT, TIMES_WORDS, point_of
+from ...subgoals import IN_THE_VIDEO, NUMBER_WORDS, VIDEO_SHOWED, POINT, TIMES_WORDS, point_of
 from ..labels.engine import EpisodeLabels
 from ..labels.rules import PAST_TENSE
 from ..truth.files import offsets_by_source, read_record
@@ -46,7 +46,7 @@ _VERBS = "|".join(sorted({*PAST_TENSE.values(), "lifted", "binned"}))
 _CLAUSE_RE = re.compile(rf"(?<!\bI)(?:,\s*|\s+)(?:and\s+)?(?:then\s+)?(?=(?:I\s+)?(?:{_VERBS})\b)|;")
 """Where a memory's clauses part: before each verb, so a list of objects ("the cube <1, 2>, the cube
 <3, 4> and the cube <5, 6> into the bin") stays one clause."""
-_VIDEO_RE = re.compile(r"\b(?:in the video|the video showed)\b", re.IGNORECASE)
+_VIDEO_RE = re.compile(rf"\b(?:{IN_THE_VIDEO}|{VIDEO_SHOWED})\b", re.IGNORECASE)
 _RELATIVE_RE = re.compile(r"\b(?:that|which)\s+(?:hides?|hid|is|was)\b[^,;]*|\bhiding\s+the\b[^,;]*", re.IGNORECASE)
 """A relative clause names an object only to single out another ("the container that hides the blue cube")."""
 

@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
-from ...subgoals import DEMONSTRATION_MARK, GROUNDING_RE, ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding, times_words
+from ...subgoals import DEMONSTRATION_MARK, IN_THE_VIDEO, GROUNDING_RE, ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding, times_words
 from .cache import Answer
 from .requests import LabelParams, LabelRequest
 from .scene import detect_objects
@@ -147,7 +147,7 @@ def action_memory(history: Sequence[str], style: str) -> str:
     what the video showed."""
     shown = [h[len(DEMONSTRATION_MARK):] for h in history if h.startswith(DEMONSTRATION_MARK)]
     done = [h for h in history if not h.startswith(DEMONSTRATION_MARK)]
-    video = f"In the video the robot {_listed(_clauses(shown, style, counted=False))}." if shown else ""
+    video = f"{IN_THE_VIDEO} the robot {_listed(_clauses(shown, style, counted=False))}." if shown else ""
     clauses = _clauses(done, style)
     limit = ACTION_WORD_LIMITS[style] - 1
     while True:

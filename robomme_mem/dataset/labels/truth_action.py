@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY
 from ..truth.seen import never_seen
 from .rules import past_tense
-from ...subgoals import number_word, ordinal_word, strip_grounding, times_words
+from ...subgoals import IN_THE_VIDEO, VIDEO_SHOWED, number_word, ordinal_word, strip_grounding, times_words
 
 QUIET_SUBGOALS = {"static", "no record", "remain static"}
 """Demonstration subgoals that show nothing to remember (RoboMME's pauses and unrecorded steps)."""
@@ -209,13 +209,13 @@ def demonstration_summary(episode: dict, grounded: bool) -> str | None:
     hidden = _hidden(episode, grounded)
     text = ""
     if parts:
-        text = "In the video the robot " + _join(parts) + "."
+        text = f"{IN_THE_VIDEO} the robot " + _join(parts) + "."
     if swapped:
         kinds = {episode["objects"].get(n, {}).get("kind") for e in demo if e["kind"] == "swap" for n in e["objects"]}
         what = "cubes" if kinds == {"cube"} else "containers"
-        text += (" " if text else "") + f"In the video the {what} swapped places {times_words(swapped)}."
+        text += (" " if text else "") + f"{IN_THE_VIDEO} the {what} swapped places {times_words(swapped)}."
     if hidden:
-        text += (" " if text else "") + "The video showed that " + _join(hidden) + "."
+        text += (" " if text else "") + f"{VIDEO_SHOWED} " + _join(hidden) + "."
     return text or None
 
 

@@ -19,6 +19,7 @@ from robomme_mem.cli import main
 from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.dataset.export import export_lerobot
 from robomme_mem.dataset.source import find_source_files, open_source
+from robomme_mem.prompts import EMPTY_ACTION_MEMORY
 from robomme_mem.tasks import tasks_from_goal
 
 from .helpers.parity import compare_builds
@@ -194,7 +195,7 @@ def test_parity_with_lerobots_own_writer(real_dir, tmp_path):
     done = subprocess.run([python, str(ROOT / "tests/helpers/lerobot_check.py"), "--root", str(copy), "--frames", "0"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     frame = json.loads(done.stdout.strip().splitlines()[-1])["frames"][0]
-    assert frame["robomme_task"] == "BinFill" and frame["active"]["memory"] == "I have not completed any subtask yet."
+    assert frame["robomme_task"] == "BinFill" and frame["active"]["memory"] == EMPTY_ACTION_MEMORY
 
 
 def test_annotate_refuses_a_copy_of_other_episodes(sample_export, sample_dir, tmp_path, capsys):

@@ -1,7 +1,7 @@
 """Encode rows with ms-swift's own Qwen3-VL template, as training does; print a JSON summary.
 
 Run by ``tests/test_train_smoke.py`` with the training environment's Python. Usage:
-``python swift_encode.py MODEL_DIR MAX_LENGTH FILE.jsonl [...]`` (image paths relative to
+``python swift_encode.py MODEL_DIR MAX_LENGTH FILE.jsonl [...]`` (image and video paths relative to
 ``$ROOT_IMAGE_DIR``). For every row: its length in tokens, and the supervised text (the tokens
 whose label is not -100), decoded.
 """
@@ -27,6 +27,8 @@ for path in paths:
         for line in fh:
             row = json.loads(line)
             row["images"] = [os.path.join(root, p) for p in row["images"]]
+            if row.get("videos"):  # a video task's first call: its demonstration, as ms-swift reads it
+                row["videos"] = [os.path.join(root, p) for p in row["videos"]]
             encoded = template.encode(row)
             supervised = [t for t, label in zip(encoded["input_ids"], encoded["labels"]) if label != -100]
             out.append({"length": len(encoded["input_ids"]), "supervised": processor.tokenizer.decode(supervised),

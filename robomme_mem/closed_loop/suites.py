@@ -53,6 +53,10 @@ class RoboMMESuite:
         import robomme.robomme_env  # noqa: F401  (registers the environments)
         from robomme.env_record_wrapper import BenchmarkEnvBuilder
 
+        from ..stock_maniskill import patch_stock_maniskill
+
+        patch_stock_maniskill()  # PatternLock and RouteStick on stock mani-skill (a no-op where nothing needs it)
+
         self._builder_cls, self.max_steps, self.dataset, self.low_level = BenchmarkEnvBuilder, max_steps, dataset, low_level
         self._builders: dict = {}
 

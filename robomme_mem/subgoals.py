@@ -41,6 +41,11 @@ def point_of(y: str, x: str) -> tuple[int, int]:
     return round(float(y)), round(float(x))
 
 
+def point_text(point) -> str:
+    """``(86, 136)`` -> ``"<86, 136>"``: how every memory and subgoal writes a point."""
+    return f"<{point[0]}, {point[1]}>"
+
+
 def points_in_order(text: str) -> list[tuple[int, int]]:
     """Every point of a text, in order, repeats kept."""
     return [point_of(y, x) for y, x in POINT_RE.findall(text)]
@@ -73,6 +78,11 @@ def times_words(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
+def listed(parts: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``: how memories list clauses and objects."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def number_word(n: int) -> str:
     """``3`` -> ``"three"`` (one to ten, as RoboMME's goals say counts)."""
     return _NUMBER_OF[n]
@@ -87,8 +97,8 @@ COUNTING_TASKS = ("BinFill", "PickXtimes", "SwingXtimes")
 """Tasks whose goal is a number of repetitions: the action memory must carry the count."""
 
 
-QUIET_SUBGOALS = frozenset({"static", "no record"})
-"""Subgoals of a video demonstration that show nothing to remember (RoboMME's pauses and unrecorded steps)."""
+QUIET_SUBGOALS = frozenset({"static", "remain static", "no record"})
+"""Subgoals that show nothing to remember or to single out (RoboMME's pauses and unrecorded steps)."""
 IN_THE_VIDEO = "In the video"
 """How a memory opens what a video's demonstration showed ("In the video the robot ...", "The video
 showed that ..."): the writers use it, and the audit reads such sentences as the video's, not as

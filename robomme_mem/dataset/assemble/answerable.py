@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ...configs import BASELINE_CONFIGS, ROW_CONFIGS
-from ...subgoals import first_point, is_complete_marker, points_in_order, strip_grounding
+from ...subgoals import QUIET_SUBGOALS, first_point, is_complete_marker, normalise, points_in_order, strip_grounding
 from ...tasks import VIDEO_DEMO_TASKS
 from ..audit.demonstrations import Rate, rate_cell
 from ..labels.memories import EpisodeMemories
@@ -36,7 +36,6 @@ from .memory import memory_calls
 
 PLACE_PX = 10.0
 """Pixels between a memory's point and the target's grounded point."""
-QUIET = re.compile(r"^(static|remain static|no record)$", re.IGNORECASE)
 WAY_TASKS = frozenset({"MoveCube", "InsertPeg", "PatternLock", "RouteStick"})
 """Video tasks that repeat the demonstrated way: every subgoal of theirs is what the video showed."""
 _CHOSEN_BY_VIDEO = re.compile(r"\b(correct|same|previously)\b", re.IGNORECASE)
@@ -48,7 +47,7 @@ _PLACE_WORDS = re.compile(r"\b(left|right|middle|from the left)\b|<\s*-?\d", re.
 def singled_out(task: str, subgoal: str) -> str | None:
     """What singles a subgoal's target out of the past (``"hides:red"``, ``"highlighted"``,
     ``"video"``), or ``None`` when the frame alone can answer it."""
-    if is_complete_marker(subgoal) or QUIET.match(subgoal.strip()):
+    if is_complete_marker(subgoal) or normalise(subgoal) in QUIET_SUBGOALS:
         return None
     hides = _HIDES.search(subgoal)
     if hides:

@@ -28,7 +28,8 @@ import math
 import numpy as np
 
 from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
-from ...subgoals import DEMONSTRATION_MARK, IN_THE_VIDEO, GROUNDING_RE, ORDINAL_WORDS, POINT, point_of, points_in_order, strip_grounding, times_words
+from ...subgoals import (DEMONSTRATION_MARK, GROUNDING_RE, IN_THE_VIDEO, ORDINAL_WORDS, POINT, listed, point_of, point_text, points_in_order,
+                          strip_grounding, times_words)
 from .cache import Answer
 from .requests import LabelParams, LabelRequest
 from .scene import detect_objects
@@ -76,7 +77,7 @@ def past_tense(action: str) -> str:
 
 def _inline(text: str) -> str:
     """A subgoal with each grounding written as a bare `` <y, x>`` where it stands, lower-cased."""
-    return re.sub(r"\s+", " ", GROUNDING_RE.sub(lambda m: " <{}, {}>".format(*point_of(*[g for g in m.groups() if g is not None])), text)).strip().lower()
+    return re.sub(r"\s+", " ", GROUNDING_RE.sub(lambda m: " " + point_text(point_of(*[g for g in m.groups() if g is not None])), text)).strip().lower()
 
 
 def _actions(history: Sequence[str]) -> list[tuple[str, bool]]:
@@ -137,21 +138,23 @@ def _clauses(history: Sequence[str], style: str, counted: bool = True) -> list[s
     return [past_tense(shown[key]) + (f" {times_words(n)}" if counted or n > 1 else "") for key, n in counts.items()]
 
 
-def _listed(clauses: list[str]) -> str:
-    return clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " and " + clauses[-1]
-
-
 def action_memory(history: Sequence[str], style: str) -> str:
     """Summary of the completed subgoals ``history`` (oldest first) in the given style; a video
     task's demonstration (items marked :data:`~robomme_mem.subgoals.DEMONSTRATION_MARK`) first, as
     what the video showed."""
     shown = [h[len(DEMONSTRATION_MARK):] for h in history if h.startswith(DEMONSTRATION_MARK)]
     done = [h for h in history if not h.startswith(DEMONSTRATION_MARK)]
-    video = f"{IN_THE_VIDEO} the robot {_listed(_clauses(shown, style, counted=False))}." if shown else ""
-    clauses = _clauses(done, style)
+    video = f"{IN_THE_VIDEO} the robot {listed(_clauses(shown, style, counted=False))}." if shown else None
+    return compose_action_memory(video, _clauses(done, style), style)
+
+
+def compose_action_memory(video: str | None, clauses: list[str], style: str) -> str:
+    """An action memory from what a video showed (a sentence, or ``None``) and the clauses of what
+    was done (oldest first), under the style's word limit: the oldest clauses go first, the newest
+    stays; the one empty wording when there is nothing. Every labeller that writes one uses it."""
     limit = ACTION_WORD_LIMITS[style] - 1
     while True:
-        text = " ".join(t for t in (video, f"I {_listed(clauses)}." if clauses else "") if t)
+        text = " ".join(t for t in (video, f"I {listed(clauses)}." if clauses else None) if t)
         if not text:
             return NOTHING_YET
         if len(text.split()) <= limit or len(clauses) <= 1:

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY
+from ...subgoals import IN_THE_VIDEO, QUIET_SUBGOALS, VIDEO_SHOWED, listed, number_word, ordinal_word, point_text, times_words
 from ..truth.seen import never_seen
-from .rules import past_tense
-from ...subgoals import IN_THE_VIDEO, VIDEO_SHOWED, number_word, ordinal_word, strip_grounding, times_words
+from .rules import compose_action_memory, past_tense
 
-QUIET_SUBGOALS = {"static", "no record", "remain static"}
-"""Demonstration subgoals that show nothing to remember (RoboMME's pauses and unrecorded steps)."""
 ACTION_KINDS = {"pick", "place", "press"}
 
 
@@ -32,19 +29,26 @@ def display_name(info: dict) -> str:
 
 
 def _yx(point) -> str:
-    return f" <{point[0]}, {point[1]}>" if point else ""
+    """A point after a name (`` <y, x>``), or nothing where there is none."""
+    return f" {point_text(point)}" if point else ""
+
+
+def _start_row(episode: dict) -> dict:
+    """The truth's row of the first executed step: where everything stands when the policy takes over."""
+    return episode["steps"][0] if episode.get("steps") else {}
 
 
 def _plural(name: str) -> str:
     return name + ("es" if name.endswith(("x", "s")) else "s")
 
 
-def _clauses(events: Sequence[dict], objects: dict, named: dict[str, str] | None = None,
+def _clauses(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named: dict[str, str] | None = None,
              unseen: frozenset[str] = frozenset()) -> list[tuple[str, str, list[tuple[str, list | None]]]]:
     """(verb, destination, [(object, point), ...] one entry per time) in order of first occurrence.
 
     A pick and the place that follows it on the same object are one clause (``put``); a pick
-    not yet followed by one is ``picked up`` (the object is in the gripper).
+    not yet followed by one is ``picked up`` (the object is in the gripper). Destinations carry
+    their points in grounded style only.
     """
     out: dict[tuple[str, str], list[tuple[str, list | None]]] = {}
     picked: dict[str, list | None] = {}
@@ -67,11 +71,11 @@ def _clauses(events: Sequence[dict], objects: dict, named: dict[str, str] | None
             if objects.get(name, {}).get("kind") == "container":
                 add("lifted", "", name, origin)
             elif onto == "bin":
-                add("put", "into the bin", name, origin)
+                add("put", f"into the bin{_yx(bin_point) if grounded else ''}", name, origin)
             elif onto and named is not None and onto in named:
                 add("placed", f"onto {named[onto]}", name, origin)
             elif onto:
-                add("placed", f"onto the {display_name(objects.get(onto, {'kind': 'target'}))}{_yx(event.get('point'))}", name, origin)
+                add("placed", f"onto the {display_name(objects.get(onto, {'kind': 'target'}))}{_yx(event.get('point')) if grounded else ''}", name, origin)
             else:
                 add("put", "down on the table", name, origin)
         elif kind == "press":
@@ -91,10 +95,9 @@ def _objects_text(done: list[tuple[str, list | None]], objects: dict, grounded: 
         times[name] = times.get(name, 0) + 1
         first.setdefault(name, point)
     if named is not None:
-        return _join([named.get(n, f"the {display_name(objects.get(n, {'kind': n}))}") + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()])
+        return listed([named.get(n, f"the {display_name(objects.get(n, {'kind': n}))}") + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()])
     if grounded:
-        parts = [f"the {display_name(objects.get(n, {'kind': n}))}{_yx(first[n])}" + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()]
-        return _join(parts)
+        return listed([f"the {display_name(objects.get(n, {'kind': n}))}{_yx(first[n])}" + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()])
     by_label: dict[str, list[str]] = {}
     for name in times:
         by_label.setdefault(display_name(objects.get(name, {"kind": name})), []).append(name)
@@ -105,11 +108,7 @@ def _objects_text(done: list[tuple[str, list | None]], objects: dict, grounded: 
             parts.append(f"the {label}" + (f" {times_words(total)}" if total > 1 else ""))
         else:
             parts.append(f"{number_word(len(names)) if len(names) <= 10 else len(names)} {_plural(label)}" + (f", {total} times in all" if total != len(names) else ""))
-    return _join(parts)
-
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return listed(parts)
 
 
 def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named: dict[str, str] | None = None,
@@ -117,10 +116,7 @@ def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named
     """One clause per (action, destination), in the order they were first done."""
     out = []
     mentioned: set[str] = set()
-    for verb, where, done in _clauses(events, objects, named, unseen):
-        where = where.replace("into the bin", f"into the bin{_yx(bin_point) if grounded else ''}")
-        if not grounded:
-            where = strip_grounding(where)
+    for verb, where, done in _clauses(events, objects, grounded, bin_point, named, unseen):
         once = {name for name, _ in done}
         if named is not None and len(once) == 1 and once <= mentioned:
             text = "it"  # a video's sequence on one object: named once, then "it"
@@ -137,8 +133,7 @@ def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset(), unse
     <y, x>``; simple, by its rank from the left among objects of its name (``the left cube``,
     ``the second cube from the left``), or by its name alone where it is the only one. What a
     video showed is needed where things are now (cubes and containers move in the video)."""
-    first = episode["steps"][0] if episode.get("steps") else {}
-    pixel = first.get("pixel", {})
+    pixel = _start_row(episode).get("pixel", {})
     objects = episode["objects"]
     out = {}
     for name, info in objects.items():
@@ -154,7 +149,7 @@ def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset(), unse
 def _hidden(episode: dict, grounded: bool) -> list[str]:
     """Which cube each container hides when execution starts, the container named by its place
     (grounded: its pixel; simple: its rank from the left, as the camera sees the row)."""
-    first = episode["steps"][0] if episode.get("steps") else {}
+    first = _start_row(episode)
     under = first.get("under", {})
     if not under:
         return []
@@ -179,13 +174,15 @@ def _ranked(label: str, index: int, count: int) -> str:
     return f"the {ordinal_word(index + 1)} {label} from the left"
 
 
-def demonstration_summary(episode: dict, grounded: bool) -> str | None:
-    """What a video task's demonstration showed that the task needs, as one sentence (None: no video)."""
+def demonstration_summary(episode: dict, grounded: bool, unseen: frozenset[str] | None = None) -> str | None:
+    """What a video task's demonstration showed that the task needs, as one sentence (None: no video;
+    ``unseen``: the objects no camera shows, :func:`~..truth.seen.never_seen`, when the caller has them)."""
     if not episode.get("execution_start"):
         return None
+    unseen = never_seen(episode) if unseen is None else unseen
     objects = episode["objects"]
     demo = [e for e in episode.get("events", []) if e.get("demo")]
-    start_pixel = (episode["steps"][0] if episode.get("steps") else {}).get("pixel", {})
+    start_pixel = _start_row(episode).get("pixel", {})
     moved = {e["object"] for e in demo if e["kind"] in ("pick", "place")} | {n for e in demo if e["kind"] == "swap" for n in e["objects"]}
     ways = []
     for event in demo:
@@ -200,7 +197,6 @@ def demonstration_summary(episode: dict, grounded: bool) -> str | None:
         ways.append(way)
     # the env's own words where it names the way (InsertPeg's end and side, MoveCube's hook, the
     # stick's moves); otherwise what the positions show, each object named where it is now
-    unseen = never_seen(episode)
     parts = [", then ".join(_compress(ways))] if ways else _did([e for e in demo if e["kind"] in ACTION_KINDS], objects, grounded,
                                                              _bin_point(episode), _by_place(episode, grounded, moved, unseen), unseen)
     if len(parts) > 1:  # a last put-down on the table is the video clearing up, not what it showed
@@ -209,13 +205,13 @@ def demonstration_summary(episode: dict, grounded: bool) -> str | None:
     hidden = _hidden(episode, grounded)
     text = ""
     if parts:
-        text = f"{IN_THE_VIDEO} the robot " + _join(parts) + "."
+        text = f"{IN_THE_VIDEO} the robot " + listed(parts) + "."
     if swapped:
         kinds = {episode["objects"].get(n, {}).get("kind") for e in demo if e["kind"] == "swap" for n in e["objects"]}
         what = "cubes" if kinds == {"cube"} else "containers"
         text += (" " if text else "") + f"{IN_THE_VIDEO} the {what} swapped places {times_words(swapped)}."
     if hidden:
-        text += (" " if text else "") + f"{VIDEO_SHOWED} " + _join(hidden) + "."
+        text += (" " if text else "") + f"{VIDEO_SHOWED} " + listed(hidden) + "."
     return text or None
 
 
@@ -231,7 +227,7 @@ def _compress(ways: list[str]) -> list[str]:
 
 
 def _bin_point(episode: dict):
-    first = episode["steps"][0] if episode.get("steps") else {}
+    first = _start_row(episode)
     for name, info in episode["objects"].items():
         if info["kind"] == "bin" and first.get("pixel", {}).get(name):
             return first["pixel"][name]
@@ -243,13 +239,6 @@ def action_memory(episode: dict, step: int, style: str) -> str:
     grounded = style == "grounded"
     objects = episode["objects"]
     done = [e for e in episode.get("events", []) if not e.get("demo") and e["kind"] in ACTION_KINDS and e["step"] <= step]
-    clauses = _did(done, objects, grounded, _bin_point(episode), unseen=never_seen(episode))
-    video = demonstration_summary(episode, grounded)
-    limit = ACTION_WORD_LIMITS[style] - 1
-    while True:
-        text = " ".join(t for t in (video, ("I " + _join(clauses) + ".") if clauses else None) if t)
-        if not text:
-            return EMPTY_ACTION_MEMORY
-        if len(text.split()) <= limit or len(clauses) <= 1:
-            return text if len(text.split()) <= limit else " ".join(text.split()[:limit])
-        clauses = clauses[1:]  # the oldest actions matter least; the newest stays
+    unseen = never_seen(episode)
+    clauses = _did(done, objects, grounded, _bin_point(episode), unseen=unseen)
+    return compose_action_memory(demonstration_summary(episode, grounded, unseen), clauses, style)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...prompts import NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
-from ...subgoals import times_words
+from ...subgoals import point_text, times_words
 from ..checksum import file_checksum
 from ..truth.files import read_truth
 from ..truth.seen import seen_by, visible_now
@@ -39,10 +39,6 @@ SILENT_KINDS = {"fixture"}
 """Kinds a memory never names (a button's base: the button is its cap)."""
 
 
-def _yx(point) -> str:
-    return f"<{point[0]}, {point[1]}>"
-
-
 def spatial_memory(episode: dict, call_index: int) -> str:
     """The spatial memory of one call frame of a truth episode (pure: the truth and an index)."""
     objects = episode["objects"]
@@ -54,25 +50,25 @@ def spatial_memory(episode: dict, call_index: int) -> str:
     visible = [n for n in now["visible"] if visible_now(now, n) and objects[n]["kind"] not in SILENT_KINDS]
     held, under, parked = set(row["held"]), row.get("under", {}), set(row.get("parked", []))
     has_bin = any(info["kind"] == "bin" for info in objects.values())
-    shown = [f"{display_name(objects[n])} {_yx(now['visible'][n]['centre'])}" + (" (held)" if n in held else "") for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])]
+    shown = [f"{display_name(objects[n])} {point_text(now['visible'][n]['centre'])}" + (" (held)" if n in held else "") for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])]
     highlighted = set(row.get("highlighted", []))
-    shown += [f"white area under the {display_name(objects[n])} {_yx(lit[n])}" for n in sorted(lit) if n in highlighted and n in visible]
-    gone = [f"white area under the {display_name(objects[n])} last seen at {_yx(lit[n])}" for n in sorted(lit) if n not in highlighted]
+    shown += [f"white area under the {display_name(objects[n])} {point_text(lit[n])}" for n in sorted(lit) if n in highlighted and n in visible]
+    gone = [f"white area under the {display_name(objects[n])} last seen at {point_text(lit[n])}" for n in sorted(lit) if n not in highlighted]
     known = {n for n in [*seen.last, *seen.shown_before] if objects[n]["kind"] not in SILENT_KINDS}
     for name in sorted(known - set(visible)):
         label = display_name(objects[name])
         if name in held:
             gone.append(f"{label} held by the gripper")
         elif name in under and under[name] in now["visible"] and now["visible"][under[name]]["centre"]:
-            gone.append(f"{label} hidden under the container at {_yx(now['visible'][under[name]]['centre'])}")
+            gone.append(f"{label} hidden under the container at {point_text(now['visible'][under[name]]['centre'])}")
         elif name in under and seen.last.get(under[name]):  # the arm hides the container too: where the camera last saw it
-            gone.append(f"{label} hidden under the container last seen at {_yx(seen.last[under[name]])}")
+            gone.append(f"{label} hidden under the container last seen at {point_text(seen.last[under[name]])}")
         elif name in parked and has_bin:
             gone.append(f"{label} in the bin")
         elif name in parked:
             continue  # out of the scene: nothing the camera can say where
         elif seen.last.get(name):
-            gone.append(f"{label} last seen at {_yx(seen.last[name])}")
+            gone.append(f"{label} last seen at {point_text(seen.last[name])}")
     counted = _counted(episode.get("events", []), objects, now["step"])
     if not shown and not gone and not counted:
         return NOTHING_SEEN

@@ -36,9 +36,12 @@ def _xy(a: Sequence[float], b: Sequence[float]) -> float:
     return math.hypot(a[0] - b[0], a[1] - b[1])
 
 
-def _point(row: dict, name: str) -> list[int] | None:
-    p = row.get("pixel", {}).get(name)
+def _pixel(p) -> list[int] | None:
     return [int(round(p[0])), int(round(p[1]))] if p else None
+
+
+def _point(row: dict, name: str) -> list[int] | None:
+    return _pixel(row.get("pixel", {}).get(name))
 
 
 def _event(kind: str, row: dict, **fields) -> dict:
@@ -118,7 +121,6 @@ def failed_grasps(rows: Sequence[dict], picks: Sequence[dict]) -> list[dict]:
     (``task_index``) follows with a pick. ``point`` is the gripper's pixel when it closed, where
     the rows carry it (``tcp_pixel``)."""
     task_of = {r["step"]: r.get("task_index") for r in rows}
-    picked_in = {(task_of.get(p["step"]), bool(p.get("demo"))) for p in picks}
     out = []
     closed_at = None
     empty = True
@@ -130,10 +132,8 @@ def failed_grasps(rows: Sequence[dict], picks: Sequence[dict]) -> list[dict]:
             empty = empty and not row.get("held")
         if not closed and closed_at is not None:
             start = rows[closed_at]
-            if empty and (start.get("task_index"), bool(start.get("demo"))) in picked_in and any(
-                    p["step"] > start["step"] and task_of.get(p["step"]) == start.get("task_index") for p in picks):
-                tcp = start.get("tcp_pixel")
-                out.append(_event("failed_grasp", start, point=[int(round(tcp[0])), int(round(tcp[1]))] if tcp else None))
+            if empty and any(p["step"] > start["step"] and task_of.get(p["step"]) == start.get("task_index") for p in picks):
+                out.append(_event("failed_grasp", start, point=_pixel(start.get("tcp_pixel"))))
             closed_at = None
     return out
 

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...subgoals import IN_THE_VIDEO, NUMBER_WORDS, VIDEO_SHOWED, POINT, TIMES_WORDS, point_of
 from ..labels.engine import EpisodeLabels
 from ..labels.rules import PAST_TENSE
-from ..truth.files import offsets_by_source, read_record
 from ..truth.seen import never_seen
 from .demonstrations import Rate, rate_cell
 
@@ -229,28 +228,31 @@ def score_memory(memory: str, episode: dict, step: int, scores: ActionAudit, whe
     return false
 
 
-def audit_actions_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict | None = None) -> dict:
-    """Scores per task, style and ``overall`` (JSON-ready), plus the episodes the truth lacks."""
-    episodes = [e for e in episodes if e.action]
-    if offsets is None:
-        offsets = offsets_by_source(dict.fromkeys(str(e.work.file) for e in episodes), truth)
-    by_task: dict[str, dict[str, ActionAudit]] = {}
-    overall: dict[str, ActionAudit] = {}
-    without = []
-    for labels in episodes:
+@dataclass
+class ActionScores:
+    """The action audit of a label set, episode by episode beside its truth record (the spatial
+    audit's pass reads each record once and hands it here too)."""
+
+    by_task: dict[str, dict[str, ActionAudit]] = field(default_factory=dict)
+    overall: dict[str, ActionAudit] = field(default_factory=dict)
+    without: list[str] = field(default_factory=list)
+    """Labelled episodes the truth lacks."""
+
+    def add(self, labels: EpisodeLabels, record: dict | None) -> None:
         work = labels.work
-        at = offsets.get((str(work.file), work.episode))
-        if at is None:
-            without.append(work.name)
-            continue
-        record = read_record(truth, at)
+        if record is None:
+            self.without.append(work.name)
+            return
         for style, entries in labels.action.items():
             for entry in entries:
-                for scores in (by_task.setdefault(work.task, {}).setdefault(style, ActionAudit()), overall.setdefault(style, ActionAudit())):
+                for scores in (self.by_task.setdefault(work.task, {}).setdefault(style, ActionAudit()), self.overall.setdefault(style, ActionAudit())):
                     score_memory(entry.text, record, entry.step, scores, f"{work.name} step {entry.step} ({style})")
-    out = {task: {style: s.to_dict() for style, s in sorted(styles.items())} for task, styles in sorted(by_task.items())}
-    out["overall"] = {style: s.to_dict() for style, s in sorted(overall.items())}
-    return {"scores": out, "without_truth": without, "truth": Path(truth).name}
+
+    def to_dict(self, truth: str | Path) -> dict:
+        """Scores per task, style and ``overall`` (JSON-ready), plus the episodes the truth lacks."""
+        out = {task: {style: s.to_dict() for style, s in sorted(styles.items())} for task, styles in sorted(self.by_task.items())}
+        out["overall"] = {style: s.to_dict() for style, s in sorted(self.overall.items())}
+        return {"scores": out, "without_truth": self.without, "truth": Path(truth).name}
 
 
 def actions_table(result: dict) -> str:

@@ -31,7 +31,7 @@ from ..labels.engine import EpisodeLabels
 from ..labels.truth_labeller import SILENT_KINDS
 from ..truth.files import offsets_by_source, read_record
 from ..truth.seen import seen_by, visible_now
-from .actions_against_truth import actions_table, audit_actions_against_truth
+from .actions_against_truth import ActionScores, actions_table
 from .demonstrations import Rate, rate_cell, stated_count
 from .entries import Entry, entries
 
@@ -185,10 +185,17 @@ class TruthEpisode:
     """Call frames the truth does not hold (recorded with another spec)."""
 
 
-def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None) -> Iterator[TruthEpisode]:
-    """Each complete episode with spatial memories, beside its truth (``offsets``: from
-    :func:`~robomme_mem.dataset.truth.files.offsets_by_source`, computed here when not given)."""
-    episodes = [e for e in episodes if e.complete and e.spatial]
+def _has_spatial(labels: EpisodeLabels) -> bool:
+    return labels.complete and bool(labels.spatial)
+
+
+def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None,
+               with_actions: bool = False) -> Iterator[TruthEpisode]:
+    """Each complete episode with spatial memories, beside its truth, one record read at a time
+    (``offsets``: from :func:`~robomme_mem.dataset.truth.files.offsets_by_source`, computed here
+    when not given; ``with_actions``: episodes with action memories too, whose ``frames`` stay
+    empty where they have no spatial chain)."""
+    episodes = [e for e in episodes if _has_spatial(e) or with_actions and e.action]
     if offsets is None:
         offsets = offsets_by_source(dict.fromkeys(str(e.work.file) for e in episodes), truth)
     for labels in episodes:
@@ -200,7 +207,7 @@ def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: di
         record = read_record(truth, at)
         by_step = {c["step"]: i for i, c in enumerate(record["calls"])}
         found = TruthEpisode(labels, record)
-        for memory, step in zip(labels.spatial_memories(), work.timeline.call_frames):
+        for memory, step in zip(labels.spatial_memories() if _has_spatial(labels) else (), work.timeline.call_frames):
             if step in by_step:
                 found.frames.append((step, memory, things_at(record, by_step[step])))
             else:
@@ -211,14 +218,16 @@ def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: di
 def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None) -> dict:
     """Scores per task and ``overall`` (JSON-ready), plus the episodes the truth lacks; under
     ``actions``, the action memories against what happened (:mod:`.actions_against_truth`)."""
-    episodes = list(episodes)
-    if offsets is None:
-        offsets = offsets_by_source(dict.fromkeys(str(e.work.file) for e in episodes), truth)
     by_task: dict[str, TruthAudit] = {}
     overall = TruthAudit()
     without: list[str] = []
-    for found in with_truth(episodes, truth, offsets):
+    actions = ActionScores()
+    for found in with_truth(episodes, truth, offsets, with_actions=True):  # each record read once, for both audits
         work = found.labels.work
+        if found.labels.action:
+            actions.add(found.labels, found.record)
+        if not _has_spatial(found.labels):
+            continue
         if found.record is None:
             without.append(work.name)
             continue
@@ -230,7 +239,7 @@ def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, of
                 score_events(memory, found.record, step, scores)
     out = {t: by_task[t].to_dict() for t in sorted(by_task)}
     out["overall"] = overall.to_dict()
-    return {"scores": out, "without_truth": without, "truth": Path(truth).name, "actions": audit_actions_against_truth(episodes, truth, offsets)}
+    return {"scores": out, "without_truth": without, "truth": Path(truth).name, "actions": actions.to_dict(truth)}
 
 
 def truth_table(result: dict) -> str:

@@ -31,10 +31,10 @@ from ..labels.engine import EpisodeLabels
 from ..labels.rules import PAST_TENSE
 from ..truth.seen import never_seen
 from .demonstrations import Rate, rate_cell
+from .entries import COLOURS
 
 MATCH_PX = 10.0
 """Pixels between a claim's point and where the object was when acted on."""
-COLOURS = ("red", "green", "blue", "yellow")
 _OBJECT_RE = re.compile(
     rf"\b(?:(?P<number>{'|'.join(NUMBER_WORDS)}|\d+)\s+)?(?:the\s+|a\s+)?(?:(?:first|second|third|fourth|fifth|other|same|left|right|middle|highlighted)\s+)*"
     rf"(?P<colour>{'|'.join(COLOURS)})?\s*(?P<kind>cubes?|buttons?|containers?|pegs?)\b(?:\s*{POINT})?"

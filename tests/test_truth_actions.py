@@ -201,3 +201,9 @@ def test_a_drop_over_a_marker_no_camera_shows_is_a_drop_on_the_table():
 def test_a_list_of_objects_before_one_destination_is_one_claim_each():
     said = claims("I put the green cube <110, 184>, the green cube <84, 163> and the green cube <54, 121> into the bin <125, 96>.")
     assert [(c.action, c.point) for c in said] == [("bin", (110, 184)), ("bin", (84, 163)), ("bin", (54, 121))]
+
+
+def test_a_grasp_that_held_something_is_no_failed_attempt_even_when_the_subgoal_picks_again():
+    rows = [row(0), row(1, gripper=True, held=["cube_blue_0"]), row(2), row(3, gripper=True, held=["cube_blue_0"]), row(4)]
+    events = robot_actions(rows, KINDS)
+    assert [e["kind"] for e in events if e["kind"] in ("pick", "failed_grasp")] == ["pick", "pick"]

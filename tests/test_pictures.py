@@ -52,7 +52,7 @@ def pictured(sample_dir, tmp_path):
         steps = [{"step": s, "held": [], "under": {}, "parked": [], "highlighted": [], "position": {},
                   "pixel": {"cube_red_0": [100, 60 + s % 50], "button_cap": [60, 200]}} for s in range(work.timeline.num_steps)]
         writer.append({"kind": "episode", "key": {"file": work.file.name, "xxh3_128": file_checksum(work.file)[0], "episode": work.episode},
-                       "task": work.task, "episode": work.episode, "execution_start": work.timeline.execution_start, "events": [],
+                       "task": work.task, "episode": work.episode, "execution_start": work.timeline.execution_start, "events": [], "demonstration": [],
                        "objects": {"cube_red_0": {"kind": "cube", "colour": "red"}, "button_cap": {"kind": "button", "colour": None}},
                        "steps": steps, "calls": calls})
     store = tmp_path / "labels.sqlite"

@@ -249,7 +249,7 @@ def test_a_truth_label_set_is_made_from_a_truth_file_by_image_digest(sample_dir,
         ep = src.episode(planned.episode)
         calls = [{"step": s, "image_sha256": image_sha256(ep.front_image(s)), "visible": {"cube_red_0": {"pixels": 100, "centre": [s % 200, 50]}}}
                  for s in planned.timeline.call_frames]
-    truth = {"kind": "episode", "key": {"episode": planned.episode}, "task": planned.task, "episode": planned.episode, "execution_start": 0,
+    truth = {"kind": "episode", "key": {"episode": planned.episode}, "task": planned.task, "episode": planned.episode, "execution_start": 0, "demonstration": [],
              "objects": {"cube_red_0": OBJECTS["cube_red_0"]}, "calls": calls,
              "steps": [{"step": s, "held": [], "under": {}, "parked": []} for s in planned.timeline.call_frames]}
     path = tmp_path / "truth.jsonl"
@@ -384,3 +384,15 @@ def test_a_half_hidden_sighting_does_not_move_where_an_object_was_last_seen_unle
     assert seen_by(episode, 2).last["bin_0"] == (70, 130)  # far from <40, 200>: it moved, so the partial sighting counts
     episode["calls"][0]["visible"]["bin_0"] = {"pixels": 300, "centre": [78, 121]}
     assert seen_by(episode, 2).last["bin_0"] == (78, 121)  # 12 px off where it stood: the full sighting stands
+
+
+def test_a_truth_recorded_before_it_held_what_the_robot_did_is_refused_not_read_as_nothing(tmp_path):
+    from robomme_mem.dataset.labels.requests import action_request, location
+    from robomme_mem.dataset.labels.truth_labeller import TruthLabeller
+
+    old = {"kind": "episode", "key": {"episode": 0}, "task": "BinFill", "episode": 0, "seed": 7, "execution_start": 0, "objects": {},
+           "steps": [], "events": [], "calls": [{"step": 0, "image_sha256": "x", "visible": {}}]}  # no "demonstration": an older truth
+    path = tmp_path / "truth.jsonl"
+    TruthWriter(path, {}).append(old)
+    answer = TruthLabeller(path).answer_now(action_request("goal", (), "simple", location("BinFill", 0, 7, 40)))
+    assert answer.status == "failed" and "recorded before the truth recorded picks" in answer.error and "truth.jsonl" in answer.error

@@ -29,6 +29,7 @@ from pathlib import Path
 from ...subgoals import IN_THE_VIDEO, NUMBER_WORDS, VIDEO_SHOWED, POINT, TIMES_WORDS, point_of
 from ..labels.engine import EpisodeLabels
 from ..labels.rules import PAST_TENSE
+from ..truth.actions import records_actions
 from ..truth.seen import never_seen
 from .demonstrations import Rate, rate_cell
 from .entries import COLOURS
@@ -240,7 +241,7 @@ class ActionScores:
 
     def add(self, labels: EpisodeLabels, record: dict | None) -> None:
         work = labels.work
-        if record is None:
+        if record is None or not records_actions(record):  # no truth, or one recorded before it held what the robot did
             self.without.append(work.name)
             return
         for style, entries in labels.action.items():

@@ -25,6 +25,7 @@ from pathlib import Path
 from ...prompts import NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
 from ...subgoals import point_text, times_words
 from ..checksum import file_checksum
+from ..truth.actions import records_actions
 from ..truth.files import read_truth
 from ..truth.seen import seen_by, visible_now
 from .cache import Answer
@@ -142,6 +143,9 @@ class TruthLabeller:
         episode = self.episodes.get((task, index))
         if episode is None or None not in (seed, episode.get("seed")) and seed != episode.get("seed"):
             return None, "failed", f"the truth file {self.path.name} has no {task} episode {index} (seed {seed}): replay it first"
+        if not records_actions(episode):
+            return None, "failed", (f"the truth file {self.path.name}: {task} episode {index} was recorded before the truth recorded picks, "
+                                    "placements and presses; replay it again with `robomme-mem truth --out NEW_FILE`")
         return truth_action_memory(episode, step, request.style), "ok", None
 
     async def aclose(self) -> None:

@@ -138,6 +138,12 @@ def failed_grasps(rows: Sequence[dict], picks: Sequence[dict]) -> list[dict]:
     return out
 
 
+def records_actions(record: dict) -> bool:
+    """Whether a truth record holds these events: one written before they were recorded has no
+    ``demonstration`` key, and reading it would say the robot did nothing."""
+    return "demonstration" in record
+
+
 def robot_actions(rows: Sequence[dict], kinds: dict, completions: Sequence[dict] = ()) -> list[dict]:
     """Every event of this module, in step order (demonstration first: its steps precede execution)."""
     found = picks_and_places(rows, kinds)

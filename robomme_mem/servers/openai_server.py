@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from ..prompts import EMPTY_ACTION_MEMORY
-from ..subgoals import POINT_RE, points, points_in_order
+from ..subgoals import POINT_RE, point_text, points, points_in_order
 
 MODEL_ID = "fake-labeller"
 """The one model ``GET /v1/models`` lists (any requested model name is accepted and echoed)."""
@@ -123,7 +123,7 @@ def _action_answer(history: str, grounded: bool, limit: int) -> str:
     budget = limit - 1 - len(prefix.split()) - 1  # words left for the item after "last:"
     words = last.split()
     if len(words) > budget:  # shorten the text, keeping (grounded) the item's coordinates
-        points = [f"<{a}, {b}>" for a, b in points_in_order(last)] if grounded else []
+        points = [point_text(p) for p in points_in_order(last)] if grounded else []
         points = points[: max(0, budget // 2)]
         words = (POINT_RE.sub(" ", last) if grounded else last).split()[: max(0, budget - 2 * len(points))] + points
     return f"{prefix}, last: {' '.join(words)}." if words else f"{prefix}."

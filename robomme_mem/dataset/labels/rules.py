@@ -184,7 +184,7 @@ def spatial_memory(prior: str | None, image: np.ndarray) -> str:
     now = detect_objects(image)
     fixtures = [o for o in now if o.kind != "cube"]  # few, and what the task turns on: never cut for a crowd of cubes
     kept = {id(o) for o in [*fixtures, *[o for o in now if o.kind == "cube"]][:MAX_VISIBLE]}
-    visible = [f"{o.name} <{o.y}, {o.x}>" + (" (held)" if o.held else "") for o in now if id(o) in kept]
+    visible = [f"{o.name} {point_text((o.y, o.x))}" + (" (held)" if o.held else "") for o in now if id(o) in kept]
     containers = [o for o in now if o.kind == "container"]
     gone: list[str] = []
     for name, y, x in _missing(_remembered(prior), now):

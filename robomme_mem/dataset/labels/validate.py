@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ...subgoals import points
+from ...subgoals import point_text, points
 from ...prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
 
 PREAMBLE_RE = re.compile(
@@ -38,7 +38,7 @@ def check_action(text: str, style: str, history: str) -> list[str]:
     if style == "grounded":
         invented = points(text) - points(history)
         if invented:
-            listed = ", ".join(f"<{a}, {b}>" for a, b in sorted(invented))
+            listed = ", ".join(point_text(p) for p in sorted(invented))
             problems.append(f"coordinates not in the history: {listed}")
     return problems
 

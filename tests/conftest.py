@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-import h5py
-import pytest
+from .helpers import user_caches
 
-from robomme_mem.dataset.sample import sample_source
-from .helpers.scripted import write_scripted_episode
+# Before anything imports `datasets` or `huggingface_hub`: they read their cache paths at import time.
+_USER_CACHES = user_caches.user_cache_dirs(os.environ)
+_USER_CACHES_BEFORE = user_caches.snapshot(_USER_CACHES)
+TEST_CACHES = user_caches.redirect(os.environ)
+"""Where this session's Hugging Face caches, embedded sample and label store live (removed at the end)."""
+
+import h5py  # noqa: E402
+import pytest  # noqa: E402
+
+from robomme_mem.dataset.sample import sample_source  # noqa: E402
+from .helpers.scripted import write_scripted_episode  # noqa: E402
 
 REAL_DATA = Path(os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real")
 """Real RoboMME files: ``$ROBOMME_MEM_REAL_DATA``, or the developers' copy beside the checkout (not in the repo)."""
@@ -56,3 +65,15 @@ def simulator():
     from .helpers.sim import check_simulator
 
     check_simulator()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a test wrote into the user's own caches (they were redirected at import)."""
+    shutil.rmtree(TEST_CACHES, ignore_errors=True)
+    written = user_caches.changes(_USER_CACHES_BEFORE, user_caches.snapshot(_USER_CACHES))
+    if written:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"the tests wrote into the user's caches ({len(written)} files):", *written[:20]]
+        for line in lines:
+            (reporter.write_line if reporter else print)(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -131,7 +131,7 @@ def test_without_the_simulator_the_command_says_what_is_missing_in_one_line(tmp_
         pytest.skip("ManiSkill is installed here")
     assert main(["truth", "--source", str(tmp_path), "--out", str(tmp_path / "truth.jsonl")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "mani_skill is not installed" in err
+    assert err.count("\n") == 0 and "mani_skill and robomme are not installed" in err and "install with: pip install 'robomme-mem[sim]'" in err
     assert not (tmp_path / "truth.jsonl").exists()
 
 

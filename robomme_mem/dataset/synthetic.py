@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from ..subgoals import number_word, ordinal_word
-from .pool import worker_context, worker_count
+from .pool import ignore_interrupts, worker_context, worker_count
 from .source import SYNTHETIC_ATTR
 from ..tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
 
@@ -59,6 +59,10 @@ class Thing:
     yx: tuple[int, int]
     size: int = 14
     visible: bool = True
+    held: bool = False
+    """In the gripper: drawn where the gripper is, and carried with it."""
+    parked: bool = False
+    """Out of the scene (a cube taken into the bin, a container not brought in yet), as RoboMME parks objects."""
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Script:
     tail: int = 8
     """Steps of "All tasks completed" after the last subgoal."""
     choices: list[dict] = field(default_factory=list)
+    difficulty: str = "easy"
 
 
 def _at(text: str, yx: tuple[int, int]) -> str:
@@ -104,16 +109,26 @@ def _spot(rng: np.random.Generator, taken: list[tuple[int, int]], area=(70, 200,
     raise RuntimeError("no free spot")  # pragma: no cover - the table is large enough
 
 
-def _hide(name: str) -> Callable[[dict[str, Thing]], None]:
+def _grab(name: str) -> Callable[[dict[str, Thing]], None]:
+    """The gripper closes on ``name``: from now on it is carried wherever the gripper goes."""
     def effect(things: dict[str, Thing]) -> None:
-        things[name].visible = False
+        things[name].held = True
+
+    return effect
+
+
+def _into_bin(name: str) -> Callable[[dict[str, Thing]], None]:
+    """Let go over the bin: the cube drops in and, as in RoboMME, leaves the scene."""
+    def effect(things: dict[str, Thing]) -> None:
+        things[name].held, things[name].visible, things[name].parked = False, False, True
 
     return effect
 
 
 def _move(name: str, yx: tuple[int, int]) -> Callable[[dict[str, Thing]], None]:
+    """Let go of ``name`` at ``yx``."""
     def effect(things: dict[str, Thing]) -> None:
-        things[name].yx = yx
+        things[name].yx, things[name].held = yx, False
 
     return effect
 
@@ -153,8 +168,8 @@ def script_binfill(rng: np.random.Generator) -> Script:
             name = f"{colour}{i}"
             things[name] = Thing("cube", COLOURS[colour], _spot(rng, taken))
             text = f"pick up the {ordinal_word(i)} {colour} cube"
-            segments.append(Segment(text, _at(text, things[name].yx), _length(rng, 60, 120), things[name].yx))
-            segments.append(Segment("put it into the bin", _at("put it into the bin", things["bin"].yx), _length(rng, 50, 80), things["bin"].yx, _hide(name)))
+            segments.append(Segment(text, _at(text, things[name].yx), _length(rng, 60, 120), things[name].yx, _grab(name)))
+            segments.append(Segment("put it into the bin", _at("put it into the bin", things["bin"].yx), _length(rng, 50, 80), things["bin"].yx, _into_bin(name)))
     spare = next(c for c in palette if c not in counts) if len(counts) < 3 else "yellow"
     things["distractor"] = Thing("cube", COLOURS[spare], _spot(rng, taken))
     segments.append(Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 50, 70), things["button"].yx, _press("button")))
@@ -171,7 +186,8 @@ def script_pickxtimes(rng: np.random.Generator) -> Script:
     things["target"] = Thing("target", (230, 230, 230), _spot(rng, taken), size=18)
     segments = []
     for i in range(1, n + 1):
-        segments.append(Segment(f"pick up the {colour} cube for the {ordinal_word(i)} time", f"pick up the {colour} cube at <{things['cube'].yx[0]}, {things['cube'].yx[1]}> for the {ordinal_word(i)} time", _length(rng, 40, 80), things["cube"].yx))
+        at = things["cube"].yx if i == 1 else things["target"].yx  # placed on the target, it is picked from there
+        segments.append(Segment(f"pick up the {colour} cube for the {ordinal_word(i)} time", f"pick up the {colour} cube at <{at[0]}, {at[1]}> for the {ordinal_word(i)} time", _length(rng, 40, 80), at, _grab("cube")))
         place = f"place the {colour} cube onto the target"
         segments.append(Segment(place, _at(place, things["target"].yx), _length(rng, 30, 60), things["target"].yx, _move("cube", things["target"].yx)))
     segments.append(Segment("press the button to stop", f"press the button at <{things['button'].yx[0]}, {things['button'].yx[1]}> to stop", _length(rng, 40, 70), things["button"].yx, _press("button")))
@@ -194,11 +210,11 @@ def script_swingxtimes(rng: np.random.Generator) -> Script:
     things["left"] = Thing("target", (230, 230, 230), left, size=16)
     things["right"] = Thing("target", (230, 230, 230), right, size=16)
     pick = f"pick up the {colour} cube"
-    segments = [Segment(pick, _at(pick, things["cube"].yx), _length(rng, 40, 70), things["cube"].yx, _hide("cube"))]
+    segments = [Segment(pick, _at(pick, things["cube"].yx), _length(rng, 40, 70), things["cube"].yx, _grab("cube"))]
     for i in range(1, n + 1):
         for side, yx in (("right", right), ("left", left)):
             segments.append(Segment(f"move to the top of the {side}-side target for the {ordinal_word(i)} time", f"move to the top of the {side}-side target at <{yx[0]}, {yx[1]}> for the {ordinal_word(i)} time", _length(rng, 25, 45), yx))
-    segments.append(Segment(f"put the {colour} cube on the table", f"put the {colour} cube on the table", _length(rng, 8, 15), left, _show_at("cube", left)))
+    segments.append(Segment(f"put the {colour} cube on the table", f"put the {colour} cube on the table", _length(rng, 8, 15), left, _move("cube", left)))
     segments.append(Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 40, 70), things["button"].yx, _press("button")))
     if n > 1:
         goals = [
@@ -211,13 +227,6 @@ def script_swingxtimes(rng: np.random.Generator) -> Script:
             f"pick up the {colour} cube, move it to the right-side target and then put it down on the left-side target, then press the button to stop",
         ]
     return Script(goals, things, segments, tail=_tail(rng))
-
-
-def _show_at(name: str, yx: tuple[int, int]) -> Callable[[dict[str, Thing]], None]:
-    def effect(things: dict[str, Thing]) -> None:
-        things[name].yx, things[name].visible = yx, True
-
-    return effect
 
 
 def script_stopcube(rng: np.random.Generator) -> Script:
@@ -260,21 +269,17 @@ def _containers(rng: np.random.Generator, things: dict[str, Thing], taken: list,
 
 
 def _picks(rng: np.random.Generator, things: dict[str, Thing], hidden: list[tuple[str, str]]) -> list[Segment]:
-    """Container picks of the Unmask tasks, with "put down the container" between two picks."""
+    """Container picks of the Unmask tasks, with "put down the container" (where it was lifted) between two picks.
+
+    ``things`` holds the containers where they stand when the picks begin."""
     segments = []
     for i, (name, colour) in enumerate(hidden):
         if i:
-            segments.append(Segment("put down the container", "put down the container", _length(rng, 10, 15), things[name].yx, _show(hidden[i - 1][0])))
+            before = things[hidden[i - 1][0]].yx
+            segments.append(Segment("put down the container", "put down the container", _length(rng, 10, 15), before, _move(hidden[i - 1][0], before)))
         yx = things[name].yx
-        segments.append(Segment(f"pick up the container that hides the {colour} cube", f"pick up the container at <{yx[0]}, {yx[1]}> that hides the {colour} cube", _length(rng, 60, 110), yx, _hide(name)))
+        segments.append(Segment(f"pick up the container that hides the {colour} cube", f"pick up the container at <{yx[0]}, {yx[1]}> that hides the {colour} cube", _length(rng, 60, 110), yx, _grab(name)))
     return segments
-
-
-def _show(name: str) -> Callable[[dict[str, Thing]], None]:
-    def effect(things: dict[str, Thing]) -> None:
-        things[name].visible = True
-
-    return effect
 
 
 def _unmask_setup(rng: np.random.Generator, things: dict[str, Thing], taken: list) -> tuple[list[str], list[tuple[str, str]], str]:
@@ -307,7 +312,9 @@ def script_buttonunmaskswap(rng: np.random.Generator) -> Script:
         Segment("press the first button", _at("press the first button", b1), _length(rng, 90, 120), b1, _compose(_press("button"), _swap(names[0], names[2]))),
         Segment("press the second button", _at("press the second button", b2), _length(rng, 90, 110), b2, _press("button2")),
     ]
+    _swap(names[0], names[2])(things)  # the picks are aimed where the containers stand after the swap
     segments += _picks(rng, things, hidden)
+    _swap(names[0], names[2])(things)
     goals = [f"first press both buttons on the table, then pick up the container hiding the {hidden[0][1]} cube{suffix}"]
     return Script(goals, things, segments, tail=_tail(rng))
 
@@ -323,7 +330,11 @@ def _compose(*effects: Callable[[dict[str, Thing]], None]) -> Callable[[dict[str
 def _swap(a: str, b: str) -> Callable[[dict[str, Thing]], None]:
     """Two containers trade places (and so do the cubes under them): the memory test of *Swap tasks."""
     def effect(things: dict[str, Thing]) -> None:
-        things[a].yx, things[b].yx = things[b].yx, things[a].yx
+        at_a, at_b = things[a].yx, things[b].yx
+        for thing in things.values():
+            if thing.kind == "cube" and thing.yx in (at_a, at_b):
+                thing.yx = at_b if thing.yx == at_a else at_a
+        things[a].yx, things[b].yx = at_b, at_a
 
     return effect
 
@@ -339,9 +350,10 @@ def script_pickhighlight(rng: np.random.Generator) -> Script:
     for i, c in enumerate(targets, start=1):
         yx = things[f"cube_{c}"].yx
         which = "the highlighted cube" if k == 1 else f"the {ordinal_word(i)} highlighted cube"
-        segments.append(Segment(f"pick up {which}, which is {c}", f"pick up {which} at <{yx[0]}, {yx[1]}>, which is {c}", _length(rng, 50, 90), yx, _hide(f"cube_{c}")))
+        segments.append(Segment(f"pick up {which}, which is {c}", f"pick up {which} at <{yx[0]}, {yx[1]}>, which is {c}", _length(rng, 50, 90), yx, _grab(f"cube_{c}")))
         if i < k:
-            segments.append(Segment("place the cube onto the table", "place the cube onto the table", _length(rng, 10, 14), (190, 128)))
+            aside = (190, 88 + 40 * i)  # each put down apart from the others
+            segments.append(Segment("place the cube onto the table", "place the cube onto the table", _length(rng, 10, 14), aside, _move(f"cube_{c}", aside)))
     goals = [
         "first press the button, then pick up all cubes that have been highlighteted with white areas on the table",
         "first press the button, then pick up all highlighted cubes, finally press the button again to stop",
@@ -361,14 +373,14 @@ def script_videounmask(rng: np.random.Generator) -> Script:
     things, taken = _base(rng)
     names, hidden, suffix = _unmask_setup(rng, things, taken)
     for name in names:
-        things[name].visible = False
+        things[name].visible, things[name].parked = False, True
     for key in [k for k in things if k.startswith("cube_")]:
         things[key].visible = True
 
     def video(scene: dict[str, Thing], step: int, total: int) -> None:
         if step == total // 2:  # the containers come down over the cubes halfway through the demo
             for name in names:
-                scene[name].visible = True
+                scene[name].visible, scene[name].parked = True, False
             for key in [k for k in scene if k.startswith("cube_")]:
                 scene[key].visible = False
 
@@ -412,17 +424,29 @@ def _square(img: np.ndarray, yx: tuple[int, int], size: int, colour: tuple[int, 
     img[y0 : yx[0] + h, x0 : yx[1] + h] = colour
 
 
+def _paint(canvas: np.ndarray, things: dict[str, Thing], gripper: tuple[float, float], fill: Callable[[str, Thing], object], dark, light) -> None:
+    """Objects (halos first, what the gripper holds last), then the gripper on top, in ``fill``'s values."""
+    for name, thing in sorted(things.items(), key=lambda item: (item[1].kind != "halo", item[1].held)):
+        if thing.visible:
+            _square(canvas, thing.yx, thing.size, fill(name, thing))
+    gy, gx = int(round(gripper[0])), int(round(gripper[1]))
+    _square(canvas, (gy, gx), 12, dark)
+    canvas[min(gy + 7, IMAGE_SIZE - 1), max(gx - 8, 0) : gx + 8] = light
+
+
 def render(things: dict[str, Thing], gripper: tuple[float, float], step: int) -> np.ndarray:
     """Front image: table, objects (halos first), then the gripper on top."""
     img = _BACKGROUND.copy()
-    for thing in sorted(things.values(), key=lambda t: t.kind != "halo"):
-        if thing.visible:
-            _square(img, thing.yx, thing.size, thing.colour)
-    gy, gx = int(round(gripper[0])), int(round(gripper[1]))
-    _square(img, (gy, gx), 12, (40, 40, 40))
-    img[min(gy + 7, IMAGE_SIZE - 1), max(gx - 8, 0) : gx + 8] = (220, 220, 220)
+    _paint(img, things, gripper, lambda _, thing: thing.colour, (40, 40, 40), (220, 220, 220))
     img[IMAGE_SIZE - 6 :, : (step * 3) % IMAGE_SIZE] = (20, 20, 20)  # a step clock: no two frames alike
     return img
+
+
+def segmentation(things: dict[str, Thing], gripper: tuple[float, float], ids: dict[str, int]) -> np.ndarray:
+    """What :func:`render` draws, as object ids (``ids``; 0 for the table, the gripper and anything else)."""
+    seg = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.int32)
+    _paint(seg, things, gripper, lambda name, _: ids.get(name, 0), 0, 0)
+    return seg
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -436,49 +460,108 @@ def episode_rng(task: str, episode: int, seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(task.encode()), episode])
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One step of a scripted episode as the generator draws it: the texts RoboMME's recorder
+    writes, the image, and the scene it was drawn from (for the sample's own truth)."""
+
+    step: int
+    image: np.ndarray
+    simple: str
+    grounded: str
+    simple_online: str
+    grounded_online: str
+    video: bool
+    boundary: bool
+    completed: bool
+    gripper: np.ndarray
+    things: dict[str, Thing]
+    """A copy of the scene at this step."""
+    segment: int
+    """Index of the subgoal being carried out (-1 in the video demonstration)."""
+    done: Segment | None = None
+    """The subgoal that ended just before this step, if one did."""
+
+
+def _carry(things: dict[str, Thing], gripper: np.ndarray) -> None:
+    for thing in things.values():
+        if thing.held:
+            thing.yx = (int(round(gripper[0])), int(round(gripper[1])))
+
+
+def _snapshot(things: dict[str, Thing]) -> dict[str, Thing]:
+    return {name: replace(thing) for name, thing in things.items()}
+
+
+def play(task: str, episode: int, seed: int = 0) -> tuple[Script, Iterator[Frame]]:
+    """The episode's script, and its frames one step at a time: a pure function of ``(task, episode, seed)``."""
+    rng = episode_rng(task, episode, seed)
+    script = SCRIPTS[task](rng)
+    script.difficulty = str(rng.choice(["easy", "medium", "hard"]))
+
+    def frames() -> Iterator[Frame]:
+        things = script.things
+        gripper = np.array([40.0, 128.0])
+        step = 0
+        first = script.segments[0]
+        for k in range(script.video_steps):
+            if script.video_effect:
+                script.video_effect(things, k, script.video_steps)
+            yield Frame(step, render(things, gripper, step), VIDEO_STATIC, VIDEO_STATIC, first.simple, first.grounded, True, k == 0, False,
+                        gripper.copy(), _snapshot(things), -1)
+            step += 1
+        done = None
+        for index, seg in enumerate(script.segments):
+            start = gripper.copy()
+            for j in range(seg.steps):
+                gripper = start + (np.array(seg.target, float) - start) * min(1.0, (j + 1) / max(seg.steps * 0.7, 1))
+                _carry(things, gripper)
+                yield Frame(step, render(things, gripper, step), seg.simple, seg.grounded, seg.simple, seg.grounded, False, j == 0, False,
+                            gripper.copy(), _snapshot(things), index, done if j == 0 else None)
+                step += 1
+            if seg.effect:
+                seg.effect(things)
+            done = seg
+        last = script.segments[-1]
+        # RoboMME's tail: odd episodes repeat "All tasks completed" in the grounded text, even ones keep the last subgoal
+        tail_grounded = COMPLETED if episode % 2 else last.grounded
+        for j in range(script.tail):
+            _carry(things, gripper)
+            yield Frame(step, render(things, gripper, step), COMPLETED, tail_grounded, last.simple, last.grounded, False, j == 0, True,
+                        gripper.copy(), _snapshot(things), len(script.segments), done if j == 0 else None)
+            step += 1
+
+    return script, frames()
+
+
 def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, compression: int | None = 1) -> int:
     """Script, render and write one episode into an open file; returns its number of steps.
 
     ``compression`` is the gzip level of the front images (``None``: stored raw, as RoboMME's
     recorder writes them).
     """
-    rng = episode_rng(task, episode, seed)
-    script = SCRIPTS[task](rng)
+    script, frames = play(task, episode, seed)
     group = h5.create_group(f"episode_{episode}")
     setup = group.create_group("setup")
-    setup.create_dataset("seed", data=np.int64(seed * 100_000 + episode * 100 + zlib.crc32(task.encode()) % 97))
-    setup.create_dataset("difficulty", data=str(rng.choice(["easy", "medium", "hard"])), dtype=_STR)
+    setup.create_dataset("seed", data=np.int64(episode_seed(task, episode, seed)))
+    setup.create_dataset("difficulty", data=script.difficulty, dtype=_STR)
     setup.create_dataset("task_goal", data=np.array(script.goals, dtype=object), dtype=_STR)
     setup.create_dataset("front_camera_intrinsic", data=np.array([[128, 0, 128], [0, 128, 128], [0, 0, 1]], dtype=np.float32))
     setup.create_dataset("available_multi_choices", data=json.dumps(script.choices), dtype=_STR)
-
-    things = script.things
-    gripper = np.array([40.0, 128.0])
-    step = 0
-    first = script.segments[0]
-    for k in range(script.video_steps):
-        if script.video_effect:
-            script.video_effect(things, k, script.video_steps)
-        write_step(group, step, render(things, gripper, step), VIDEO_STATIC, VIDEO_STATIC, first.simple, first.grounded, True, k == 0, False, gripper, compression)
-        step += 1
-    for seg in script.segments:
-        start = gripper.copy()
-        for j in range(seg.steps):
-            gripper = start + (np.array(seg.target, float) - start) * min(1.0, (j + 1) / max(seg.steps * 0.7, 1))
-            write_step(group, step, render(things, gripper, step), seg.simple, seg.grounded, seg.simple, seg.grounded, False, j == 0, False, gripper, compression)
-            step += 1
-        if seg.effect:
-            seg.effect(things)
-    last = script.segments[-1]
-    # RoboMME's tail: odd episodes repeat "All tasks completed" in the grounded text, even ones keep the last subgoal
-    tail_grounded = COMPLETED if episode % 2 else last.grounded
-    for j in range(script.tail):
-        write_step(group, step, render(things, gripper, step), COMPLETED, tail_grounded, last.simple, last.grounded, False, j == 0, True, gripper, compression)
-        step += 1
-    return step
+    steps = 0
+    for f in frames:
+        write_step(group, f.step, f.image, f.simple, f.grounded, f.simple_online, f.grounded_online, f.video, f.boundary, f.completed, f.gripper, compression,
+                   closed=any(t.held for t in f.things.values()))
+        steps += 1
+    return steps
 
 
-def write_step(group, k, image, simple, grounded, simple_online, grounded_online, video, boundary, completed, gripper, compression) -> None:
+def episode_seed(task: str, episode: int, seed: int = 0) -> int:
+    """The seed an episode's ``setup/seed`` records."""
+    return seed * 100_000 + episode * 100 + zlib.crc32(task.encode()) % 97
+
+
+def write_step(group, k, image, simple, grounded, simple_online, grounded_online, video, boundary, completed, gripper, compression, *, closed: bool = False) -> None:
     t = group.create_group(f"timestep_{k}")
     info = t.create_group("info")
     for name, text in (("simple_subgoal", simple), ("grounded_subgoal", grounded), ("simple_subgoal_online", simple_online), ("grounded_subgoal_online", grounded_online)):
@@ -492,7 +575,7 @@ def write_step(group, k, image, simple, grounded, simple_online, grounded_online
     else:
         obs.create_dataset("front_rgb", data=image, chunks=image.shape, compression="gzip", compression_opts=compression)
     obs.create_dataset("eef_state", data=np.array([gripper[1] / 256, gripper[0] / 256, 0.1, 0, 0, 0], dtype=np.float32))
-    obs.create_dataset("is_gripper_close", data=np.bool_(False))
+    obs.create_dataset("is_gripper_close", data=np.bool_(closed))
     action = t.create_group("action")
     action.create_dataset("eef_action", data=np.array([gripper[1] / 256, gripper[0] / 256, 0.1, 0, 0, 0, 1], dtype=np.float64))
 
@@ -535,5 +618,5 @@ def write_source(
     workers = worker_count(workers, len(jobs))
     if workers == 1:
         return [write_task_file(*job) for job in jobs]
-    with worker_context().Pool(workers) as pool:
+    with worker_context().Pool(workers, initializer=ignore_interrupts) as pool:
         return pool.starmap(write_task_file, jobs)

@@ -35,17 +35,14 @@ from ...subgoals import first_point
 from ..checksum import image_sha256
 from ..plan import PlannedEpisode
 from ..source import Episode
-from .actions import robot_actions
-from .events import in_scene, passes, swaps
+from .events import in_scene
 from .fidelity import distance
 from .geometry import image_difference, mask_centres, project
+from .story import episode_events
 
 NOT_TASK_OBJECTS = re.compile(r"^(panda_|camera_|table-workspace$|ground$)")
 """Segmentation entries that are the robot, the camera mount or the room, not task objects."""
 ACTION_DTYPE = np.float32
-PASS_TASKS = {"StopCube"}
-"""Tasks whose cube moves by itself over a target, so its passes count (elsewhere a cube over a
-target is a placement, which the env's own subgoal completions record)."""
 UNDER_XY = 0.02
 """Metres between a cube's and a container's centres, seen from above, within which a cube
 lower than the container is under it."""
@@ -53,14 +50,19 @@ GRASP_REACH = 0.08
 """Metres between an object's centre and the gripper's tool point beyond which it cannot be held."""
 
 
+ROBOMME_INSTALL = "pip install 'robomme-mem[sim]' 'robomme @ git+https://github.com/RoboMME/robomme_benchmark'"
+"""How RoboMME's simulator gets installed beside robomme-mem (RoboMME's benchmark is not on PyPI)."""
+
+
 def simulator_problem() -> str | None:
-    """Why RoboMME's simulator cannot run here (None: it can), before anything is imported."""
+    """Why RoboMME's simulator cannot run here (None: it can), naming everything missing at once,
+    before anything is imported."""
     import importlib.util
 
-    for module, hint in (("mani_skill", "pip install 'robomme-mem[sim]'"), ("robomme", "RoboMME's benchmark is not on PyPI; see evaluate/README.md")):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed in this environment ({hint})"
-    return None
+    missing = [module for module in ("mani_skill", "robomme") if importlib.util.find_spec(module) is None]
+    if not missing:
+        return None
+    return f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed in this environment; install with: {ROBOMME_INSTALL}"
 
 
 def make_env(planned: PlannedEpisode, episode: Episode):
@@ -369,8 +371,6 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
         rows, call_rows, grounded, events = [], [], [], []
         status, task_index, ended_at = "ongoing", getattr(env, "timestep", 0), None  # the recording goes on after success: so does the replay
         kinds = {n: kind_of(n, planned.task) for n in ids}
-        was_parked: set[str] | None = None
-        was_highlighted: list[str] = []
         was_under: dict[str, str] = {}
         for step in range(start, steps):
             if step > start:
@@ -384,19 +384,11 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                     ended_at = step
             state = _state(env, objects, kinds, episode.front_camera_extrinsic(step), intrinsic)
             parked, under = set(state["parked"]), state["under"]
-            if was_parked is not None:
-                events += [{"step": step, "kind": "left_scene", "object": n} for n in sorted(parked - was_parked)]
-                events += [{"step": step, "kind": "entered_scene", "object": n} for n in sorted(was_parked - parked)]
-            was_parked = parked
             for cube, container in was_under.items():  # RoboMME takes a covered cube out of the scene while its container is
                 if cube in parked and cube not in under and container not in parked:  # shuffled, and puts it back under it
                     under[cube] = container
             was_under = under
-            highlighted = _highlighted(env, objects)
-            events += [{"step": step, "kind": "highlight_shown", "object": n} for n in highlighted if n not in was_highlighted]
-            events += [{"step": step, "kind": "highlight_gone", "object": n} for n in was_highlighted if n not in highlighted]
-            was_highlighted = highlighted
-            rows.append({"step": step, "task_index": task_index, **state, "highlighted": highlighted})
+            rows.append({"step": step, "task_index": task_index, **state, "highlighted": _highlighted(env, objects)})
             if step in calls:
                 rgb, seg = _render(env)
                 recorded = episode.front_image(step)
@@ -412,15 +404,7 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
                     grounded.append({"step": step, "subgoal": planned.grounded_subgoal(step), "point": list(point), "target": ",".join(targets) or None,
                                      "truth": list(truth_point) if truth_point else None, "distance": distance(truth_point, point)})
         demo = vars(wrapped).get("demonstration") or {"steps": [], "completions": []}  # set by open_robomme_env (never a wrapper lookup)
-        found = [*swaps(rows, kinds), *(passes(rows, kinds) if planned.task in PASS_TASKS else [])]
-        completions = [e for e in events if e["kind"] == "subgoal_done"]
-        found += robot_actions(rows, kinds, completions)
-        if demo["steps"]:
-            shown = [*robot_actions(demo["steps"], kinds, demo["completions"]), *({**e, "demo": True} for e in swaps(demo["steps"], kinds))]
-            covered = {e["object"] for e in shown if e["kind"] == "cover"}
-            found = [e for e in found if not (e["kind"] == "cover" and e["object"] in covered)]  # covered in the video already
-            found += [*demo["completions"], *shown]
-        events = sorted([*events, *found], key=lambda e: (not e.get("demo"), e["step"]))
+        events = episode_events(planned.task, rows, kinds, events, demo["steps"], demo["completions"])
         return {
             "task": planned.task,
             "episode": planned.episode,

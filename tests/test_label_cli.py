@@ -28,7 +28,7 @@ def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, t
     assert "label set 'rules-v4'" in first and "0 failed" in first
     assert "cost: none (an offline labeller" in first and "estimated cost" not in first
     assert main(["label", "--source", str(sample_dir), "--store", store, "-q"]) == 0
-    assert "requests: 0 sent" in capsys.readouterr().out  # everything came from the store
+    assert "requests: 0 computed offline, " in capsys.readouterr().out  # everything came from the store
     assert main(["labels", "--store", store, "list"]) == 0
     assert capsys.readouterr().out.startswith("rules-v4: rules rules-v4")
     assert main(["build", "--source", str(sample_dir), "--out", str(tmp_path / "a"), "-q"]) == 0
@@ -182,6 +182,7 @@ def test_an_unknown_field_in_an_imported_row_is_an_error(exported, tmp_path, cap
         assert cache.set_names() == [] and len(cache) == 0
 
 
-def test_the_readme_names_every_column_of_a_label_set_file():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert all(f"`{column}`" in readme.split("## Labelling")[1].split("## Audit")[0] for column in COLUMNS)
+def test_the_labelling_page_names_every_column_of_a_label_set_file():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "labelling.md").read_text()
+    store = page.split("## The label store and label sets")[1].split("\n## ")[0]
+    assert all(f"`{column}`" in store for column in COLUMNS)

@@ -148,7 +148,7 @@ def test_invalid_answers_are_asked_again_then_recorded_as_failures(files, server
     with pytest.raises(ValueError, match=r"nothing to write for simple, .*: every episode was left out for failed labels \(3: StopCube episode 0, StopCube episode 1, StopCube episode 2\)"):
         build(files[:1], tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
     # with episodes of a task whose memories carry no coordinates, the failed ones are left out
-    with_simple = run(files, server, failing, labeller=labeller(server, max_reasks=1))
+    with_simple = run(files, server, failing, labeller=labeller(server, max_reasks=1), replace=True)  # a wider selection: replaced on purpose
     assert {e.work.task for e in with_simple.episodes if not e.complete} == {"StopCube"}
     allowed = build(files, tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
     assert allowed.manifest["labels"]["left_out"] == ["StopCube episode 0", "StopCube episode 1", "StopCube episode 2"]

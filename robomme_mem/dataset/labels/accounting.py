@@ -56,16 +56,24 @@ def run_cost(
 
 
 def report(stats: Stats, cost: tuple[float, str] | None, *, offline: bool = False) -> str:
-    """The run's closing lines; ``offline`` (the rules labeller) costs nothing and says so."""
+    """The run's closing lines; ``offline`` (the rules and truth labellers) costs nothing and says so.
+
+    An offline labeller computes its answers here: nothing is sent, no completion asked, no
+    token spent, so its lines count requests "computed offline" and leave out completions and tokens.
+    """
+    failed = (f"{stats.failed + stats.failed_earlier} failed ({stats.failed} in this run, {stats.failed_earlier} stored by an earlier one), "
+              f"{stats.pending} pending")
     if offline:
-        priced = "  cost: none (an offline labeller: no request leaves this machine)"
-    elif cost:
+        return "\n".join([
+            f"  requests: {stats.sent} computed offline, {stats.cached} served from cache, {stats.deduplicated} deduplicated, {failed}",
+            "  cost: none (an offline labeller: no request leaves this machine)",
+        ])
+    if cost:
         priced = f"  estimated cost: ${cost[0]:.4f} ({cost[1]})"
     else:
         priced = "  estimated cost: unknown (no price for this model; pass --prices or --price-input/--price-output)"
     lines = [
-        f"  requests: {stats.sent} sent, {stats.cached} served from cache, {stats.deduplicated} deduplicated in flight, "
-        f"{stats.failed + stats.failed_earlier} failed ({stats.failed} in this run, {stats.failed_earlier} stored by an earlier one), {stats.pending} pending",
+        f"  requests: {stats.sent} sent, {stats.cached} served from cache, {stats.deduplicated} deduplicated in flight, {failed}",
         f"  completions asked: {stats.asks} (re-asks after invalid answers included)",
         f"  tokens: {stats.prompt_tokens} in, {stats.completion_tokens} out",
         priced,

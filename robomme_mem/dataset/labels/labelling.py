@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..plan import plan_source
+from ..plan import plan_source, source_records
 from ..spec import BuildSpec, load_spec
 from .cache import LabelCache
 from .engine import EpisodeLabels, label_works
 from ...subgoals import STYLES
 from .session import LabelSession, Stats
-from .sets import check_name, set_meta
+from .sets import check_name, describe_sources, free_name, run_scope, scope_differences, set_meta, who
 
 
 @dataclass
@@ -30,6 +30,8 @@ class LabelRun:
     stats: Stats
     meta: dict | None
     """The saved label set's metadata (``None`` while requests are still pending)."""
+    replaced: dict | None = None
+    """Metadata of the set of this name that ``replace`` overwrote (``None``: there was none)."""
 
     @property
     def problems(self) -> list[str]:
@@ -57,13 +59,16 @@ def label_source(
 ) -> LabelRun:
     """Label the episodes of ``files`` with ``labeller`` through ``store``; save the set once nothing is pending.
 
-    ``robomme-mem label`` is this function; ``spec`` defaults to the package's.
+    ``robomme-mem label`` is this function; ``spec`` defaults to the package's. A set already
+    saved under ``name`` is resumed only when this run has its scope (:func:`check_replacement`);
+    otherwise the run is refused before anything is asked, unless ``replace`` (then
+    :attr:`LabelRun.replaced` holds the metadata of the set it replaced).
     """
     check_name(name)
-    if store is not None and not replace:
-        check_replacement(store, name, labeller)
     spec = spec or load_spec()
     works = plan_source(files, max_episodes, spec.stride_for)
+    if store is not None and not replace and name in store.set_names():
+        check_replacement(store, name, labeller, run_scope(labeller, styles, spatial, source_records(files, works), spec))
     session = LabelSession(labeller, store, concurrency=concurrency, retry_failed=retry_failed)
 
     async def go() -> list[EpisodeLabels]:
@@ -73,31 +78,45 @@ def label_source(
             await labeller.aclose()
 
     episodes = asyncio.run(go())
-    meta = None
+    meta = replaced = None
     if store is not None and not any(e.pending for e in episodes):
         entries = [row for e in episodes for row in e.entries()]
         meta = set_meta(name, labeller, styles, spatial, files, episodes, spec)
+        if replace:
+            replaced = store.set_meta(name) if name in store.set_names() else None
+        else:  # another process may have saved a set of this name while this run labelled
+            check_replacement(store, name, labeller, meta)
         store.save_set(name, meta, entries)
-    return LabelRun(name, episodes, session.stats, meta)
+    return LabelRun(name, episodes, session.stats, meta, replaced)
 
 
-def check_replacement(store: LabelCache, name: str, labeller) -> None:
-    """Refuse to replace a set of this name made with another model or parameters (``replace`` allows it).
+def check_replacement(store: LabelCache, name: str, labeller, scope: dict | None = None) -> None:
+    """Refuse to save over a set of this name that holds other answers (``replace`` allows it).
 
-    A rerun with the same model and parameters resumes or refreshes its own set (online or
-    through the Batch API alike); a set of another model is work someone paid for, and a name
-    typed twice must not throw it away.
+    ``scope`` is the run's :func:`~.sets.run_scope` (without it only the labeller and its
+    parameters are compared). A rerun of the same scope (same labeller and parameters,
+    online or through the Batch API alike, same source selection, styles, spatial memories
+    and strides) resumes or refreshes its own set. Anything else is refused naming what
+    differs, as one line: a set is work someone may have paid for, and a name typed twice (or
+    a default name such as ``rules-v4`` used for two sources) must not throw it away.
+
+    A subset or a superset of the stored selection counts as another selection: the same
+    files with other episodes (``--max-episodes``), other files (``--tasks``, another folder),
+    files of the same names with other content. A narrower run would drop answers a build
+    from the set relies on; a wider one would change what the name means (and its id) under
+    whoever uses it. Either is refused unless ``--replace``; ``--name`` keeps both.
     """
     if name not in store.set_names():
         return
     old = store.set_meta(name)
-    new = {"labeller": labeller.describe()["labeller"], "params": labeller.params.to_dict()}
-    if old.get("params") == new["params"]:
+    new = scope if scope is not None else {"labeller": labeller.describe()["labeller"], "params": labeller.params.to_dict()}
+    differs = scope_differences(old, new)
+    if not differs:
         return
-    differs = sorted(k for k in {*old.get("params", {}), *new["params"]} if old.get("params", {}).get(k) != new["params"].get(k))
+    same_sources = bool(old.get("sources")) and not any(d.startswith("sources (") for d in differs)
+    selection = "its sources" if not new.get("sources") else "the same sources" if same_sources else describe_sources(new["sources"])
     raise ValueError(
-        f"{store.path}: label set {name!r} holds labels of {old.get('labeller')} ({old.get('params', {}).get('model')}), "
-        f"not of this run's {new['labeller']} ({new['params'].get('model')})"
-        + (f"; they differ in {', '.join(differs)}" if differs else "")
-        + ": pass --replace to replace it, or choose another --name"
+        f"{store.path}: label set {name!r} holds {who(old)} answers for {describe_sources(old.get('sources'))}; "
+        f"this run labels {selection} with {who(new)}; they differ in {'; '.join(differs)}: "
+        f"pass --name {free_name(store.set_names(), name)} (or another free name) to keep both, or --replace to replace it"
     )

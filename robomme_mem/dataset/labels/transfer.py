@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .cache import ENTRY_FIELDS, REQUEST_FIELDS, Answer, LabelCache, digest_key
-from .sets import ANSWER_FIELDS, LABEL_SET_FORMAT, check_name, placed_id
+from .sets import ANSWER_FIELDS, LABEL_SET_FORMAT, check_name, describe_set, free_name, placed_id
 
 _META_KEY = b"robomme_mem.label_set"
 
@@ -88,7 +88,7 @@ def request_key_of(record: dict) -> str:
     return digest_key(record["model"], json.loads(record["params"]), json.loads(record["messages"]), images)
 
 
-def import_set(store: LabelCache, path: str | Path, name: str | None = None) -> tuple[str, int]:
+def import_set(store: LabelCache, path: str | Path, name: str | None = None, *, replace: bool = False) -> tuple[str, int]:
     """Load a label set file into the store (under its own name, or ``name``); returns (name, rows).
 
     Nothing is written unless every row checks out:
@@ -99,7 +99,9 @@ def import_set(store: LabelCache, path: str | Path, name: str | None = None) -> 
       id of what it now says (``edited_from`` keeps the old one);
     - an answer that differs from one the store already holds for the same request is refused
       (the store keeps one answer per request; import into another ``--store`` instead). A
-      stored failure is replaced by an imported success.
+      stored failure is replaced by an imported success;
+    - a set of this name that holds other answers (another id) is not overwritten unless
+      ``replace``: importing the same set again is a no-op, anything else is refused naming both.
     """
     meta, rows = read_set_file(path)
     if meta.get("format") != LABEL_SET_FORMAT:
@@ -137,6 +139,14 @@ def import_set(store: LabelCache, path: str | Path, name: str | None = None) -> 
     found = placed_id((row, row["status"], row.get("text")) for row in rows)
     if found != meta.get("id"):  # answers edited by hand (a curated set): the id follows its content
         meta = {**meta, "id": found, "edited_from": meta.get("id")}
+    if not replace and name in store.set_names():
+        held = store.set_meta(name)
+        if held.get("id") != meta.get("id"):
+            raise ValueError(
+                f"{path}: {store.path} already holds a label set {name!r} with other answers ({describe_set(held)}); "
+                f"this file holds {describe_set(meta)}: pass --name {free_name(store.set_names(), name)} (or another free name) "
+                "to import it beside it, or --replace to replace it; nothing imported"
+            )
     store.put_many([(key, answer, record) for key, (answer, record) in items.items()])
     store.save_set(name, meta, [{f: row[f] for f in ENTRY_FIELDS} for row in rows])
     return name, len(rows)

@@ -21,11 +21,16 @@ with a target that did not change. The baseline configs (RoboMME's subgoal data,
 are scored on the subgoal metrics, their ``<bbox>`` targets filled from the row's ``objects``.
 
 Per task and overall, with bootstrap 95% intervals over rows; JSON and Markdown output.
+
+``--dataset`` is a build folder (default: ``./robomme-mem``, where ``robomme-mem build`` writes) or a
+Hub repo ``ORG/NAME``; any other name is refused before the Hub is asked
+(:mod:`robomme_mem.dataset.resolve`). An OpenAI-compatible endpoint is probed before any row is read.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import re
@@ -37,8 +42,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from robomme_mem.configs import BASELINE_CONFIGS, ROW_CONFIGS
-from robomme_mem.closed_loop.policy import BACKENDS, MAX_NEW_TOKENS, NO_MEMORY, NO_SPATIAL, UNCLOSED_MEMORY, UNCLOSED_SPATIAL, make_backend, parse_answer
+from robomme_mem.closed_loop.policy import (BACKENDS, MAX_NEW_TOKENS, NO_MEMORY, NO_SPATIAL, UNCLOSED_MEMORY, UNCLOSED_SPATIAL,
+                                            backend_problem, endpoint_problem, make_backend, parse_answer)
+from robomme_mem.dataset.layout import parquet_dir
+from robomme_mem.dataset.resolve import Located, locate_dataset
+from robomme_mem.errors import EndpointError
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
+from robomme_mem.scripts import Refused, front_door, note
 from robomme_mem.subgoals import COUNTING_TASKS, NUMBER_WORDS, POINT_RE, TIMES_WORDS, normalise, points_in_order
 
 _COUNT_WORDS = {**TIMES_WORDS, **NUMBER_WORDS}
@@ -175,34 +185,44 @@ def markdown(result: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_rows(dataset: str, config: str, split: str, revision: str | None, max_rows: int | None):
-    """The split's rows; a config or split the dataset lacks is a ``ValueError`` saying what it has."""
-    from datasets import get_dataset_split_names, load_dataset
+def load_rows(dataset: str | None, config: str, split: str, revision: str | None, max_rows: int | None):
+    """The split's rows of a build folder or Hub repo (:func:`locate_rows`, then :func:`open_split`)."""
+    return open_split(locate_rows(dataset, config, revision), config, split, max_rows)
 
+
+def locate_rows(dataset: str | None, config: str, revision: str | None = None) -> Located:
+    """Where ``config``'s rows are: a build folder (None: ``./robomme-mem``), or a Hub repo's snapshot of them.
+
+    A config with nothing to score, or a name that is neither, is a one-line ``ValueError`` before any download."""
     if config not in ROW_CONFIGS:
         raise ValueError(f"config {config!r} has no prompts to score (choose one of {', '.join(ROW_CONFIGS)})")
+    return locate_dataset(dataset, revision=revision, patterns=[f"{parquet_dir(config)}/*"])
+
+
+def open_split(found: Located, config: str, split: str, max_rows: int | None = None):
+    """The split's rows, read from the folder (never from the Hub); a config or split it lacks is a ``ValueError`` saying what it has."""
+    from datasets import get_dataset_split_names, load_dataset
+
+    root = str(found.root)
     try:
-        ds = load_dataset(dataset, config, split=split, revision=revision)
+        ds = load_dataset(root, config, split=split)
     except ValueError as exc:
         if "split" not in str(exc).lower():
             raise
         try:
-            have = ", ".join(get_dataset_split_names(dataset, config, revision=revision))
+            have = ", ".join(get_dataset_split_names(root, config))
         except Exception:  # noqa: BLE001  (only for the message)
             have = "unknown"
-        raise ValueError(f"{dataset} {config} has no split {split!r} (splits: {have})") from None
+        raise ValueError(f"{found.source} {config} has no split {split!r} (splits: {have})") from None
     if max_rows:
         ds = ds.select(range(min(max_rows, len(ds))))
     return ds
 
 
-def run(dataset: str, config: str, split: str, backend, revision: str | None = None, max_rows: int | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
-    return score_split(load_rows(dataset, config, split, revision, max_rows), config, backend, progress, videos_in=_folder(dataset))
-
-
-def _folder(dataset: str) -> Path | None:
-    """A local build folder, where a row's ``videos`` (paths relative to it) can be read."""
-    return Path(dataset) if Path(dataset).is_dir() else None
+def run(dataset: str | None, config: str, split: str, backend, revision: str | None = None, max_rows: int | None = None,
+        progress: bool = True) -> tuple[dict, list[dict]]:
+    found = locate_rows(dataset, config, revision)
+    return score_split(open_split(found, config, split, max_rows), config, backend, progress, videos_in=found.root)
 
 
 def _video(row: dict, videos_in: Path | None) -> dict:
@@ -231,8 +251,13 @@ def score_split(ds, config: str, backend, progress: bool = True, videos_in: Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="robomme-mem", help="build folder or Hub dataset repo id")
+    """Every expected failure (no build, no Hub, a dead endpoint, a split the data lacks) ends in one line, exit 2; Ctrl-C, exit 130."""
+    return front_door("offline.py", _main, argv, expected=(ValueError, FileNotFoundError, EndpointError))
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(prog="offline.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", help="a build folder or a Hub dataset repo id ORG/NAME (default: ./robomme-mem, if it holds a build)")
     parser.add_argument("--config", default="dual_grounded", metavar="CONFIG",
                         help=f"a row config (default: %(default)s; any of {', '.join(ROW_CONFIGS)}; baselines get the subgoal metrics)")
     parser.add_argument("--split", default="train", help="split to score (default: %(default)s)")
@@ -247,30 +272,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
 
-    try:
-        ds = load_rows(args.dataset, args.config, args.split, args.revision, args.max_rows)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"offline.py: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    target = baseline_target if args.config in BASELINE_CONFIGS else (lambda r: r["messages"][2]["content"])
-    targets = [target(r) for r in ds] if args.backend == "replay" else None
-    try:
-        backend = make_backend(args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter, targets=targets)
-    except ValueError as exc:
-        parser.error(str(exc))
-    result, _ = score_split(ds, args.config, backend, progress=not args.quiet, videos_in=_folder(args.dataset))
+    # what can be checked before the data is loaded is: the backend's arguments, then its endpoint
     replay = args.backend == "replay"
-    title = f"Offline scores: {args.dataset} {args.config}/{args.split} ({args.backend})"
+    if problem := backend_problem(args.backend, model=args.model, base_url=args.base_url, targets=() if replay else None):
+        parser.error(problem)
+    if args.backend == "openai" and (problem := endpoint_problem(args.base_url)):
+        raise EndpointError(problem)
+    if args.backend == "swift" and importlib.util.find_spec("swift") is None:
+        raise Refused("the swift backend needs ms-swift, which is not installed: pip install 'robomme-mem[train]'")
+    found = locate_rows(args.dataset, args.config, args.revision)
+    note("offline.py", found.note)
+    ds = open_split(found, args.config, args.split, args.max_rows)
+    target = baseline_target if args.config in BASELINE_CONFIGS else (lambda r: r["messages"][2]["content"])
+    backend = make_backend(args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter,
+                           targets=[target(r) for r in ds] if replay else None)
+    try:
+        result, _ = score_split(ds, args.config, backend, progress=not args.quiet, videos_in=found.root)
+    except Exception as exc:
+        if cause := _endpoint_failure(exc, args.base_url):
+            raise EndpointError(cause) from None
+        raise
+    title = f"Offline scores: {found.source} {args.config}/{args.split} ({args.backend})"
     if replay:
-        title = f"SELF-CHECK, not a model's score: {args.dataset} {args.config}/{args.split} replayed from its own targets"
+        title = f"SELF-CHECK, not a model's score: {found.source} {args.config}/{args.split} replayed from its own targets"
     table = markdown(result, title)
-    print(table)
     if args.out:
-        args.out.write_text(json.dumps({"dataset": args.dataset, "config": args.config, "split": args.split, "revision": args.revision,
-                                        "backend": args.backend, "self_check": replay, "model": args.model, "adapter": args.adapter,
-                                        "scores": result}, indent=2))
+        args.out.write_text(json.dumps({"dataset": found.source, "config": args.config, "split": args.split, "revision": args.revision,
+                                        "commit": found.commit, "backend": args.backend, "self_check": replay, "model": args.model,
+                                        "adapter": args.adapter, "scores": result}, indent=2))
         args.out.with_suffix(".md").write_text(table)
+    print(table)
     return 0
+
+
+def _endpoint_failure(exc: Exception, base_url: str | None) -> str | None:
+    """One line for an OpenAI-compatible endpoint that failed mid-run (None: not an endpoint's failure)."""
+    if "openai" not in sys.modules:
+        return None
+    import openai
+
+    from robomme_mem.endpoints import endpoint_cause
+
+    if not isinstance(exc, openai.OpenAIError):
+        return None
+    return f"high-level endpoint {base_url}: {endpoint_cause(exc, probing=False, timeout_s=0)}"  # (the timeout is named only when probing)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""robomme-mem: build, label, labels, audit, push, inspect.
+"""robomme-mem: build, label, labels, truth, export, push, audit, inspect.
 
 Bad input ends the command with one line on stderr naming file, episode, step and field,
 and a non-zero exit status.
@@ -16,6 +16,7 @@ from . import __version__
 from .configs import ALL_CONFIGS as AVAILABLE_CONFIGS
 from .configs import DEFAULT_CONFIG
 from .errors import EndpointError, SourceError
+from .scripts import CLOSED_PIPE, silence_stdout
 from .dataset.layout import DEFAULT_OUT
 from .tasks import ALL_TASKS
 
@@ -38,7 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's own flush at exit
+        return status
+    except BrokenPipeError:  # `robomme-mem audit | head`: the reader has all it wanted
+        silence_stdout()
+        return CLOSED_PIPE
     except (SourceError, EndpointError, FileExistsError, ValueError, KeyError) as exc:
         if isinstance(exc, KeyError):
             exc = exc.args[0] if exc.args else exc
@@ -68,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--labels", metavar="SET", help="label set of the memory configs, from the label store; 'rules' (the spec's default) labels offline during the build")
     b.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     b.add_argument("--allow-failed", action="store_true", help="leave episodes with failed labels out instead of refusing to build")
-    b.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file (written by `robomme-mem truth`): adds the scene config, one row per call frame with every object")
+    b.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file (written by `robomme-mem truth`; 'sample': the embedded sample's own): adds the scene config, one row per call frame with every object")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)
 
@@ -95,12 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     a.add_argument("--json", type=Path, metavar="FILE", help="write the scores as JSON too")
     a.add_argument("--pictures", type=Path, metavar="DIR", help="with --truth: per episode a contact sheet of the memories' points on the frames beside the truth's objects, and DIR/index.html")
-    a.add_argument("--truth", type=Path, metavar="FILE", help="also score the spatial memories against this scene truth (robomme-mem truth): precision, recall of seen objects, hidden objects, stale entries, events")
+    a.add_argument("--truth", type=Path, metavar="FILE", help="also score the memories against this scene truth (written by `robomme-mem truth`; 'sample': the embedded sample's own): "
+                   "precision, recall of seen objects, hidden objects, stale entries, events, action claims")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_cmd_audit)
 
     i = sub.add_parser("inspect", help="check files (every field and frame a build reads) and show tasks, episodes and the subgoal segments of an episode")
-    i.add_argument("path", type=Path, nargs="*", help="RoboMME files or folders (default: the embedded sample)")
+    i.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders (default: the embedded sample)")
+    i.add_argument("path", type=Path, nargs="*", help=argparse.SUPPRESS)  # the bare paths of earlier versions
     i.add_argument("--episode", type=int, help="episode whose segments to show (default: the first of each file)")
     i.add_argument("--all-frames", action="store_true", help="decode every frame, not only those a build reads")
     i.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's)")
@@ -113,7 +121,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .dataset.build import BuildOptions, build
     from .dataset.spec import load_spec
 
+    from .dataset.sample import resolve_truth
+
     sources, label = _sources(args.source)
+    truth = resolve_truth(args.truth, bool(args.source))
     split_file = args.split_file
     if split_file is None and not args.source:  # the embedded sample holds out one episode per task
         from .dataset.sample import sample_split_file
@@ -131,7 +142,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         label_store=str(args.store) if args.store else None,
         allow_failed=args.allow_failed,
         split_file=str(split_file) if split_file else None,
-        truth=str(args.truth) if args.truth else None,
+        truth=str(truth) if truth else None,
     )
     start = time.perf_counter()
     result = build(sources, args.out, options, progress=not args.quiet)
@@ -193,7 +204,15 @@ def _cmd_push(args: argparse.Namespace) -> int:
             print(f"{n:>12}  {path}" + (f"  (the card, rendered for {args.repo_id})" if path == "README.md" else ""))
         print(f"would upload {len(plan.files)} files ({size:.1f} MB) to datasets/{args.repo_id}" + (f" and tag it {args.tag}" if args.tag else "") + f": {plan.commit_message}")
         return 0
-    commit = push(plan, private=args.private)
+    try:
+        commit = push(plan, private=args.private)
+    except Exception as exc:  # noqa: BLE001 -- the Hub out of reach is one line; anything else is a bug and keeps its traceback
+        from .dataset.resolve import hub_cause
+
+        cause = hub_cause(exc)
+        if cause is None:
+            raise
+        raise ValueError(f"cannot push {args.folder} to datasets/{args.repo_id}: {cause}; the build folder is as it was") from None
     print(f"pushed {len(plan.files)} files ({size:.1f} MB) to https://huggingface.co/datasets/{args.repo_id} (commit {commit[:12]}" + (f", tag {args.tag})" if args.tag else ")"))
     revision = f", revision=\"{args.tag}\"" if args.tag else ""
     print(f'load it with: load_dataset("{args.repo_id}", "{DEFAULT_CONFIG}"{revision})')
@@ -234,7 +253,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from .dataset.source import find_source_files, select_files
     from .dataset.spec import load_spec
 
+    from .dataset.sample import resolve_truth
+
+    if args.pictures and not args.truth:  # said before any work
+        raise ValueError("--pictures draws the scene truth beside the memories: add --truth FILE (written by `robomme-mem truth`), "
+                         "or --truth sample for the embedded sample")
     sources, label = _sources(args.source)
+    args.truth = resolve_truth(args.truth, bool(args.source))
     files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
     spec = load_spec(args.spec)
     start = time.perf_counter()
@@ -279,9 +304,6 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if against["without_truth"]:
             print(f"no truth for {len(against['without_truth'])}: {', '.join(against['without_truth'][:3])}")
     if args.pictures:
-        if against is None:
-            print("robomme-mem audit: --pictures needs --truth FILE (the pictures draw the truth beside the memories)", file=sys.stderr)
-            return 2
         from .dataset.audit.pictures import write_pictures
 
         started = time.perf_counter()
@@ -309,7 +331,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from .dataset.spec import load_spec
 
     spec = load_spec(args.spec)
-    sources, _ = _sources(args.path or None)
+    sources, _ = _sources([*(args.source or []), *args.path] or None)
     files = find_source_files(sources)
     start, decoded = time.perf_counter(), 0
     for path in files:
@@ -383,7 +405,7 @@ def _label_parser(sub) -> None:
     p.add_argument("--no-spatial", action="store_true", help="no spatial chain (the dual configs then cannot be built)")
     p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     p.add_argument("--name", help="label set name (default: from the model)")
-    p.add_argument("--replace", action="store_true", help="replace a label set of this name made by another labeller or model (refused by default)")
+    p.add_argument("--replace", action="store_true", help="replace a label set of this name that holds other answers: another labeller, model, parameters or source selection (refused by default)")
     p.add_argument("--retry-failed", action="store_true", help="ask again for requests stored as failures")
     p.add_argument("--import-batch", type=Path, metavar="FILE", help="store the answers of a Batch API output file first (nothing is sent online)")
     p.add_argument("--export-batch", type=Path, metavar="FILE", help="write the pending requests as an OpenAI Batch API input file instead of sending them")
@@ -470,6 +492,10 @@ def _label_run(args, files, label, labeller, name, store, store_path) -> int:
     if run.meta is None:
         print(f"{run.pending} requests are still pending (export them with --export-batch FILE); label set {name!r} not saved", file=sys.stderr)
         return 1
+    if run.replaced is not None:
+        from .dataset.labels.sets import describe_set
+
+        print(f"replaced label set {name!r}: {describe_set(run.replaced)}" + (" (the same answers)" if run.replaced.get("id") == run.meta["id"] else ""))
     print(f"label set {name!r} ({run.meta['counts']['requests']} requests, id {run.meta['id'][:12]}) saved in {store_path}")
     if run.problems:
         failed = run.stats.failed + run.stats.failed_earlier
@@ -502,18 +528,20 @@ def _labels_parser(sub) -> None:
     p = sub.add_parser("labels", help="list, export and import label sets")
     p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     inner = p.add_subparsers(required=True, metavar="ACTION")
-    actions = [inner.add_parser("list", help="label sets in the store")]
+    actions = [inner.add_parser("list", help="label sets in the store: name, labeller, model, requests, failures, id",
+                                description="List the label sets in the store, one a line: name, labeller, model, request count, failures, id prefix.")]
     actions[0].set_defaults(func=_cmd_labels_list)
-    e = inner.add_parser("export", help="write a label set to .parquet or .jsonl (columns: see the README's Labelling section)")
-    e.add_argument("name")
-    e.add_argument("file", type=Path)
+    e = inner.add_parser("export", help="write a label set to .parquet or .jsonl (columns: docs/labelling.md)")
+    e.add_argument("name", metavar="SET", help="label set to export (see `robomme-mem labels list`)")
+    e.add_argument("file", type=Path, metavar="FILE", help="file to write, .parquet or .jsonl (a .jsonl's first line holds the set's metadata); replaced if it exists")
     e.set_defaults(func=_cmd_labels_export)
     i = inner.add_parser("import", help="read a label set from .parquet or .jsonl into the store")
-    i.add_argument("file", type=Path)
-    i.add_argument("--name", help="store it under this name (default: its own)")
+    i.add_argument("file", type=Path, metavar="FILE", help="a label set file written by `robomme-mem labels export` (.parquet or .jsonl)")
+    i.add_argument("--name", help="store it under this name (default: the name in the file)")
+    i.add_argument("--replace", action="store_true", help="replace a label set of that name holding other answers (refused by default)")
     i.set_defaults(func=_cmd_labels_import)
     for action in (*actions, e, i):  # `labels import --store S FILE` as well as `labels --store S import FILE`
-        action.add_argument("--store", type=Path, metavar="FILE", default=argparse.SUPPRESS, help="label store (as before the action)")
+        action.add_argument("--store", type=Path, metavar="FILE", default=argparse.SUPPRESS, help="label store, here or before the action (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
 
 
 def _store(args: argparse.Namespace):
@@ -545,10 +573,15 @@ def _cmd_labels_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_import(args: argparse.Namespace) -> int:
+    from .dataset.labels.sets import describe_set
     from .dataset.labels.transfer import import_set
 
     with _store(args) as store:
-        name, n = import_set(store, args.file, args.name)
+        held = {name: store.set_meta(name) for name in store.set_names()}
+        name, n = import_set(store, args.file, args.name, replace=args.replace)
+        new_id = store.set_meta(name)["id"]
+    if args.replace and name in held and held[name].get("id") != new_id:
+        print(f"replaced label set {name!r}: {describe_set(held[name])}")
     print(f"imported label set {name!r}: {n} rows into {store.path}")
     return 0
 

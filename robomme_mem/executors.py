@@ -41,6 +41,9 @@ def _raise_failed(failed: list[tuple[str, BaseException]], total: int, unit: str
 
 
 def _worker_init(path: list[str]) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to answer: it ends the workers
     for entry in reversed(path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -114,6 +117,8 @@ def _in_processes(fn, jobs, kept, workers: int, name) -> list:
         except BaseException:
             for future in running:
                 future.cancel()
+            for process in list(getattr(pool, "_processes", {}).values()):  # they ignore Ctrl-C: end them, do not wait for their episodes
+                process.terminate()
             raise
     return failed
 

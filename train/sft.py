@@ -4,11 +4,15 @@
     python train/sft.py --dataset ORG/robomme-mem --revision v1.0.0 --config grounded --output runs/g \\
         --push-to-hub ORG/robomme-mem-grounded-lora
 
-A thin consumer: it resolves the published split (a local build folder, or a Hub dataset repo
-at a revision, downloaded with ``huggingface_hub``), hands its ms-swift JSONL to ``swift sft``
+A thin consumer: it resolves the published split (a local build folder, ``./robomme-mem`` if
+``--dataset`` is not given, or a Hub dataset repo ``ORG/NAME`` at a revision, downloaded with
+``huggingface_hub``; any other name is refused before the Hub is asked: :mod:`robomme_mem.dataset.resolve`),
+hands its ms-swift JSONL to ``swift sft``
 with the recipe of ``train/recipe-1.toml`` (any value overridable with ``--set``), continues
 training RoboMME's baseline subgoal LoRA of the variant's subgoal style (``--warm-start``
 overrides it), and can push the adapter with a generated model card. It holds no data logic.
+What a run needs (ms-swift, the data, the warm-start adapter) is checked before it starts, and
+each thing missing is one line.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -25,8 +30,10 @@ from pathlib import Path
 
 from robomme_mem.configs import ROW_CONFIGS
 from robomme_mem.errors import first_line
-from robomme_mem.dataset.layout import MANIFEST, swift_jsonl
+from robomme_mem.dataset.layout import SWIFT_IMAGES_DIR, swift_jsonl
+from robomme_mem.dataset.resolve import HubError, hub_snapshot, locate_dataset
 from robomme_mem.prompts import subgoal_style
+from robomme_mem.scripts import Refused, front_door, note
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RECIPE = HERE / "recipe-1.toml"
@@ -86,31 +93,25 @@ class DatasetFiles:
     train: Path
     validation: Path | None
     manifest: dict = field(default_factory=dict)
+    hub: bool = False
+    note: str | None = None
+    """A cached copy was used because the Hub could not be asked (one line for the user)."""
 
 
-def resolve_dataset(dataset: str, config: str, revision: str | None = None) -> DatasetFiles:
-    """A local build folder, or a Hub dataset repo downloaded at ``revision`` (only what ``config`` needs)."""
+def resolve_dataset(dataset: str | None, config: str, revision: str | None = None) -> DatasetFiles:
+    """A local build folder (None: ``./robomme-mem``), or a Hub dataset repo downloaded at ``revision`` (only what ``config`` needs).
+
+    Anything else is a one-line ``ValueError`` (:func:`robomme_mem.dataset.resolve.locate_dataset`), before any download.
+    """
     if config not in ROW_CONFIGS:
         raise ValueError(f"--config {config!r}: train on one of {', '.join(ROW_CONFIGS)}")
-    root = Path(dataset)
-    if not (root / MANIFEST).is_file():
-        if root.exists():
-            raise ValueError(f"{root}: not a robomme-mem build (no {MANIFEST})")
-        from huggingface_hub import snapshot_download
-
-        patterns = [MANIFEST, "README.md", f"swift/{config}/*", "swift/images/*"]
-        try:
-            root = Path(snapshot_download(dataset, repo_type="dataset", revision=revision, allow_patterns=patterns))
-        except Exception as exc:  # noqa: BLE001 -- any failure to fetch is one line for the user, not a traceback
-            where = f"{dataset}" + (f" at revision {revision}" if revision else "")
-            raise ValueError(f"cannot fetch the dataset {where} from the Hub: {type(exc).__name__}: {first_line(exc)} "
-                             f"(not a local build folder either: no {root / MANIFEST})") from None
-    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    train = root / swift_jsonl(config, "train")
+    found = locate_dataset(dataset, revision=revision, patterns=[f"swift/{config}/*", f"{SWIFT_IMAGES_DIR}/*"])
+    train = found.root / swift_jsonl(config, "train")
     if not train.is_file():
-        raise ValueError(f"{dataset}: config {config!r} has no train split here (built configs: {', '.join(manifest.get('configs', {}))})")
-    validation = root / swift_jsonl(config, "validation")
-    return DatasetFiles(root, dataset, revision, config, train, validation if validation.is_file() else None, manifest)
+        raise ValueError(f"{found.source}: config {config!r} has no train split here (built configs: {', '.join(found.manifest.get('configs', {}))})")
+    validation = found.root / swift_jsonl(config, "validation")
+    return DatasetFiles(found.root, found.source, revision, config, train, validation if validation.is_file() else None, found.manifest,
+                        hub=found.hub, note=found.note)
 
 
 def warm_start_for(recipe: Recipe, config: str, given: str | None) -> str | None:
@@ -143,19 +144,22 @@ def fetch_adapter(spec: str, *, local_only: bool = False) -> str:
     """A local adapter folder for ``repo_id[:subfolder]`` (downloaded) or a local path (as is).
 
     ``local_only`` (a dry run) downloads nothing: a copy already in the Hub cache gives its
-    real path; otherwise the command shows where the download will go, in words.
+    real path; otherwise the command shows where the download will go, in words. A repo the
+    Hub cannot give now (offline, unreachable, no such repo) is a :class:`HubError`.
     """
     if Path(spec).exists():
         return spec
-    from huggingface_hub import snapshot_download
-
     repo, _, sub = spec.partition(":")
-    try:
-        local = Path(snapshot_download(repo, allow_patterns=[f"{sub}/**"] if sub else None, local_files_only=local_only))
-    except Exception:  # noqa: BLE001  (huggingface_hub's "not in the cache" errors differ by version)
-        if not local_only:
-            raise
-        return f"<local copy of {spec}, downloaded from the Hub when the run starts>"
+    patterns = [f"{sub}/**"] if sub else None
+    if local_only:
+        from huggingface_hub import snapshot_download
+
+        try:
+            local = Path(snapshot_download(repo, allow_patterns=patterns, local_files_only=True))
+        except Exception:  # noqa: BLE001  (huggingface_hub's "not in the cache" errors differ by version)
+            return f"<local copy of {spec}, downloaded from the Hub when the run starts>"
+    else:
+        local, _ = hub_snapshot(repo, repo_type="model", patterns=patterns)
     found = sorted((local / sub).rglob("adapter_config.json"), key=lambda p: p.parent.stat().st_mtime)
     if not found:
         raise ValueError(f"{spec}: no LoRA adapter (adapter_config.json) in it")
@@ -188,7 +192,7 @@ def model_card(recipe: Recipe, files: DatasetFiles, warm_start: str | None, outp
         "- robomme",
         "- ms-swift",
         "- lora",
-        f"datasets:\n- {files.source}" if "/" in files.source else "datasets: []",
+        f"datasets:\n- {files.source}" if files.hub else "datasets: []",
         "---",
         "",
         f"# {recipe.model.split('/')[-1]} + LoRA: RoboMME-Mem `{files.config}` high-level policy",
@@ -238,8 +242,13 @@ def final_adapter(output: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="robomme-mem", help="a build folder or a Hub dataset repo id (default: ./robomme-mem)")
+    """Every expected failure (no build, no Hub, no ms-swift, a failed run) ends in one line, exit 1; Ctrl-C, exit 130."""
+    return front_door("sft.py", _main, argv, expected=(ValueError, FileNotFoundError), code=1)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(prog="sft.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", help="a build folder or a Hub dataset repo id ORG/NAME (default: ./robomme-mem, if it holds a build)")
     parser.add_argument("--config", default="dual_grounded", help="the config to train on (default: dual_grounded)")
     parser.add_argument("--revision", help="Hub revision (a version tag, say)")
     parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE, help="recipe file (default: train/recipe-1.toml)")
@@ -256,25 +265,41 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe.load(args.recipe).override(args.set)
     if args.model:
         recipe.model = args.model
-    try:
-        files = resolve_dataset(args.dataset, args.config, args.revision)
-    except ValueError as exc:
-        parser.exit(1, f"sft.py: error: {exc}\n")
+    # everything a run needs is checked before anything is downloaded or trained
+    evaluation = json.loads(args.eval_report.read_text(encoding="utf-8")) if args.eval_report else None
+    if not args.dry_run and shutil.which("swift") is None:
+        raise Refused("ms-swift is not installed (no `swift` command on PATH): pip install 'robomme-mem[train]', or see what would run with --dry-run")
+    if args.push_to_hub and not args.dry_run and os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise Refused(f"--push-to-hub {args.push_to_hub} needs the Hub, but HF_HUB_OFFLINE is set: unset it, or drop --push-to-hub")
+    files = resolve_dataset(args.dataset, args.config, args.revision)
+    note("sft.py", files.note)
     warm = warm_start_for(recipe, args.config, args.warm_start)
-    adapter = None if warm is None else fetch_adapter(warm, local_only=args.dry_run)
+    try:
+        adapter = None if warm is None else fetch_adapter(warm, local_only=args.dry_run)
+    except HubError as exc:
+        whose = "" if args.warm_start is not None else f" (the recipe's default for {args.config})"
+        raise Refused(f"cannot fetch the warm-start adapter {warm}{whose} from the Hub: {exc}; "
+                      "pass --warm-start none for a fresh LoRA, or --warm-start PATH to an adapter on disk") from None
     cmd = swift_command(recipe, files, args.output, adapter)
     env = swift_env(recipe, files)
     print(f"dataset: {files.source} (config {files.config}, revision {files.revision or 'local'}) at {files.root}")
     print(f"  train: {files.train}" + (f"\n  validation: {files.validation}" if files.validation else ""))
     print(f"warm start: {warm or 'none (fresh LoRA)'}")
-    print("command: " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd))
+    print("command: " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd), flush=True)
     if args.dry_run:
         return 0
-    subprocess.run(cmd, env={**os.environ, **env}, check=True)
+    try:
+        subprocess.run(cmd, env={**os.environ, **env}, check=True)
+    except FileNotFoundError:
+        raise Refused("ms-swift is not installed (no `swift` command on PATH): pip install 'robomme-mem[train]'") from None
+    except subprocess.CalledProcessError as exc:
+        raise Refused(f"swift sft failed (exit {exc.returncode}); its messages are above") from None
     if args.push_to_hub:
-        evaluation = json.loads(args.eval_report.read_text()) if args.eval_report else None
         done = final_adapter(args.output)
-        commit = push_adapter(done, args.push_to_hub, model_card(recipe, files, warm, args.output, evaluation), private=args.private)
+        try:
+            commit = push_adapter(done, args.push_to_hub, model_card(recipe, files, warm, args.output, evaluation), private=args.private)
+        except Exception as exc:  # noqa: BLE001 -- the Hub's refusals and connection errors are one line; the adapter stays on disk
+            raise Refused(f"cannot push {done} to {args.push_to_hub}: {type(exc).__name__}: {first_line(exc, 200)} (the adapter is on disk)") from None
         print(f"pushed {done} to https://huggingface.co/{args.push_to_hub} (commit {commit[:12]})")
     return 0
 

@@ -13,9 +13,7 @@ build leaves nothing behind and never damages an earlier build.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from .pool import bounded_imap, workers
 from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
 from .source import find_source_files, open_source, select_files, task_of
 from .spec import BuildSpec, load_spec
+from .staging import staging_dir
 from .splits import assign_splits, read_split_file
 from .versions import build_versions, version_changes
 from .write.card import render_card
@@ -189,8 +188,7 @@ def build(
     if labels:
         labels.prepare()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o777 & ~_umask())
+    tmp = staging_dir(out.parent, f".{out.name}.tmp-")
     try:
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         splits = _splits(where, files, options)
@@ -393,7 +391,3 @@ def _digested(images, digest):
 # -- the build folder -----------------------------------------------------------------
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from .source import find_source_files, open_source, select_files
 from .source import lerobot_features as F
 from .source.lerobot import LeRobotFolder
 from .spec import BuildSpec, load_spec
+from .staging import staging_dir
 from .write.lerobot import EpisodeFrames, LeRobotWriter, annotate
 
 
@@ -74,7 +74,7 @@ def export_lerobot(
     label_info = chosen.info() if chosen else None
     result = ExportResult(out=out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = staging_dir(out.parent, f".{out.name}.tmp-")
     try:
         writer = None
         for path, index in tqdm(where, desc="exporting", unit="ep", disable=not progress):

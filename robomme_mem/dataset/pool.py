@@ -27,6 +27,14 @@ def worker_context() -> mp.context.BaseContext:
     return mp.get_context("fork" if sys.platform == "linux" else "spawn")
 
 
+def ignore_interrupts() -> None:
+    """A worker's initializer: Ctrl-C goes to the whole process group, and only the parent answers
+    it (once, in one line); the pool then ends its workers."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def worker_count(requested: int | None, jobs: int) -> int:
     """``requested`` workers (default: one per core), never more than there are jobs."""
     return max(1, min(requested or os.cpu_count() or 1, jobs))
@@ -56,7 +64,7 @@ def workers(requested: int | None, jobs: int):
         return
     gc.freeze()  # forked workers share the parent's objects; a collection in them must not copy every page
     try:
-        with worker_context().Pool(count) as pool:
+        with worker_context().Pool(count, initializer=ignore_interrupts) as pool:
             yield pool, count
     finally:
         gc.unfreeze()

@@ -158,7 +158,7 @@ class LeRobotWriter:
     def _encode(self, images: list[np.ndarray]) -> None:
         import av
 
-        os.environ.setdefault("SVT_LOG", "2")  # SVT-AV1's banner and settings are info lines on stderr; keep warnings
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1's banner, settings and advice (its "Svt[warn]" lines) on stderr; errors only
         if self._mp4 is not None and self._mp4_path().stat().st_size > VIDEO_FILES_MB * 1e6:
             self._close_video()
             self._video_file = _File(*_next(self._video_file.chunk, self._video_file.index))

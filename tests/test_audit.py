@@ -69,6 +69,8 @@ def test_the_counting_helpers_read_what_memories_say():
     assert stated_count("I put two cubes into the bin.") == 2 and stated_count("I picked it for the third time.") == 3
     assert stated_count("I pressed the button.") == 1
     assert history_count([PICK, PLACE, f"{PICK} for the second time"]) == 2
+    # BinFill: an ordinal names another cube, and "it" is the cube just picked: one of each
+    assert history_count(["pick up the first blue cube at <86, 136>", "put it into the bin", "pick up the second blue cube at <86, 88>", "put it into the bin"]) == 1
     assert mentions("I pressed the button at <200, 40>.", "press the button at <200, 40>")
     assert not mentions("I picked up the red cube.", "place it on the target at <120, 130>")
 

@@ -74,12 +74,27 @@ def action_key(subgoal: str) -> str:
     return re.sub(r"\s+", " ", _FOLD_RE.sub(" ", subgoal.lower())).strip(" .,")
 
 
+_REPEAT_FOLD_RE = re.compile(GROUNDING + r"|\bfor the \w+ time\b", re.IGNORECASE)
+_PICK_OBJECT_RE = re.compile(r"^pick up (.+)$")
+
+
 def history_count(history: Sequence[str]) -> int:
-    """The largest number of times one action was completed in a history."""
+    """The largest number of times one action was done to one object in a history.
+
+    "for the N time" repeats an action on the same object; an ordinal names another object
+    (BinFill's first and second blue cube are one pick each), and "it" is the object just picked
+    up, so "put it into the bin" after two different picks is two different placements.
+    """
     counts: dict[str, int] = {}
+    held = None
     for item in history:
-        key = action_key(item)
-        counts[key] = counts.get(key, 0) + 1
+        text = re.sub(r"\s+", " ", _REPEAT_FOLD_RE.sub(" ", item.lower())).strip(" .,")
+        picked = _PICK_OBJECT_RE.match(text)
+        if picked:
+            held = picked.group(1)
+        elif held is not None:
+            text = re.sub(r"\bit\b", held, text, count=1)
+        counts[text] = counts.get(text, 0) + 1
     return max(counts.values(), default=0)
 
 

@@ -1,4 +1,4 @@
-"""robomme-mem: build, label, labels, truth, export, push, audit, inspect.
+"""robomme-mem: build, label, labels, truth, record, export, push, audit, inspect.
 
 Bad input ends the command with one line on stderr naming file, episode, step and field,
 and a non-zero exit status.
@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     _label_parser(sub)
     _labels_parser(sub)
     _truth_parser(sub)
+    _record_parser(sub)
     _export_parser(sub)
 
     h = sub.add_parser("push", help="publish a build folder as a Hub dataset repo, tagged with a version")
@@ -685,3 +686,53 @@ def _cmd_truth(args: argparse.Namespace) -> int:
     print(f"truth of {len(run.kept)} of {len(run.kept) + len(run.refused)} episodes written to {run.out} in {run.seconds:.1f} s{held}")
     return 1 if run.refused and not run.kept else 0
 
+
+
+# -- record --------------------------------------------------------------------------------
+
+
+def _record_parser(sub) -> None:
+    from .dataset.record.jobs import FAILURE_POLICIES, SPLITS
+
+    p = sub.add_parser("record", help="make RoboMME demonstrations with RoboMME's recorder and solvers, failed grasps included (needs RoboMME)")
+    p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", required=True, help="tasks to record")
+    p.add_argument("--split", choices=SPLITS, default="train", help="RoboMME's metadata split whose seeds and difficulties to use (default: train)")
+    p.add_argument("--episodes", required=True, metavar="LIST", help="episode numbers: 0-99, 3, 0-5,10; past the metadata's, new seeds by its pattern (docs/record.md)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder of record_dataset_<Task>.h5 files; a rerun records only the episodes it lacks")
+    p.add_argument("--failures", choices=FAILURE_POLICIES, default="auto", help="injected failed grasps: auto (RoboMME's rule: episodes 0-5), none, "
+                   "or z / xy / mixed on every episode (default: auto)")
+    p.add_argument("--trim", action="store_true", help="leave out what a memory dataset never reads (depth, wrist images) and store front images with gzip 9")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes, one episode each (default: 1)")
+    p.add_argument("--ray", metavar="ADDRESS", help="run each episode as a Ray task: host:port, ray://host:port, auto or local")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_record)
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from .dataset.record.jobs import pin_numerics
+
+    pin_numerics()  # before anything loads numpy
+    from .dataset.truth.replay import simulator_problem
+    from .executors import ray_problem
+
+    problem = simulator_problem() or (args.ray and ray_problem(args.ray))
+    if problem:
+        print(f"robomme-mem record: {problem}", file=sys.stderr)
+        return 2
+    from .dataset.record.jobs import episode_numbers
+    from .dataset.record.run import record_run
+
+    run = record_run(args.tasks, args.split, episode_numbers(args.episodes), args.out, failures=args.failures, trim=args.trim,
+                     workers=args.workers, ray_address=args.ray, progress=not args.quiet)
+    for line in run.kept:
+        failure = line.get("injected_failure")
+        said = f", failed grasp {failure['mode']} at subgoal {failure['subgoal_index']} ({failure['subgoal']})" if failure and failure.get("executed") else ""
+        print(f"  {line['task']} episode {line['episode']}: seed {line['seed']} {line['difficulty']}, {line['steps']} steps, "
+              f"{line['seconds']} s, {line['mb']} MB{said}")
+    for line in run.refused:
+        print(f"  {line['task']} episode {line['episode']} (seed {line['seed']}): not kept: {line['reason']}", file=sys.stderr)
+    held = f"; {run.skipped} already there" if run.skipped else ""
+    files = ", ".join(f"{task} {n}" for task, n in run.files.items()) or "none changed"
+    print(f"recorded {len(run.kept)} of {len(run.kept) + len(run.refused)} episodes into {run.out} in {run.seconds:.1f} s{held} "
+          f"(episodes per file: {files})")
+    return 1 if run.refused else 0

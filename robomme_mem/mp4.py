@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 VIDEO_FPS = 30
 """Frame rate of the video-demonstration mp4, as RoboMME's reference builder writes it."""
@@ -20,6 +22,7 @@ VIDEO_FPS = 30
 def encode_mp4(frames: Iterable[np.ndarray], fps: int = VIDEO_FPS) -> bytes:
     """RGB frames as H.264 (yuv420p) mp4 bytes, so the caller can hash what it writes without reading it back."""
     import av  # PyAV loads FFmpeg's libraries: only where a video is encoded
+    import numpy as np  # here, not at import: the command line reads VIDEO_FPS through the layout and answers --help without numpy
 
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:

@@ -60,8 +60,9 @@ def test_the_help_names_every_command(capsys):
     except SystemExit as exit:
         assert exit.code == 0
     out = capsys.readouterr().out
-    for verb in ("build", "label", "labels", "truth", "export", "push", "audit", "inspect"):
-        assert f"    {verb} " in out and verb in out.split("\n")[2], verb
+    description = " ".join(out.split("\n\n")[1].split())
+    for verb in ("build", "label", "labels", "truth", "record", "export", "push", "audit", "inspect"):
+        assert f"    {verb} " in out and f" {verb}," in description.replace(".", ",") , verb
 
 
 def test_a_push_with_the_hub_out_of_reach_is_one_line(sample_cache, tmp_path, monkeypatch):

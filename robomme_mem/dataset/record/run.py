@@ -1,0 +1,154 @@
+"""A recording run: the episodes asked for and not yet recorded, in workers or on Ray, into one folder.
+
+Each worker records its episode (:mod:`.episode`), stages it (:mod:`.files`), checks that the
+staged copy holds what the recorder wrote, and reads it back with the project's own source:
+every field and call frame a build reads, and its plan. What it cannot finish or that fails a
+check is reported with the reason and kept out. Only this process writes the run's manifest
+(``record-manifest.jsonl``: a header with the versions, then one line per episode), and at the
+end it merges the staged episodes into ``record_dataset_<Task>.h5``. A killed run resumes: the
+episodes staged or merged are not recorded again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ... import __version__
+from ...executors import run_jobs
+from ...jsonl import append_line
+from ..pool import worker_count
+from .files import merge_staged, recorded_episodes, same_kept_data, stage_episode, staged_file
+from .jobs import RecordJob, metadata_file, pin_numerics, plan_jobs, read_metadata
+
+MANIFEST = "record-manifest.jsonl"
+RAW = ".raw"
+
+
+@dataclass
+class RecordRun:
+    out: Path
+    kept: list[dict] = field(default_factory=list)
+    refused: list[dict] = field(default_factory=list)
+    skipped: int = 0
+    """Episodes the folder already held (not recorded again)."""
+    files: dict[str, int] = field(default_factory=dict)
+    """Episodes per task file after the merge."""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Work:
+    job: RecordJob
+    out: str
+    trim: bool
+    versions: dict
+
+
+def robomme_root() -> Path:
+    """Where RoboMME's package lies (its ``env_metadata``), found without importing it."""
+    spec = importlib.util.find_spec("robomme")
+    if spec is None or not spec.submodule_search_locations:
+        from ..truth.replay import ROBOMME_INSTALL
+
+        raise ValueError(f"RoboMME is not installed in this environment; install with: {ROBOMME_INSTALL}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def plan_run(tasks: Sequence[str], split: str, episodes: list[int], policy: str, root: Path | None = None) -> list[RecordJob]:
+    root = root or robomme_root()
+    jobs = []
+    for task in tasks:
+        path = metadata_file(root, split, task)
+        if not path.is_file():
+            raise ValueError(f"{path}: RoboMME has no {split} metadata for {task}")
+        jobs += plan_jobs(task, split, episodes, read_metadata(path), policy)
+    return jobs
+
+
+def record_run(tasks: Sequence[str], split: str, episodes: list[int], out: str | Path, *, failures: str = "auto", trim: bool = False,
+               workers: int | None = 1, ray_address: str | None = None, progress: bool = True) -> RecordRun:
+    """Record every asked episode ``out`` does not hold yet (see the module's docstring)."""
+    from ..truth.record import simulator_versions
+
+    started = time.perf_counter()
+    out = Path(out)
+    jobs = plan_run(tasks, split, episodes, failures)
+    out.mkdir(parents=True, exist_ok=True)
+    run = RecordRun(out)
+    done = {task: recorded_episodes(out, task) for task in tasks}
+    todo = [job for job in jobs if job.episode not in done[job.task]]
+    run.skipped = len(jobs) - len(todo)
+    versions = {"robomme-mem": __version__, **simulator_versions()}
+    manifest = out / MANIFEST
+    if not manifest.exists():
+        append_line(manifest, {"format": "robomme-mem-record/1", "versions": versions})
+    pin_numerics()  # for spawned workers (this process has loaded numpy already: the command pins them first)
+
+    def keep(result: dict) -> None:
+        append_line(manifest, result)
+        (run.kept if result["kind"] == "episode" else run.refused).append(result)
+
+    run_jobs(_record_job, [_Work(job, str(out), trim, versions) for job in todo], keep, workers=worker_count(workers, len(todo)),
+             ray_address=ray_address, name=lambda w: f"{w.job.task}:{w.job.episode}", desc="recording", progress=progress)
+    run.files = merge_staged(out, tasks)
+    shutil.rmtree(out / RAW, ignore_errors=True)
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def _record_job(work: _Work) -> dict:
+    """Record, stage and check one episode (in whatever process runs it); its manifest line."""
+    from .episode import record_once
+
+    job = work.job
+    raw_dir = Path(work.out) / RAW / f"{job.task}_ep{job.episode}"
+    shutil.rmtree(raw_dir, ignore_errors=True)
+    tries = []
+    for seed in job.seeds:
+        result = record_once(job, seed, raw_dir)
+        tries.append({"seed": seed, "reason": result["reason"], "seconds": result["seconds"]})
+        if result["success"]:
+            break
+    line = {"task": job.task, "split": job.split, "episode": job.episode, "seed": result["seed"], "difficulty": job.difficulty,
+            "listed": job.listed, "failure_policy": job.failure, "injected_failure": result["injected_failure"],
+            "seconds": round(sum(t["seconds"] for t in tries), 1), "peak_rss_mb": result["peak_rss_mb"]}
+    if len(tries) > 1:
+        line["tries"] = tries
+    if not result["success"]:
+        shutil.rmtree(raw_dir, ignore_errors=True)
+        return {"kind": "refused", **line, "reason": result["reason"]}
+    raw = Path(result["raw"])
+    provenance = {**{k: line[k] for k in ("task", "split", "episode", "seed", "difficulty", "injected_failure")}, "versions": work.versions,
+                  "trimmed": work.trim}
+    staged = staged_file(Path(work.out), job.task, job.episode)
+    try:
+        stage_episode(raw, staged, job.episode, provenance, trim=work.trim)
+        line["datasets_checked"] = same_kept_data(raw, staged, job.episode)
+        line.update(read_back(staged, job.episode))
+    except Exception as exc:  # noqa: BLE001  (a staged copy that fails its checks is this episode's refusal)
+        shutil.rmtree(staged.parent, ignore_errors=True)
+        shutil.rmtree(raw_dir, ignore_errors=True)
+        return {"kind": "refused", **line, "reason": f"the recorded episode fails its check: {type(exc).__name__}: {exc}"}
+    line["raw_mb"], line["mb"] = round(raw.stat().st_size / 1e6, 1), round(staged.stat().st_size / 1e6, 1)
+    shutil.rmtree(raw_dir, ignore_errors=True)
+    return {"kind": "episode", **line}
+
+
+def read_back(path: Path, episode: int) -> dict:
+    """The project's own reader on a recorded episode: every field and frame a build reads, and its plan."""
+    from ..plan import plan_episode
+    from ..source import SourceFile
+
+    with SourceFile(path) as source:
+        ep = source.episode(episode)
+        ep.check_images()
+        planned = plan_episode(ep)
+        for step in sorted({*range(planned.timeline.execution_start), *planned.timeline.call_frames}):
+            ep.front_image(step)
+        return {"steps": ep.num_steps, "video_steps": planned.timeline.execution_start, "call_frames": len(planned.timeline.call_frames),
+                "completed": bool(ep.is_completed(ep.num_steps - 1))}

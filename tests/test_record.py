@@ -1,0 +1,104 @@
+"""``robomme-mem record`` without a simulator: which episodes, with which seeds and failures, and how they land on disk."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import pytest
+
+from robomme_mem.dataset.record.files import (
+    PROVENANCE_ATTR,
+    merge_staged,
+    provenance_of,
+    recorded_episodes,
+    same_kept_data,
+    stage_episode,
+    staged_file,
+    task_file,
+)
+from robomme_mem.dataset.record.jobs import episode_numbers, failure_for, plan_jobs
+from robomme_mem.dataset.record.run import read_back
+from robomme_mem.dataset.source import SourceFile
+from robomme_mem.dataset.synthetic import write_task_file
+
+METADATA = {0: {"seed": 4000, "difficulty": "easy"}, 1: {"seed": 4100, "difficulty": "easy"}, 2: {"seed": 4203, "difficulty": "medium"}}
+"""BinFill's train metadata begins so (episode 2's seed was retried three times by RoboMME)."""
+
+
+def test_episodes_are_numbers_and_ranges():
+    assert episode_numbers("0-3,10,2") == [0, 1, 2, 3, 10]
+    with pytest.raises(ValueError, match="runs backwards"):
+        episode_numbers("5-1")
+    with pytest.raises(ValueError, match="expected numbers and ranges"):
+        episode_numbers("first")
+
+
+def test_failures_follow_robommes_rule_unless_told_otherwise():
+    assert [failure_for("auto", k) for k in range(8)] == ["z", "z", "z", "xy", "xy", "xy", None, None]
+    assert failure_for("none", 0) is None and failure_for("mixed", 50) == "mixed" and failure_for("xy", 99) == "xy"
+
+
+def test_listed_episodes_use_the_metadata_and_new_ones_its_pattern():
+    listed, new = plan_jobs("BinFill", "train", [2, 102], METADATA, "auto")
+    assert (listed.seeds, listed.difficulty, listed.failure, listed.listed) == ((4203,), "medium", "z", True)
+    assert new.seeds[:3] == (14200, 14201, 14202) and len(new.seeds) == 30 and new.difficulty == "medium" and not new.listed
+    with pytest.raises(ValueError, match="--split 'dev'"):
+        plan_jobs("BinFill", "dev", [0], METADATA, "auto")
+
+
+@pytest.fixture
+def raw(tmp_path):
+    """A file as RoboMME's recorder leaves it: ``<Task>_ep<N>_seed<S>.h5`` holding ``episode_<N>``."""
+    def make(task: str, episode: int):
+        folder = tmp_path / "raw" / f"{task}_{episode}"
+        path = write_task_file(folder, task, [episode])
+        return path.rename(folder / f"{task}_ep{episode}_seed{episode * 100}.h5")
+
+    return make
+
+
+def test_a_staged_episode_holds_what_was_recorded_and_says_how(raw, tmp_path):
+    recorded = raw("PickXtimes", 4)
+    staged = stage_episode(recorded, staged_file(tmp_path / "out", "PickXtimes", 4), 4, {"seed": 400, "injected_failure": {"mode": "xy"}}, trim=True)
+    assert same_kept_data(recorded, staged, 4) > 100
+    with h5py.File(staged, "r") as h5:
+        assert provenance_of(h5["episode_4"]) == {"seed": 400, "injected_failure": {"mode": "xy"}}
+        assert h5["episode_4/timestep_0/obs/front_rgb"].compression == "gzip"
+    assert read_back(staged, 4)["completed"] is True
+    assert recorded_episodes(tmp_path / "out", "PickXtimes") == {4}
+
+
+def test_merging_keeps_what_the_file_held_and_a_cut_stage_is_not_done(raw, tmp_path):
+    out = tmp_path / "out"
+    for episode in (0, 1):
+        stage_episode(raw("BinFill", episode), staged_file(out, "BinFill", episode), episode, {"episode": episode})
+    assert merge_staged(out, ["BinFill"]) == {"BinFill": 2}
+    assert not (out / ".staged").exists()
+    stage_episode(raw("BinFill", 5), staged_file(out, "BinFill", 5), 5, {"episode": 5})
+    cut = staged_file(out, "BinFill", 6)
+    cut.parent.mkdir(parents=True)
+    shutil.copy(staged_file(out, "BinFill", 5), cut.with_name(cut.name + ".part"))  # a worker killed while writing
+    assert recorded_episodes(out, "BinFill") == {0, 1, 5}
+    merge_staged(out, ["BinFill"])
+    with SourceFile(task_file(out, "BinFill")) as source:
+        assert source.episode_indices == [0, 1, 5]
+    with h5py.File(task_file(out, "BinFill"), "r") as h5:
+        assert all(PROVENANCE_ATTR in h5[f"episode_{k}"].attrs for k in (0, 1, 5))
+
+
+def test_the_command_pins_the_numerics_before_numpy_loads():
+    """``record`` sets the BLAS kernel and thread counts in its own process: nothing the command line imports loads numpy first."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import sys, robomme_mem.cli; print('numpy' in sys.modules)"], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_pinning_keeps_what_the_user_set():
+    from robomme_mem.dataset.record.jobs import pin_numerics
+
+    environ = {"OMP_NUM_THREADS": "4"}
+    pin_numerics(environ)
+    assert environ["OMP_NUM_THREADS"] == "4" and environ["OPENBLAS_NUM_THREADS"] == "1"

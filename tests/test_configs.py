@@ -251,7 +251,7 @@ def test_another_label_set_is_a_new_build_and_nothing_else(sample_dir, tmp_path,
 def test_the_card_and_manifest_of_the_sample_say_it_is_synthetic(built):
     card = (built.out / "README.md").read_text()
     assert built.manifest["origin"] == "synthetic" and all(s["synthetic"] for s in built.manifest["sources"])
-    assert "# RoboMME-Mem 2.0.0 (synthetic sample)" in card and "**These rows are synthetic.**" in card
+    assert "# RoboMME-Mem 2.1.0 (synthetic sample)" in card and "**These rows are synthetic.**" in card
     assert "Rows are built from" not in card and "| synthetic |" in card
     assert "license: apache-2.0" in card.split("---")[1]
 

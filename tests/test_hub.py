@@ -54,7 +54,7 @@ def test_push_creates_the_repo_uploads_the_folder_and_tags_the_commit(built):
     assert upload == "upload_folder" and up["repo_type"] == "dataset"
     assert not Path(up["folder_path"]).exists()  # a staging folder beside the build, removed after the upload
     assert up["delete_patterns"] == STALE_PATTERNS  # shards of an older build go
-    assert "2.0.0" in up["commit_message"] and built.manifest["labels"]["id"][:12] in up["commit_message"]
+    assert "2.1.0" in up["commit_message"] and built.manifest["labels"]["id"][:12] in up["commit_message"]
     assert (tag, targs) == ("create_tag", ("someone/robomme-mem",)) and tkw["tag"] == "v1.0.0" and tkw["revision"] == commit
     paths = {p for p, _ in plan.files}
     assert {"README.md", "manifest.json"} <= paths and any(p.startswith("data/grounded/train-") for p in paths)

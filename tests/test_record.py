@@ -102,3 +102,37 @@ def test_pinning_keeps_what_the_user_set():
     environ = {"OMP_NUM_THREADS": "4"}
     pin_numerics(environ)
     assert environ["OMP_NUM_THREADS"] == "4" and environ["OPENBLAS_NUM_THREADS"] == "1"
+
+
+FAILURE = {"mode": "xy", "subgoal_index": 2, "subgoal": "pick up the red cube for the second time", "executed": True}
+
+
+def test_a_build_counts_the_injected_failures_and_traces_name_them(raw, tmp_path):
+    from robomme_mem.cli import main
+    import json
+
+    out = tmp_path / "recorded"
+    stage_episode(raw("PickXtimes", 3), staged_file(out, "PickXtimes", 3), 3, {"injected_failure": FAILURE})
+    stage_episode(raw("PickXtimes", 7), staged_file(out, "PickXtimes", 7), 7, {"injected_failure": None})
+    merge_staged(out, ["PickXtimes"])
+    with SourceFile(task_file(out, "PickXtimes")) as source:
+        assert source.episode(3).injected_failure == FAILURE and source.episode(7).injected_failure is None
+    build = tmp_path / "build"
+    assert main(["build", "--source", str(out), "--configs", "simple", "traces", "--out", str(build), "-q"]) == 0
+    manifest = json.loads((build / "manifest.json").read_text())
+    assert manifest["totals"]["injected_failures"] == 1 and manifest["sources"][0]["injected_failures"] == 1
+    assert "1 of them hold a failed grasp injected while recording" in (build / "README.md").read_text()
+    import pyarrow.parquet as pq
+
+    traces = {r["episode"]: r["injected_failure"] for r in pq.read_table(next((build / "traces").glob("*.parquet"))).to_pylist()}
+    assert json.loads(traces[3]) == FAILURE and traces[7] is None
+
+
+def test_a_damaged_record_is_named_by_its_field(tmp_path):
+    from robomme_mem.errors import SourceError
+
+    path = write_task_file(tmp_path / "damaged", "BinFill", [0])
+    with h5py.File(path, "a") as h5:
+        h5["episode_0"].attrs[PROVENANCE_ATTR] = "{not json"
+    with SourceFile(path) as source, pytest.raises(SourceError, match="@robomme_mem_record"):
+        source.episode(0).injected_failure

@@ -373,6 +373,7 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         "calls": len(plan.call_frames),
         "video": video is not None,
         "labelled": labels is not None and labels.complete,
+        "injected_failure": planned.injected_failure,
     }
     size = next((tuple(image.shape[:2]) for image in images.values()), None)
     scene = None

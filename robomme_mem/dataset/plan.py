@@ -41,6 +41,8 @@ class PlannedEpisode:
     """Raw (simple, grounded) subgoal of every call frame and segment start."""
     digest: str
     """xxh3-128 of everything planning read."""
+    injected_failure: dict | None = None
+    """The failed grasp ``robomme-mem record`` injected into the episode (mode, subgoal), if any."""
 
     @property
     def name(self) -> str:
@@ -68,6 +70,9 @@ def plan_episode(episode: Episode, stride_for: Callable[[str], int] | None = Non
     demo = {"simple": demonstration_items(list(simple[: plan.execution_start])),
             "grounded": demonstration_items([episode.grounded_subgoal(k) for k in range(plan.execution_start)])}
     read = [episode.goal, episode.seed, plan.num_steps, plan.execution_start, simple, [[k, g] for k, (_, g) in subgoals.items()], demo["grounded"]]
+    failure = episode.injected_failure
+    if failure is not None:  # a recorded failure is in the traces' rows: it is part of what planning read
+        read.append(failure)
     return PlannedEpisode(
         file=Path(episode.file),
         task=episode.task,
@@ -77,7 +82,8 @@ def plan_episode(episode: Episode, stride_for: Callable[[str], int] | None = Non
         timeline=plan,
         boundaries={style: tuple(boundaries(texts[style], demo[style])) for style in STYLES},
         subgoals=subgoals,
-        digest=xxhash.xxh3_128_hexdigest(json.dumps(read, ensure_ascii=False).encode()),
+        digest=xxhash.xxh3_128_hexdigest(json.dumps(read, ensure_ascii=False, sort_keys=True).encode()),
+        injected_failure=failure,
     )
 
 
@@ -150,6 +156,7 @@ def source_records(files: Sequence[Path], episodes: Sequence[PlannedEpisode], fr
                 "synthetic": synthetic,
                 "task": planned[0].task if planned else None,
                 "episodes": len(planned),
+                "injected_failures": sum(1 for e in planned if e.injected_failure),
                 "bytes": size,
                 (PLAN_DIGEST if frame_digests is None else READ_DIGEST): digest.hexdigest(),
             }

@@ -1,6 +1,6 @@
 """Versioned build specs: the settings that decide a release's rows, in ``builders/*.toml``.
 
-A spec names its version (``robomme-mem-2.0.0``) and pins everything that changes rows:
+A spec names its version (``robomme-mem-2.1.0``) and pins everything that changes rows:
 tasks, strides, configs, split seed and fraction, the label set, the baseline's noise seed
 and keyframe duplication, and the prompt set. Its sha256 (of the parsed content, so comments
 and formatting do not count) goes into every manifest. Command-line options override a spec's
@@ -23,7 +23,7 @@ from ..prompts import PROMPT_SET_VERSION
 from ..tasks import ALL_TASKS, DEFAULT_STRIDE, FIXED_CUT_TASKS, STRIDE_OVERRIDES
 
 SPEC_FORMAT = "robomme-mem-spec/1"
-DEFAULT_SPEC = "robomme-mem-2.0.0.toml"
+DEFAULT_SPEC = "robomme-mem-2.1.0.toml"
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ _STR = h5py.string_dtype("utf-8")
 
 
 def make_stock(seed: int):
-    import mani_skill.envs  # noqa: F401  (again here: a worker handed this function by value has not run this file's imports)
+    import mani_skill.envs  # noqa: F401, F811  (again here: a worker handed this function by value has not run this file's imports)
 
     return gym.make(ENV_ID, obs_mode="rgb+segmentation", control_mode="pd_joint_pos", sensor_configs={"width": 256, "height": 256},
                     max_episode_steps=1000, num_envs=1)

@@ -103,11 +103,13 @@ TRACE_FEATURES = Features(
         "label_set_id": Value("string"),
         "labeller": Value("string"),
         "model": Value("string"),
+        "injected_failure": Value("string"),
     }
 )
 """One row per episode: boundaries with both styles' subgoals and action memories, the
 spatial chain with call-frame steps, each answer's request key (sha256, also the Batch API
-``custom_id``), and the label set it came from."""
+``custom_id``), the label set it came from, and the failed grasp ``robomme-mem record`` injected
+(JSON: mode, subgoal index and name; null for none, and for RoboMME's own files, which do not say)."""
 
 
 SCENE_FEATURES = Features(

@@ -8,6 +8,8 @@ the exact prompt, usage and model), and the label set's provenance.
 
 from __future__ import annotations
 
+import json
+
 from ..labels.memories import EpisodeMemories
 from ..plan import PlannedEpisode
 
@@ -60,4 +62,5 @@ def trace_row(work: PlannedEpisode, memories: EpisodeMemories, label_info: dict)
         "label_set_id": label_info.get("id"),
         "labeller": label_info.get("labeller"),
         "model": label_info.get("params", {}).get("model"),
+        "injected_failure": json.dumps(work.injected_failure, sort_keys=True) if work.injected_failure else None,
     }

@@ -21,9 +21,10 @@ import h5py
 import numpy as np
 
 from ...tasks import SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
+from ..source.hdf5 import RECORDING_ATTR
 
-PROVENANCE_ATTR = "robomme_mem_record"
-"""Episode-group attribute: JSON of how the episode was recorded (versions, seed, split, failure)."""
+PROVENANCE_ATTR = RECORDING_ATTR
+"""Episode-group attribute: JSON of how the episode was recorded (the source reads it back)."""
 STAGED = ".staged"
 TRIMMED_OBS = ("wrist_rgb", "front_depth", "wrist_depth", "wrist_camera_extrinsic")
 """What a memory dataset never reads, left out by ``trim`` (as ``../shared/data/robomme-real`` was trimmed)."""

@@ -13,6 +13,7 @@ step and field.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ FRONT_RGB = "obs/front_rgb"
 TASK_GOAL = "setup/task_goal"
 SYNTHETIC_ATTR = "robomme_mem_synthetic"
 """Root attribute robomme-mem's own generator writes into every file it makes (RoboMME's recorder never does)."""
+RECORDING_ATTR = "robomme_mem_record"
+"""Episode-group attribute ``robomme-mem record`` writes: JSON of how the episode was recorded
+(versions, split, seed, difficulty, the injected failure)."""
 
 
 def task_of(path: Path) -> str:
@@ -166,6 +170,26 @@ class Episode:
     def seed(self) -> int | None:
         value = self._read("setup/seed", optional=True)
         return None if value is None else int(np.asarray(value).reshape(-1)[0])
+
+    @cached_property
+    def recording(self) -> dict | None:
+        """How ``robomme-mem record`` made this episode (:data:`RECORDING_ATTR`), or None (RoboMME's own files)."""
+        text = self._group.attrs.get(RECORDING_ATTR)
+        if text is None:
+            return None
+        try:
+            value = json.loads(text.decode() if isinstance(text, bytes) else text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise self.error(f"not JSON ({exc})", field=f"@{RECORDING_ATTR}") from None
+        if not isinstance(value, dict):
+            raise self.error(f"expected a JSON object, got {type(value).__name__}", field=f"@{RECORDING_ATTR}")
+        return value
+
+    @property
+    def injected_failure(self) -> dict | None:
+        """The failed grasp ``robomme-mem record`` injected and the solver ran (mode, subgoal), or None."""
+        failure = (self.recording or {}).get("injected_failure")
+        return failure if failure and failure.get("executed") else None
 
     @cached_property
     def difficulty(self) -> str | None:

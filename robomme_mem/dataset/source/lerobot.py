@@ -289,6 +289,10 @@ class LeRobotEpisode:
     def seed(self) -> int | None:
         return self.entry.seed
 
+    recording = None
+    """A LeRobot copy keeps no record of how its episodes were made."""
+    injected_failure = None
+
     @property
     def difficulty(self) -> str | None:
         return None

@@ -9,6 +9,7 @@ of it on purpose (``datasets`` takes one file format per config).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from importlib.resources import files
 from string import Template
 
@@ -118,6 +119,16 @@ def swift_command(manifest: dict) -> str:
     if configs.get(config, {}).get("validation"):
         line += f" --val_dataset swift/{config}/validation.jsonl"
     return line + " ..."
+
+
+def failures_text(manifest: dict) -> str:
+    """The episodes that hold a failed grasp ``robomme-mem record`` injected, as a sentence (none: nothing)."""
+    failures = [e for e in manifest.get("episodes", []) if e.get("injected_failure")]
+    if not failures:
+        return ""
+    modes = ", ".join(f"{m} {n}" for m, n in sorted(Counter(e["injected_failure"].get("mode") for e in failures).items()))
+    return (f" {len(failures)} of them hold a failed grasp injected while recording (`robomme-mem record`; modes: {modes}):"
+            " the gripper closes on nothing and reopens before the real grasp. The `traces` config names it per episode (`injected_failure`).")
 
 
 def origin_text(manifest: dict) -> tuple[str, str]:
@@ -249,6 +260,7 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth
         episodes=manifest["totals"]["episodes"],
         steps=manifest["totals"]["steps"],
         call_frames=manifest["totals"]["call_frames"],
+        failures_text=failures_text(manifest),
         source_rows="\n".join(
             f"| {s['file']} | {s['task']} | {'synthetic' if s.get('synthetic') else 'recorded'} | {s['episodes']} | {s['bytes']} | `{s[READ_DIGEST]}` |" for s in manifest["sources"]
         ),

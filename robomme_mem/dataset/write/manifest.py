@@ -53,6 +53,7 @@ def build_manifest(
             "call_frames": sum(e["calls"] for e in episodes),
             "segments": sum(e["segments"] for e in episodes),
             "videos": sum(e["video"] for e in episodes),
+            "injected_failures": sum(1 for e in episodes if e.get("injected_failure")),
         },
         "frames": {"camera": "front_rgb", "sizes": [list(size) for size in frame_sizes], "points": "<y, x>: row, then column, in pixels from the top-left corner of the frame"},
         "example": example,

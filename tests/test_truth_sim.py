@@ -36,6 +36,10 @@ def test_the_replay_finds_the_pose_and_grasp_kept_aside_at_every_step(replayed):
     assert sum(pose["grasped"] for pose in kept) > 20  # it was carried, so the comparison says something
     assert max(call["image_diff"]["mean"] for call in episode["calls"]) < 0.5
     assert episode["status"] == episode["recorded_status"] == "success"
+    from robomme_mem.dataset.source import SourceFile
+
+    with SourceFile(next(out.glob("record_dataset_*.h5"))) as source:  # written by `robomme-mem record`'s writer
+        assert source.episode(0).recording["recorder"] == "tests/helpers/stock_truth.py"
     first = episode["calls"][0]["visible"]["cube"]
     assert first["pixels"] > 50 and first["centre"] is not None  # the cube as the front camera saw it
     assert episode["steps"][0]["pixel"]["cube"] is not None

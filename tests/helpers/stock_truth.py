@@ -81,7 +81,14 @@ def record(out: Path) -> dict:
     grasp = next(k for k, s in enumerate(steps) if s["grasped"])
     simple = [PICK if k < grasp else MOVE for k in range(len(steps))]
     simple[-1] = COMPLETED if success else simple[-1]
-    write(out / f"record_dataset_{TASK}.h5", steps, simple, intrinsic, success)
+    raw = out / "raw" / f"{TASK}_ep0_seed{SEED}.h5"  # as RoboMME's recorder names its file
+    write(raw, steps, simple, intrinsic, success)
+    # through the writer `robomme-mem record` uses: staged whole with its provenance, checked, merged into the task file
+    from robomme_mem.dataset.record.files import merge_staged, same_kept_data, stage_episode, staged_file
+
+    staged = stage_episode(raw, staged_file(out, TASK, 0), 0, {"recorder": "tests/helpers/stock_truth.py", "env": ENV_ID, "seed": SEED, "injected_failure": None})
+    same_kept_data(raw, staged, 0)
+    merge_staged(out, [TASK])
     poses = [{"step": k, "cube": s["cube"], "grasped": s["grasped"]} for k, s in enumerate(steps)]
     (out / "poses.json").write_text(json.dumps({"env": ENV_ID, "seed": SEED, "success": success, "steps": poses}))
     perturbed = [dict(s) for s in steps]

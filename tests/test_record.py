@@ -117,8 +117,12 @@ def test_a_build_counts_the_injected_failures_and_traces_name_them(raw, tmp_path
     merge_staged(out, ["PickXtimes"])
     with SourceFile(task_file(out, "PickXtimes")) as source:
         assert source.episode(3).injected_failure == FAILURE and source.episode(7).injected_failure is None
+    from robomme_mem.dataset.sample_truth import write_sample_truth
+    from robomme_mem.dataset.spec import load_spec
+
+    truth = write_sample_truth([task_file(out, "PickXtimes")], tmp_path / "truth.jsonl", load_spec())  # the generator's own truth of these episodes
     build = tmp_path / "build"
-    assert main(["build", "--source", str(out), "--configs", "simple", "traces", "--out", str(build), "-q"]) == 0
+    assert main(["build", "--source", str(out), "--configs", "simple", "traces", "--truth", str(truth), "--out", str(build), "-q"]) == 0
     manifest = json.loads((build / "manifest.json").read_text())
     assert manifest["totals"]["injected_failures"] == 1 and manifest["sources"][0]["injected_failures"] == 1
     assert "1 of them hold a failed grasp injected while recording" in (build / "README.md").read_text()
@@ -126,6 +130,8 @@ def test_a_build_counts_the_injected_failures_and_traces_name_them(raw, tmp_path
 
     traces = {r["episode"]: r["injected_failure"] for r in pq.read_table(next((build / "traces").glob("*.parquet"))).to_pylist()}
     assert json.loads(traces[3]) == FAILURE and traces[7] is None
+    scene = pq.read_table(next((build / "data" / "scene").glob("train-*.parquet")), columns=["episode", "injected_failure"]).to_pylist()
+    assert {r["episode"]: r["injected_failure"] and json.loads(r["injected_failure"]) for r in scene} == {3: FAILURE, 7: None}
 
 
 def test_a_damaged_record_is_named_by_its_field(tmp_path):

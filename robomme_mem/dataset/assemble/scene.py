@@ -11,6 +11,7 @@ picture of that frame was from it (``image_diff_mean``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def scene_rows(planned: PlannedEpisode, truth: dict, frames: Mapping[str, bytes]
             left.setdefault(event["object"], event["step"])
         elif event["kind"] == "entered_scene":
             left.pop(event["object"], None)
+    failure = json.dumps(planned.injected_failure, sort_keys=True) if planned.injected_failure else None
     rows, previous = [], -1
     for step in timeline.call_frames:
         row, call = steps[step], calls[step]
@@ -87,6 +89,7 @@ def scene_rows(planned: PlannedEpisode, truth: dict, frames: Mapping[str, bytes]
             "objects": listed,
             "events": events,
             "image_diff_mean": float(call["image_diff"]["mean"]),
+            "injected_failure": failure,
         })
         previous = step
     return rows

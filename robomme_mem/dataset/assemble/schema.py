@@ -135,9 +135,11 @@ SCENE_FEATURES = Features(
         ),
         "events": List({"step": Value("int32"), "kind": Value("string"), "object": Value("string"), "subgoal": Value("string")}),
         "image_diff_mean": Value("float32"),
+        "injected_failure": Value("string"),
     }
 )
-"""One row per call frame with the scene truth of its episode (``build --truth``)."""
+"""One row per call frame with the scene truth of its episode (``build --truth``), and the failed
+grasp ``robomme-mem record`` injected into the episode (JSON, as the traces config has it; null for none)."""
 SCENE_DOCS: dict[str, str] = {
     "image": "The recorded front-camera call frame (256x256 PNG), the image every other config embeds.",
     "task": "RoboMME task name.",
@@ -166,6 +168,7 @@ SCENE_DOCS: dict[str, str] = {
     "events.object": "The object the event concerns (a completed subgoal's targets, comma-separated).",
     "events.subgoal": "The env's name of the completed subgoal (null for other kinds).",
     "image_diff_mean": "Mean absolute difference (0-255) between the replay's picture of this frame and the recorded one: the replay's fidelity here.",
+    "injected_failure": "The failed grasp `robomme-mem record` injected into this episode (JSON: mode, subgoal index and name), null for none and for RoboMME's own files.",
 }
 """A sentence for every ``scene`` feature (the card's table): what a third party reads before reusing it."""
 

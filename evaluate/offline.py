@@ -47,9 +47,9 @@ from robomme_mem.closed_loop.policy import (BACKENDS, MAX_NEW_TOKENS, NO_MEMORY,
 from robomme_mem.dataset.layout import parquet_dir
 from robomme_mem.dataset.resolve import Located, locate_dataset
 from robomme_mem.errors import EndpointError
-from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
+from robomme_mem.prompts import GROUNDED_BOX_PLACEHOLDER, INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.scripts import Refused, front_door, note
-from robomme_mem.subgoals import COUNTING_TASKS, NUMBER_WORDS, POINT_RE, TIMES_WORDS, normalise, points_in_order
+from robomme_mem.subgoals import COUNTING_TASKS, NUMBER_WORDS, POINT_RE, TIMES_WORDS, normalise, point_text, points_in_order
 
 _COUNT_WORDS = {**TIMES_WORDS, **NUMBER_WORDS}
 _COUNT = re.compile(r"\b(\d+|" + "|".join(_COUNT_WORDS) + r")\b(?:\s+times?)?", re.IGNORECASE)
@@ -78,7 +78,7 @@ def baseline_target(row: dict) -> str:
     """A baseline row's target with each ``<bbox>`` replaced by its point from ``objects`` (``<y, x>``)."""
     text = row["messages"][2]["content"]
     for y, x in (row.get("objects") or {}).get("bbox") or []:
-        text = text.replace("<bbox>", f"<{y}, {x}>", 1)
+        text = text.replace(GROUNDED_BOX_PLACEHOLDER, point_text((y, x)), 1)
     return text
 
 

@@ -280,7 +280,8 @@ def _main(argv: list[str] | None) -> int:
     results, oracle = per_task(args.results), per_task(args.results, "oracle")
     if not results and not oracle:
         parser.error(f"{args.results}: no results in it; a report of the paper's rows alone would say nothing")
-    drawing = figures_problem() is None
+    cannot_draw = figures_problem()
+    drawing = cannot_draw is None
     trace = None
     if args.traces or args.rollout_trace:
         parse_episode(args.episode)
@@ -322,7 +323,7 @@ def _main(argv: list[str] | None) -> int:
         figures["trace.png"] = lambda path: trace_figure(trace, path, style="rollout" if args.rollout_trace else "grounded")
         body += ["", f"![memory trace of {args.episode}](trace.png)"] if drawing else []
     if not drawing:
-        note("report.py", f"no figures ({', '.join(figures)}): {figures_problem()}; the tables are written")
+        note("report.py", f"no figures ({', '.join(figures)}): {cannot_draw}; the tables are written")
     written = write_report(args.out, "\n".join(body) + "\n", figures if drawing else {})
     print(f"wrote {written}")
     return 0

@@ -346,7 +346,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                 ep = src.episode(index)
                 ep.check_images()
                 planned = plan_episode(ep, spec.stride_for)
-                steps = range(ep.num_steps) if args.all_frames else sorted({*range(planned.timeline.execution_start), *planned.timeline.call_frames})
+                steps = range(ep.num_steps) if args.all_frames else planned.read_steps
                 for step in steps:
                     ep.front_image(step)
                 decoded += len(steps)
@@ -656,12 +656,16 @@ def _truth_parser(sub) -> None:
     p.set_defaults(func=_cmd_truth)
 
 
-def _cmd_truth(args: argparse.Namespace) -> int:
+def _simulator_problem(ray: str | None) -> str | None:
+    """Why RoboMME's simulator (and the Ray cluster, if one is named) cannot run here; None: they can."""
     from .dataset.truth.replay import simulator_problem
     from .executors import ray_problem
 
-    problem = simulator_problem() or (args.ray and ray_problem(args.ray))
-    if problem:
+    return simulator_problem() or (ray_problem(ray) if ray else None)
+
+
+def _cmd_truth(args: argparse.Namespace) -> int:
+    if problem := _simulator_problem(args.ray):
         print(f"robomme-mem truth: {problem}", file=sys.stderr)
         return 2
     from .dataset.source import find_source_files, select_files
@@ -712,11 +716,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from .dataset.record.jobs import pin_numerics
 
     pin_numerics()  # before anything loads numpy
-    from .dataset.truth.replay import simulator_problem
-    from .executors import ray_problem
-
-    problem = simulator_problem() or (args.ray and ray_problem(args.ray))
-    if problem:
+    if problem := _simulator_problem(args.ray):
         print(f"robomme-mem record: {problem}", file=sys.stderr)
         return 2
     from .dataset.record.jobs import episode_numbers

@@ -21,12 +21,27 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 from tqdm.auto import tqdm
 
 from .errors import first_line
 from .threads import THREAD_VARS, threads_per_worker
+
+
+@dataclass
+class EpisodesRun:
+    """What a run of episode jobs into one output did (a truth file, a folder of recordings): a
+    line of each episode it kept and of each it refused, with why, and how many the output
+    already held, so were not run again."""
+
+    out: Path
+    kept: list[dict] = field(default_factory=list)
+    refused: list[dict] = field(default_factory=list)
+    skipped: int = 0
+    seconds: float = 0.0
 
 
 class RunError(RuntimeError):
@@ -40,10 +55,16 @@ def _raise_failed(failed: list[tuple[str, BaseException]], total: int, unit: str
                        f"first: {name}: {type(exc).__name__}: {first_line(exc, 300)}") from exc
 
 
-def _worker_init(path: list[str]) -> None:
+def ignore_interrupts() -> None:
+    """A worker's initializer: Ctrl-C goes to the whole process group, and only the parent answers
+    it (once, in one line); the parent then ends its workers (a pool's exit terminates them)."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to answer: it ends the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_init(path: list[str]) -> None:
+    ignore_interrupts()
     for entry in reversed(path):
         if entry not in sys.path:
             sys.path.insert(0, entry)

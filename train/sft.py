@@ -246,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     return front_door("sft.py", _main, argv, expected=(ValueError, FileNotFoundError), code=1)
 
 
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is set, read as ``huggingface_hub`` reads it."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="sft.py", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", help="a build folder or a Hub dataset repo id ORG/NAME (default: ./robomme-mem, if it holds a build)")
@@ -269,7 +276,7 @@ def _main(argv: list[str] | None) -> int:
     evaluation = json.loads(args.eval_report.read_text(encoding="utf-8")) if args.eval_report else None
     if not args.dry_run and shutil.which("swift") is None:
         raise Refused("ms-swift is not installed (no `swift` command on PATH): pip install 'robomme-mem[train]', or see what would run with --dry-run")
-    if args.push_to_hub and not args.dry_run and os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if args.push_to_hub and not args.dry_run and hub_offline():
         raise Refused(f"--push-to-hub {args.push_to_hub} needs the Hub, but HF_HUB_OFFLINE is set: unset it, or drop --push-to-hub")
     files = resolve_dataset(args.dataset, args.config, args.revision)
     note("sft.py", files.note)

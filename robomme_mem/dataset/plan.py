@@ -48,6 +48,11 @@ class PlannedEpisode:
     def name(self) -> str:
         return f"{self.task} episode {self.episode}"
 
+    @property
+    def read_steps(self) -> list[int]:
+        """Every step whose frame a build reads: the video demonstration's, then the call frames."""
+        return sorted({*range(self.timeline.execution_start), *self.timeline.call_frames})
+
     def simple_subgoal(self, step: int) -> str:
         return self.subgoals[step][0]
 

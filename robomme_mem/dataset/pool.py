@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from ..executors import ignore_interrupts
+
 
 def worker_context() -> mp.context.BaseContext:
     """``fork`` on Linux (instant start, works from any ``__main__``, even stdin); ``spawn`` elsewhere.
@@ -25,14 +27,6 @@ def worker_context() -> mp.context.BaseContext:
     HDF5 file is open, which is what makes forking safe.
     """
     return mp.get_context("fork" if sys.platform == "linux" else "spawn")
-
-
-def ignore_interrupts() -> None:
-    """A worker's initializer: Ctrl-C goes to the whole process group, and only the parent answers
-    it (once, in one line); the pool then ends its workers."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def worker_count(requested: int | None, jobs: int) -> int:

@@ -95,7 +95,8 @@ def _targets(frame: Frame, target: tuple[int, int], names: list[str]) -> list[st
 def episode_truth(task: str, episode: int, call_frames: Iterable[int], boundaries: Iterable[int], *, seed: int = 0) -> dict:
     """The truth record of one generated episode (without its ``key``), drawn step by step."""
     script, frames = play(task, episode, seed)
-    names = sorted(_objects(script.things))
+    objects = _objects(script.things)
+    names = sorted(objects)
     ids = {name: i + 1 for i, name in enumerate(names)}
     calls_at, starts = set(call_frames), set(boundaries)
     rows, demo, calls, grounded, completions = [], [], [], [], []
@@ -122,7 +123,6 @@ def episode_truth(task: str, episode: int, call_frames: Iterable[int], boundarie
                 truth = min(found, key=lambda c: distance(c, point)) if found else None
                 grounded.append({"step": frame.step, "subgoal": frame.grounded, "point": list(point), "target": ",".join(targets) or None,
                                  "truth": list(truth) if truth else None, "distance": distance(truth, point)})
-    objects = _objects(script.things)
     return {
         "task": task, "episode": episode, "seed": episode_seed(task, episode, seed), "difficulty": script.difficulty,
         "execution_start": start, "num_steps": steps, "objects": objects, "status": "success", "ended_at": ended,

@@ -23,8 +23,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..subgoals import number_word, ordinal_word
-from .pool import ignore_interrupts, worker_context, worker_count
+from ..subgoals import listed, number_word, ordinal_word, point_text
+from ..executors import ignore_interrupts
+from .pool import worker_context, worker_count
 from .source import SYNTHETIC_ATTR
 from ..tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
 
@@ -92,7 +93,7 @@ class Script:
 
 def _at(text: str, yx: tuple[int, int]) -> str:
     """Grounded form: RoboMME writes integer pixels ``<y, x>`` after "at"."""
-    return f"{text} at <{yx[0]}, {yx[1]}>"
+    return f"{text} at {point_text(yx)}"
 
 
 def _length(rng: np.random.Generator, lo: int, hi: int) -> int:
@@ -152,8 +153,7 @@ def _tail(rng: np.random.Generator) -> int:
 
 def _colour_phrase(counts: dict[str, int]) -> str:
     """BinFill's goal phrase in the recorder's fixed colour order: "one red cube, two blue cubes and ..."."""
-    parts = [f"{number_word(n)} {c} cube" + ("s" if n > 1 else "") for c, n in counts.items()]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return listed([f"{number_word(n)} {c} cube" + ("s" if n > 1 else "") for c, n in counts.items()])
 
 
 def script_binfill(rng: np.random.Generator) -> Script:
@@ -187,10 +187,10 @@ def script_pickxtimes(rng: np.random.Generator) -> Script:
     segments = []
     for i in range(1, n + 1):
         at = things["cube"].yx if i == 1 else things["target"].yx  # placed on the target, it is picked from there
-        segments.append(Segment(f"pick up the {colour} cube for the {ordinal_word(i)} time", f"pick up the {colour} cube at <{at[0]}, {at[1]}> for the {ordinal_word(i)} time", _length(rng, 40, 80), at, _grab("cube")))
+        segments.append(Segment(f"pick up the {colour} cube for the {ordinal_word(i)} time", f"pick up the {colour} cube at {point_text(at)} for the {ordinal_word(i)} time", _length(rng, 40, 80), at, _grab("cube")))
         place = f"place the {colour} cube onto the target"
         segments.append(Segment(place, _at(place, things["target"].yx), _length(rng, 30, 60), things["target"].yx, _move("cube", things["target"].yx)))
-    segments.append(Segment("press the button to stop", f"press the button at <{things['button'].yx[0]}, {things['button'].yx[1]}> to stop", _length(rng, 40, 70), things["button"].yx, _press("button")))
+    segments.append(Segment("press the button to stop", f"press the button at {point_text(things['button'].yx)} to stop", _length(rng, 40, 70), things["button"].yx, _press("button")))
     if n > 1:
         goals = [
             f"pick up the {colour} cube and place it on the target, repeating this action {number_word(n)} times, then press the button to stop",
@@ -213,7 +213,7 @@ def script_swingxtimes(rng: np.random.Generator) -> Script:
     segments = [Segment(pick, _at(pick, things["cube"].yx), _length(rng, 40, 70), things["cube"].yx, _grab("cube"))]
     for i in range(1, n + 1):
         for side, yx in (("right", right), ("left", left)):
-            segments.append(Segment(f"move to the top of the {side}-side target for the {ordinal_word(i)} time", f"move to the top of the {side}-side target at <{yx[0]}, {yx[1]}> for the {ordinal_word(i)} time", _length(rng, 25, 45), yx))
+            segments.append(Segment(f"move to the top of the {side}-side target for the {ordinal_word(i)} time", f"move to the top of the {side}-side target at {point_text(yx)} for the {ordinal_word(i)} time", _length(rng, 25, 45), yx))
     segments.append(Segment(f"put the {colour} cube on the table", f"put the {colour} cube on the table", _length(rng, 8, 15), left, _move("cube", left)))
     segments.append(Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 40, 70), things["button"].yx, _press("button")))
     if n > 1:
@@ -235,7 +235,7 @@ def script_stopcube(rng: np.random.Generator) -> Script:
     things["target"] = Thing("target", (230, 230, 230), (150, 128), size=18)
     things["cube"] = Thing("cube", COLOURS["red"], (150, 40))
     button = things["button"].yx
-    segments = [Segment("move to the top of the button to prepare", f"move to the top of the button at <{button[0]}, {button[1]}> to prepare", _length(rng, 30, 60), button)]
+    segments = [Segment("move to the top of the button to prepare", f"move to the top of the button at {point_text(button)} to prepare", _length(rng, 30, 60), button)]
     interval = int(rng.choice([60, 80, 120]))
     # "remain static" checkpoints every 100 steps: separate boundaries with the same text
     for _ in range(max(1, (interval * k - interval // 2) // 100)):
@@ -278,7 +278,7 @@ def _picks(rng: np.random.Generator, things: dict[str, Thing], hidden: list[tupl
             before = things[hidden[i - 1][0]].yx
             segments.append(Segment("put down the container", "put down the container", _length(rng, 10, 15), before, _move(hidden[i - 1][0], before)))
         yx = things[name].yx
-        segments.append(Segment(f"pick up the container that hides the {colour} cube", f"pick up the container at <{yx[0]}, {yx[1]}> that hides the {colour} cube", _length(rng, 60, 110), yx, _grab(name)))
+        segments.append(Segment(f"pick up the container that hides the {colour} cube", f"pick up the container at {point_text(yx)} that hides the {colour} cube", _length(rng, 60, 110), yx, _grab(name)))
     return segments
 
 
@@ -350,7 +350,7 @@ def script_pickhighlight(rng: np.random.Generator) -> Script:
     for i, c in enumerate(targets, start=1):
         yx = things[f"cube_{c}"].yx
         which = "the highlighted cube" if k == 1 else f"the {ordinal_word(i)} highlighted cube"
-        segments.append(Segment(f"pick up {which}, which is {c}", f"pick up {which} at <{yx[0]}, {yx[1]}>, which is {c}", _length(rng, 50, 90), yx, _grab(f"cube_{c}")))
+        segments.append(Segment(f"pick up {which}, which is {c}", f"pick up {which} at {point_text(yx)}, which is {c}", _length(rng, 50, 90), yx, _grab(f"cube_{c}")))
         if i < k:
             aside = (190, 88 + 40 * i)  # each put down apart from the others
             segments.append(Segment("place the cube onto the table", "place the cube onto the table", _length(rng, 10, 14), aside, _move(f"cube_{c}", aside)))

@@ -88,20 +88,20 @@ def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources:
                 usage["prompt_tokens"] += answer.prompt_tokens or 0
                 usage["completion_tokens"] += answer.completion_tokens or 0
                 failed += not answer.ok
-    described = labeller.describe()
+    scope = run_scope(labeller, styles, spatial, source_records(sources, [e.work for e in episodes]), spec)
     return {
         "format": LABEL_SET_FORMAT,
         "name": name,
         "id": content_id(episodes),
         "package": {"name": "robomme-mem", "version": __version__},
-        "labeller": described["labeller"],
+        "labeller": scope["labeller"],
         "located": bool(getattr(labeller, "located", False)),
-        "params": labeller.params.to_dict(),
-        "styles": list(styles),
-        "spatial": spatial,
+        "params": scope["params"],
+        "styles": scope["styles"],
+        "spatial": scope["spatial"],
         "prompt_templates": {f"{t.id}@{t.version}": t.sha256 for t in LABEL_TEMPLATES},
-        "spec": {**spec.recorded(), "stride": spec.stride, "strides": dict(sorted(spec.strides.items()))},
-        "sources": source_records(sources, [e.work for e in episodes]),
+        "spec": {**spec.recorded(), **scope["spec"]},
+        "sources": scope["sources"],
         "counts": {"entries": entries, "requests": len(seen), "failed": failed},
         "usage": usage,
     }

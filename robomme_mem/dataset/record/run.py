@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import __version__
-from ...executors import run_jobs
+from ...executors import EpisodesRun, run_jobs
 from ...jsonl import append_line
 from ..pool import worker_count
 from .files import merge_staged, recorded_episodes, same_kept_data, stage_episode, staged_file
@@ -30,15 +30,12 @@ RAW = ".raw"
 
 
 @dataclass
-class RecordRun:
-    out: Path
-    kept: list[dict] = field(default_factory=list)
-    refused: list[dict] = field(default_factory=list)
-    skipped: int = 0
-    """Episodes the folder already held (not recorded again)."""
+class RecordRun(EpisodesRun):
+    """``kept`` and ``refused``: the episodes' manifest lines; ``skipped``: episodes the folder
+    already held (not recorded again)."""
+
     files: dict[str, int] = field(default_factory=dict)
     """Episodes per task file after the merge."""
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +145,7 @@ def read_back(path: Path, episode: int) -> dict:
         ep = source.episode(episode)
         ep.check_images()
         planned = plan_episode(ep)
-        for step in sorted({*range(planned.timeline.execution_start), *planned.timeline.call_frames}):
+        for step in planned.read_steps:
             ep.front_image(step)
         return {"steps": ep.num_steps, "video_steps": planned.timeline.execution_start, "call_frames": len(planned.timeline.call_frames),
                 "completed": bool(ep.is_completed(ep.num_steps - 1))}

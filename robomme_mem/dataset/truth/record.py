@@ -11,11 +11,11 @@ import json
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ... import __version__
-from ...executors import run_jobs
+from ...executors import EpisodesRun, run_jobs
 from ..checksum import SOURCE_CHECKSUM, file_checksum
 from ..plan import episodes_of, plan_episode
 from ..pool import worker_count
@@ -26,15 +26,10 @@ from .files import TruthWriter, key_of
 
 
 @dataclass
-class TruthRun:
-    out: Path
-    kept: list[dict] = field(default_factory=list)
-    """A summary of each episode given its truth (:func:`summary`; the truths themselves are in the file)."""
-    refused: list[dict] = field(default_factory=list)
-    """``{"task", "episode", "problems", ...}`` of each episode that got no truth."""
-    skipped: int = 0
-    """Episodes the file already held for this simulator (not replayed again)."""
-    seconds: float = 0.0
+class TruthRun(EpisodesRun):
+    """``kept``: a summary of each episode given its truth (:func:`summary`; the truths themselves
+    are in the file); ``refused``: ``{"task", "episode", "problems", ...}`` of each that got none;
+    ``skipped``: episodes the file already held for this simulator (not replayed again)."""
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,10 @@ def summary(result, source_label: str, elapsed: float) -> str:
     without = (manifest.get("scene") or {}).get("episodes_without_truth")
     if without:
         lines.append(f"  scene: no truth for {len(without)} episode(s), left out of it: {', '.join(without[:3])}{', ...' if len(without) > 3 else ''}")
-    splits = sorted({s for c in manifest["configs"].values() for s in c}, key=lambda s: (s != "train", s))
+    from .dataset.layout import EVERY_SPLIT
+
+    held = {s for c in manifest["configs"].values() for s in c}
+    splits = [s for s in EVERY_SPLIT if s in held] + sorted(held - set(EVERY_SPLIT))
     width = max(len(c) for c in manifest["configs"])
     lines.append(f"  {'config':<{width}}  " + "  ".join(f"{s:>10}" for s in splits))
     for config, counts in manifest["configs"].items():
@@ -706,6 +709,10 @@ def _record_parser(sub) -> None:
     p.add_argument("--failures", choices=FAILURE_POLICIES, default="auto", help="injected failed grasps: auto (RoboMME's rule: episodes 0-5), none, "
                    "or z / xy / mixed on every episode (default: auto)")
     p.add_argument("--trim", action="store_true", help="leave out what a memory dataset never reads (depth, wrist images) and store front images with gzip 9")
+    p.add_argument("--truth", type=Path, metavar="FILE", help="capture the scene truth while recording and write the folder's into FILE "
+                   "(what `robomme-mem truth` would replay; --truth FILE of build and audit reads it)")
+    p.add_argument("--shard-episodes", type=positive_int, metavar="N", help="at scale: episode e goes to record_dataset_<Task>.shard-<e // N>.h5, "
+                   "so a run rewrites only the shards it adds to (default: one file per task)")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes, one episode each (default: 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="run each episode as a Ray task: host:port, ray://host:port, auto or local")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -723,7 +730,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from .dataset.record.run import record_run
 
     run = record_run(args.tasks, args.split, episode_numbers(args.episodes), args.out, failures=args.failures, trim=args.trim,
-                     workers=args.workers, ray_address=args.ray, progress=not args.quiet)
+                     workers=args.workers, ray_address=args.ray, progress=not args.quiet, truth=args.truth, shard_episodes=args.shard_episodes)
     for line in run.kept:
         failure = line.get("injected_failure")
         said = f", failed grasp {failure['mode']} at subgoal {failure['subgoal_index']} ({failure['subgoal']})" if failure and failure.get("executed") else ""
@@ -732,7 +739,17 @@ def _cmd_record(args: argparse.Namespace) -> int:
     for line in run.refused:
         print(f"  {line['task']} episode {line['episode']} (seed {line['seed']}): not kept: {line['reason']}", file=sys.stderr)
     held = f"; {run.skipped} already there" if run.skipped else ""
-    files = ", ".join(f"{task} {n}" for task, n in run.files.items()) or "none changed"
+    files = ", ".join(f"{name} {n}" for name, n in run.files.items()) or "none changed"
     print(f"recorded {len(run.kept)} of {len(run.kept) + len(run.refused)} episodes into {run.out} in {run.seconds:.1f} s{held} "
           f"(episodes per file: {files})")
-    return 1 if run.refused else 0
+    for line in run.kept:
+        if "capture_problem" in line:
+            print(f"  {line['task']} episode {line['episode']}: no captured truth: {line['capture_problem']}", file=sys.stderr)
+    if run.truth is not None:
+        truth = run.truth
+        for refused in truth.refused:
+            print(f"  {refused['task']} episode {refused['episode']}: captured truth refused: {'; '.join(refused['problems'])}", file=sys.stderr)
+        later = (f"; {len(truth.uncaptured)} recorded without --truth ({', '.join(truth.uncaptured[:3])}{', ...' if len(truth.uncaptured) > 3 else ''}): "
+                 "`robomme-mem truth` replays them") if truth.uncaptured else ""
+        print(f"captured truth of {len(truth.kept)} episodes in {args.truth} ({truth.added} new records){later}")
+    return 1 if run.refused or (run.truth is not None and run.truth.refused) else 0

@@ -32,7 +32,7 @@ from .labels.engine import EpisodeLabels
 from .labels.lookup import RULES, BuildLabels
 from .labels.sets import content_id, default_store
 from ..png import PNG_COMPRESS_LEVEL
-from .layout import CARD, MANIFEST, MAX_SHARD_BYTES, SWIFT_IMAGES_DIR, video_path
+from .layout import CARD, FAILURES_SPLIT, MANIFEST, MAX_SHARD_BYTES, SWIFT_IMAGES_DIR, video_path
 from .pool import bounded_imap, workers
 from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
 from .source import find_source_files, open_source, select_files, task_of
@@ -211,7 +211,8 @@ def build(
         manifest = build_manifest(
             spec=options.spec.recorded(),
             options=recorded,
-            splits={"seed": options.spec.split_seed, "validation_fraction": options.spec.validation_fraction},
+            splits={"seed": options.spec.split_seed, "validation_fraction": options.spec.validation_fraction,
+                    **({"hold_out_failures": True} if options.spec.hold_out_failures else {})},
             labels=label_info,
             labels_audit=audit([e for _, e in done.labels]) if label_info is not None else None,
             sources=source_records(files, done.planned, done.frame_digests),
@@ -304,8 +305,21 @@ def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOpti
     episodes = [(tasks[path], index) for path, index in where]
     if options.split_file:
         known = [(tasks[path], index) for path, index in episodes_of(files)] if options.max_episodes is not None else None
-        return read_split_file(options.split_file, episodes, known)
-    return assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
+        splits = read_split_file(options.split_file, episodes, known)
+    else:
+        splits = assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
+    if options.spec.hold_out_failures:  # wherever the split put them
+        splits.update({key: FAILURES_SPLIT for key in failure_episodes(where, tasks)})
+    return splits
+
+
+def failure_episodes(where: list[tuple[Path, int]], tasks: dict[Path, str]) -> list[tuple[str, int]]:
+    """(task, episode) of each episode holding a failed grasp injected while recording (its file says so)."""
+    out = []
+    for path in dict.fromkeys(p for p, _ in where):
+        with open_source(path) as source:
+            out += [(tasks[path], index) for p, index in where if p == path and source.episode(index).injected_failure]
+    return out
 
 
 def _scene_record(truth: str, recorded: dict, no_truth: list[str]) -> dict:

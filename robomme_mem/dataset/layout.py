@@ -24,6 +24,11 @@ TRACES_DIR = "traces"
 TRAIN_SPLIT = "train"
 VALIDATION_SPLIT = "validation"
 SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT)
+"""The splits every build writes (validation may be empty)."""
+FAILURES_SPLIT = "failures"
+"""Episodes with a failed grasp injected while recording, held out by the spec's
+``splits.hold_out_failures``; written only where a build has some."""
+EVERY_SPLIT = (*SPLITS, FAILURES_SPLIT)
 
 MAX_SHARD_BYTES = 500 * 1000 * 1000
 """A Parquet shard is closed once it passes this size (under the Hub's recommended size)."""

@@ -39,6 +39,8 @@ class BuildSpec:
     duplicate_keyframes: bool = False
     split_seed: int = 0
     validation_fraction: float = 0.05
+    hold_out_failures: bool = False
+    """Episodes with a failed grasp injected while recording go to their own split, ``failures``."""
     labels: str = "rules"
     noise_seed: int = 0
     prompt_set: str = PROMPT_SET_VERSION
@@ -102,6 +104,7 @@ def _parse(data: dict, path: Path) -> BuildSpec:
         duplicate_keyframes=bool(segments.get("duplicate_keyframes", False)),
         split_seed=int(splits.get("seed", 0)),
         validation_fraction=fraction,
+        hold_out_failures=bool(splits.get("hold_out_failures", False)),
         labels=str(data.get("labels", {}).get("set", "rules")),
         noise_seed=int(data.get("baseline", {}).get("noise_seed", 0)),
         prompt_set=prompt_set,

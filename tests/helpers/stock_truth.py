@@ -5,9 +5,11 @@ Run in the simulator's environment (``$ROBOMME_MEM_SIM_PYTHON``: stock ManiSkill
     python tests/helpers/stock_truth.py OUT
 
 ManiSkill's own motion-planning solution picks ``PickCube-v1``'s cube and carries it to the
-goal; every step's front image, camera extrinsic and joint-position action is written as
-RoboMME's recorder writes them, and the cube's true pose and grasp at every step are kept
-aside in ``OUT/poses.json`` (the truth must find them again). ``OUT/perturbed/`` holds the same
+goal; every step's joint-position action, and the front image and camera extrinsic after it, is
+written as RoboMME's recorder writes them, and the cube's true pose and grasp after every step
+are kept aside in ``OUT/poses.json`` (the truth must find them again). The scene truth is
+captured while recording, through the capture ``robomme-mem record --truth`` uses, into
+``OUT/captured.jsonl`` (it must equal the replay's). ``OUT/perturbed/`` holds the same
 recording with a stretch of its actions pushed off (a replay that diverges: the truth must
 refuse it). Both are then replayed by ``record_truth`` with a stock env in place of RoboMME's:
 each alone in this process, then both together in two spawned processes and on a local Ray
@@ -54,41 +56,54 @@ def _np(x) -> np.ndarray:
 
 
 def record(out: Path) -> dict:
-    """Solve the task, keeping each step's observation and action; write the file and the poses."""
+    """Solve the task, keeping each step's action and the observation after it (as RoboMME's recorder
+    keeps ``timestep_<k>``), with the scene truth captured as it runs; write the file, the poses
+    and the captured truth (``OUT/captured.jsonl``)."""
     from mani_skill.examples.motionplanning.panda.solutions import solvePickCube
+
+    from robomme_mem.dataset.truth.capture import Capture, Kept
 
     env = make_stock(SEED)
     obs, _ = env.reset(seed=SEED)
     cube = env.unwrapped.cube
     steps: list[dict] = []
-    state = {"obs": obs, "grasped": False}
     original = env.step
 
     def step(action):
-        before = state["obs"]
-        p = _np(cube.pose.p).reshape(-1)
-        steps.append({"obs": before, "action": np.asarray(action, dtype=np.float64).reshape(-1), "cube": p.tolist(), "grasped": state["grasped"]})
         obs, reward, terminated, truncated, info = original(action)
-        state["obs"], state["grasped"] = obs, bool(_np(info["is_grasped"]).any())
+        steps.append({"obs": obs, "action": np.asarray(action, dtype=np.float64).reshape(-1), "cube": _np(cube.pose.p).reshape(-1).tolist(),
+                      "grasped": bool(_np(info["is_grasped"]).any())})
         return obs, reward, terminated, truncated, info
 
+    def kept(result) -> Kept:  # this recorder keeps every step
+        obs, _, terminated, _, info = result
+        return Kept(len(steps) - 1, _camera(obs, "extrinsic_cv"), _np(obs["sensor_data"]["base_camera"]["segmentation"])[0], False, terminated, info)
+
     env.step = step
-    result = solvePickCube(env, seed=SEED, debug=False, vis=False)
+    intrinsic = _camera(obs, "intrinsic_cv")
+    capture = Capture(env, TASK, kept, intrinsic, lambda: _camera(obs, "extrinsic_cv"))
+    with capture:
+        result = solvePickCube(env, seed=SEED, debug=False, vis=False)
     info = result[-1] if isinstance(result, tuple) else result
     success = bool(_np(info["success"]).any())
-    intrinsic = _np(state["obs"]["sensor_param"]["base_camera"]["intrinsic_cv"])[0]
     env.close()
     grasp = next(k for k, s in enumerate(steps) if s["grasped"])
     simple = [PICK if k < grasp else MOVE for k in range(len(steps))]
     simple[-1] = COMPLETED if success else simple[-1]
     raw = out / "raw" / f"{TASK}_ep0_seed{SEED}.h5"  # as RoboMME's recorder names its file
     write(raw, steps, simple, intrinsic, success)
-    # through the writer `robomme-mem record` uses: staged whole with its provenance, checked, merged into the task file
+    # through the writer `robomme-mem record` uses: staged whole with its provenance, checked, merged into the task file,
+    # its captured truth saved, then keyed by the merged file and written as `record --truth` writes it
+    from robomme_mem.dataset.record.captured import save_capture, write_captured_truth
     from robomme_mem.dataset.record.files import merge_staged, same_kept_data, stage_episode, staged_file
+    from robomme_mem.dataset.record.run import captured_record
+    from robomme_mem.dataset.truth.record import simulator_versions
 
     staged = stage_episode(raw, staged_file(out, TASK, 0), 0, {"recorder": "tests/helpers/stock_truth.py", "env": ENV_ID, "seed": SEED, "injected_failure": None})
     same_kept_data(raw, staged, 0)
+    save_capture(out, TASK, 0, captured_record(capture, staged, 0))
     merge_staged(out, [TASK])
+    captured = write_captured_truth(out, [TASK], out / "captured.jsonl", simulator_versions())
     poses = [{"step": k, "cube": s["cube"], "grasped": s["grasped"]} for k, s in enumerate(steps)]
     (out / "poses.json").write_text(json.dumps({"env": ENV_ID, "seed": SEED, "success": success, "steps": poses}))
     perturbed = [dict(s) for s in steps]
@@ -96,7 +111,13 @@ def record(out: Path) -> dict:
         s["action"] = s["action"] + np.array([0, 0.3, 0, 0, 0, 0, 0, 0][: len(s["action"])])
     (out / "perturbed").mkdir(exist_ok=True)
     write(out / "perturbed" / f"record_dataset_{TASK}.h5", perturbed, simple, intrinsic, success, episode=1)  # one task's episode numbers are unique across files
-    return {"steps": len(steps), "grasp": grasp, "success": success}
+    return {"steps": len(steps), "grasp": grasp, "success": success, "captured": {"kept": captured.kept, "refused": captured.refused},
+            "capture_seconds": round(capture.seconds, 2)}
+
+
+def _camera(obs, name: str) -> np.ndarray:
+    value = _np(obs["sensor_param"]["base_camera"][name])[0]
+    return value.astype(np.float64)
 
 
 def write(path: Path, steps: list[dict], simple: list[str], intrinsic: np.ndarray, success: bool, episode: int = 0) -> None:
@@ -114,7 +135,7 @@ def write(path: Path, steps: list[dict], simple: list[str], intrinsic: np.ndarra
             boundary = k == 0 or simple[k] != simple[k - 1]
             write_step(group, k, image, simple[k], simple[k], simple[k], simple[k], False, boundary, success and k == len(steps) - 1, np.array([0.0, 0.0]), 1)
             t = group[f"timestep_{k}"]
-            t["obs"].create_dataset("front_camera_extrinsic", data=_np(s["obs"]["sensor_param"]["base_camera"]["extrinsic_cv"])[0].astype(np.float64))
+            t["obs"].create_dataset("front_camera_extrinsic", data=_camera(s["obs"], "extrinsic_cv"))
             t["action"].create_dataset("joint_action", data=s["action"].astype(np.float64))
 
 

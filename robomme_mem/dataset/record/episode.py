@@ -17,6 +17,7 @@ Imported only in the process that records (a worker): nothing here loads in the 
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import time
 from pathlib import Path
@@ -60,9 +61,12 @@ def _screw_then_rrt(planner, screw_failure) -> None:
     planner.move_to_pose_with_screw = move
 
 
-def record_once(job: RecordJob, seed: int, raw_dir: Path) -> dict:
+def record_once(job: RecordJob, seed: int, raw_dir: Path, *, capture: bool = False) -> dict:
     """Record ``job`` with ``seed`` into ``raw_dir`` (RoboMME's recorder writes
-    ``hdf5_files/<Task>_ep<N>_seed<S>.h5``); what happened, with the file on success."""
+    ``hdf5_files/<Task>_ep<N>_seed<S>.h5``); what happened, with the file on success.
+
+    ``capture``: take the scene truth while recording (:mod:`..truth.capture`); the result's
+    ``capture`` makes its record once the episode is read back."""
     from ...stock_maniskill import patch_stock_maniskill
 
     patch_stock_maniskill()
@@ -91,14 +95,19 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path) -> dict:
     if job.failure is not None:
         kwargs["robomme_failure_recovery"] = True
         kwargs["robomme_failure_recovery_mode"] = None if job.failure == "mixed" else job.failure
-    out = {"seed": seed, "success": False, "reason": None, "raw": None, "injected_failure": None}
+    out = {"seed": seed, "success": False, "reason": None, "raw": None, "injected_failure": None, "capture": None}
     started = time.perf_counter()
     env = gym.make(job.task, **kwargs)
     env = RobommeRecordWrapper(env, dataset=str(raw_dir), env_id=job.task, episode=job.episode, seed=seed, save_video=True)
     success = False
+    riding = contextlib.ExitStack()
     try:
         env.reset()
         base = env.unwrapped
+        if capture:
+            from ..truth.capture import robomme_capture
+
+            out["capture"] = robomme_capture(env, job.task)
         tasks = list(getattr(base, "task_list", []) or [])
         marked = getattr(base, "fail_grasp_task_index", None)
         if marked is not None:
@@ -110,6 +119,8 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path) -> dict:
         else:
             planner = FailAwarePandaArmMotionPlanningSolver(env, **common)
         _screw_then_rrt(planner, ScrewPlanFailure)
+        if out["capture"] is not None:
+            riding.enter_context(out["capture"])  # the solvers step the recorder from here on
         for index, entry in enumerate(tasks):
             solve = entry.get("solve")
             if not callable(solve):
@@ -145,6 +156,7 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path) -> dict:
         out["reason"] = f"{type(exc).__name__}: {exc}".strip()
     finally:
         planner_functions.solve_pickup_fail = failing
+        riding.close()
         try:
             env.close()  # the recorder writes its file here
         except Exception as exc:  # noqa: BLE001

@@ -7,6 +7,11 @@ reads. A staged episode is done: a killed run resumes without recording it again
 a run, each task's staged episodes and those its ``record_dataset_<Task>.h5`` already holds are
 written into a new file that replaces the old one in one rename; only then are the staged files
 removed. So a file is whole or absent, and an episode is in one place or the other.
+
+At scale a task's episodes are sharded (``shard_episodes``): episode ``e`` goes to
+``record_dataset_<Task>.shard-<e // n>.h5``, so a merge rewrites only the shards it adds to. The
+source reads a shard as any task file (the task is the name's last ``_`` part before its first
+dot, as RoboMME's own builder reads it).
 """
 
 from __future__ import annotations
@@ -30,8 +35,24 @@ TRIMMED_OBS = ("wrist_rgb", "front_depth", "wrist_depth", "wrist_camera_extrinsi
 """What a memory dataset never reads, left out by ``trim`` (as ``../shared/data/robomme-real`` was trimmed)."""
 
 
-def task_file(out: Path, task: str) -> Path:
-    return Path(out) / f"{SOURCE_FILE_PREFIX}{task}{SOURCE_FILE_SUFFIX}"
+SHARD = ".shard-{:05d}"
+
+
+def task_file(out: Path, task: str, episode: int | None = None, shard_episodes: int | None = None) -> Path:
+    """The file ``episode`` of ``task`` goes to: ``record_dataset_<Task>.h5``, or its shard."""
+    shard = SHARD.format(episode // shard_episodes) if shard_episodes and episode is not None else ""
+    return Path(out) / f"{SOURCE_FILE_PREFIX}{task}{shard}{SOURCE_FILE_SUFFIX}"
+
+
+def task_files(out: Path, task: str) -> list[Path]:
+    """Every file of ``task`` in ``out``: the task file and its shards, sorted by name."""
+    whole = task_file(out, task)
+    return sorted(p for p in [whole, *Path(out).glob(f"{whole.stem}.shard-*{SOURCE_FILE_SUFFIX}")] if p.is_file())
+
+
+def episodes_in(path: Path) -> list[int]:
+    with h5py.File(path, "r") as h5:
+        return sorted(int(k.split("_")[1]) for k in h5 if k.startswith("episode_"))
 
 
 def staged_file(out: Path, task: str, episode: int) -> Path:
@@ -106,40 +127,47 @@ def provenance_of(group: h5py.Group) -> dict | None:
 def recorded_episodes(out: Path, task: str) -> set[int]:
     """Episodes of ``task`` already recorded into ``out``: in its task file, or staged."""
     done = {_staged_episode(p) for p in (Path(out) / STAGED / task).glob("episode_*/*.h5")}
-    path = task_file(out, task)
-    if path.is_file():
-        with h5py.File(path, "r") as h5:
-            done |= {int(k.split("_")[1]) for k in h5 if k.startswith("episode_")}
+    for path in task_files(out, task):
+        done.update(episodes_in(path))
     return done
 
 
-def merge_staged(out: Path, tasks: Iterable[str]) -> dict[str, int]:
-    """Write each task's staged episodes into its ``record_dataset_<Task>.h5`` (a new file renamed
-    into place, with the episodes it held), then remove them; episodes per task file."""
+def merge_staged(out: Path, tasks: Iterable[str], shard_episodes: int | None = None) -> dict[str, int]:
+    """Write each task's staged episodes into its file (or shards: :func:`task_file`), each a new
+    file renamed into place with the episodes it held, then remove them; episodes per file written."""
     counts = {}
     for task in tasks:
         staged = sorted((Path(out) / STAGED / task).glob("episode_*/*.h5"), key=_staged_episode)
         if not staged:
             continue
-        final = task_file(out, task)
-        part = final.with_name(final.name + ".part")
-        with h5py.File(part, "w") as dst:
-            if final.is_file():
-                with h5py.File(final, "r") as old:
-                    for key, value in old.attrs.items():
-                        dst.attrs[key] = value
-                    for key in old:
-                        old.copy(old[key], dst, key)
-            for path in staged:
-                with h5py.File(path, "r") as src:
-                    for key in src:
-                        if key in dst:
-                            del dst[key]  # recorded again on purpose: the new one wins
-                        src.copy(src[key], dst, key)
-            counts[task] = sum(1 for k in dst if k.startswith("episode_"))
-        os.replace(part, final)
+        into: dict[Path, list[Path]] = {}
+        for path in staged:
+            into.setdefault(task_file(out, task, _staged_episode(path), shard_episodes), []).append(path)
+        for final, paths in into.items():
+            counts[final.name] = _merge_into(final, paths)
         shutil.rmtree(Path(out) / STAGED / task, ignore_errors=True)
     staged_root = Path(out) / STAGED
     if staged_root.is_dir() and not any(staged_root.iterdir()):
         staged_root.rmdir()
     return counts
+
+
+def _merge_into(final: Path, staged: list[Path]) -> int:
+    """``final`` rewritten with the episodes it held and ``staged`` (one rename); its episode count."""
+    part = final.with_name(final.name + ".part")
+    with h5py.File(part, "w") as dst:
+        if final.is_file():
+            with h5py.File(final, "r") as old:
+                for key, value in old.attrs.items():
+                    dst.attrs[key] = value
+                for key in old:
+                    old.copy(old[key], dst, key)
+        for path in staged:
+            with h5py.File(path, "r") as src:
+                for key in src:
+                    if key in dst:
+                        del dst[key]  # recorded again on purpose: the new one wins
+                    src.copy(src[key], dst, key)
+        count = sum(1 for k in dst if k.startswith("episode_"))
+    os.replace(part, final)
+    return count

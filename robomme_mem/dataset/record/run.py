@@ -22,6 +22,7 @@ from ... import __version__
 from ...executors import EpisodesRun, run_jobs
 from ...jsonl import append_line
 from ..pool import worker_count
+from .captured import CapturedTruth, save_capture, write_captured_truth
 from .files import merge_staged, recorded_episodes, same_kept_data, stage_episode, staged_file
 from .jobs import RecordJob, metadata_file, pin_numerics, plan_jobs, read_metadata
 
@@ -35,7 +36,9 @@ class RecordRun(EpisodesRun):
     already held (not recorded again)."""
 
     files: dict[str, int] = field(default_factory=dict)
-    """Episodes per task file after the merge."""
+    """Episodes per file the merge wrote (task files or shards)."""
+    truth: CapturedTruth | None = None
+    """What ``truth`` got: the folder's captured truths, keyed and judged (None: no truth asked)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class _Work:
     out: str
     trim: bool
     versions: dict
+    capture: bool = False
 
 
 def robomme_root() -> Path:
@@ -68,8 +72,13 @@ def plan_run(tasks: Sequence[str], split: str, episodes: list[int], policy: str,
 
 
 def record_run(tasks: Sequence[str], split: str, episodes: list[int], out: str | Path, *, failures: str = "auto", trim: bool = False,
-               workers: int | None = 1, ray_address: str | None = None, progress: bool = True) -> RecordRun:
-    """Record every asked episode ``out`` does not hold yet (see the module's docstring)."""
+               workers: int | None = 1, ray_address: str | None = None, progress: bool = True, truth: str | Path | None = None,
+               shard_episodes: int | None = None) -> RecordRun:
+    """Record every asked episode ``out`` does not hold yet (see the module's docstring).
+
+    ``truth``: capture each episode's scene truth while recording it, and write the truth file
+    of the folder's episodes there (:mod:`.captured`). ``shard_episodes``: episodes per shard
+    file (:func:`.files.task_file`; default: one file per task)."""
     from ..truth.record import simulator_versions
 
     started = time.perf_counter()
@@ -90,10 +99,12 @@ def record_run(tasks: Sequence[str], split: str, episodes: list[int], out: str |
         append_line(manifest, result)
         (run.kept if result["kind"] == "episode" else run.refused).append(result)
 
-    run_jobs(_record_job, [_Work(job, str(out), trim, versions) for job in todo], keep, workers=worker_count(workers, len(todo)),
+    run_jobs(_record_job, [_Work(job, str(out), trim, versions, truth is not None) for job in todo], keep, workers=worker_count(workers, len(todo)),
              ray_address=ray_address, name=lambda w: f"{w.job.task}:{w.job.episode}", desc="recording", progress=progress)
-    run.files = merge_staged(out, tasks)
+    run.files = merge_staged(out, tasks, shard_episodes)
     shutil.rmtree(out / RAW, ignore_errors=True)
+    if truth is not None:
+        run.truth = write_captured_truth(out, tasks, Path(truth), simulator_versions())
     run.seconds = time.perf_counter() - started
     return run
 
@@ -107,7 +118,7 @@ def _record_job(work: _Work) -> dict:
     shutil.rmtree(raw_dir, ignore_errors=True)
     tries = []
     for seed in job.seeds:
-        result = record_once(job, seed, raw_dir)
+        result = record_once(job, seed, raw_dir, capture=work.capture)
         tries.append({"seed": seed, "reason": result["reason"], "seconds": result["seconds"]})
         if result["success"]:
             break
@@ -133,7 +144,24 @@ def _record_job(work: _Work) -> dict:
         return {"kind": "refused", **line, "reason": f"the recorded episode fails its check: {type(exc).__name__}: {exc}"}
     line["raw_mb"], line["mb"] = round(raw.stat().st_size / 1e6, 1), round(staged.stat().st_size / 1e6, 1)
     shutil.rmtree(raw_dir, ignore_errors=True)
+    if result["capture"] is not None:
+        try:
+            save_capture(Path(work.out), job.task, job.episode, captured_record(result["capture"], staged, job.episode))
+            line["capture_seconds"] = round(result["capture"].seconds, 1)
+        except Exception as exc:  # noqa: BLE001  (the episode stands; it has no captured truth, and the run says why)
+            line["capture_problem"] = f"{type(exc).__name__}: {exc}"
     return {"kind": "episode", **line}
+
+
+def captured_record(capture, path: Path, episode: int) -> dict:
+    """The truth record (without its key) of what ``capture`` saw, planned as ``robomme-mem truth`` plans the file's episode."""
+    from ..plan import plan_episode
+    from ..source import SourceFile
+    from ..spec import load_spec
+
+    with SourceFile(path) as source:
+        ep = source.episode(episode)
+        return capture.truth(plan_episode(ep, load_spec().stride_for), ep)
 
 
 def read_back(path: Path, episode: int) -> dict:

@@ -132,3 +132,22 @@ class TruthWriter:
     def append(self, record: dict) -> None:
         append_line(self.path, record)
         self.done.add(key_of(record))
+
+
+def write_records(path: str | Path, header: dict, records: list[dict]) -> int:
+    """Put ``records`` into the truth file at ``path`` in one rename: a new file (``header`` first),
+    or the old one's header and records with these added (a record whose key the file holds
+    already is left as it was); how many were added."""
+    path = Path(path)
+    held_header, held = (_records(path)[0], [r for _, _, r in _records(path)[1]]) if path.exists() and path.stat().st_size else ({"format": TRUTH_FORMAT, **header}, [])
+    keys = {key_of(r) for r in held}
+    added = [r for r in records if key_of(r) not in keys]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for line in (held_header, *held, *added):
+            fh.write(json.dumps(line, separators=(",", ":")) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return len(added)

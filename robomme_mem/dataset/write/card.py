@@ -19,7 +19,7 @@ from ..checksum import READ_DIGEST, SOURCE_CHECKSUM
 from ...configs import ALL_CONFIGS, BUILDABLE_CONFIGS, DEFAULT_CONFIG, SCENE, TRACES
 from ..assemble.answerable import answerable_table
 from ..assemble.schema import SCENE_DOCS
-from ..layout import SPLITS, parquet_dir
+from ..layout import EVERY_SPLIT, FAILURES_SPLIT, SPLITS, parquet_dir
 
 TEMPLATE = "robomme-mem.md"
 ROBOMME_TERMS = "https://github.com/RoboMME/robomme_benchmark"
@@ -72,7 +72,7 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str
         "configs:",
     ]
     for config, splits in data_files.items():
-        present = [split for split in SPLITS if splits.get(split)]
+        present = [split for split in EVERY_SPLIT if splits.get(split)]
         if not present:  # nothing to load (every episode left out): no config
             continue
         lines.append(f"- config_name: {config}")
@@ -127,8 +127,10 @@ def failures_text(manifest: dict) -> str:
     if not failures:
         return ""
     modes = ", ".join(f"{m} {n}" for m, n in sorted(Counter(e["injected_failure"].get("mode") for e in failures).items()))
+    held = (f" They are held out as the `{FAILURES_SPLIT}` split (the spec's `splits.hold_out_failures`)."
+            if manifest["splits"].get("hold_out_failures") else "")
     return (f" {len(failures)} of them hold a failed grasp injected while recording (`robomme-mem record`; modes: {modes}):"
-            " the gripper closes on nothing and reopens before the real grasp. The `traces` config names it per episode (`injected_failure`).")
+            " the gripper closes on nothing and reopens before the real grasp. The `traces` config names it per episode (`injected_failure`)." + held)
 
 
 def origin_text(manifest: dict) -> tuple[str, str]:
@@ -210,6 +212,7 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth
     labels = manifest.get("labels") or {}
     params = labels.get("params") or {}
     spec = manifest["spec"]
+    shown = [s for s in EVERY_SPLIT if s in SPLITS or any(counts.get(s) for counts in manifest["configs"].values())]
     fraction = manifest["splits"]["validation_fraction"]
     split_text = (
         "the episodes listed in the build's split file are validation."
@@ -244,10 +247,10 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth
         spec_name=spec["file"],
         spec_version=spec["version"],
         spec_sha=spec["sha256"],
-        split_header=" | ".join(f"{s} rows" for s in SPLITS),
-        split_rule="---|" * len(SPLITS),
+        split_header=" | ".join(f"{s} rows" for s in shown),
+        split_rule="---|" * len(shown),
         config_rows="\n".join(
-            f"| `{c}` | {_DESCRIPTIONS.get(c, c)} | " + " | ".join(str(manifest["configs"][c].get(s, 0)) for s in SPLITS) + " |" for c in configs
+            f"| `{c}` | {_DESCRIPTIONS.get(c, c)} | " + " | ".join(str(manifest["configs"][c].get(s, 0)) for s in shown) + " |" for c in configs
         ),
         split_rule_text=split_text,
         repo=load,

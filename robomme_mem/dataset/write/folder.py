@@ -36,13 +36,20 @@ class BuildWriters:
     def __enter__(self) -> BuildWriters:
         for config in self.configs:
             for split in SPLITS:
-                if config in ROW_CONFIGS:
-                    path = self.root / swift_jsonl(config, split)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    self._jsonl[(config, split)] = HashingFile(path)
-                folder = self.root / parquet_dir(config)
-                self._parquet[(config, split)] = ShardWriter(folder, split, arrow_schema(config), self.max_shard_bytes)
+                self._open(config, split)
         return self
+
+    def _open(self, config: str, split: str) -> ShardWriter:
+        """The Parquet writer of (config, split), opened with its JSONL on first use (train and
+        validation at the start: every build has them; the held-out failures only if it has some)."""
+        if (config, split) not in self._parquet:
+            if config in ROW_CONFIGS:
+                path = self.root / swift_jsonl(config, split)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._jsonl[(config, split)] = HashingFile(path)
+            self._parquet[(config, split)] = ShardWriter(self.root / parquet_dir(config), split, arrow_schema(config), self.max_shard_bytes)
+            self.counts[config].setdefault(split, 0)
+        return self._parquet[(config, split)]
 
     def __exit__(self, exc_type, *exc) -> None:
         for handle in self._jsonl.values():
@@ -60,8 +67,8 @@ class BuildWriters:
     def add_rows(self, task: str, episode: int, split: str, rows: dict[str, list[Row]], frames: dict[str, bytes]) -> None:
         """Write one episode's rows of every config (``frames``: PNG bytes by path, embedded in Parquet)."""
         for config, config_rows in rows.items():
+            writer = self._open(config, split)
             handle = self._jsonl[(config, split)]
-            writer = self._parquet[(config, split)]
             baseline = config in BASELINE_CONFIGS
             for row in config_rows:
                 handle.write(swift_line(row[0]).encode("utf-8"))
@@ -72,7 +79,7 @@ class BuildWriters:
 
     def add_scene(self, split: str, rows: list[dict]) -> None:
         """Write one episode's ``scene`` rows (each embeds its call frame)."""
-        writer = self._parquet[(SCENE, split)]
+        writer = self._open(SCENE, split)
         for row in rows:
             writer.add(row, size_hint=len(row["image"]["bytes"]))
         self.counts[SCENE][split] += len(rows)
@@ -80,7 +87,7 @@ class BuildWriters:
 
     def add_trace(self, split: str, trace: dict) -> None:
         if TRACES in self.configs:
-            self._parquet[(TRACES, split)].add(trace)
+            self._open(TRACES, split).add(trace)
             self.counts[TRACES][split] += 1
 
     def _keep_budget(self) -> None:

@@ -420,3 +420,18 @@ def test_a_captured_completion_may_come_when_the_solver_is_done_never_before_the
     moved = _truth_of([0, 0, 0, 0, 1, 1], done_at=[4])
     moved["steps"][3]["position"]["cube"][2] += 0.005  # 5 mm: not the same scene
     assert disagreements(moved, replayed) == ["steps: position differs at 1 of 6 steps (first at step 3)"]
+
+
+def test_a_press_comes_with_its_completion_in_either_truth():
+    from robomme_mem.dataset.truth.agree import disagreements
+
+    def pressed(indices, at):
+        truth = _truth_of(indices, done_at=[at])
+        truth["events"][0]["subgoal"] = "press the button"
+        truth["events"].append({"step": at, "kind": "press", "object": "cube", "point": [100, 120]})
+        return truth
+
+    assert disagreements(pressed([0, 0, 0, 0, 1, 1], 4), pressed([0, 0, 1, 1, 1, 1], 2)) == []
+    late = pressed([0, 0, 0, 0, 1, 1], 4)
+    late["events"][-1]["step"] = 5  # a press after its own completion: not what either truth writes
+    assert disagreements(late, pressed([0, 0, 1, 1, 1, 1], 2)) == ["events: 2 against 2 in execution, or at other steps"]

@@ -48,7 +48,7 @@ def test_two_cubes_binned_are_two_objects_each_picked_from_its_own_place():
 def test_a_grasp_that_closed_on_nothing_is_a_failed_attempt_not_a_pick():
     events = robot_actions(binfill_rows(), KINDS)
     failed = [e for e in events if e["kind"] == "failed_grasp"]
-    assert [(e["step"], e["point"]) for e in failed] == [(1, [60, 110])]
+    assert [(e["step"], e["point"], e["object"]) for e in failed] == [(1, [60, 110], "cube_blue_0")]  # the cube it aimed at: the one then picked
     assert [e["step"] for e in events if e["kind"] == "pick"] == [3, 7]
 
 

@@ -15,7 +15,7 @@ happened in a video task's demonstration, before execution.
 - ``cover``: a cube came under a container for the first time (a video task's demonstration).
 - ``failed_grasp``: the gripper closed and opened again holding nothing, and the same subgoal
   then picked something up: RoboMME's injected failure (hover, close on nothing, reopen),
-  never an outcome.
+  never an outcome. ``object`` is what it aimed at: what that subgoal picked next.
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def covers(rows: Sequence[dict]) -> list[dict]:
 
 def failed_grasps(rows: Sequence[dict], picks: Sequence[dict]) -> list[dict]:
     """A ``failed_grasp`` for each closing of the gripper on nothing that the same subgoal
-    (``task_index``) follows with a pick. ``point`` is the gripper's pixel when it closed, where
-    the rows carry it (``tcp_pixel``)."""
+    (``task_index``) follows with a pick of ``object``, the one it aimed at. ``point`` is the
+    gripper's pixel when it closed, where the rows carry it (``tcp_pixel``)."""
     task_of = {r["step"]: r.get("task_index") for r in rows}
     out = []
     closed_at = None
@@ -132,8 +132,9 @@ def failed_grasps(rows: Sequence[dict], picks: Sequence[dict]) -> list[dict]:
             empty = empty and not row.get("held")
         if not closed and closed_at is not None:
             start = rows[closed_at]
-            if empty and any(p["step"] > start["step"] and task_of.get(p["step"]) == start.get("task_index") for p in picks):
-                out.append(_event("failed_grasp", start, point=_pixel(start.get("tcp_pixel"))))
+            aimed = next((p for p in picks if p["step"] > start["step"] and task_of.get(p["step"]) == start.get("task_index")), None)
+            if empty and aimed is not None:
+                out.append(_event("failed_grasp", start, object=aimed["object"], point=_pixel(start.get("tcp_pixel"))))
             closed_at = None
     return out
 

@@ -13,8 +13,9 @@ evaluation) moves it at the step the subgoal's check first passes; RoboMME's rec
 it when the solver has finished the subgoal (it asks the env between solves), so a placement's
 completion is noted after the arm has let go and lifted. A captured ``subgoal_done`` may
 therefore come later than the replay's, never earlier and never past the replay's next one, and
-between the two the rows' subgoal index is the previous one. What the physics shows (picks,
-placements, presses, failed grasps, swaps, passes) must be at the same steps.
+between the two the rows' subgoal index is the previous one, and a press (the env's completion
+of a press subgoal) comes with its completion. What the physics shows (picks, placements, failed
+grasps, swaps, passes) must be at the same steps.
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ def disagreements(captured: dict, replayed: dict) -> list[str]:
     out += _calls(captured["calls"], replayed["calls"])
     if captured["grounded"] != replayed["grounded"]:
         out.append("grounded: the grounded points' checks differ")
-    seen = [sorted((e["step"], _shown([e])[0]) for e in t["events"] if not e.get("demo") and e["kind"] != "subgoal_done") for t in (captured, replayed)]
+    back = {c: r for r, c in lags or []}  # a press is noted with its completion: at the replay's step, it should be the replay's
+    seen = [sorted((back.get(e["step"], e["step"]) if t is captured and e["kind"] == "press" else e["step"], _shown([e])[0])
+                   for e in t["events"] if not e.get("demo") and e["kind"] != "subgoal_done") for t in (captured, replayed)]
     if seen[0] != seen[1]:
         out.append(f"events: {len(seen[0])} against {len(seen[1])} in execution, or at other steps")
     shown = [_shown(e for e in t["events"] if e.get("demo")) for t in (captured, replayed)]

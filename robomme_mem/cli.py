@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--labels", metavar="SET", help="label set of the memory configs, from the label store; 'rules' (the spec's default) labels offline during the build")
     b.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     b.add_argument("--allow-failed", action="store_true", help="leave episodes with failed labels out instead of refusing to build")
-    b.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file (written by `robomme-mem truth`; 'sample': the embedded sample's own): adds the scene config, one row per call frame with every object")
+    b.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file (written by `robomme-mem truth` or `record --truth`; 'sample': the embedded sample's own): adds the scene config, one row per call frame with every object")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)
 
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     a.add_argument("--json", type=Path, metavar="FILE", help="write the scores as JSON too")
     a.add_argument("--pictures", type=Path, metavar="DIR", help="with --truth: per episode a contact sheet of the memories' points on the frames beside the truth's objects, and DIR/index.html")
-    a.add_argument("--truth", type=Path, metavar="FILE", help="also score the memories against this scene truth (written by `robomme-mem truth`; 'sample': the embedded sample's own): "
+    a.add_argument("--truth", type=Path, metavar="FILE", help="also score the memories against this scene truth (written by `robomme-mem truth` or `record --truth`; 'sample': the embedded sample's own): "
                    "precision, recall of seen objects, hidden objects, stale entries, events, action claims")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_cmd_audit)
@@ -260,7 +260,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from .dataset.sample import resolve_truth
 
     if args.pictures and not args.truth:  # said before any work
-        raise ValueError("--pictures draws the scene truth beside the memories: add --truth FILE (written by `robomme-mem truth`), "
+        raise ValueError("--pictures draws the scene truth beside the memories: add --truth FILE (written by `robomme-mem truth` or `record --truth`), "
                          "or --truth sample for the embedded sample")
     sources, label = _sources(args.source)
     args.truth = resolve_truth(args.truth, bool(args.source))
@@ -392,7 +392,7 @@ def _label_parser(sub) -> None:
     p.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's; label with the spec you build with)")
     p.add_argument("--labeler", "--labeller", dest="labeller", choices=LABELLERS, default="rules", help="rules (offline, default), openai (any OpenAI-compatible endpoint) or truth (from --truth FILE)")
-    p.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file for --labeler truth (written by `robomme-mem truth`)")
+    p.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file for --labeler truth (written by `robomme-mem truth` or `record --truth`)")
     p.add_argument("--model", help="model name (openai labeller)")
     p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 for vLLM or swift deploy (default: OpenAI)")
     p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="NAME", help=f"environment variable holding the API key (default: {DEFAULT_API_KEY_ENV})")

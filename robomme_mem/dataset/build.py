@@ -94,7 +94,7 @@ class BuildOptions:
         if self.truth is not None and SCENE not in self.configs:
             object.__setattr__(self, "configs", (*self.configs, SCENE))
         if SCENE in self.configs and self.truth is None:
-            raise ValueError(f"the {SCENE} config is built from a scene truth: pass --truth FILE (written by `robomme-mem truth`)")
+            raise ValueError(f"the {SCENE} config is built from a scene truth: pass --truth FILE (written by `robomme-mem truth` or `record --truth`)")
         unknown = sorted(set(self.configs) - set(AVAILABLE_CONFIGS))
         if unknown or not self.configs:
             raise ValueError(f"unknown configs {unknown}; available: {', '.join(AVAILABLE_CONFIGS)}")

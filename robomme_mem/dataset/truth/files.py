@@ -40,7 +40,7 @@ def _records(path: str | Path):
     header = first[2]
     if not isinstance(header, dict) or header.get("format") != TRUTH_FORMAT:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
-        raise ValueError(f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth`)")
+        raise ValueError(f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth` or `record --truth`)")
 
     def records():
         for number, offset, record in lines:

@@ -168,7 +168,7 @@ def test_a_real_episode_replays_to_the_truth_robomme_grounded_it_with(real_dir, 
     assert [(e["subgoal"], e["targets"]) for e in episode["events"] if e["kind"] == "subgoal_done"] == [("press the button", ["button_cap"]), ("pick up the highlighted cube, which is red", ["cube_red_1"])]
     assert episode["steps"][-1]["held"] == ["cube_red_1"]
     lights = [(e["kind"], e["object"], e["step"]) for e in episode["events"] if e["kind"].startswith("highlight")]
-    assert lights == [("highlight_shown", "cube_red_1", 9), ("highlight_gone", "cube_red_1", 100)]  # RoboMME shows it over env steps 10-100: timestep_9 is the scene after the 10th
+    assert lights == [("highlight_shown", "cube_red_1", 10), ("highlight_gone", "cube_red_1", 101)]  # timestep_k is the scene after env step k + 1
     first = episode["calls"][0]["visible"]
     assert first["button_cap"]["centre"] == [65, 113] and first["cube_red_1"]["centre"] == [106, 89]
     assert Path(out).stat().st_size < 1_000_000
@@ -409,14 +409,16 @@ def _truth_of(task_indices: list[int], done_at: list[int]) -> dict:
             "steps": rows, "demonstration": [], "calls": [], "grounded": [], "events": events}
 
 
-def test_a_captured_completion_may_come_when_the_solver_is_done_never_before_the_replays():
+def test_a_captured_completion_may_come_when_the_solver_is_done_but_never_past_the_next_one():
     from robomme_mem.dataset.truth.agree import disagreements
 
     replayed = _truth_of([0, 0, 1, 1, 1, 1], done_at=[2])  # the env's check passes at step 2
     captured = _truth_of([0, 0, 0, 0, 1, 1], done_at=[4])  # the recorder moves on when the solver has lifted the arm
     assert disagreements(captured, replayed) == []
-    early = _truth_of([0, 1, 1, 1, 1, 1], done_at=[1])
-    assert "events: the subgoals completed differ, or a captured completion is not within the replay's" in disagreements(early, replayed)
+    assert disagreements(_truth_of([0, 1, 1, 1, 1, 1], done_at=[1]), replayed) == []  # or a step before the check
+    crossed = _truth_of([0, 0, 0, 0, 1, 2], done_at=[4, 5]), _truth_of([0, 0, 1, 1, 2, 2], done_at=[2, 3])
+    assert "events: the subgoals completed differ, or a completion passes its neighbour's counterpart" in disagreements(*crossed)
+    assert disagreements(_truth_of([0, 0, 0, 0, 0, 1], done_at=[4]), replayed) == ["steps: task_index differs at 1 of 6 steps (first at step 4)"]
     moved = _truth_of([0, 0, 0, 0, 1, 1], done_at=[4])
     moved["steps"][3]["position"]["cube"][2] += 0.005  # 5 mm: not the same scene
     assert disagreements(moved, replayed) == ["steps: position differs at 1 of 6 steps (first at step 3)"]

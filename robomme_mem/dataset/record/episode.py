@@ -82,6 +82,8 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path, *, capture: bool = Fal
     )
     from robomme.robomme_env.utils.SceneGenerationError import SceneGenerationError
 
+    from ..truth.replay import RECORDER_ENV
+
     executed: list[str] = []  # the failed grasps the solvers really ran (the env marks one; a solver may never reach it)
     failing = planner_functions.solve_pickup_fail
 
@@ -90,8 +92,7 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path, *, capture: bool = Fal
         return failing(*args, **kwargs)
 
     planner_functions.solve_pickup_fail = counted
-    kwargs = dict(obs_mode="rgb+depth+segmentation", control_mode="pd_joint_pos", render_mode="rgb_array", reward_mode="dense",
-                  seed=seed, difficulty=job.difficulty, sensor_configs={"hand_camera": {"width": WRIST_SIZE, "height": WRIST_SIZE}})
+    kwargs = dict(**RECORDER_ENV, seed=seed, difficulty=job.difficulty, sensor_configs={"hand_camera": {"width": WRIST_SIZE, "height": WRIST_SIZE}})
     if job.failure is not None:
         kwargs["robomme_failure_recovery"] = True
         kwargs["robomme_failure_recovery_mode"] = None if job.failure == "mixed" else job.failure

@@ -47,8 +47,22 @@ def simulator_problem() -> str | None:
     return f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed in this environment; install with: {ROBOMME_INSTALL}"
 
 
+RECORDER_ENV = {"obs_mode": "rgb+depth+segmentation", "control_mode": "pd_joint_pos", "render_mode": "rgb_array", "reward_mode": "dense"}
+"""How RoboMME's dataset generation makes a task's env (with the episode's seed and difficulty):
+``robomme-mem record`` makes it so, and the replay of an episode without a demonstration too."""
+
+
+def make_recorder_env(planned: PlannedEpisode, episode: Episode):
+    """RoboMME's env for this episode as its recorder had it: no wrapper, reset with no seed."""
+    import gymnasium as gym
+    import robomme.robomme_env  # noqa: F401  (registers the tasks)
+
+    return gym.make(planned.task, **RECORDER_ENV, seed=episode.seed, difficulty=episode.difficulty)
+
+
 def make_env(planned: PlannedEpisode, episode: Episode):
-    """RoboMME's env for this episode, from its own seed and difficulty (not the split's metadata)."""
+    """RoboMME's env for this episode as its benchmark makes it, from the episode's own seed and
+    difficulty (not the split's metadata): wrapped to play a video task's demonstration at reset."""
     from robomme.env_record_wrapper import BenchmarkEnvBuilder
 
     record = {"task": planned.task, "episode": planned.episode, "seed": episode.seed, "difficulty": episode.difficulty}
@@ -149,16 +163,75 @@ def keep_renderer(env) -> None:
             _RENDERERS_KEPT.append(scenes[0].render_system)
 
 
+class _NoSettlingStep:
+    """During the reset, keep the env as the demonstration leaves it, and put it back afterwards.
+
+    RoboMME's ``DemonstrationWrapper`` ends its reset with one more env step, the arm holding its
+    reset pose, that RoboMME's recorder never took. The arm does not move, but the world goes on:
+    StopCube's cube moves a step, BinFill's cubes drop in a step early, PickHighlight's highlight
+    shows a step early. So the physics state and the elapsed-step count (the clock RoboMME's timed
+    events read) are saved once the demonstration is played and set back after the reset, and the
+    demonstration's witness forgets the row of that step.
+    """
+
+    def __init__(self, wrapped) -> None:
+        self.layer = wrapped
+        while not hasattr(type(self.layer), "get_demonstration_trajectory") and hasattr(self.layer, "env"):
+            self.layer = self.layer.env
+        self.env = wrapped.unwrapped
+        self.saved: dict | None = None
+
+    def __enter__(self):
+        if not hasattr(type(self.layer), "get_demonstration_trajectory"):
+            return self  # not RoboMME's wrapper: nothing to undo
+        played = self.layer.get_demonstration_trajectory
+
+        def then_save():
+            out = played()
+            self.saved = {"state": self.env.get_state_dict(), "elapsed": self.env._elapsed_steps.clone()}
+            return out
+
+        self.layer.get_demonstration_trajectory = then_save
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if "get_demonstration_trajectory" in vars(self.layer):
+            del self.layer.get_demonstration_trajectory  # the class's own method again
+        if exc[0] is None and self.saved is not None:
+            self.env.set_state_dict(self.saved["state"])
+            self.env._elapsed_steps = self.saved["elapsed"]
+
+    def forget_last(self, witness: Witness | None) -> None:
+        """Drop the settling step's row (and a completion noted at it) from the demonstration's witness."""
+        if self.saved is None or witness is None or not witness.rows:
+            return
+        last = witness.rows.pop()["step"]
+        witness.completions = [c for c in witness.completions if c["step"] != last]
+
+
 def open_robomme_env(planned: PlannedEpisode, episode: Episode):
-    """RoboMME's env for this episode, reset to its first step (a video task's demonstration played
-    blind, its steps recorded as ``wrapped.demonstration``: rows and the env's subgoal completions)."""
+    """RoboMME's env for this episode, reset to its first step as the recorder had it.
+
+    An episode without a demonstration gets the env its recorder stepped
+    (:func:`make_recorder_env`): replayed, it is the recording to the last bit (every frame 0.00
+    off on the 14 episodes measured). A video task's demonstration is played at reset by RoboMME's
+    benchmark wrapper (the recorder kept only some of its steps), blind, its steps noted as
+    ``wrapped.demonstration``, with no settling step after it (:class:`_NoSettlingStep`).
+    """
     from ...stock_maniskill import patch_stock_maniskill
 
     patch_stock_maniskill()  # the stick tasks on stock mani-skill (a no-op where nothing needs it)
+    if planned.timeline.execution_start == 0:
+        env = make_recorder_env(planned, episode)
+        keep_renderer(env.unwrapped)
+        with _Blind(env.unwrapped):
+            env.reset()
+        return env
     wrapped = make_env(planned, episode)
     keep_renderer(wrapped.unwrapped)
-    with _Blind(wrapped.unwrapped), _Demonstration(wrapped.unwrapped, episode, planned.task) as demo:
+    with _Blind(wrapped.unwrapped), _Demonstration(wrapped.unwrapped, episode, planned.task) as demo, _NoSettlingStep(wrapped) as settling:
         wrapped.reset()
+    settling.forget_last(demo.witness)
     wrapped.demonstration = demo.witness if planned.timeline.execution_start > 0 else None
     return wrapped
 

@@ -227,10 +227,13 @@ class Witness:
         return row
 
     def targets(self) -> list[str] | None:
-        """The truth names of the env's current subgoal's targets (None: the env names none)."""
-        if not hasattr(self.env, "current_segment"):
+        """The truth names of the targets of the env's current subgoal (``task_list[timestep]``;
+        None: the env names none). RoboMME's own ``current_segment`` is set only when the env is
+        asked between solves, which a replay never does; at a segment's first frame the two agree."""
+        tasks, index = getattr(self.env, "task_list", None), getattr(self.env, "timestep", None)
+        if not tasks or index is None:
             return None
-        return _segment_names(getattr(self.env, "current_segment", None), self.name_of)
+        return _segment_names(tasks[index].get("segment") if index < len(tasks) else None, self.name_of)
 
 
 def _numpy(value):

@@ -6,16 +6,16 @@ faithful replay reproduces: positions within :data:`POSITION_M`, pixels and mask
 under, parked, the gripper, highlights, events, grounded checks, the ending) exactly. A call
 frame's image difference is not compared: a capture's image is the recorded one (difference 0).
 
-One thing differs by design: when the env's subgoal index moves on. The replay's env (made for
-evaluation) moves it at the step the subgoal's check first passes; RoboMME's recording flow asks
-the env between the solver's subgoals, so a placement is noted done once the arm has let go and
-lifted (15-17 steps later), and now and then a step earlier than the check. So the two must
-complete the same subgoals in the same order, each captured completion before the replay's next
-one and after its previous one; between a completion and its counterpart the rows' subgoal
-index differs by one, and a press (the env's completion of a press subgoal), and the ending at
-the last completion, move with it. What the physics shows (picks, placements, failed grasps,
-swaps, passes, objects leaving the scene) must be at the same steps. The video demonstration's
-events are compared as a set: a completion that moves may pass a physical event.
+One thing may differ by design: when the env's subgoal index moves on. A video task is replayed
+in RoboMME's benchmark wrapper (:func:`.replay.open_robomme_env`), whose evaluation moves to the
+next subgoal at the step the subgoal's check first passes; RoboMME's recording flow asks the env
+between the solver's subgoals, so a placement is noted done once the arm has let go and lifted
+(15-16 steps later on the episodes measured). So the two must complete the same subgoals in the
+same order, each completion and its counterpart before the next pair; between the two the rows'
+subgoal index differs by one, and a press (the env's completion of a press subgoal), and the
+ending at the last completion, move with it. What the physics shows (picks, placements, failed
+grasps, swaps, passes, objects leaving the scene) must be at the same steps. The video
+demonstration's events are compared as a set: a completion that moves may pass a physical event.
 
 Two more things are not compared. The positions of objects both truths have out of the scene
 (RoboMME parks them near (10, 10, 10), where they drift). And the call frames' masks of a task

@@ -2,11 +2,12 @@
 
 Each worker records its episode (:mod:`.episode`), stages it (:mod:`.files`), checks that the
 staged copy holds what the recorder wrote, and reads it back with the project's own source:
-every field and call frame a build reads, and its plan. What it cannot finish or that fails a
+every field and call frame a build reads, and its plan; with the scene truth asked, it saves the
+truth it captured while recording (:mod:`.captured`). What it cannot finish or that fails a
 check is reported with the reason and kept out. Only this process writes the run's manifest
 (``record-manifest.jsonl``: a header with the versions, then one line per episode), and at the
-end it merges the staged episodes into ``record_dataset_<Task>.h5``. A killed run resumes: the
-episodes staged or merged are not recorded again.
+end it merges the staged episodes into ``record_dataset_<Task>.h5`` (or its shards) and writes
+the truth file. A killed run resumes: the episodes staged or merged are not recorded again.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def test_the_truth_file_is_appended_per_episode_and_read_back_by_key(tmp_path):
     writer.append(record(9, kind="refused", problems=["drifted"]))
     writer.append(record(8, status="success"))  # the same key again: the last record wins
     read = read_truth(path)
-    assert read["header"]["format"] == "robomme-mem-truth/1"
+    assert read["header"]["format"] == "robomme-mem-truth/2"
     assert [(e["episode"], e.get("status")) for e in read["episodes"]] == [(8, "success")]
     assert [r["problems"] for r in read["refused"]] == [["drifted"]]
     assert not list(path.parent.glob(".*partial"))
@@ -437,3 +437,10 @@ def test_a_press_comes_with_its_completion_in_either_truth():
     late = pressed([0, 0, 0, 0, 1, 1], 4)
     late["events"][-1]["step"] = 5  # a press after its own completion: not what either truth writes
     assert disagreements(late, pressed([0, 0, 1, 1, 1, 1], 2)) == ["events: 2 against 2 in execution, or at other steps"]
+
+
+def test_a_truth_file_of_the_old_format_is_refused_saying_why(tmp_path):
+    old = tmp_path / "truth.jsonl"
+    old.write_text(json.dumps({"format": "robomme-mem-truth/1"}) + "\n")
+    with pytest.raises(ValueError, match=r"older truth \(its rows lag one action behind the recorded frames\); write it again"):
+        read_truth(old)

@@ -15,7 +15,7 @@ from pathlib import Path
 from .cachedir import cache_root
 from .staging import staging_dir
 
-SAMPLE_VERSION = "5"
+SAMPLE_VERSION = "6"
 SAMPLE_EPISODES = 3
 """Episodes per task: two for training, so both kinds of RoboMME episode tail (odd and even)
 are present, and a third held out for validation by the sample's split file."""

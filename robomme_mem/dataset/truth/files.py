@@ -15,7 +15,10 @@ from pathlib import Path
 from ...jsonl import append_line, read_lines_at, repair
 from ..checksum import SOURCE_CHECKSUM
 
-TRUTH_FORMAT = "robomme-mem-truth/1"
+TRUTH_FORMAT = "robomme-mem-truth/2"
+"""Version 2 (2026-12-07): row ``k`` is the scene after the recorded action ``k``, as RoboMME's
+recorder keeps ``timestep_<k>``; version 1's rows lagged one action behind."""
+STALE_FORMATS = {"robomme-mem-truth/1": "its rows lag one action behind the recorded frames"}
 
 
 def key_of(record: dict) -> str:
@@ -40,6 +43,9 @@ def _records(path: str | Path):
     header = first[2]
     if not isinstance(header, dict) or header.get("format") != TRUTH_FORMAT:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
+        if found in STALE_FORMATS:
+            raise ValueError(f"{path}: format {found!r} is an older truth ({STALE_FORMATS[found]}); "
+                             f"write it again with `robomme-mem truth` (or `record --truth`) into a new file")
         raise ValueError(f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth` or `record --truth`)")
 
     def records():

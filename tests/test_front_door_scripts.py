@@ -120,6 +120,24 @@ def test_a_folder_that_is_no_build_and_a_revision_of_a_local_build_are_refused(b
     assert one_error_line(proc, "sft.py") == f"--revision v1.0.0 names a Hub revision, but {built} is a local build folder: drop --revision, or name the Hub repo as ORG/NAME"
 
 
+def test_a_build_of_another_format_is_refused_saying_what_to_do(built, tmp_path):
+    old = tmp_path / "old-build"
+    shutil.copytree(built, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "format": "robomme-mem/1", "package": {"name": "robomme-mem", "version": "0.0.9"}}))
+    env = script_env(tmp_path)
+    for script, prog, code, extra in (("evaluate/offline.py", "offline.py", 2, ["--backend", "replay"]), ("train/sft.py", "sft.py", 1, ["--dry-run"])):
+        proc = run(script, *extra, "--dataset", str(old), cwd=tmp_path, env=env)
+        assert proc.returncode == code
+        said = one_error_line(proc, prog)
+        assert said.startswith(f"{old}/manifest.json: a build of format 'robomme-mem/1', and this robomme-mem (") and said.endswith(
+            "reads 'robomme-mem/2': build it again with `robomme-mem build`, or read it with the robomme-mem that wrote it (0.0.9)")
+    from robomme_mem.dataset.publish import plan_push
+
+    with pytest.raises(ValueError, match="a build of format 'robomme-mem/1'"):
+        plan_push(old, "org/name")
+
+
 def test_a_hub_id_is_fetched_exactly_and_offline_the_cached_copy_is_named(built, tmp_path):
     """ORG/NAME is that repo at that revision; offline, only a cached copy of that same repo is read, and a note says so."""
     from .helpers.fake_hub import FakeHub

@@ -23,6 +23,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from .layout import CARD, MANIFEST
+from .write.manifest import build_format_problem
 from .audit import overall_table, overall_truth_table
 from .write.card import render_card
 from .write.replace import link_or_copy
@@ -56,6 +57,8 @@ def plan_push(folder: str | Path, repo_id: str, tag: str | None = None, *, allow
     if not manifest_path.is_file():
         raise ValueError(f"{folder}: not a robomme-mem build (no {MANIFEST}); run `robomme-mem build` first")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if problem := build_format_problem(manifest, str(manifest_path)):
+        raise ValueError(problem)
     files = sorted(
         (p.relative_to(folder).as_posix(), p.stat().st_size)
         for p in folder.rglob("*")

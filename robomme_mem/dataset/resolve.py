@@ -96,10 +96,15 @@ def locate_dataset(dataset: str | os.PathLike | None, *, revision: str | None = 
 
 
 def _manifest(root: Path) -> dict:
+    from .write.manifest import build_format_problem
+
     try:
-        return json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except ValueError as exc:
         raise DatasetError(f"{root / MANIFEST}: not valid JSON ({exc})") from None
+    if problem := build_format_problem(manifest, str(root / MANIFEST)):
+        raise DatasetError(problem)
+    return manifest
 
 
 def hub_snapshot(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,

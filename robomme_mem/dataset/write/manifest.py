@@ -10,6 +10,16 @@ BUILD_FORMAT = "robomme-mem/2"
 """Layout version of a build folder (bumped when readers must change)."""
 
 
+def build_format_problem(manifest: dict, where: str) -> str | None:
+    """Why this robomme-mem cannot read the build whose manifest this is (None: it can), in one line."""
+    found = manifest.get("format")
+    if found == BUILD_FORMAT:
+        return None
+    wrote = (manifest.get("package") or {}).get("version")
+    return (f"{where}: a build of format {found!r}, and this robomme-mem ({__version__}) reads {BUILD_FORMAT!r}: build it again "
+            f"with `robomme-mem build`" + (f", or read it with the robomme-mem that wrote it ({wrote})" if wrote else ""))
+
+
 def build_manifest(
     *,
     spec: dict,

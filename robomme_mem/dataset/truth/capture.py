@@ -24,7 +24,7 @@ import numpy as np
 
 from ..plan import PlannedEpisode
 from ..source import Episode
-from .witness import Witness, call_row, grounded_check, truth_record, visible_objects
+from .witness import Witness, as_numpy, call_row, grounded_check, truth_record, visible_objects
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def robomme_capture(recorder, task: str) -> Capture:
     seen = [len(recorder.buffer)]
 
     def params() -> dict:
-        return {k: (v.cpu().numpy() if hasattr(v, "cpu") else np.asarray(v)) for k, v in camera.get_params().items()}
+        return {k: as_numpy(v) for k, v in camera.get_params().items()}
 
     def kept(result: tuple) -> Kept | None:
         buffer = recorder.buffer

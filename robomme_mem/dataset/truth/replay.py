@@ -27,7 +27,7 @@ import numpy as np
 
 from ..plan import PlannedEpisode
 from ..source import Episode
-from .witness import Witness, call_row, grounded_check, truth_record, visible_objects
+from .witness import Witness, as_numpy, call_row, grounded_check, truth_record, visible_objects
 
 ACTION_DTYPE = np.float32
 
@@ -111,7 +111,7 @@ def _render(env) -> tuple[np.ndarray, np.ndarray]:
     camera.capture()
     images = camera.get_obs(rgb=True, depth=False, position=False, segmentation=True)
     rgb, seg = images["rgb"][0], images["segmentation"][0]
-    return (rgb.cpu().numpy() if hasattr(rgb, "cpu") else np.asarray(rgb)).astype(np.uint8), (seg.cpu().numpy() if hasattr(seg, "cpu") else np.asarray(seg))[..., 0]
+    return as_numpy(rgb).astype(np.uint8), as_numpy(seg)[..., 0]
 
 
 class _Blind:
@@ -232,7 +232,7 @@ def open_robomme_env(planned: PlannedEpisode, episode: Episode):
     with _Blind(wrapped.unwrapped), _Demonstration(wrapped.unwrapped, episode, planned.task) as demo, _NoSettlingStep(wrapped) as settling:
         wrapped.reset()
     settling.forget_last(demo.witness)
-    wrapped.demonstration = demo.witness if planned.timeline.execution_start > 0 else None
+    wrapped.demonstration = demo.witness
     return wrapped
 
 
@@ -241,7 +241,7 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
 
     ``open_env(planned, episode)`` gives the env reset to the episode's setup: RoboMME's
     (:func:`open_robomme_env`) by default; the tests pass a stock ManiSkill task's. An env that
-    does not name its subgoal's targets (``current_segment``) gets no grounded-point check.
+    does not name its subgoals' targets (``task_list``) gets no grounded-point check.
     Row ``k`` is the scene after the recorded action ``k``, as the recorder's ``timestep_<k>``.
     """
     started = time.perf_counter()

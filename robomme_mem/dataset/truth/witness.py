@@ -77,10 +77,13 @@ def _objects_by_name(env) -> dict:
     return {object_name(obj, shared): obj for _, obj in entries}
 
 
+def as_numpy(value) -> np.ndarray:
+    """A simulator value (a torch tensor, or anything array-like) as a NumPy array."""
+    return value.cpu().numpy() if hasattr(value, "cpu") else np.asarray(value)
+
+
 def _position(obj) -> list[float]:
-    p = obj.pose.p
-    p = p.cpu().numpy() if hasattr(p, "cpu") else np.asarray(p)
-    return [round(float(v), 5) for v in np.asarray(p).reshape(-1, 3)[0]]
+    return [round(float(v), 5) for v in as_numpy(obj.pose.p).reshape(-1, 3)[0]]
 
 
 def _holds(env, obj, tcp: np.ndarray) -> bool:
@@ -127,8 +130,7 @@ def kind_of(name: str, task: str | None = None) -> dict:
 
 def gripper_closed(env) -> bool:
     """RoboMME's recorder's rule for ``obs/is_gripper_close``: a finger joint under 0.03 (the stick has none)."""
-    qpos = env.agent.robot.qpos
-    qpos = np.asarray(qpos.cpu().numpy() if hasattr(qpos, "cpu") else qpos).reshape(-1)
+    qpos = as_numpy(env.agent.robot.qpos).reshape(-1)
     return bool(qpos.size >= 9 and np.any(qpos[7:9] < 0.03))
 
 
@@ -210,8 +212,8 @@ class Witness:
             self.completions.append({"step": step, "kind": "subgoal_done", "subgoal": done.get("name"),
                                      "targets": _segment_names(done.get("segment"), self.name_of), **({"demo": True} if self.demo else {})})
             self.task_index = now
-        if self.status == "ongoing" and terminated is not None and bool(np.asarray(_numpy(terminated)).any()):
-            self.status = "success" if bool(np.asarray(_numpy((info or {}).get("success", False))).any()) else "fail"
+        if self.status == "ongoing" and terminated is not None and bool(as_numpy(terminated).any()):
+            self.status = "success" if bool(as_numpy((info or {}).get("success", False)).any()) else "fail"
             self.ended_at = step
         state = _state(env, self.objects, self.kinds, extrinsic, self.intrinsic)
         if self.demo:
@@ -234,10 +236,6 @@ class Witness:
         if not tasks or index is None:
             return None
         return _segment_names(tasks[index].get("segment") if index < len(tasks) else None, self.name_of)
-
-
-def _numpy(value):
-    return value.cpu().numpy() if hasattr(value, "cpu") else value
 
 
 def visible_objects(segmentation: np.ndarray, ids: dict) -> dict:

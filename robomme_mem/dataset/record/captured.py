@@ -16,10 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ... import __version__
 from ..checksum import SOURCE_CHECKSUM, file_checksum
-from ..truth.fidelity import Thresholds, problems
-from ..truth.files import write_records
+from ..truth.fidelity import Thresholds, judged
+from ..truth.files import truth_header, write_records
 from ..source import task_of
 from .files import episodes_in, task_files
 
@@ -63,18 +62,11 @@ def write_captured_truth(out: Path, tasks: Iterable[str], truth: Path, versions:
             if not captured.is_file():
                 done.uncaptured.append(name)
                 continue
-            truth_of = json.loads(captured.read_text(encoding="utf-8"))
             key = {"file": path.name, SOURCE_CHECKSUM: checksum, "episode": episode, "simulator": versions}
-            found = problems(truth_of, thresholds)
-            if found:
-                records.append({"kind": "refused", "key": key, "task": task, "episode": episode, "status": truth_of["status"],
-                                "seconds": truth_of["seconds"], "problems": found, "worst_image_diff": 0.0,
-                                "worst_point_px": max((g["distance"] for g in truth_of["grounded"] if g["distance"] is not None), default=None)})
+            records.append(judged(json.loads(captured.read_text(encoding="utf-8")), key, thresholds))
+            if records[-1]["kind"] == "refused":
                 done.refused.append(records[-1])
             else:
-                records.append({"kind": "episode", "key": key, **truth_of})
                 done.kept.append(name)
-    header = {"package": {"name": "robomme-mem", "version": __version__}, "simulator": versions, "captured": "while recording (robomme-mem record --truth)",
-              "thresholds": {"max_mean_diff": thresholds.max_mean_diff, "max_point_px": thresholds.max_point_px}}
-    done.added = write_records(truth, header, records)
+    done.added = write_records(truth, truth_header(versions, thresholds, captured="while recording (robomme-mem record --truth)"), records)
     return done

@@ -46,3 +46,15 @@ def problems(truth: dict, thresholds: Thresholds = Thresholds()) -> list[str]:
 
 def distance(a, b) -> float | None:
     return None if a is None or b is None else math.dist(a, b)
+
+
+def judged(truth: dict, key: dict, thresholds: Thresholds = Thresholds()) -> dict:
+    """A truth's record in the truth file: the episode with its ``key``, or, where it has
+    :func:`problems`, a refusal saying why, with its worst frame and grounded point."""
+    found = problems(truth, thresholds)
+    if not found:
+        return {"kind": "episode", "key": key, **truth}
+    return {"kind": "refused", "key": key, "task": truth["task"], "episode": truth["episode"], "status": truth["status"],
+            "seconds": truth["seconds"], "problems": found,
+            "worst_image_diff": max((c["image_diff"]["mean"] for c in truth["calls"]), default=None),
+            "worst_point_px": max((g["distance"] for g in truth["grounded"] if g["distance"] is not None), default=None)}

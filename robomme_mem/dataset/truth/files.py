@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from ... import __version__
 from ...jsonl import append_line, read_lines_at, repair
 from ..checksum import SOURCE_CHECKSUM
 
@@ -19,6 +20,13 @@ TRUTH_FORMAT = "robomme-mem-truth/2"
 """Version 2 (2026-12-07): row ``k`` is the scene after the recorded action ``k``, as RoboMME's
 recorder keeps ``timestep_<k>``; version 1's rows lagged one action behind."""
 STALE_FORMATS = {"robomme-mem-truth/1": "its rows lag one action behind the recorded frames"}
+
+
+def truth_header(simulator: dict, thresholds, **more) -> dict:
+    """A truth file's header (after its format): the package, the simulator's versions, the
+    fidelity thresholds its episodes were judged by, and ``more``."""
+    return {"package": {"name": "robomme-mem", "version": __version__}, "simulator": simulator,
+            "thresholds": {"max_mean_diff": thresholds.max_mean_diff, "max_point_px": thresholds.max_point_px}, **more}
 
 
 def key_of(record: dict) -> str:
@@ -145,7 +153,10 @@ def write_records(path: str | Path, header: dict, records: list[dict]) -> int:
     or the old one's header and records with these added (a record whose key the file holds
     already is left as it was); how many were added."""
     path = Path(path)
-    held_header, held = (_records(path)[0], [r for _, _, r in _records(path)[1]]) if path.exists() and path.stat().st_size else ({"format": TRUTH_FORMAT, **header}, [])
+    held_header, held = {"format": TRUTH_FORMAT, **header}, []
+    if path.exists() and path.stat().st_size:
+        held_header, lines = _records(path)
+        held = [record for _, _, record in lines]
     keys = {key_of(r) for r in held}
     added = [r for r in records if key_of(r) not in keys]
     path.parent.mkdir(parents=True, exist_ok=True)

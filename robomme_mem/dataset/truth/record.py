@@ -14,15 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import __version__
 from ...executors import EpisodesRun, run_jobs
 from ..checksum import SOURCE_CHECKSUM, file_checksum
 from ..plan import episodes_of, plan_episode
 from ..pool import worker_count
 from ..source import SourceFile, require_hdf5
 from ..spec import BuildSpec, load_spec
-from .fidelity import Thresholds, problems
-from .files import TruthWriter, key_of
+from .fidelity import Thresholds, judged
+from .files import TruthWriter, key_of, truth_header
 
 
 @dataclass
@@ -102,8 +101,7 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
     started = time.perf_counter()
     versions = simulator_versions()
     sums = {Path(p): file_checksum(p)[0] for p in files}
-    writer = TruthWriter(out, {"package": {"name": "robomme-mem", "version": __version__}, "simulator": versions,
-                               "thresholds": {"max_mean_diff": thresholds.max_mean_diff, "max_point_px": thresholds.max_point_px}})
+    writer = TruthWriter(out, truth_header(versions, thresholds))
     run = TruthRun(Path(out))
     jobs = []
     for path, index in episodes_of(files, max_episodes):
@@ -148,10 +146,4 @@ def _replay_job(job: _Job) -> dict:
                     "seconds": {}, "problems": [f"the replay failed: {type(exc).__name__}: {exc}".strip()],
                     "worst_image_diff": None, "worst_point_px": None}
     truth["seconds"]["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # this worker's, so far
-    found = problems(truth, job.thresholds)
-    if not found:
-        return {"kind": "episode", "key": job.key, **truth}
-    return {"kind": "refused", "key": job.key, "task": truth["task"], "episode": truth["episode"], "status": truth["status"],
-            "seconds": truth["seconds"], "problems": found,
-            "worst_image_diff": max((c["image_diff"]["mean"] for c in truth["calls"]), default=None),
-            "worst_point_px": max((g["distance"] for g in truth["grounded"] if g["distance"] is not None), default=None)}
+    return judged(truth, job.key, job.thresholds)

@@ -268,7 +268,8 @@ def _write_episodes(results: Iterator[EpisodeResult], writers, splits: dict[tupl
     done = _Written()
     for result in results:
         episode = result.planned
-        split = splits[(episode.task, episode.episode)]
+        held_out = options.spec.hold_out_failures and episode.injected_failure  # wherever the split put it
+        split = FAILURES_SPLIT if held_out else splits[(episode.task, episode.episode)]
         if result.labels is not None:
             _check_labels(result.labels, options)
             done.labels.append((split, result.labels))
@@ -305,21 +306,8 @@ def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOpti
     episodes = [(tasks[path], index) for path, index in where]
     if options.split_file:
         known = [(tasks[path], index) for path, index in episodes_of(files)] if options.max_episodes is not None else None
-        splits = read_split_file(options.split_file, episodes, known)
-    else:
-        splits = assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
-    if options.spec.hold_out_failures:  # wherever the split put them
-        splits.update({key: FAILURES_SPLIT for key in failure_episodes(where, tasks)})
-    return splits
-
-
-def failure_episodes(where: list[tuple[Path, int]], tasks: dict[Path, str]) -> list[tuple[str, int]]:
-    """(task, episode) of each episode holding a failed grasp injected while recording (its file says so)."""
-    out = []
-    for path in dict.fromkeys(p for p, _ in where):
-        with open_source(path) as source:
-            out += [(tasks[path], index) for p, index in where if p == path and source.episode(index).injected_failure]
-    return out
+        return read_split_file(options.split_file, episodes, known)
+    return assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
 
 
 def _scene_record(truth: str, recorded: dict, no_truth: list[str]) -> dict:

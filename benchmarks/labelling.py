@@ -31,10 +31,10 @@ from pathlib import Path
 
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
-from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.labels.store.cache import LabelCache
 from robomme_mem.dataset.plan import plan_source
-from robomme_mem.dataset.labels.openai_labeller import OpenAILabeller
-from robomme_mem.dataset.labels.requests import LabelParams, action_request
+from robomme_mem.dataset.labels.labellers.openai_chat import OpenAILabeller
+from robomme_mem.dataset.labels.engine.requests import LabelParams, action_request
 from robomme_mem.dataset.labels.labelling import label_source
 from robomme_mem.dataset.source import find_source_files
 from robomme_mem.dataset.synthetic import SYNTHETIC_TASKS, write_source

@@ -248,11 +248,11 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     import json
 
     from .dataset.audit import audit, table
-    from .dataset.labels.cache import LabelCache
-    from .dataset.labels.rules import RulesLabeller
+    from .dataset.labels.store.cache import LabelCache
+    from .dataset.labels.labellers.rules import RulesLabeller
     from .dataset.labels.labelling import label_source
-    from .dataset.labels.lookup import resolve
-    from .dataset.labels.sets import default_store
+    from .dataset.labels.build_labels import resolve
+    from .dataset.labels.store.sets import default_store
     from .dataset.plan import plan_source
     from .dataset.source import find_source_files, select_files
     from .dataset.spec import load_spec
@@ -277,7 +277,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.truth:
         from .dataset.audit.actions_against_truth import actions_table
         from .dataset.audit.against_truth import audit_against_truth, truth_table
-        from .dataset.truth.files import offsets_by_source
+        from .dataset.truth.truth_file import offsets_by_source
 
         offsets = offsets_by_source(files, args.truth)  # each source hashed once, for the scores and the pictures
         against = audit_against_truth(episodes, args.truth, offsets)
@@ -383,7 +383,7 @@ def _segments(ep, planned) -> str:
 
 
 def _label_parser(sub) -> None:
-    from .dataset.labels.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, LABELLERS
+    from .dataset.labels.engine.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, LABELLERS
     from .subgoals import STYLES
 
     p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)")
@@ -432,10 +432,11 @@ _optional_float, _optional_int, _optional_str = _optional(float), _optional(int)
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from .dataset.labels.cache import LabelCache
-    from .dataset.labels.labellers import make_labeller
-    from .dataset.labels.requests import LabelParams
-    from .dataset.labels.sets import default_name, default_store
+    from .dataset.labels.store.cache import LabelCache
+    from .dataset.labels.labellers.choose import make_labeller
+    from .dataset.labels.engine.requests import LabelParams
+    from .dataset.labels.labelling import default_name
+    from .dataset.labels.store.sets import default_store
     from .dataset.source import find_source_files, select_files
 
     sources, label = _sources(args.source)
@@ -464,8 +465,8 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _label_run(args, files, label, labeller, name, store, store_path) -> int:
-    from .dataset.labels.accounting import report, run_cost
-    from .dataset.labels.batch import import_batch, write_batch
+    from .dataset.labels.labellers.accounting import report, run_cost
+    from .dataset.labels.labellers.batch import import_batch, write_batch
     from .dataset.labels.labelling import label_source
     from .dataset.spec import load_spec
 
@@ -497,7 +498,7 @@ def _label_run(args, files, label, labeller, name, store, store_path) -> int:
         print(f"{run.pending} requests are still pending (export them with --export-batch FILE); label set {name!r} not saved", file=sys.stderr)
         return 1
     if run.replaced is not None:
-        from .dataset.labels.sets import describe_set
+        from .dataset.labels.store.sets import describe_set
 
         print(f"replaced label set {name!r}: {describe_set(run.replaced)}" + (" (the same answers)" if run.replaced.get("id") == run.meta["id"] else ""))
     print(f"label set {name!r} ({run.meta['counts']['requests']} requests, id {run.meta['id'][:12]}) saved in {store_path}")
@@ -549,8 +550,8 @@ def _labels_parser(sub) -> None:
 
 
 def _store(args: argparse.Namespace):
-    from .dataset.labels.cache import LabelCache
-    from .dataset.labels.sets import default_store
+    from .dataset.labels.store.cache import LabelCache
+    from .dataset.labels.store.sets import default_store
 
     return LabelCache(args.store or default_store())
 
@@ -568,7 +569,7 @@ def _cmd_labels_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_export(args: argparse.Namespace) -> int:
-    from .dataset.labels.transfer import export_set
+    from .dataset.labels.store.transfer import export_set
 
     with _store(args) as store:
         n = export_set(store, args.name, args.file)
@@ -577,8 +578,8 @@ def _cmd_labels_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels_import(args: argparse.Namespace) -> int:
-    from .dataset.labels.sets import describe_set
-    from .dataset.labels.transfer import import_set
+    from .dataset.labels.store.sets import describe_set
+    from .dataset.labels.store.transfer import import_set
 
     with _store(args) as store:
         held = {name: store.set_meta(name) for name in store.set_names()}
@@ -662,7 +663,7 @@ def _truth_parser(sub) -> None:
 def _simulator_problem(ray: str | None) -> str | None:
     """Why RoboMME's simulator (and the Ray cluster, if one is named) cannot run here; None: they can."""
     from .dataset.truth.replay import simulator_problem
-    from .executors import ray_problem
+    from .parallel import ray_problem
 
     return simulator_problem() or (ray_problem(ray) if ray else None)
 
@@ -674,7 +675,7 @@ def _cmd_truth(args: argparse.Namespace) -> int:
     from .dataset.source import find_source_files, select_files
     from .dataset.spec import load_spec
     from .dataset.truth.fidelity import Thresholds
-    from .dataset.truth.record import record_truth
+    from .dataset.truth.replay_source import record_truth
 
     defaults = Thresholds()
     thresholds = Thresholds(args.max_image_diff if args.max_image_diff is not None else defaults.max_mean_diff,

@@ -1,6 +1,6 @@
 """Why an OpenAI-compatible endpoint cannot be used, in one line.
 
-Shared by the labeller (:mod:`robomme_mem.dataset.labels.openai_labeller`), whose failures stop a
+Shared by the labeller (:mod:`robomme_mem.dataset.labels.labellers.openai_chat`), whose failures stop a
 labelling run, and the rollout's high level (:func:`robomme_mem.closed_loop.policy.endpoint_problem`),
 probed before any simulator starts.
 """

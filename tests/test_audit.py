@@ -7,8 +7,8 @@ import pytest
 
 from robomme_mem.dataset.audit import audit, history_count, mentions, stated_count
 from robomme_mem.cli import main
-from robomme_mem.dataset.labels.cache import Answer
-from robomme_mem.dataset.labels.requests import LabelParams
+from robomme_mem.dataset.labels.store.cache import Answer
+from robomme_mem.dataset.labels.engine.requests import LabelParams
 from robomme_mem.dataset.labels.labelling import label_source
 
 PICK, PLACE = "pick up the red cube", "place it on the target"
@@ -154,7 +154,7 @@ def test_a_build_records_the_audit_of_its_labels(sample_dir, tmp_path):
 
 def test_the_overall_fixtures_add_up_over_the_tasks(sample_dir, capsys):
     from robomme_mem.dataset.audit import audit, table
-    from robomme_mem.dataset.labels.rules import RulesLabeller
+    from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
     from robomme_mem.dataset.labels.labelling import label_source
     from robomme_mem.dataset.source import find_source_files
 

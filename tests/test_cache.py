@@ -3,7 +3,7 @@
 import multiprocessing as mp
 import sqlite3
 
-from robomme_mem.dataset.labels.cache import Answer, LabelCache, request_key
+from robomme_mem.dataset.labels.store.cache import Answer, LabelCache, request_key
 
 MESSAGES = [{"role": "system", "content": "rules"}, {"role": "user", "content": "Task goal: \"g\""}]
 

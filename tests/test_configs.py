@@ -18,9 +18,9 @@ from robomme_mem.configs import (
     MEMORY_CONFIGS,
     TRACES,
 )
-from robomme_mem.dataset.labels.cache import LabelCache
-from robomme_mem.dataset.labels.rules import RulesLabeller
-from robomme_mem.dataset.labels.transfer import export_set, import_set
+from robomme_mem.dataset.labels.store.cache import LabelCache
+from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
+from robomme_mem.dataset.labels.store.transfer import export_set, import_set
 from robomme_mem.dataset.labels.labelling import label_source
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.dataset.source import find_source_files

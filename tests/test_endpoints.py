@@ -7,7 +7,7 @@ import time
 import pytest
 
 from robomme_mem.cli import main
-from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.labels.store.cache import LabelCache
 from robomme_mem.servers.openai_server import FakeOpenAI
 
 SECRET = "sk-test-SECRET-0123456789"

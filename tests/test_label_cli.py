@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from robomme_mem.cli import main
-from robomme_mem.dataset.labels.accounting import estimate_cost, report
-from robomme_mem.dataset.labels.cache import LabelCache
-from robomme_mem.dataset.labels.transfer import COLUMNS
-from robomme_mem.dataset.labels.session import Stats
+from robomme_mem.dataset.labels.labellers.accounting import estimate_cost, report
+from robomme_mem.dataset.labels.store.cache import LabelCache
+from robomme_mem.dataset.labels.store.transfer import COLUMNS
+from robomme_mem.dataset.labels.engine.session import Stats
 from robomme_mem.servers.openai_server import FakeOpenAI, default_answer
 
 

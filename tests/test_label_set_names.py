@@ -8,12 +8,12 @@ import argparse
 import pytest
 
 from robomme_mem.cli import _parser, main
-from robomme_mem.dataset.labels.accounting import report
-from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.labels.labellers.accounting import report
+from robomme_mem.dataset.labels.store.cache import LabelCache
 from robomme_mem.dataset.labels.labelling import label_source
-from robomme_mem.dataset.labels.rules import RulesLabeller
-from robomme_mem.dataset.labels.session import Stats
-from robomme_mem.dataset.labels.sets import sources_checksum
+from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
+from robomme_mem.dataset.labels.engine.session import Stats
+from robomme_mem.dataset.labels.store.sets import sources_checksum
 
 PICK, PLACE = "pick up the red cube", "place it on the target"
 SUBGOALS = [PICK] * 20 + [PLACE] * 20 + ["press the button"] * 20

@@ -19,15 +19,15 @@ import pytest
 
 from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
-from robomme_mem.dataset.labels.batch import BatchExportLabeller, import_batch, write_batch
-from robomme_mem.dataset.labels.cache import LabelCache
+from robomme_mem.dataset.labels.labellers.batch import BatchExportLabeller, import_batch, write_batch
+from robomme_mem.dataset.labels.store.cache import LabelCache
 from robomme_mem.dataset.plan import plan_source
-from robomme_mem.dataset.labels.openai_labeller import REQUEST_HEADER, OpenAILabeller
-from robomme_mem.dataset.labels.requests import LabelParams
-from robomme_mem.dataset.labels.session import LabelSession, PriorityLimiter
-from robomme_mem.dataset.labels.transfer import export_set, import_set
+from robomme_mem.dataset.labels.labellers.openai_chat import REQUEST_HEADER, OpenAILabeller
+from robomme_mem.dataset.labels.engine.requests import LabelParams
+from robomme_mem.dataset.labels.engine.session import LabelSession, PriorityLimiter
+from robomme_mem.dataset.labels.store.transfer import export_set, import_set
 from robomme_mem.dataset.labels.labelling import label_source
-from robomme_mem.dataset.labels.lookup import resolve
+from robomme_mem.dataset.labels.build_labels import resolve
 from robomme_mem.dataset.source import find_source_files, select_files
 from robomme_mem.servers.openai_server import FakeOpenAI, default_answer
 
@@ -160,7 +160,7 @@ def test_identical_requests_in_flight_are_sent_once(server, files):
     lab = labeller(server)
     session = LabelSession(lab, None, concurrency=8)
     work = plan_source(files[:1])[0]
-    from robomme_mem.dataset.labels.requests import action_request
+    from robomme_mem.dataset.labels.engine.requests import action_request
 
     request = action_request(work.goal, work.boundaries["simple"][1].history, "simple")
 

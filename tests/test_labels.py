@@ -4,9 +4,9 @@ import numpy as np
 
 from robomme_mem.dataset.assemble.fill import forward_fill, spatial_inputs
 from robomme_mem.dataset.segment import boundaries
-from robomme_mem.dataset.labels.rules import NOTHING_YET, action_memory, spatial_memory
-from robomme_mem.dataset.labels.scene import detect_objects
-from robomme_mem.dataset.labels.validate import check_action, check_spatial
+from robomme_mem.dataset.labels.labellers.rules import NOTHING_YET, action_memory, spatial_memory
+from robomme_mem.dataset.labels.labellers.image_objects import detect_objects
+from robomme_mem.dataset.labels.engine.validate import check_action, check_spatial
 from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.dataset.segment import segment_episode
 
@@ -187,7 +187,7 @@ def test_rules_folds_a_repeat_on_the_same_object_wherever_it_was_picked():
 
 
 def test_every_verb_of_a_subgoal_goes_into_the_past():
-    from robomme_mem.dataset.labels.rules import past_tense
+    from robomme_mem.dataset.labels.labellers.rules import past_tense
 
     assert past_tense("close the gripper and push the cube to the target") == "closed the gripper and pushed the cube to the target"
     assert past_tense("put the red cube and the blue cube into the bin") == "put the red cube and the blue cube into the bin"

@@ -14,8 +14,8 @@ import pytest
 from robomme_mem.dataset.source import hdf5 as source_module
 from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
-from robomme_mem.dataset.labels.cache import LabelCache
-from robomme_mem.dataset.labels.rules import RulesLabeller
+from robomme_mem.dataset.labels.store.cache import LabelCache
+from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
 from robomme_mem.dataset.labels.labelling import label_source
 from robomme_mem.dataset.plan import plan_source
 from robomme_mem.dataset.source import SourceFile, find_source_files
@@ -139,7 +139,7 @@ def test_help_imports_nothing_heavy():
 
 def test_building_and_labelling_never_load_test_tooling():
     code = (
-        "import sys\nimport robomme_mem.dataset.build, robomme_mem.dataset.labels.sets, robomme_mem.cli\n"
+        "import sys\nimport robomme_mem.dataset.build, robomme_mem.dataset.labels.store.sets, robomme_mem.cli\n"
         "print(sorted(m for m in sys.modules if m in ('robomme_mem.dataset.synthetic', 'robomme_mem.reference')))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -17,8 +17,8 @@ import numpy as np
 import openai
 import pytest
 
-from robomme_mem.dataset.labels.requests import action_request, spatial_request
-from robomme_mem.dataset.labels.validate import check_action, check_spatial
+from robomme_mem.dataset.labels.engine.requests import action_request, spatial_request
+from robomme_mem.dataset.labels.engine.validate import check_action, check_spatial
 from robomme_mem.subgoals import points
 from robomme_mem.servers.openai_server import (
     FAULTS,

@@ -15,12 +15,12 @@ from PIL import Image
 from robomme_mem.cli import main
 from robomme_mem.dataset.audit.pictures import FALSE_RING, RING, TRUE_RING
 from robomme_mem.dataset.checksum import file_checksum, image_sha256
-from robomme_mem.dataset.labels.cache import Answer, LabelCache
+from robomme_mem.dataset.labels.store.cache import Answer, LabelCache
 from robomme_mem.dataset.labels.labelling import label_source
-from robomme_mem.dataset.labels.truth_labeller import TruthLabeller
+from robomme_mem.dataset.labels.labellers.truth_labeller import TruthLabeller
 from robomme_mem.dataset.plan import plan_source
 from robomme_mem.dataset.source import SourceFile, find_source_files
-from robomme_mem.dataset.truth.files import TruthWriter
+from robomme_mem.dataset.truth.truth_file import TruthWriter
 
 INVENTED = "button <5, 250>"
 

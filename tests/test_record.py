@@ -8,7 +8,7 @@ import shutil
 import h5py
 import pytest
 
-from robomme_mem.dataset.record.files import (
+from robomme_mem.dataset.record.staged import (
     PROVENANCE_ATTR,
     merge_staged,
     provenance_of,
@@ -90,7 +90,7 @@ def test_merging_keeps_what_the_file_held_and_a_cut_stage_is_not_done(raw, tmp_p
 
 def test_at_scale_episodes_go_to_shards_that_a_build_reads_as_task_files(raw, tmp_path):
     from robomme_mem.cli import main
-    from robomme_mem.dataset.record.files import task_files
+    from robomme_mem.dataset.record.staged import task_files
 
     out = tmp_path / "out"
     for episode in (0, 1, 2, 5):
@@ -174,7 +174,7 @@ def test_captured_truths_are_keyed_by_the_merged_file_as_a_replay_would_key_them
     from robomme_mem.dataset.record.captured import save_capture, write_captured_truth
     from robomme_mem.dataset.sample_truth import write_sample_truth
     from robomme_mem.dataset.spec import load_spec
-    from robomme_mem.dataset.truth.files import offsets_by_source, read_truth
+    from robomme_mem.dataset.truth.truth_file import offsets_by_source, read_truth
 
     out = tmp_path / "recorded"
     for episode in (3, 7):
@@ -214,7 +214,7 @@ def test_robommes_recorder_makes_an_episode_whose_captured_truth_is_its_replays(
     import subprocess
 
     from robomme_mem.dataset.truth.agree import disagreements
-    from robomme_mem.dataset.truth.files import read_truth
+    from robomme_mem.dataset.truth.truth_file import read_truth
 
     out = tmp_path / "recorded"
     run = [ROBOMME_PYTHON, "-m", "robomme_mem"]

@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from robomme_mem.dataset.labels.requests import LabelParams, action_request, spatial_request
+from robomme_mem.dataset.labels.engine.requests import LabelParams, action_request, spatial_request
 from robomme_mem.prompts import (
     LABEL_ACTION_SYSTEM_GROUNDED,
     NO_HISTORY_YET,

@@ -9,7 +9,7 @@ from robomme_mem.dataset.checksum import file_checksum
 from robomme_mem.dataset.sample import TRUTH_FILE
 from robomme_mem.dataset.sample_truth import episode_truth
 from robomme_mem.dataset.source import SourceFile
-from robomme_mem.dataset.truth.files import read_truth
+from robomme_mem.dataset.truth.truth_file import read_truth
 
 
 def test_the_sample_holds_a_truth_for_every_episode_keyed_by_its_file(sample_dir):

@@ -11,7 +11,7 @@ from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.dataset.checksum import file_checksum
 from robomme_mem.dataset.plan import plan_source
 from robomme_mem.dataset.source import find_source_files
-from robomme_mem.dataset.truth.files import TruthWriter
+from robomme_mem.dataset.truth.truth_file import TruthWriter
 
 OBJECTS = {"cube_red_0": {"kind": "cube", "colour": "red"}, "bin_0": {"kind": "container", "colour": None}}
 

@@ -14,7 +14,7 @@ import pytest
 from robomme_mem.cli import main
 from robomme_mem.dataset.source import SourceFile
 from robomme_mem.dataset.truth.fidelity import Thresholds, problems
-from robomme_mem.dataset.truth.files import TruthWriter, key_of, read_truth
+from robomme_mem.dataset.truth.truth_file import TruthWriter, key_of, read_truth
 from robomme_mem.dataset.truth.geometry import image_difference, mask_centres, project
 
 ROBOMME_PYTHON = os.environ.get("ROBOMME_MEM_ROBOMME_PYTHON")
@@ -147,7 +147,7 @@ def test_the_recorded_camera_and_actions_are_read_and_checked(real_dir):
 
 def test_a_synthetic_source_is_refused_before_anything_is_replayed(sample_dir, tmp_path):
     from robomme_mem.dataset.source import find_source_files
-    from robomme_mem.dataset.truth.record import record_truth
+    from robomme_mem.dataset.truth.replay_source import record_truth
 
     with pytest.raises(ValueError, match="synthetic episodes .* have no scene to replay"):
         record_truth(find_source_files([sample_dir])[:1], tmp_path / "truth.jsonl", progress=False)
@@ -218,7 +218,7 @@ def scene():
 
 
 def test_the_truth_memory_names_what_the_camera_saw_where_the_truth_has_it():
-    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+    from robomme_mem.dataset.labels.labellers.truth_labeller import spatial_memory
 
     first, covered, carried = (spatial_memory(scene(), i) for i in range(3))
     assert first == "Visible: button <60, 100>, red cube <80, 120>, container <40, 200>."  # no base, no blue cube (never seen)
@@ -227,7 +227,7 @@ def test_the_truth_memory_names_what_the_camera_saw_where_the_truth_has_it():
 
 
 def test_a_highlight_is_named_while_shown_and_remembered_once_gone():
-    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+    from robomme_mem.dataset.labels.labellers.truth_labeller import spatial_memory
 
     episode = scene()
     episode["steps"][0]["highlighted"] = ["cube_red_0"]
@@ -236,9 +236,9 @@ def test_a_highlight_is_named_while_shown_and_remembered_once_gone():
 
 
 def test_a_truth_label_set_is_made_from_a_truth_file_by_image_digest(sample_dir, tmp_path):
-    from robomme_mem.dataset.labels.cache import LabelCache
+    from robomme_mem.dataset.labels.store.cache import LabelCache
     from robomme_mem.dataset.labels.labelling import label_source
-    from robomme_mem.dataset.labels.truth_labeller import TruthLabeller
+    from robomme_mem.dataset.labels.labellers.truth_labeller import TruthLabeller
     from robomme_mem.dataset.checksum import image_sha256
     from robomme_mem.dataset.plan import plan_source
     from robomme_mem.dataset.source import find_source_files
@@ -315,7 +315,7 @@ def test_back_to_back_swaps_are_two_even_when_one_container_never_rests_between_
 
 
 def test_passes_and_swaps_are_counted_in_the_truth_memory():
-    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+    from robomme_mem.dataset.labels.labellers.truth_labeller import spatial_memory
 
     episode = scene()
     episode["events"] = [{"step": 4, "kind": "pass", "object": "cube_red_0"}, {"step": 20, "kind": "pass", "object": "cube_red_0"},
@@ -341,7 +341,7 @@ def test_objects_that_share_a_name_are_told_apart_by_their_articulation():
 
 
 def test_in_a_video_task_the_cubes_covered_when_execution_starts_count_as_seen():
-    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+    from robomme_mem.dataset.labels.labellers.truth_labeller import spatial_memory
 
     episode = scene()
     episode["execution_start"] = 10  # the demonstration video showed the blue cube before the container covered it
@@ -356,7 +356,7 @@ def _broken_env(planned, episode):
 
 
 def test_an_episode_whose_replay_raises_is_refused_with_its_reason_and_the_run_goes_on(real_dir, tmp_path):
-    from robomme_mem.dataset.truth.record import record_truth
+    from robomme_mem.dataset.truth.replay_source import record_truth
 
     files = sorted(real_dir.glob("record_dataset_*.h5"))[:2]
     run = record_truth(files, tmp_path / "truth.jsonl", open_env=_broken_env, progress=False)
@@ -367,7 +367,7 @@ def test_an_episode_whose_replay_raises_is_refused_with_its_reason_and_the_run_g
 
 
 def test_a_cube_whose_container_the_arm_hides_is_still_under_it_where_the_camera_last_saw_it():
-    from robomme_mem.dataset.labels.truth_labeller import spatial_memory
+    from robomme_mem.dataset.labels.labellers.truth_labeller import spatial_memory
 
     episode = scene()
     episode["steps"].append({"step": 48, "held": [], "under": {"cube_red_0": "bin_0"}, "parked": []})
@@ -387,8 +387,8 @@ def test_a_half_hidden_sighting_does_not_move_where_an_object_was_last_seen_unle
 
 
 def test_a_truth_recorded_before_it_held_what_the_robot_did_is_refused_not_read_as_nothing(tmp_path):
-    from robomme_mem.dataset.labels.requests import action_request, location
-    from robomme_mem.dataset.labels.truth_labeller import TruthLabeller
+    from robomme_mem.dataset.labels.engine.requests import action_request, location
+    from robomme_mem.dataset.labels.labellers.truth_labeller import TruthLabeller
 
     old = {"kind": "episode", "key": {"episode": 0}, "task": "BinFill", "episode": 0, "seed": 7, "execution_start": 0, "objects": {},
            "steps": [], "events": [], "calls": [{"step": 0, "image_sha256": "x", "visible": {}}]}  # no "demonstration": an older truth

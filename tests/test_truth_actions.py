@@ -85,7 +85,7 @@ def test_demonstration_events_are_marked_and_come_first():
 
 # -- the truth labeller's action memory, from these events ---------------------------------------
 
-from robomme_mem.dataset.labels.truth_action import action_memory  # noqa: E402
+from robomme_mem.dataset.labels.labellers.truth_action import action_memory  # noqa: E402
 from robomme_mem.dataset.truth.actions import robot_actions as _actions  # noqa: E402
 from robomme_mem.prompts import EMPTY_ACTION_MEMORY  # noqa: E402
 

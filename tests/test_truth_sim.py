@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from robomme_mem.dataset.truth.files import read_truth
+from robomme_mem.dataset.truth.truth_file import read_truth
 from tests.helpers.sim import ENV, ROOT, SIM_PYTHON
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The closed loop's episodes run by :mod:`robomme_mem.executors`, each streaming into one results file.
+"""The closed loop's episodes run by :mod:`robomme_mem.parallel`, each streaming into one results file.
 
 Whatever runs the episodes, only this process appends to the results file, one line per
 finished episode (:mod:`robomme_mem.closed_loop.results`), so a killed run resumes with the
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from ..executors import RunError, ray_problem, run_jobs
+from ..parallel import RunError, ray_problem, run_jobs
 from ..jsonl import repair
 from .one_episode import Rollout, close_state, run_one
 from .results import append_result

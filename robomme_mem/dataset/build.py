@@ -21,19 +21,20 @@ from pathlib import Path
 import xxhash
 
 from .assemble.rows import Row, baseline_config_rows, memory_config_rows
-from .assemble.scene import scene_rows
-from .truth.files import offsets_by_source, read_record
+from .assemble.scene_rows import scene_rows
+from .truth.truth_file import offsets_by_source, read_record
 from .assemble.traces import trace_row
 from .assemble.answerable import answerable_report
 from .audit import audit, audit_against_truth, overall_table, overall_truth_table
 from .checksum import SOURCE_CHECKSUM, file_checksum
 from ..configs import BUILDABLE_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS, SCENE
-from .labels.engine import EpisodeLabels
-from .labels.lookup import RULES, BuildLabels
-from .labels.sets import content_id, default_store
+from .labels.engine.episodes import EpisodeLabels
+from .labels.build_labels import RULES, BuildLabels
+from .labels.labelling import content_id
+from .labels.store.sets import default_store
 from ..png import PNG_COMPRESS_LEVEL
 from .layout import CARD, FAILURES_SPLIT, MANIFEST, MAX_SHARD_BYTES, SWIFT_IMAGES_DIR, video_path
-from .pool import bounded_imap, workers
+from ..parallel import bounded_imap, workers
 from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
 from .source import find_source_files, open_source, select_files, task_of
 from .spec import BuildSpec, load_spec
@@ -66,7 +67,7 @@ class BuildOptions:
     labels: str | None = None
     """Label set of the memory configs: a name in the label store, or ``"rules"`` (computed here)."""
     label_store: str | None = None
-    """Label store file; ``None`` = :func:`robomme_mem.dataset.labels.sets.default_store`."""
+    """Label store file; ``None`` = :func:`robomme_mem.dataset.labels.store.sets.default_store`."""
     allow_failed: bool = False
     """Leave episodes with failed labels out of the labelled configs instead of refusing to build."""
     split_file: str | None = None
@@ -313,7 +314,7 @@ def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOpti
 def _scene_record(truth: str, recorded: dict, no_truth: list[str]) -> dict:
     """What the manifest keeps of the scene truth: the file (``recorded``: its name and checksum, as the
     options record it), its simulator, and the episodes it lacked."""
-    from .truth.files import read_header
+    from .truth.truth_file import read_header
 
     header = read_header(truth)
     return {"truth": recorded, "simulator": header.get("simulator"), "thresholds": header.get("thresholds"), "episodes_without_truth": no_truth}

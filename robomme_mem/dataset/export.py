@@ -27,12 +27,12 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..errors import SourceError
 from .assemble.traces import trace_row
-from .labels.lookup import RULES, BuildLabels
-from .labels.sets import default_store
+from .labels.build_labels import RULES, BuildLabels
+from .labels.store.sets import default_store
 from .plan import episodes_of, plan_episode
 from .source import find_source_files, open_source, select_files
 from .source import lerobot_features as F
-from .source.lerobot import LeRobotFolder
+from .source.lerobot_dataset import LeRobotFolder
 from .spec import BuildSpec, load_spec
 from .staging import staging_dir
 from .write.lerobot import EpisodeFrames, LeRobotWriter, annotate
@@ -185,7 +185,7 @@ def annotate_lerobot(
 
 def _check_same(episode, entry, existing: Path) -> None:
     """The copy's episode must be this one: same length, same subgoal strings at every step."""
-    from .source.lerobot import LeRobotPart
+    from .source.lerobot_dataset import LeRobotPart
 
     if episode.num_steps != entry.length:
         raise SourceError(existing, f"the copy's {entry.task} episode {entry.number} has {entry.length} frames, the source {episode.num_steps}",

@@ -24,7 +24,7 @@ from .source import SourceFile
 from .spec import BuildSpec
 from .synthetic import COLOURS, GENERATOR, Frame, Thing, episode_seed, play, segmentation
 from .truth.fidelity import distance
-from .truth.files import TruthWriter
+from .truth.truth_file import TruthWriter
 from .truth.geometry import mask_centres
 from .truth.story import episode_events
 

@@ -24,8 +24,7 @@ import h5py
 import numpy as np
 
 from ..subgoals import listed, number_word, ordinal_word, point_text
-from ..executors import ignore_interrupts
-from .pool import worker_context, worker_count
+from ..parallel import ignore_interrupts, worker_context, worker_count
 from .source import SYNTHETIC_ATTR
 from ..tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
 

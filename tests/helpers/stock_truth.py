@@ -95,9 +95,9 @@ def record(out: Path) -> dict:
     # through the writer `robomme-mem record` uses: staged whole with its provenance, checked, merged into the task file,
     # its captured truth saved, then keyed by the merged file and written as `record --truth` writes it
     from robomme_mem.dataset.record.captured import save_capture, write_captured_truth
-    from robomme_mem.dataset.record.files import merge_staged, same_kept_data, stage_episode, staged_file
+    from robomme_mem.dataset.record.staged import merge_staged, same_kept_data, stage_episode, staged_file
     from robomme_mem.dataset.record.run import captured_record
-    from robomme_mem.dataset.truth.record import simulator_versions
+    from robomme_mem.dataset.truth.replay_source import simulator_versions
 
     staged = stage_episode(raw, staged_file(out, TASK, 0), 0, {"recorder": "tests/helpers/stock_truth.py", "env": ENV_ID, "seed": SEED, "injected_failure": None})
     same_kept_data(raw, staged, 0)
@@ -140,7 +140,7 @@ def write(path: Path, steps: list[dict], simple: list[str], intrinsic: np.ndarra
 
 
 def main(out: Path) -> None:
-    from robomme_mem.dataset.truth.record import record_truth
+    from robomme_mem.dataset.truth.replay_source import record_truth
 
     out.mkdir(parents=True, exist_ok=True)
     made = record(out)

@@ -30,7 +30,7 @@ from ...configs import BASELINE_CONFIGS, ROW_CONFIGS
 from ...subgoals import QUIET_SUBGOALS, first_point, is_complete_marker, normalise, points_in_order, strip_grounding
 from ...tasks import VIDEO_DEMO_TASKS
 from ..audit.demonstrations import Rate, rate_cell
-from ..labels.memories import EpisodeMemories
+from ..labels.engine.memories import EpisodeMemories
 from ..plan import PlannedEpisode
 from .memory import memory_calls
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ...configs import variant_of
 from .fill import forward_fill, spatial_inputs
 from ...prompts import POLICY_SYSTEM, policy_target, policy_user_prompt, subgoal_style
-from ..labels.memories import EpisodeMemories
+from ..labels.engine.memories import EpisodeMemories
 from ..segment import Timeline
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...configs import BASELINE_CONFIGS, ROW_CONFIGS
-from ..labels.memories import EpisodeMemories
+from ..labels.engine.memories import EpisodeMemories
 from ..layout import image_path
 from ..plan import PlannedEpisode
 from .baseline import BaselineCall, baseline_rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ..labels.memories import EpisodeMemories
+from ..labels.engine.memories import EpisodeMemories
 from ..plan import PlannedEpisode
 
 

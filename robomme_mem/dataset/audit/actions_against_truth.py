@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...subgoals import IN_THE_VIDEO, NUMBER_WORDS, VIDEO_SHOWED, POINT, TIMES_WORDS, point_of
-from ..labels.engine import EpisodeLabels
-from ..labels.rules import PAST_TENSE
+from ..labels.engine.episodes import EpisodeLabels
+from ..labels.labellers.rules import PAST_TENSE
 from ..truth.actions import records_actions
 from ..truth.seen import never_seen
 from .demonstrations import Rate, rate_cell

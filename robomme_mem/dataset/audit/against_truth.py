@@ -27,9 +27,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..labels.engine import EpisodeLabels
-from ..labels.truth_labeller import SILENT_KINDS
-from ..truth.files import offsets_by_source, read_record
+from ..labels.engine.episodes import EpisodeLabels
+from ..labels.labellers.truth_labeller import SILENT_KINDS
+from ..truth.truth_file import offsets_by_source, read_record
 from ..truth.seen import seen_by, visible_now
 from .actions_against_truth import ActionScores, actions_table
 from .demonstrations import Rate, rate_cell, stated_count
@@ -192,7 +192,7 @@ def _has_spatial(labels: EpisodeLabels) -> bool:
 def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None,
                with_actions: bool = False) -> Iterator[TruthEpisode]:
     """Each complete episode with spatial memories, beside its truth, one record read at a time
-    (``offsets``: from :func:`~robomme_mem.dataset.truth.files.offsets_by_source`, computed here
+    (``offsets``: from :func:`~robomme_mem.dataset.truth.truth_file.offsets_by_source`, computed here
     when not given; ``with_actions``: episodes with action memories too, whose ``frames`` stay
     empty where they have no spatial chain)."""
     episodes = [e for e in episodes if _has_spatial(e) or with_actions and e.action]

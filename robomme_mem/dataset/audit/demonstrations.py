@@ -32,9 +32,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ...subgoals import COUNTING_TASKS, GROUNDING, NUMBER_WORDS, ORDINAL_WORDS, POINT, TIMES_WORDS, point_of, points
-from ..labels.engine import EpisodeLabels
-from ..labels.rules import PAST_TENSE
-from ..labels.validate import check_action
+from ..labels.engine.episodes import EpisodeLabels
+from ..labels.labellers.rules import PAST_TENSE
+from ..labels.engine.validate import check_action
 
 RECALL_PX = 10.0
 FIXTURE_PX = 20.0

@@ -1,2 +1,4 @@
-"""Memory labels: what each boundary's action memory and each call's spatial memory summarise,
-how answers are checked, and the labellers that write them (``rules`` offline; ``openai`` next)."""
+"""Memory labels, by role: :mod:`.store` (the label store: answers, named sets, their files),
+:mod:`.engine` (requests, checks, the session, an episode's memories), :mod:`.labellers` (``rules``,
+``openai``, ``truth``), and the two ways in: :mod:`.labelling` labels a source into a named set,
+:mod:`.build_labels` hands a build its labels."""

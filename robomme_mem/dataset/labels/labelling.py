@@ -8,17 +8,62 @@ the set is saved once nothing is pending (a Batch API round leaves requests pend
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ... import __version__
 from ..plan import plan_source, source_records
 from ..spec import BuildSpec, load_spec
-from .cache import LabelCache
-from .engine import EpisodeLabels, label_works
+from .store.cache import LabelCache
+from .engine.episodes import EpisodeLabels, label_works
 from ...subgoals import STYLES
-from .session import LabelSession, Stats
-from .sets import check_name, describe_sources, free_name, run_scope, scope_differences, set_meta, who
+from .engine.session import LabelSession, Stats
+from .engine.requests import LabelParams
+from .store.sets import LABEL_SET_FORMAT, LABEL_TEMPLATES, check_name, describe_sources, free_name, placed_id, run_scope, scope_differences, who
+
+
+def default_name(params: LabelParams) -> str:
+    return re.sub(r"[^A-Za-z0-9._@+-]+", "-", params.model).strip("-") or "labels"
+
+
+def content_id(episodes: Sequence[EpisodeLabels]) -> str:
+    """sha256 over every answer in its place: equal ids, equal labels."""
+    return placed_id((row, entry.answer.status, entry.answer.text) for episode in episodes for row, entry in episode.placed())
+
+
+def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], episodes: Sequence[EpisodeLabels], spec: BuildSpec) -> dict:
+    """Provenance and content id of a label set (deterministic: no run statistics or times)."""
+    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    failed = entries = 0
+    seen: set[str] = set()
+    for episode in episodes:
+        for row, entry in episode.placed():
+            answer = entry.answer
+            entries += 1
+            if row["key"] not in seen:
+                seen.add(row["key"])
+                usage["prompt_tokens"] += answer.prompt_tokens or 0
+                usage["completion_tokens"] += answer.completion_tokens or 0
+                failed += not answer.ok
+    scope = run_scope(labeller, styles, spatial, source_records(sources, [e.work for e in episodes]), spec)
+    return {
+        "format": LABEL_SET_FORMAT,
+        "name": name,
+        "id": content_id(episodes),
+        "package": {"name": "robomme-mem", "version": __version__},
+        "labeller": scope["labeller"],
+        "located": bool(getattr(labeller, "located", False)),
+        "params": scope["params"],
+        "styles": scope["styles"],
+        "spatial": scope["spatial"],
+        "prompt_templates": {f"{t.id}@{t.version}": t.sha256 for t in LABEL_TEMPLATES},
+        "spec": {**spec.recorded(), **scope["spec"]},
+        "sources": scope["sources"],
+        "counts": {"entries": entries, "requests": len(seen), "failed": failed},
+        "usage": usage,
+    }
 
 
 @dataclass

@@ -7,6 +7,6 @@ An episode the env calls a success is kept; any other is reported with its reaso
 
 - :mod:`.jobs`: which episodes, with which seeds, difficulties and failures (pure);
 - :mod:`.episode`: one episode in the simulator (runs where RoboMME is installed);
-- :mod:`.files`: an episode staged whole, checked, then merged into ``record_dataset_<Task>.h5``;
+- :mod:`.staged`: an episode staged whole, checked, then merged into ``record_dataset_<Task>.h5``;
 - :mod:`.run`: the run: resume, workers or Ray, the manifest.
 """

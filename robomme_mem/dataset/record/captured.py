@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ..checksum import SOURCE_CHECKSUM, file_checksum
 from ..truth.fidelity import Thresholds, judged
-from ..truth.files import truth_header, write_records
+from ..truth.truth_file import truth_header, write_records
 from ..source import task_of
-from .files import episodes_in, task_files
+from .staged import episodes_in, task_files
 
 CAPTURED = ".captured"
 

@@ -1,6 +1,6 @@
 """A recording run: the episodes asked for and not yet recorded, in workers or on Ray, into one folder.
 
-Each worker records its episode (:mod:`.episode`), stages it (:mod:`.files`), checks that the
+Each worker records its episode (:mod:`.episode`), stages it (:mod:`.staged`), checks that the
 staged copy holds what the recorder wrote, and reads it back with the project's own source:
 every field and call frame a build reads, and its plan; with the scene truth asked, it saves the
 truth it captured while recording (:mod:`.captured`). What it cannot finish or that fails a
@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import __version__
-from ...executors import EpisodesRun, run_jobs
+from ...parallel import EpisodesRun, run_jobs, worker_count
 from ...jsonl import append_line
-from ..pool import worker_count
 from .captured import CapturedTruth, save_capture, write_captured_truth
-from .files import merge_staged, recorded_episodes, same_kept_data, stage_episode, staged_file
+from .staged import merge_staged, recorded_episodes, same_kept_data, stage_episode, staged_file
 from .jobs import RecordJob, metadata_file, pin_numerics, plan_jobs, read_metadata
 
 MANIFEST = "record-manifest.jsonl"
@@ -80,7 +79,7 @@ def record_run(tasks: Sequence[str], split: str, episodes: list[int], out: str |
     ``truth``: capture each episode's scene truth while recording it, and write the truth file
     of the folder's episodes there (:mod:`.captured`). ``shard_episodes``: episodes per shard
     file (:func:`.files.task_file`; default: one file per task)."""
-    from ..truth.record import simulator_versions
+    from ..truth.replay_source import simulator_versions
 
     started = time.perf_counter()
     out = Path(out)

@@ -20,7 +20,7 @@ from ...errors import SourceError
 from ...tasks import SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
 from .hdf5 import SYNTHETIC_ATTR, Episode, SourceFile
 from .hdf5 import task_of as _hdf5_task_of
-from .lerobot import PART_SEPARATOR, LeRobotPart, is_lerobot_folder, lerobot_parts, split_part
+from .lerobot_dataset import PART_SEPARATOR, LeRobotPart, is_lerobot_folder, lerobot_parts, split_part
 
 __all__ = ["SYNTHETIC_ATTR", "Episode", "LeRobotPart", "SourceFile", "find_source_files", "is_lerobot", "open_source", "require_hdf5", "select_files", "task_of"]
 

@@ -1,6 +1,6 @@
 """``robomme-mem truth``: replay every episode of a source, judge it, and append its truth.
 
-Episodes run where :mod:`robomme_mem.executors` puts them (this process, ``workers`` spawned
+Episodes run where :mod:`robomme_mem.parallel` puts them (this process, ``workers`` spawned
 processes, or a Ray cluster), each building its own simulator; only this process writes the
 file, so a killed run resumes with the episodes it lacks.
 """
@@ -14,14 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...executors import EpisodesRun, run_jobs
+from ...parallel import EpisodesRun, run_jobs, worker_count
 from ..checksum import SOURCE_CHECKSUM, file_checksum
 from ..plan import episodes_of, plan_episode
-from ..pool import worker_count
 from ..source import SourceFile, require_hdf5
 from ..spec import BuildSpec, load_spec
 from .fidelity import Thresholds, judged
-from .files import TruthWriter, key_of, truth_header
+from .truth_file import TruthWriter, key_of, truth_header
 
 
 @dataclass

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..plan import PlannedEpisode
-from .cache import Answer, LabelCache
-from .engine import EpisodeLabels, FrameSource, Frames, label_now, label_works
-from .requests import LabelParams, LabelRequest
-from .rules import RulesLabeller
-from .session import LabelSession, Pending
+from .store.cache import Answer, LabelCache
+from .engine.episodes import EpisodeLabels, FrameSource, Frames, label_now, label_works
+from .engine.requests import LabelParams, LabelRequest
+from .labellers.rules import RulesLabeller
+from .engine.session import LabelSession, Pending
 
 
 class LookupLabeller:

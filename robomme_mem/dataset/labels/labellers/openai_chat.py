@@ -4,7 +4,7 @@ OpenAI itself, vLLM, ``swift deploy``, SGLang, llama.cpp's server: anything that
 ``POST /v1/chat/completions``. Transport faults are the SDK's job: ``AsyncOpenAI`` retries
 429 (honouring ``Retry-After``), 408/409, 5xx, timeouts and dropped connections with
 exponential backoff and jitter, up to ``max_retries``. This module adds what the SDK cannot
-know: an answer is checked against its prompt's rules (:mod:`.validate`), an invalid one is
+know: an answer is checked against its prompt's rules (:mod:`..engine.validate`), an invalid one is
 asked again with the broken rules quoted (at most ``max_reasks`` times), and what still fails
 is recorded as a failure rather than raised, so one bad request never stops a run.
 
@@ -29,13 +29,13 @@ from dataclasses import dataclass
 import openai
 from openai import AsyncOpenAI
 
-from ...endpoints import endpoint_cause
-from ...errors import EndpointError
-from ...prompts import LABEL_REASK
-from .cache import Answer
-from .defaults import DEFAULT_API_KEY_ENV
-from .requests import LabelParams, LabelRequest
-from .validate import check_action, check_spatial
+from ....endpoints import endpoint_cause
+from ....errors import EndpointError
+from ....prompts import LABEL_REASK
+from ..store.cache import Answer
+from ..engine.defaults import DEFAULT_API_KEY_ENV
+from ..engine.requests import LabelParams, LabelRequest
+from ..engine.validate import check_action, check_spatial
 
 REQUEST_HEADER = "X-Robomme-Request"
 """Carries the request's cache key, so server logs can be matched with label sets."""

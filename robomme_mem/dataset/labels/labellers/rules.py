@@ -9,7 +9,7 @@
   gave it (copied, never invented). It cannot tell what really happened: a failed grasp under
   an unchanged subgoal, or two cubes behind the same simple text, need the scene truth.
 - **Spatial memory** from the image with an object detector calibrated on RoboMME's renders
-  (:mod:`.scene`: cubes by colour, buttons, containers, the bin, white areas; never the table
+  (:mod:`.image_objects`: cubes by colour, buttons, containers, the bin, white areas; never the table
   or the arm) and their pixel centres ``<y, x>`` (RoboMME's order), chained with the prior
   memory so objects that disappear are remembered: a cube that vanished beside a container
   is under it, anything else is where it was last seen.
@@ -27,12 +27,12 @@ import math
 
 import numpy as np
 
-from ...prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
-from ...subgoals import (DEMONSTRATION_MARK, GROUNDING_RE, IN_THE_VIDEO, ORDINAL_WORDS, POINT, listed, point_of, point_text, points_in_order,
+from ....prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
+from ....subgoals import (DEMONSTRATION_MARK, GROUNDING_RE, IN_THE_VIDEO, ORDINAL_WORDS, POINT, listed, point_of, point_text, points_in_order,
                           strip_grounding, times_words)
-from .cache import Answer
-from .requests import LabelParams, LabelRequest
-from .scene import detect_objects
+from ..store.cache import Answer
+from ..engine.requests import LabelParams, LabelRequest
+from .image_objects import detect_objects
 
 MODEL = "rules"
 VERSION = "4"
@@ -176,7 +176,7 @@ _ENTRY_RE = re.compile(
 
 
 def spatial_memory(prior: str | None, image: np.ndarray) -> str:
-    """The task's objects in view now (:mod:`.scene`), and those the prior memory saw that are gone.
+    """The task's objects in view now (:mod:`.image_objects`), and those the prior memory saw that are gone.
 
     A cube that vanished next to a container is reported under it; anything else that left the
     view (picked up, hidden by the arm) is reported where it was last seen.

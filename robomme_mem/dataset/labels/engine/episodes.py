@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..plan import PlannedEpisode
-from ..segment import Boundary
-from ..source import Episode, SourceFile, open_source
-from .cache import Answer
+from ...plan import PlannedEpisode
+from ...segment import Boundary
+from ...source import Episode, SourceFile, open_source
+from ..store.cache import Answer
 from .memories import EpisodeMemories
-from ...subgoals import STYLES
+from ....subgoals import STYLES
 from .requests import LabelRequest, action_request, location, spatial_request
 from .session import LabelSession, Pending
 

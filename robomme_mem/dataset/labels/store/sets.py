@@ -3,7 +3,7 @@
 A label set records where every answer is used (task, episode, style, boundary or call
 frame, request key) and the labeller's provenance; the answers and canonical requests live
 in the label store (:class:`~.cache.LabelCache`) under their keys. Made by
-:mod:`.labelling`, read back by a build through :mod:`.lookup`, exported and imported by
+:mod:`..labelling`, read back by a build through :mod:`..build_labels`, exported and imported by
 :mod:`.transfer` (one row per use: request, answer, usage).
 
 A set's name is bound to its **scope** (:data:`SCOPE_KEYS`): the labeller and its parameters,
@@ -22,8 +22,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ... import __version__
-from ...prompts import (
+from ....prompts import (
     LABEL_ACTION_SYSTEM_GROUNDED,
     LABEL_ACTION_SYSTEM_SIMPLE,
     LABEL_ACTION_USER,
@@ -31,13 +30,10 @@ from ...prompts import (
     LABEL_SPATIAL_SYSTEM,
     LABEL_SPATIAL_USER,
 )
-from ..cachedir import cache_root
-from ..checksum import PLAN_DIGEST
-from ..plan import source_records
-from ..spec import BuildSpec
+from ...cachedir import cache_root
+from ...checksum import PLAN_DIGEST
+from ...spec import BuildSpec
 from .cache import ENTRY_FIELDS, Answer
-from .engine import EpisodeLabels
-from .requests import LabelParams
 
 LABEL_SET_FORMAT = "robomme-mem-labels/1"
 STORE_ENV = "ROBOMME_MEM_LABELS"
@@ -51,8 +47,6 @@ def default_store() -> Path:
     return Path(os.environ[STORE_ENV]) if os.environ.get(STORE_ENV) else cache_root() / "labels.sqlite"
 
 
-def default_name(params: LabelParams) -> str:
-    return re.sub(r"[^A-Za-z0-9._@+-]+", "-", params.model).strip("-") or "labels"
 
 
 def check_name(name: str) -> str:
@@ -61,9 +55,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def content_id(episodes: Sequence[EpisodeLabels]) -> str:
-    """sha256 over every answer in its place: equal ids, equal labels."""
-    return placed_id((row, entry.answer.status, entry.answer.text) for episode in episodes for row, entry in episode.placed())
 
 
 def placed_id(placed) -> str:
@@ -74,37 +65,6 @@ def placed_id(placed) -> str:
     return digest.hexdigest()
 
 
-def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], episodes: Sequence[EpisodeLabels], spec: BuildSpec) -> dict:
-    """Provenance and content id of a label set (deterministic: no run statistics or times)."""
-    usage = {"prompt_tokens": 0, "completion_tokens": 0}
-    failed = entries = 0
-    seen: set[str] = set()
-    for episode in episodes:
-        for row, entry in episode.placed():
-            answer = entry.answer
-            entries += 1
-            if row["key"] not in seen:
-                seen.add(row["key"])
-                usage["prompt_tokens"] += answer.prompt_tokens or 0
-                usage["completion_tokens"] += answer.completion_tokens or 0
-                failed += not answer.ok
-    scope = run_scope(labeller, styles, spatial, source_records(sources, [e.work for e in episodes]), spec)
-    return {
-        "format": LABEL_SET_FORMAT,
-        "name": name,
-        "id": content_id(episodes),
-        "package": {"name": "robomme-mem", "version": __version__},
-        "labeller": scope["labeller"],
-        "located": bool(getattr(labeller, "located", False)),
-        "params": scope["params"],
-        "styles": scope["styles"],
-        "spatial": scope["spatial"],
-        "prompt_templates": {f"{t.id}@{t.version}": t.sha256 for t in LABEL_TEMPLATES},
-        "spec": {**spec.recorded(), **scope["spec"]},
-        "sources": scope["sources"],
-        "counts": {"entries": entries, "requests": len(seen), "failed": failed},
-        "usage": usage,
-    }
 
 
 

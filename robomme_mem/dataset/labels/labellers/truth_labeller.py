@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...prompts import NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
-from ...subgoals import point_text, times_words
-from ..checksum import file_checksum
-from ..truth.actions import records_actions
-from ..truth.files import read_truth
-from ..truth.seen import seen_by, visible_now
-from .cache import Answer
-from .requests import LabelParams, LabelRequest, parse_location
+from ....prompts import NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
+from ....subgoals import point_text, times_words
+from ...checksum import file_checksum
+from ...truth.actions import records_actions
+from ...truth.truth_file import read_truth
+from ...truth.seen import seen_by, visible_now
+from ..store.cache import Answer
+from ..engine.requests import LabelParams, LabelRequest, parse_location
 from .rules import NOTHING_SEEN
 from .truth_action import action_memory as truth_action_memory
 from .truth_action import display_name

@@ -1,7 +1,7 @@
 """Labelling requests: what is asked, how it is keyed, and how it goes on the wire.
 
 A request is built from the spec's templates (:mod:`robomme_mem.prompts`) and the labeller's
-settings (:class:`LabelParams`). Its cache key (:func:`~robomme_mem.dataset.labels.cache.request_key`)
+settings (:class:`LabelParams`). Its cache key (:func:`~robomme_mem.dataset.labels.store.cache.request_key`)
 covers the model, the parameters that change an answer, the canonical messages (the image
 referenced by position) and the sha256 of the image's RGB pixels as sent. The pixels, not
 the PNG bytes, enter the key, so a different PNG encoder cannot change it. The API key and
@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from ...prompts import (
+from ....prompts import (
     LABEL_ACTION_SYSTEM_GROUNDED,
     LABEL_ACTION_SYSTEM_SIMPLE,
     LABEL_ACTION_USER,
@@ -27,10 +27,10 @@ from ...prompts import (
     PromptTemplate,
     format_history,
 )
-from ...png import png_data_url
-from ..checksum import image_sha256
-from .cache import digest_key
-from ...subgoals import STYLES
+from ....png import png_data_url
+from ...checksum import image_sha256
+from ..store.cache import digest_key
+from ....subgoals import STYLES
 from .defaults import DEFAULT_SPATIAL_MAX_TOKENS, KINDS
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .defaults import DEFAULT_API_KEY_ENV, LABELLERS
+from ..engine.defaults import DEFAULT_API_KEY_ENV, LABELLERS
 
 if TYPE_CHECKING:
-    from .requests import LabelParams
+    from ..engine.requests import LabelParams
 
 
 def make_labeller(
@@ -43,6 +43,6 @@ def make_labeller(
         from .batch import BatchExportLabeller
 
         return BatchExportLabeller(params)
-    from .openai_labeller import OpenAILabeller
+    from .openai_chat import OpenAILabeller
 
     return OpenAILabeller(params, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout_s, max_retries=max_retries, max_reasks=max_reasks)

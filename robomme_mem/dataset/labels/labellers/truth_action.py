@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...subgoals import IN_THE_VIDEO, QUIET_SUBGOALS, VIDEO_SHOWED, listed, number_word, ordinal_word, point_text, times_words
-from ..truth.seen import never_seen
+from ....subgoals import IN_THE_VIDEO, QUIET_SUBGOALS, VIDEO_SHOWED, listed, number_word, ordinal_word, point_text, times_words
+from ...truth.seen import never_seen
 from .rules import compose_action_memory, past_tense
 
 ACTION_KINDS = {"pick", "place", "press"}

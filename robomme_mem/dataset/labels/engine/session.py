@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from .cache import Answer, LabelCache
+from ..store.cache import Answer, LabelCache
 from .requests import LabelParams, LabelRequest
 
 COMMIT_INTERVAL_S = 0.05

@@ -1,26 +1,37 @@
-"""Three ways to run a list of independent jobs, keeping each result as it finishes.
+"""Running independent work in parallel: the one home for worker processes and job runners.
 
-Both wings run simulator episodes this way: the closed loop's rollouts
-(:mod:`robomme_mem.closed_loop.executors`) and the scene truth's replays
-(:mod:`robomme_mem.dataset.truth.record`). Only the calling process handles results (``keep``
-appends them to one file), so a killed run resumes with what is missing and nothing is
-recorded twice:
+Two shapes of work, both here:
 
-- ``workers=1``: in this process, in order;
-- ``workers=N``: ``N`` spawned processes (a simulator does not survive a fork), in finishing order;
-- ``ray_address``: one Ray task per job (``local`` starts a local cluster), each holding one CPU.
+- **Ordered, CPU-bound stages** (a build's episodes, the sample's generation):
+  :func:`workers` and :func:`bounded_imap` give results back in order with back-pressure, so
+  the output is byte-identical whatever the number of workers and the parent never holds more
+  than a window of finished episodes. Forked on Linux: callers create their pool before any
+  thread starts (progress bars) and while no HDF5 file is open, which makes forking safe.
+- **Simulator jobs that finish in any order** (the closed loop's rollouts,
+  :mod:`robomme_mem.closed_loop.executors`; the scene truth's replays and ``record``):
+  :func:`run_jobs` keeps each result as it finishes. Only the calling process handles results
+  (``keep`` appends them to one file), so a killed run resumes with what is missing and
+  nothing is recorded twice:
 
-A job that raises does not stop the others: their results are kept, and :class:`RunError`
-names the failures at the end.
+  - ``workers=1``: in this process, in order;
+  - ``workers=N``: ``N`` spawned processes (a simulator does not survive a fork), in finishing order;
+  - ``ray_address``: one Ray task per job (``local`` starts a local cluster), each holding one CPU.
+
+  A job that raises does not stop the others: their results are kept, and :class:`RunError`
+  names the failures at the end.
 """
 
 from __future__ import annotations
 
+import gc
+import multiprocessing as mp
 import os
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -168,3 +179,72 @@ def _on_ray(fn, jobs, kept, address: str, workers: int, name) -> list:
         return failed
     finally:
         ray.shutdown()
+
+
+# -- ordered workers: a build's episodes, in order, with back-pressure ------------------------
+
+
+def worker_context() -> mp.context.BaseContext:
+    """``fork`` on Linux (instant start, works from any ``__main__``, even stdin); ``spawn`` elsewhere.
+
+    Callers create their pool before starting any thread (progress bars) and while no
+    HDF5 file is open, which is what makes forking safe.
+    """
+    return mp.get_context("fork" if sys.platform == "linux" else "spawn")
+
+
+def worker_count(requested: int | None, jobs: int) -> int:
+    """``requested`` workers (default: one per core), never more than there are jobs."""
+    return max(1, min(requested or os.cpu_count() or 1, jobs))
+
+
+class _InProcess:
+    """The pool interface, run in this process (one worker: no fork, easy to profile)."""
+
+    def apply_async(self, fn, args):
+        return _Done(fn(*args))
+
+
+@dataclass
+class _Done:
+    value: object
+
+    def get(self):
+        return self.value
+
+
+@contextmanager
+def workers(requested: int | None, jobs: int):
+    """(pool, number of workers): a process pool, or this process alone with one worker."""
+    count = worker_count(requested, jobs)
+    if count == 1:
+        yield _InProcess(), 1
+        return
+    gc.freeze()  # forked workers share the parent's objects; a collection in them must not copy every page
+    try:
+        with worker_context().Pool(count, initializer=ignore_interrupts) as pool:
+            yield pool, count
+    finally:
+        gc.unfreeze()
+
+
+def bounded_imap(pool, fn: Callable, items: Sequence, window: int, progress: bool, desc: str = "episodes") -> Iterator:
+    """Results of ``fn`` over ``items`` in order, with back-pressure and a progress bar.
+
+    The first results are asked for at once, so the workers start while the caller is still
+    setting up. At most ``window`` results wait for the parent: when writing is slower than
+    the workers, their results (frames and rows of whole episodes) must not pile up.
+    """
+    pending = deque(pool.apply_async(fn, (item,)) for item in items[:window])
+    return _drain(pool, fn, items[window:], pending, progress, len(items), desc)
+
+
+def _drain(pool, fn, rest: Sequence, pending: deque, progress: bool, total: int, desc: str) -> Iterator:
+    with tqdm(total=total, desc=desc, unit="ep", disable=not progress, leave=False) as bar:
+        for item in rest:
+            yield pending.popleft().get()
+            bar.update()
+            pending.append(pool.apply_async(fn, (item,)))
+        while pending:
+            yield pending.popleft().get()
+            bar.update()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..plan import PlannedEpisode
 from .store.cache import Answer, LabelCache
+from .engine.defaults import RULES, TRUTH
 from .engine.episodes import EpisodeLabels, FrameSource, Frames, label_now, label_works
 from .engine.requests import LabelParams, LabelRequest
 from .labellers.rules import RulesLabeller
@@ -43,12 +44,8 @@ def params_of(meta: dict) -> LabelParams:
     return LabelParams(**meta["params"])
 
 
-LOCATED_LABELLERS = frozenset({"truth"})
+LOCATED_LABELLERS = frozenset({TRUTH})
 """Labellers whose action requests carry their place (:attr:`.requests.LabelRequest.at`)."""
-
-RULES = "rules"
-"""A build's ``--labels rules``: the offline ``rules`` labeller answers during the build (no store)."""
-
 
 @dataclass(frozen=True)
 class BuildLabels:

@@ -110,7 +110,7 @@ class BuildOptions:
             return None
         if self.labels == RULES:
             return BuildLabels(RULES)
-        return BuildLabels(self.labels, str(self.label_store or default_store()))
+        return BuildLabels(self.labels, str(self.label_store or default_store())).pinned()
 
     def recorded(self) -> dict:
         """What the manifest keeps: everything that can change rows (not paths or worker counts)."""

@@ -7,37 +7,41 @@ an error naming the episode, not silently wrong rows.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from ..plan import PlannedEpisode
 from .store.cache import Answer, LabelCache
 from .engine.defaults import RULES, TRUTH
-from .engine.episodes import EpisodeLabels, FrameSource, Frames, label_now, label_works
+from .engine.episodes import EpisodeLabels, FrameSource, Frames, label_now
 from .engine.requests import LabelParams, LabelRequest
 from .labellers.rules import RulesLabeller
-from .engine.session import LabelSession, Pending
+from .engine.session import Pending
 
 
-class LookupLabeller:
-    """Answers nothing: every request must already be in the label set."""
+@dataclass(frozen=True)
+class StoredAnswers:
+    """A label set's answers, read once per worker (:meth:`BuildLabels.label`): sends nothing, and a
+    request whose key the set does not hold is :class:`~.engine.session.Pending`."""
 
-    name = "label-set"
+    params: LabelParams
+    answers: dict[str, Answer]
+    styles: tuple[str, ...]
+    spatial: bool
+    located: bool = False
+    """Whether the set's labeller answered action requests from their place (``truth``), so
+    its keys carry that place too."""
+    name: ClassVar[str] = "label-set"
 
-    def __init__(self, params: LabelParams, located: bool = False) -> None:
-        self.params = params
-        self.located = located
-        """Whether the set's labeller answered action requests from their place (``truth``), so
-        its keys carry that place too."""
-
-    async def ask(self, request: LabelRequest, key: str) -> Answer:
-        raise Pending(key, request)
-
-    async def aclose(self) -> None:
-        return None
+    def answer_now(self, request: LabelRequest) -> Answer:
+        key = request.key(self.params)
+        found = self.answers.get(key)
+        if found is None:
+            raise Pending(key, request)
+        return found
 
 
 def params_of(meta: dict) -> LabelParams:
@@ -46,6 +50,7 @@ def params_of(meta: dict) -> LabelParams:
 
 LOCATED_LABELLERS = frozenset({TRUTH})
 """Labellers whose action requests carry their place (:attr:`.requests.LabelRequest.at`)."""
+
 
 @dataclass(frozen=True)
 class BuildLabels:
@@ -57,6 +62,15 @@ class BuildLabels:
 
     name: str
     store: str | None = None
+    set_id: str | None = None
+    """The set's content id when the build began (:meth:`pinned`): every worker reads exactly that set."""
+
+    def pinned(self) -> BuildLabels:
+        """This label set with its current content id (``rules`` has none)."""
+        if self.name == RULES or self.set_id:
+            return self
+        with LabelCache(self.store) as store:
+            return replace(self, set_id=store.set_meta(self.name)["id"])
 
     def info(self) -> dict:
         """Provenance for the manifest and the traces (the id is added once every episode is in)."""
@@ -74,22 +88,15 @@ class BuildLabels:
 
     def label(self, planned: PlannedEpisode, frames: FrameSource | None = None) -> EpisodeLabels:
         """One episode's labels, sending nothing; raises naming the episode if a set lacks them."""
-        if self.name == RULES:
-            if frames is not None:
-                return label_now(planned, RulesLabeller(), frames)
-            reader = Frames()
-            try:
-                return label_now(planned, RulesLabeller(), reader)
-            finally:
+        labeller = RulesLabeller() if self.name == RULES else _stored_answers(self.store, self.name, self.pinned().set_id, os.getpid())
+        reader = Frames() if frames is None else None
+        try:
+            if self.name == RULES:
+                return label_now(planned, labeller, frames or reader)
+            labels = label_now(planned, labeller, frames or reader, styles=labeller.styles, spatial=labeller.spatial)
+        finally:
+            if reader is not None:
                 reader.close()
-        store = _opened_store(self.store, os.getpid())
-        meta = store.set_meta(self.name)
-        allowed = _set_keys(self.store, self.name, meta["id"], os.getpid())
-        session = LabelSession(LookupLabeller(params_of(meta), located=meta.get("located", meta.get("labeller") in LOCATED_LABELLERS)), store, concurrency=64, allowed=allowed)
-        styles, spatial = meta["styles"], meta["spatial"]
-        (labels,) = asyncio.run(
-            label_works([planned], session, styles=styles, spatial=spatial, image_size=session.params.image_size, progress=False, frames=frames)
-        )
         if labels.pending:
             raise ValueError(
                 f"label set {self.name!r} has no answer for {planned.name} ({labels.pending} requests): "
@@ -99,16 +106,16 @@ class BuildLabels:
 
 
 @functools.lru_cache(maxsize=4)
-def _opened_store(store: str, pid: int) -> LabelCache:
-    """One open store per process (``pid``: a connection is never shared across a fork)."""
-    return LabelCache(store)
-
-
-@functools.lru_cache(maxsize=4)
-def _set_keys(store: str, name: str, set_id: str, pid: int) -> frozenset[str]:
-    """The keys of a label set, read once per process and per content (``set_id``: a set saved
-    again under the same name is read again)."""
-    return frozenset(e["key"] for e in _opened_store(store, pid).set_entries(name))
+def _stored_answers(store: str, name: str, set_id: str, pid: int) -> StoredAnswers:
+    """Label set ``name``'s answers, read once per process and per content (``set_id``: a set saved
+    again under its name is read again; ``pid``: a forked worker opens the store itself)."""
+    with LabelCache(store) as opened:
+        meta = opened.set_meta(name)
+        if meta["id"] != set_id:
+            raise ValueError(f"label set {name!r} in {store} changed during the build (relabelled?): build again")
+        answers = opened.set_answers(name)
+    located = meta.get("located", meta.get("labeller") in LOCATED_LABELLERS)
+    return StoredAnswers(params_of(meta), answers, tuple(meta["styles"]), meta["spatial"], located)
 
 
 def resolve(works: Sequence[PlannedEpisode], store: LabelCache, name: str) -> list[EpisodeLabels]:
@@ -116,5 +123,5 @@ def resolve(works: Sequence[PlannedEpisode], store: LabelCache, name: str) -> li
 
     Raises ``ValueError`` naming the first episode whose requests the set does not hold.
     """
-    source = BuildLabels(name, str(store.path))
+    source = BuildLabels(name, str(store.path)).pinned()
     return [source.label(work) for work in works]

@@ -233,19 +233,30 @@ def _placed(result: EpisodeLabels, kind: str, style: str | None, item: int, step
 
 def label_now(work: PlannedEpisode, labeller, frames: FrameSource, *, styles: Sequence[str] = STYLES, spatial: bool = True) -> EpisodeLabels:
     """One episode labelled in order, in this thread: for a labeller that answers at once
-    (``rules``: ``answer_now``), with the same requests, keys and entries as :func:`label_works`."""
+    (``answer_now``: ``rules``, or a stored label set), with the same requests, keys and entries
+    as :func:`label_works`. A request the labeller has no answer for (:class:`~.session.Pending`)
+    is counted, as there, and ends the spatial chain."""
     result = EpisodeLabels(work)
     params = labeller.params
 
-    def ask(request: LabelRequest, kind: str, style: str | None, item: int, step: int) -> LabelEntry:
-        return _placed(result, kind, style, item, step, request.key(params), labeller.answer_now(request))
+    def ask(request: LabelRequest, kind: str, style: str | None, item: int, step: int) -> LabelEntry | None:
+        key = request.key(params)
+        try:
+            answer = labeller.answer_now(request)
+        except Pending:
+            result.pending += 1
+            return None
+        return _placed(result, kind, style, item, step, key, answer)
 
     for style in styles:
-        result.action[style] = [ask(action_request(work.goal, b.history, style, _at(labeller, work, b)), "action", style, b.segment, b.step)
-                                for b in work.boundaries[style]]
+        entries = (ask(action_request(work.goal, b.history, style, _at(labeller, work, b)), "action", style, b.segment, b.step)
+                   for b in work.boundaries[style])
+        result.action[style] = [entry for entry in entries if entry is not None]
     prior: str | None = None
     for index, step in enumerate(work.timeline.call_frames if spatial else ()):
         entry = ask(spatial_request(work.goal, prior, frames(work, step), params.image_size), "spatial", None, index, step)
+        if entry is None:
+            break
         result.spatial.append(entry)
         if not entry.answer.ok:
             break

@@ -233,6 +233,13 @@ class LabelCache:
             raise KeyError(f"{self.path}: no label set {name!r} (label sets here: {known})")
         return json.loads(row[0])
 
+    def set_answers(self, name: str) -> dict[str, Answer]:
+        """Every answer label set ``name`` uses, by key, in one query: what a build's worker reads once."""
+        self.set_meta(name)
+        query = (f"SELECT a.key, {', '.join('a.' + f for f in _FIELDS)} FROM answers a "
+                 "WHERE a.key IN (SELECT key FROM label_set_entries WHERE name = ?)")
+        return {row[0]: Answer(**dict(zip(_FIELDS, row[1:]))) for row in self._db.execute(query, (name,))}
+
     def set_entries(self, name: str) -> list[dict]:
         self.set_meta(name)
         query = f"SELECT {', '.join(ENTRY_FIELDS)} FROM label_set_entries WHERE name = ? ORDER BY position"

@@ -24,8 +24,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PICK = "pick up the cube\n<mem>No actions had been completed yet.</mem>\n<spatial_mem>The cube is on the table.</spatial_mem>"
-MOVE = "move the cube to the goal\n<mem>I picked up the cube.</mem>\n<spatial_mem>The cube is in the gripper.</spatial_mem>"
+sys.path.insert(0, str(ROOT))
+
+from robomme_mem.prompts import INITIAL_MEMORY, policy_target  # noqa: E402
+
+PICK = policy_target("pick up the cube", INITIAL_MEMORY, "The cube is on the table.")
+MOVE = policy_target("move the cube to the goal", "I picked up the cube.", "The cube is in the gripper.")
 
 
 def run(cmd: list[str], env: dict) -> float:

@@ -33,7 +33,6 @@ import argparse
 import importlib.util
 import json
 import math
-import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -49,17 +48,9 @@ from robomme_mem.dataset.resolve import Located, locate_dataset
 from robomme_mem.errors import EndpointError
 from robomme_mem.prompts import GROUNDED_BOX_PLACEHOLDER, INITIAL_MEMORY, INITIAL_SPATIAL
 from robomme_mem.scripts import Refused, front_door, note
-from robomme_mem.subgoals import COUNTING_TASKS, NUMBER_WORDS, POINT_RE, TIMES_WORDS, normalise, point_text, points_in_order
+from robomme_mem.subgoals import COUNTING_TASKS, counts, normalise, point_text, points_in_order
 
-_COUNT_WORDS = {**TIMES_WORDS, **NUMBER_WORDS}
-_COUNT = re.compile(r"\b(\d+|" + "|".join(_COUNT_WORDS) + r")\b(?:\s+times?)?", re.IGNORECASE)
 METRICS = ("subgoal_exact", "pixel_error", "format_valid", "boundary_precision", "boundary_recall", "memory_update_agreement", "count_faithful")
-
-
-def counts(text: str) -> list[int]:
-    """Numbers a memory states (``twice`` -> 2, ``3 times`` -> 3), coordinates excluded."""
-    text = POINT_RE.sub(" ", text)
-    return [int(m) if m.isdigit() else _COUNT_WORDS[m.lower()] for m in _COUNT.findall(text)]
 
 
 def pixel_error(predicted: str, true: str) -> float | None:

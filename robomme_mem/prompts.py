@@ -21,6 +21,35 @@ PROMPT_SET_VERSION = "1"
 
 
 @dataclass(frozen=True)
+class Tag:
+    """A tagged block of a prompt or answer, ``<mem>...</mem>``: written and found by the same tag."""
+
+    name: str
+
+    @property
+    def open(self) -> str:
+        return f"<{self.name}>"
+
+    @property
+    def close(self) -> str:
+        return f"</{self.name}>"
+
+    def wrap(self, text: str) -> str:
+        return f"{self.open}{text}{self.close}"
+
+    def inside(self, text: str) -> str | None:
+        """The text between the first opening and the first closing tag (None: no such block)."""
+        start, end = text.find(self.open), text.find(self.close)
+        return text[start + len(self.open) : end] if 0 <= start < end else None
+
+
+MEMORY_TAG = Tag("mem")
+"""The action memory's block in the policy's prompts and answers."""
+SPATIAL_TAG = Tag("spatial_mem")
+"""The spatial memory's block in the policy's prompts and answers, and the spatial labeller's prior memory."""
+
+
+@dataclass(frozen=True)
 class PromptTemplate:
     """A prompt with ``{named}`` fields, rendered with :meth:`render`."""
 
@@ -178,7 +207,7 @@ LABEL_SPATIAL_USER = PromptTemplate(
     "1",
     'Task goal: "{task_goal}"\n'
     "\n"
-    "Prior spatial memory: <spatial_mem>{prior_spatial}</spatial_mem>\n"
+    f"Prior spatial memory: {SPATIAL_TAG.wrap('{prior_spatial}')}\n"
     "\n"
     "An image of the current scene is attached. Produce an updated spatial memory.",
 )
@@ -211,8 +240,6 @@ EMPTY_ACTION_MEMORY = INITIAL_MEMORY
 labeller's answer for an empty history, so the policy learns one string for one state."""
 EMPTY_SPATIAL_MEMORY = INITIAL_SPATIAL
 """The one wording of a spatial memory that holds nothing (no task object seen or remembered)."""
-NOTHING_VISIBLE_NOW = "Visible: nothing."
-"""The visible part of a spatial memory that remembers objects but sees none now."""
 
 POLICY_SYSTEM = {
     "simple": PromptTemplate(
@@ -233,8 +260,8 @@ POLICY_SYSTEM = {
         "1",
         "You are a helpful assistant to help guide the robot to complete the task by predicting a sequence "
         "of language subgoals. You also maintain TWO compact memories between turns: a textual action memory "
-        "of what has happened so far (wrapped in <mem>...</mem> tags) and a spatial memory describing the "
-        "current scene layout (wrapped in <spatial_mem>...</spatial_mem> tags). Output the next subgoal, then "
+        f"of what has happened so far (wrapped in {MEMORY_TAG.wrap('...')} tags) and a spatial memory describing the "
+        f"current scene layout (wrapped in {SPATIAL_TAG.wrap('...')} tags). Output the next subgoal, then "
         "both memories, in that order.",
     ),
     "dual_grounded": PromptTemplate(
@@ -242,8 +269,8 @@ POLICY_SYSTEM = {
         "1",
         "You are a helpful assistant to help guide the robot to complete the task by predicting a sequence "
         "of grounded language subgoals. You also maintain TWO compact memories between turns: a textual action "
-        "memory of what has happened so far (wrapped in <mem>...</mem> tags) and a spatial memory describing "
-        "the current scene layout (wrapped in <spatial_mem>...</spatial_mem> tags). Output the next subgoal, "
+        f"memory of what has happened so far (wrapped in {MEMORY_TAG.wrap('...')} tags) and a spatial memory describing "
+        f"the current scene layout (wrapped in {SPATIAL_TAG.wrap('...')} tags). Output the next subgoal, "
         "then both memories, in that order.",
     ),
 }
@@ -256,17 +283,17 @@ POLICY_HISTORY_LINE = {
 }
 POLICY_INITIAL_TURN = PromptTemplate("policy.user.history.empty", "1", "This is the initial turn for prediction")
 POLICY_MEMORY_LINE = PromptTemplate(
-    "policy.user.memory", "1", "The current action memory (a brief summary of relevant past events): <mem>{memory}</mem>"
+    "policy.user.memory", "1", f"The current action memory (a brief summary of relevant past events): {MEMORY_TAG.wrap('{memory}')}"
 )
 POLICY_SPATIAL_LINE = PromptTemplate(
-    "policy.user.spatial", "1", "The current spatial memory (a description of the current scene): <spatial_mem>{spatial}</spatial_mem>"
+    "policy.user.spatial", "1", f"The current spatial memory (a description of the current scene): {SPATIAL_TAG.wrap('{spatial}')}"
 )
 POLICY_QUESTION = {
     "simple": PromptTemplate("policy.user.question.simple", "1", "<image>What's the next language subgoal based on current observation?"),
     "grounded": PromptTemplate("policy.user.question.grounded", "1", "<image>What's the next grounded language subgoal based on current observation?"),
 }
-POLICY_TARGET = PromptTemplate("policy.assistant", "1", "{subgoal}\n<mem>{memory}</mem>")
-POLICY_TARGET_DUAL = PromptTemplate("policy.assistant.dual", "1", "{subgoal}\n<mem>{memory}</mem>\n<spatial_mem>{spatial}</spatial_mem>")
+POLICY_TARGET = PromptTemplate("policy.assistant", "1", "{subgoal}\n" + MEMORY_TAG.wrap("{memory}"))
+POLICY_TARGET_DUAL = PromptTemplate("policy.assistant.dual", "1", POLICY_TARGET.text + "\n" + SPATIAL_TAG.wrap("{spatial}"))
 
 VARIANTS = ("simple", "grounded", "dual_simple", "dual_grounded")
 

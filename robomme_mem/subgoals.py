@@ -2,7 +2,10 @@
 
 The builder, the labellers, the audit, the oracle, the scorers and the local test server all
 read subgoal text; they must agree on what a point is, what a grounding is, how numbers are
-said and when an episode says it is done.
+said and when an episode says it is done. The memories' words live here too (colours, object
+kinds, where an object is: held, hidden, last seen, in the bin), each with its writer and its
+reader, so what a labeller writes is what the audit reads. The tags around a memory in a prompt
+or an answer (``<mem>``, ``<spatial_mem>``) live with the prompts (:mod:`robomme_mem.prompts`).
 """
 
 from __future__ import annotations
@@ -71,11 +74,51 @@ ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "
 TIMES_WORDS = {"once": 1, "twice": 2, "thrice": 3}
 _NUMBER_OF = {n: w for w, n in NUMBER_WORDS.items()}
 _ORDINAL_OF = {n: w for w, n in ORDINAL_WORDS.items()}
+AGAIN = r"\bfor the (?:(\d+)(?:st|nd|rd|th)|(" + "|".join(ORDINAL_WORDS) + r")) time\b"
+"""RoboMME's repetition of an action on the same object, ``for the third time`` (or ``3rd``)."""
+AGAIN_RE = re.compile(AGAIN, re.IGNORECASE)
+COUNTED_NOUNS = ("times", "cubes", "blocks", "objects", "items", "swings", "presses")
+"""The words after a number that make it a count of repetitions ("3 times", "two cubes")."""
+_COUNT_RE = re.compile(
+    r"\b(" + "|".join(TIMES_WORDS) + r")\b"
+    r"|\b(\d+|" + "|".join(NUMBER_WORDS) + r")\b(\s+(?:" + "|".join(COUNTED_NOUNS) + r")\b)?"
+    r"|" + AGAIN,
+    re.IGNORECASE,
+)
 
 
 def times_words(n: int) -> str:
     """``1`` -> ``"once"``, ``2`` -> ``"twice"``, ``3`` -> ``"3 times"``: how memories say a count of times."""
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def again_words(n: int) -> str:
+    """``3`` -> ``"for the third time"``: how a subgoal says it repeats an action on the same object."""
+    return f"for the {ordinal_word(n)} time"
+
+
+def count_value(word: str | None) -> int | None:
+    """``"two"``, ``"twice"``, ``"2"``, ``"2 times"``, ``"second"`` -> 2 (None: no count)."""
+    first = (word or "").lower().split()[:1]
+    if not first:
+        return None
+    return int(first[0]) if first[0].isdigit() else NUMBER_WORDS.get(first[0]) or TIMES_WORDS.get(first[0]) or ORDINAL_WORDS.get(first[0])
+
+
+def counts(text: str, *, repetitions: bool = False) -> list[int]:
+    """The counts a text states, in order, coordinates excluded: ``"twice"``, ``"3 times"``, ``"two"``.
+
+    ``repetitions``: only the counts of how often something was done (the audit's reading): a
+    number must be followed by one of :data:`COUNTED_NOUNS` ("two cubes", not "two"), and "for
+    the third time" counts 3. Otherwise every number word counts and ordinals do not (the
+    offline scorer compares all the numbers a memory states with its target's)."""
+    out = []
+    for times, number, counted, nth, ordinal in _COUNT_RE.findall(POINT_RE.sub(" ", text)):
+        if times or number and (counted or not repetitions):
+            out.append(count_value(times or number))
+        elif repetitions and (nth or ordinal):
+            out.append(count_value(nth or ordinal))
+    return out
 
 
 def listed(parts: list[str]) -> str:
@@ -120,3 +163,76 @@ def demonstration_items(subgoals: list[str]) -> list[str]:
         if not out or out[-1] != item:
             out.append(item)
     return out
+
+
+# -- objects and where a memory says they are ----------------------------------------------
+
+COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black", "pink", "brown", "grey", "gray", "cyan")
+"""Every colour word an object is named by (both spellings of grey). The detector's hues and the
+synthetic sample's palette are among them."""
+CUBE, BUTTON, TARGET, CONTAINER, BIN, WHITE_AREA = "cube", "button", "target", "container", "bin", "white area"
+OBJECT_KINDS = (CUBE, BUTTON, TARGET, CONTAINER, BIN, WHITE_AREA)
+"""The task objects a memory names, in the order the ``rules`` labeller lists them."""
+
+
+def object_name(kind: str, colour: str | None = None) -> str:
+    """``("cube", "red")`` -> ``"red cube"``; any other kind (or a cube of no known colour) by its kind."""
+    return f"{colour} {CUBE}" if kind == CUBE and colour else kind
+
+
+def white_area_under(cube: str) -> str:
+    """``"red cube"`` -> ``"white area under the red cube"`` (PickHighlight's highlight of that cube)."""
+    return f"{WHITE_AREA} under the {cube}"
+
+
+VISIBLE, NOT_IN_VIEW = "Visible", "Not in view"
+"""The headings of a spatial memory's two parts: ``Visible: a, b. Not in view: c; d.``"""
+NOTHING_VISIBLE_NOW = f"{VISIBLE}: nothing."
+"""The visible part of a spatial memory that remembers objects but sees none now."""
+HELD, HIDDEN, LAST_SEEN, IN_THE_BIN = "held", "hidden", "last seen", "in the bin"
+UNDER_THE_CONTAINER = "under the container"
+
+
+def seen_at(name: str, point, held: bool = False) -> str:
+    """``red cube <80, 120>``, ``red cube <80, 120> (held)``: an object in view."""
+    return f"{name} {point_text(point)}" + (f" ({HELD})" if held else "")
+
+
+def held_by_gripper(name: str) -> str:
+    return f"{name} {HELD} by the gripper"
+
+
+def hidden_at(name: str, container, last_seen: bool = False) -> str:
+    """``red cube hidden under the container at <y, x>``: a cube a container covers, at the container's
+    place (``last_seen``: the container is out of view too, ``... under the container last seen at <y, x>``)."""
+    under = f"{name} {HIDDEN} {UNDER_THE_CONTAINER}"
+    return last_seen_at(under, container) if last_seen else f"{under} at {point_text(container)}"
+
+
+def last_seen_at(name: str, point) -> str:
+    """``red cube last seen at <y, x>``: an object out of view, where the camera saw it last."""
+    return f"{name} {LAST_SEEN} at {point_text(point)}"
+
+
+def in_the_bin(name: str) -> str:
+    return f"{name} {IN_THE_BIN}"
+
+
+def scene_parts(visible: list[str], gone: list[str]) -> list[str]:
+    """A spatial memory's two parts from its entries: what is in view (or nothing) and what is not."""
+    return [f"{VISIBLE}: {', '.join(visible)}." if visible else NOTHING_VISIBLE_NOW] + ([f"{NOT_IN_VIEW}: {'; '.join(gone)}."] if gone else [])
+
+
+STATUS_WORDS = {
+    "held": (HELD, "in the gripper", "holding", "carried", "grasped"),
+    "in_bin": (IN_THE_BIN, "into the bin", "inside the bin"),
+    "hidden": (HIDDEN, UNDER_THE_CONTAINER, "underneath the container", "covered", "beneath"),
+    "last_seen": (LAST_SEEN, "previously", "was at", "no longer visible", NOT_IN_VIEW.lower()),
+}
+"""Where an entry says its object is, by the words any labeller may use (ours first), tried in this order."""
+_STATUS_RES = {status: re.compile(r"\b(?:" + "|".join(words) + r")\b", re.IGNORECASE) for status, words in STATUS_WORDS.items()}
+
+
+def status_of(entry: str, default: str = "visible") -> str:
+    """``held``, ``in_bin``, ``hidden`` or ``last_seen`` by an entry's words; ``default`` where none says."""
+    return next((status for status, pattern in _STATUS_RES.items() if pattern.search(entry)), default)

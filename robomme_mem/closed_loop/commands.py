@@ -13,10 +13,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..subgoals import first_point, strip_grounding
+from ..subgoals import COLOURS, first_point, strip_grounding
 
 _WORD_RE = re.compile(r"[a-z]+(?:-[a-z]+)*")
-COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black", "pink", "brown", "grey", "gray", "cyan")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ import numpy as np
 from ..prompts import (
     INITIAL_MEMORY,
     INITIAL_SPATIAL,
+    MEMORY_TAG,
     POLICY_SYSTEM,
+    SPATIAL_TAG,
     VARIANTS,
     policy_user_prompt,
 )
@@ -30,15 +32,15 @@ from ..png import png_data_url
 MAX_NEW_TOKENS = {"simple": 128, "grounded": 128, "dual_simple": 384, "dual_grounded": 384}
 """Greedy decoding budgets of the report's rollouts."""
 
-_MEM = re.compile(r"<mem>(.*?)(?:</mem>|(?=<spatial_mem>)|$)", re.DOTALL)
-_SPATIAL = re.compile(r"<spatial_mem>(.*?)(?:</spatial_mem>|$)", re.DOTALL)
+_MEM = re.compile(rf"{MEMORY_TAG.open}(.*?)(?:{MEMORY_TAG.close}|(?={SPATIAL_TAG.open})|$)", re.DOTALL)
+_SPATIAL = re.compile(rf"{SPATIAL_TAG.open}(.*?)(?:{SPATIAL_TAG.close}|$)", re.DOTALL)
 
 # the fallbacks a parse can take, counted per policy
 EMPTY = "empty output"
-NO_MEMORY = "no <mem>: kept the previous memory"
-UNCLOSED_MEMORY = "<mem> not closed"
-NO_SPATIAL = "no <spatial_mem>: kept the previous spatial memory"
-UNCLOSED_SPATIAL = "<spatial_mem> not closed"
+NO_MEMORY = f"no {MEMORY_TAG.open}: kept the previous memory"
+UNCLOSED_MEMORY = f"{MEMORY_TAG.open} not closed"
+NO_SPATIAL = f"no {SPATIAL_TAG.open}: kept the previous spatial memory"
+UNCLOSED_SPATIAL = f"{SPATIAL_TAG.open} not closed"
 NO_SUBGOAL = "no subgoal line: kept the previous subgoal"
 EXTRA_TEXT = "text after the memories ignored"
 
@@ -70,15 +72,15 @@ def parse_answer(text: str | None, *, dual: bool, previous_subgoal: str = "", pr
     text = (text or "").strip()
     if not text:
         return Parsed(previous_subgoal, previous_memory, previous_spatial if dual else None, (EMPTY,))
-    first_tag = min((i for i in (text.find("<mem>"), text.find("<spatial_mem>")) if i >= 0), default=len(text))
+    first_tag = min((i for i in (text.find(MEMORY_TAG.open), text.find(SPATIAL_TAG.open)) if i >= 0), default=len(text))
     subgoal = " ".join(line.strip() for line in text[:first_tag].splitlines() if line.strip())
     if not subgoal:
         subgoal = previous_subgoal
         fallbacks.append(NO_SUBGOAL)
-    memory, found = _block(text, _MEM, "</mem>", previous_memory, NO_MEMORY, UNCLOSED_MEMORY, fallbacks)
+    memory, found = _block(text, _MEM, MEMORY_TAG.close, previous_memory, NO_MEMORY, UNCLOSED_MEMORY, fallbacks)
     spatial = found_spatial = None
     if dual:
-        spatial, found_spatial = _block(text, _SPATIAL, "</spatial_mem>", previous_spatial, NO_SPATIAL, UNCLOSED_SPATIAL, fallbacks)
+        spatial, found_spatial = _block(text, _SPATIAL, SPATIAL_TAG.close, previous_spatial, NO_SPATIAL, UNCLOSED_SPATIAL, fallbacks)
     ends = [m.end() for m in (found, found_spatial) if m is not None]
     if ends and text[max(ends):].strip():
         fallbacks.append(EXTRA_TEXT)

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..subgoals import listed, number_word, ordinal_word, point_text
+from ..subgoals import again_words, listed, number_word, ordinal_word, point_text
 from ..parallel import ignore_interrupts, worker_context, worker_count
 from .source import SYNTHETIC_ATTR
 from ..tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
@@ -186,7 +186,7 @@ def script_pickxtimes(rng: np.random.Generator) -> Script:
     segments = []
     for i in range(1, n + 1):
         at = things["cube"].yx if i == 1 else things["target"].yx  # placed on the target, it is picked from there
-        segments.append(Segment(f"pick up the {colour} cube for the {ordinal_word(i)} time", f"pick up the {colour} cube at {point_text(at)} for the {ordinal_word(i)} time", _length(rng, 40, 80), at, _grab("cube")))
+        segments.append(Segment(f"pick up the {colour} cube {again_words(i)}", f"pick up the {colour} cube at {point_text(at)} {again_words(i)}", _length(rng, 40, 80), at, _grab("cube")))
         place = f"place the {colour} cube onto the target"
         segments.append(Segment(place, _at(place, things["target"].yx), _length(rng, 30, 60), things["target"].yx, _move("cube", things["target"].yx)))
     segments.append(Segment("press the button to stop", f"press the button at {point_text(things['button'].yx)} to stop", _length(rng, 40, 70), things["button"].yx, _press("button")))
@@ -212,7 +212,7 @@ def script_swingxtimes(rng: np.random.Generator) -> Script:
     segments = [Segment(pick, _at(pick, things["cube"].yx), _length(rng, 40, 70), things["cube"].yx, _grab("cube"))]
     for i in range(1, n + 1):
         for side, yx in (("right", right), ("left", left)):
-            segments.append(Segment(f"move to the top of the {side}-side target for the {ordinal_word(i)} time", f"move to the top of the {side}-side target at {point_text(yx)} for the {ordinal_word(i)} time", _length(rng, 25, 45), yx))
+            segments.append(Segment(f"move to the top of the {side}-side target {again_words(i)}", f"move to the top of the {side}-side target at {point_text(yx)} {again_words(i)}", _length(rng, 25, 45), yx))
     segments.append(Segment(f"put the {colour} cube on the table", f"put the {colour} cube on the table", _length(rng, 8, 15), left, _move("cube", left)))
     segments.append(Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 40, 70), things["button"].yx, _press("button")))
     if n > 1:
@@ -242,7 +242,7 @@ def script_stopcube(rng: np.random.Generator) -> Script:
     press = "press the button to stop the cube on the target"
     segments.append(Segment(press, _at(press, button), _length(rng, 20, 40), button, _press("button")))
     goals = [
-        f"press the button to stop the cube just as it reaches the target for the {ordinal_word(k)} time",
+        f"press the button to stop the cube just as it reaches the target {again_words(k)}",
         f"press the button to stop the cube exactly at the target on its {ordinal_word(k)} visit",
     ]
     return Script(goals, things, segments, tail=_tail(rng))

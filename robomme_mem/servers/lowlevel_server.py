@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..prompts import policy_target
+
 PICK, MOVE = "pick up the cube", "move the cube to the goal"
 """The two subgoals ``pickcube`` understands."""
 PICK_CALLS = 3
@@ -51,7 +53,7 @@ def counting_answer(messages: list[dict]) -> str:
     text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
     found = _CALL.search(text)
     k = int(found.group(1)) + 1 if found else 1
-    return f"{PICK if k <= PICK_CALLS else MOVE}\n<mem>I have been asked call {k}.</mem>"
+    return policy_target(PICK if k <= PICK_CALLS else MOVE, f"I have been asked call {k}.")
 
 
 def hold(obs: dict, chunk: int) -> np.ndarray:

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
-from ..prompts import EMPTY_ACTION_MEMORY
+from ..prompts import EMPTY_ACTION_MEMORY, SPATIAL_TAG
 from ..subgoals import POINT_RE, point_text, points, points_in_order
 
 MODEL_ID = "fake-labeller"
@@ -102,9 +102,7 @@ def default_answer(messages: list[dict]) -> str:
     found = _LIMIT_RE.search(system)
     limit = int(found.group(1)) if found else _DEFAULT_LIMITS[kind]
     if kind == "spatial":
-        start, end = user.find("<spatial_mem>"), user.find("</spatial_mem>")
-        prior = user[start + len("<spatial_mem>") : end] if 0 <= start < end else ""
-        return f"Observation {digest} after {_sha8(prior)}."
+        return f"Observation {digest} after {_sha8(SPATIAL_TAG.inside(user) or '')}."
     at = user.find(_HISTORY_MARK)
     if at < 0:
         return f"I received request {digest}."
@@ -135,7 +133,7 @@ def _invent(answer: str, messages: list[dict]) -> str:
     n = 999
     while (n, n) in seen:
         n += 1
-    return f"{answer} The cube is at <{n}, {n}>."
+    return f"{answer} The cube is at {point_text((n, n))}."
 
 
 _CONTENT_FAULTS: dict[str, Callable[[str, list[dict]], str]] = {

@@ -26,19 +26,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...subgoals import IN_THE_VIDEO, NUMBER_WORDS, VIDEO_SHOWED, POINT, TIMES_WORDS, point_of
+from ...subgoals import BUTTON, COLOURS, CONTAINER, CUBE, IN_THE_VIDEO, NUMBER_WORDS, VIDEO_SHOWED, POINT, TIMES_WORDS, count_value, point_of
 from ..labels.engine.episodes import EpisodeLabels
 from ..labels.labellers.rules import PAST_TENSE
 from ..truth.actions import records_actions
 from ..truth.seen import never_seen
 from .demonstrations import Rate, rate_cell
-from .entries import COLOURS
 
 MATCH_PX = 10.0
 """Pixels between a claim's point and where the object was when acted on."""
 _OBJECT_RE = re.compile(
     rf"\b(?:(?P<number>{'|'.join(NUMBER_WORDS)}|\d+)\s+)?(?:the\s+|a\s+)?(?:(?:first|second|third|fourth|fifth|other|same|left|right|middle|highlighted)\s+)*"
-    rf"(?P<colour>{'|'.join(COLOURS)})?\s*(?P<kind>cubes?|buttons?|containers?|pegs?)\b(?:\s*{POINT})?"
+    rf"(?P<colour>{'|'.join(COLOURS)})?\s*(?P<kind>{CUBE}s?|{BUTTON}s?|{CONTAINER}s?|pegs?)\b(?:\s*{POINT})?"
     rf"(?:\s+(?P<times>{'|'.join(TIMES_WORDS)}|\d+ times))?",
     re.IGNORECASE,
 )
@@ -78,17 +77,6 @@ def _action_of(clause: str) -> str | None:
     return None
 
 
-def _count(word: str | None) -> int | None:
-    if not word:
-        return None
-    word = word.lower()
-    if word in NUMBER_WORDS:
-        return NUMBER_WORDS[word]
-    if word in TIMES_WORDS:
-        return TIMES_WORDS[word]
-    return int(word.split()[0]) if word.split()[0].isdigit() else None
-
-
 def claims(memory: str) -> list[Claim]:
     """The action claims of a memory (see the module's docstring); video sentences left out."""
     out = []
@@ -102,15 +90,15 @@ def claims(memory: str) -> list[Claim]:
                 continue
             clause = _RELATIVE_RE.sub("", clause)
             found = [m for m in _OBJECT_RE.finditer(clause) if not (action in ("bin", "target") and m.group("kind").lower().startswith("target"))]
-            clause_times = _count(m.group(1)) if (m := re.search(rf"\b({'|'.join(TIMES_WORDS)}|\d+ times)\s*(?:in all)?\.?\s*$", clause.strip())) else None
+            clause_times = count_value(m.group(1)) if (m := re.search(rf"\b({'|'.join(TIMES_WORDS)}|\d+ times)\s*(?:in all)?\.?\s*$", clause.strip())) else None
             if not found and last is not None and re.search(r"\bit\b", clause):  # "and put it into the bin twice"
                 out.append(last := Claim(action, last.kind, last.colour, last.point, clause_times or 1, False, clause.strip()))
                 continue
             for m in found:
                 kind = m.group("kind").lower().rstrip("s")
-                if action == "press" and kind != "button" or action != "press" and kind == "button":
+                if action == "press" and kind != BUTTON or action != "press" and kind == BUTTON:
                     continue
-                number, times = _count(m.group("number")), _count(m.group("times"))
+                number, times = count_value(m.group("number")), count_value(m.group("times"))
                 point = point_of(m.group(4), m.group(5)) if m.group(4) else None
                 distinct = number is not None
                 count = number if distinct else times or (clause_times if len(found) == 1 else None) or 1

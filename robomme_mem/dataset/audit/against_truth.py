@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...subgoals import OBJECT_KINDS
 from ..labels.engine.episodes import EpisodeLabels
 from ..labels.labellers.truth_labeller import SILENT_KINDS
 from ..truth.truth_file import offsets_by_source, read_record
@@ -37,7 +38,7 @@ from .entries import Entry, entries
 
 MATCH_PX = 10.0
 """Pixels between an entry's point and a place of the object it names."""
-NAMED_KINDS = {"cube", "button", "container", "bin", "target", "white area"}
+NAMED_KINDS = set(OBJECT_KINDS)
 """The kinds recall asks for (a button's base and unknown kinds are not asked for)."""
 EVENT_WORDS = {"pass": re.compile(r"[^.;]*\bpass(?:ed|es)?\b[^.;]*", re.IGNORECASE), "swap": re.compile(r"[^.;]*\bswap(?:ped|s)?\b[^.;]*", re.IGNORECASE)}
 

@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ...subgoals import COUNTING_TASKS, GROUNDING, NUMBER_WORDS, ORDINAL_WORDS, POINT, TIMES_WORDS, point_of, points
+from ...subgoals import AGAIN, COUNTING_TASKS, GROUNDING, NUMBER_WORDS, ORDINAL_WORDS, POINT, counts, point_of, point_text, points
 from ..labels.engine.episodes import EpisodeLabels
 from ..labels.labellers.rules import PAST_TENSE
 from ..labels.engine.validate import check_action
@@ -43,30 +43,13 @@ detector's "red" table moves up to 17 px on real frames); objects of episodes wi
 lie further apart."""
 Z95 = 1.959964
 
-_COUNT_RE = re.compile(
-    r"\b(once|twice|thrice)\b"
-    r"|\b(\d+|" + "|".join(NUMBER_WORDS) + r")\s+(?:times|cubes|blocks|objects|items|swings|presses)\b"
-    r"|\bfor the (\d+)(?:st|nd|rd|th) time\b"
-    r"|\bfor the (" + "|".join(ORDINAL_WORDS) + r") time\b",
-    re.IGNORECASE,
-)
-_FOLD_RE = re.compile(GROUNDING + r"|\bfor the \w+ time\b|\b(" + "|".join(ORDINAL_WORDS) + r")\b|\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_FOLD_RE = re.compile(GROUNDING + "|" + AGAIN + r"|\b(" + "|".join(ORDINAL_WORDS) + r")\b|\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _STOP = {"the", "a", "an", "it", "to", "of", "on", "in", "into", "onto", "at", "from", "that", "which", "is", "and", "then", "up", "down", "top", "with"}
 
 
 def stated_count(text: str) -> int:
     """The largest repetition count a memory states (1 when it states none)."""
-    found = [1]
-    for once, number, nth, ordinal in _COUNT_RE.findall(text):
-        if once:
-            found.append(TIMES_WORDS[once.lower()])
-        elif number:
-            found.append(int(number) if number.isdigit() else NUMBER_WORDS[number.lower()])
-        elif nth:
-            found.append(int(nth))
-        elif ordinal:
-            found.append(ORDINAL_WORDS[ordinal.lower()])
-    return max(found)
+    return max([1, *counts(text, repetitions=True)])
 
 
 def action_key(subgoal: str) -> str:
@@ -74,7 +57,7 @@ def action_key(subgoal: str) -> str:
     return re.sub(r"\s+", " ", _FOLD_RE.sub(" ", subgoal.lower())).strip(" .,")
 
 
-_REPEAT_FOLD_RE = re.compile(GROUNDING + r"|\bfor the \w+ time\b", re.IGNORECASE)
+_REPEAT_FOLD_RE = re.compile(GROUNDING + "|" + AGAIN, re.IGNORECASE)
 _PICK_OBJECT_RE = re.compile(r"^pick up (.+)$")
 
 
@@ -256,7 +239,7 @@ def _score_spatial(labels: EpisodeLabels, scores: TaskAudit) -> None:
             hit = any(math.hypot(a - y, b - x) <= RECALL_PX for y, x in seen)
             scores.recall.add(hit)
             if not hit:
-                scores.misses.append(f"episode {work.episode} step {plan.call_frames[index]}: <{a}, {b}> not in {memories[index - 1]!r}")
+                scores.misses.append(f"episode {work.episode} step {plan.call_frames[index]}: {point_text((a, b))} not in {memories[index - 1]!r}")
 
 
 def fixtures(chains: Sequence[Sequence[str]], tolerance: float = FIXTURE_PX) -> list[str]:
@@ -268,7 +251,7 @@ def fixtures(chains: Sequence[Sequence[str]], tolerance: float = FIXTURE_PX) -> 
     for match in re.finditer(r"([A-Za-z][A-Za-z ]{0,30}?)\s*" + POINT, memories[0]):
         a, b = point_of(match.group(2), match.group(3))
         if all(any(math.hypot(a - y, b - x) <= tolerance for y, x in points(m)) for m in memories[1:]):
-            found.append(f"{match.group(1).strip()} <{a}, {b}>")
+            found.append(f"{match.group(1).strip()} {point_text((a, b))}")
     return found
 
 

@@ -14,17 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ...subgoals import POINT_RE
+from ...subgoals import (BIN, BUTTON, COLOURS, CONTAINER, CUBE, HIDDEN, NOT_IN_VIEW, OBJECT_KINDS, POINT_RE, TARGET, VISIBLE, WHITE_AREA,
+                         point_of, status_of)
 
-COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black", "gray", "grey", "pink")
 KINDS = {
-    "white area": "white area",
-    "white areas": "white area",
-    "cube": "cube", "cubes": "cube", "block": "cube", "blocks": "cube",
-    "button": "button", "buttons": "button",
-    "container": "container", "containers": "container", "cup": "container", "cups": "container",
-    "bin": "bin", "board": "bin",
-    "target": "target", "targets": "target", "goal": "target",
+    **{kind: kind for kind in OBJECT_KINDS},
+    **{kind + "s": kind for kind in (WHITE_AREA, CUBE, BUTTON, CONTAINER, TARGET)},
+    "block": CUBE, "blocks": CUBE, "cup": CONTAINER, "cups": CONTAINER, "board": BIN, "goal": TARGET,
     "gripper": "other", "arm": "other", "robot": "other", "table": "other", "hand": "other",
 }
 """The memories' object words, by the kind they name (``other``: no task object)."""
@@ -33,12 +29,6 @@ _COLOUR_RE = re.compile(r"\b(" + "|".join(COLOURS) + r")\s+$", re.IGNORECASE)
 _COLOUR_AFTER_RE = re.compile(r"\W*(" + "|".join(COLOURS) + r")\b", re.IGNORECASE)
 """A colour after its noun, before the point ("cubes: red <106, 110>")."""
 _CLAUSE_RE = re.compile(r";|\.(?:\s|$)|,(?!\s*\d+\s*>)|\n")
-_STATUS = (
-    ("held", re.compile(r"\bheld\b|\bin the gripper\b|\bholding\b|\bcarried\b|\bgrasped\b", re.IGNORECASE)),
-    ("in_bin", re.compile(r"\bin(?:to)? the bin\b|\binside the bin\b", re.IGNORECASE)),
-    ("hidden", re.compile(r"\bhidden\b|\bunder(?:neath)? the container\b|\bcovered\b|\bbeneath\b", re.IGNORECASE)),
-    ("last_seen", re.compile(r"\blast seen\b|\bpreviously\b|\bwas at\b|\bno longer visible\b|\bnot in view\b", re.IGNORECASE)),
-)
 
 
 @dataclass(frozen=True)
@@ -61,9 +51,9 @@ def entries(memory: str) -> list[Entry]:
         if not text:
             continue
         lowered = text.lower()
-        if lowered.startswith("not in view") or lowered.startswith("hidden") and ":" in lowered:
+        if lowered.startswith(NOT_IN_VIEW.lower()) or lowered.startswith(HIDDEN) and ":" in lowered:
             heading_status = "last_seen"
-        elif lowered.startswith("visible"):
+        elif lowered.startswith(VISIBLE.lower()):
             heading_status = "visible"
         noun = _NOUN_RE.search(text)
         if noun is None:
@@ -71,8 +61,8 @@ def entries(memory: str) -> list[Entry]:
         kind = KINDS[noun.group(1).lower()]
         found = POINT_RE.search(text)
         colour_match = _COLOUR_RE.search(text[: noun.start()]) or _COLOUR_AFTER_RE.match(text[noun.end(): found.start() if found else None])
-        colour = colour_match.group(1).lower() if colour_match and kind != "white area" else None
-        point = (round(float(found.group(1))), round(float(found.group(2)))) if found else None
-        status = next((name for name, pattern in _STATUS if pattern.search(text)), heading_status)
+        colour = colour_match.group(1).lower() if colour_match and kind != WHITE_AREA else None
+        point = point_of(*found.groups()) if found else None
+        status = status_of(text, heading_status)
         out.append(Entry(kind, colour, point, status, text))
     return out

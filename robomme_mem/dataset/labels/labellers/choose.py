@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..engine.defaults import DEFAULT_API_KEY_ENV, LABELLERS
+from ..engine.defaults import DEFAULT_API_KEY_ENV, LABELLERS, OPENAI, RULES, TRUTH
 
 if TYPE_CHECKING:
     from ..engine.requests import LabelParams
@@ -25,17 +25,17 @@ def make_labeller(
     truth: str | None = None,
 ):
     """``rules`` takes no settings; ``openai`` needs ``params`` (its model at least); ``truth`` a truth file."""
-    if kind == "truth":
+    if kind == TRUTH:
         if not truth:
             raise ValueError("--truth FILE is required with --labeler truth (write one with `robomme-mem truth`)")
         from .truth_labeller import TruthLabeller
 
         return TruthLabeller(truth)
-    if kind == "rules":
+    if kind == RULES:
         from .rules import RulesLabeller
 
         return RulesLabeller()
-    if kind != "openai":
+    if kind != OPENAI:
         raise ValueError(f"unknown labeller {kind!r}; choose one of {', '.join(LABELLERS)}")
     if params is None or not params.model:
         raise ValueError("--model is required with --labeler openai")

@@ -33,8 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ....subgoals import BIN, BUTTON, CONTAINER, CUBE, OBJECT_KINDS, TARGET, WHITE_AREA, object_name, white_area_under
+
 HUES = {"red": ((0, 12), (240, 256)), "yellow": ((25, 52),), "green": ((60, 125),), "blue": ((130, 200),)}
-"""Cube colours by Pillow hue (0-255)."""
+"""Cube colours by Pillow hue (0-255), named as :data:`~robomme_mem.subgoals.COLOURS` names them."""
 SATURATED, GREY_SAT, WHITE_VALUE, DARK_VALUE = 180, 60, 215, 45
 MIN_CUBE, BUTTON_AREA, CONTAINER_AREA, BIN_AREA = 40, (60, 320), (320, 900), (350, 2000)
 WHITE_SHARE = 0.85
@@ -65,11 +67,9 @@ class SceneObject:
 
     @property
     def name(self) -> str:
-        if self.kind == "cube":
-            return f"{self.colour} cube"
-        if self.kind == "white area" and self.colour:
-            return f"white area under the {self.colour} cube"
-        return self.kind
+        if self.kind == WHITE_AREA and self.colour:
+            return white_area_under(object_name(CUBE, self.colour))
+        return object_name(self.kind, self.colour)
 
 
 def detect_objects(image: np.ndarray) -> list[SceneObject]:
@@ -120,20 +120,20 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
             if touches_arm and kind != "cube":
                 continue  # a light or dark part of the gripper
             named = _name(kind, area, float(white[box][member].sum()) / area, float((val[box][member] < RING_VALUE).sum()) / area)
-            if named == "cube" and _hollow(member):
-                named = "target"  # a saturated ring round a light centre: a target's disc (SwingXtimes)
-            elif named == "white area" and _ringed(saturated | purple, box, member, ndimage):
-                named = "target"  # a white centre in a coloured ring (PickXtimes', StopCube's targets)
-            elif named == "target" and kind == "purple" and not _hollow(member) and not white[box][member].any():
-                named, cube_colour = "cube", "purple"  # solid purple with no white in it: StopCube's cube, not a target's ring
-            colour = "pink" if kind == "pink" else cube_colour or None if named == "cube" else None
-            if named is not None and (named != "cube" or colour is not None):
+            if named == CUBE and _hollow(member):
+                named = TARGET  # a saturated ring round a light centre: a target's disc (SwingXtimes)
+            elif named == WHITE_AREA and _ringed(saturated | purple, box, member, ndimage):
+                named = TARGET  # a white centre in a coloured ring (PickXtimes', StopCube's targets)
+            elif named == TARGET and kind == "purple" and not _hollow(member) and not white[box][member].any():
+                named, cube_colour = CUBE, "purple"  # solid purple with no white in it: StopCube's cube, not a target's ring
+            colour = "pink" if kind == "pink" else cube_colour or None if named == CUBE else None
+            if named is not None and (named != CUBE or colour is not None):
                 ys, xs = np.nonzero(member)
                 y, x = int(round(ys.mean() + box[0].start)), int(round(xs.mean() + box[1].start))
-                found.append(SceneObject(named, colour, y, x, area, held=touches_arm and named == "cube"))
-    cubes = [o for o in found if o.kind == "cube"]
+                found.append(SceneObject(named, colour, y, x, area, held=touches_arm and named == CUBE))
+    cubes = [o for o in found if o.kind == CUBE]
     found = _one_per_target([_under_cube(o, cubes) for o in found])
-    return sorted(found, key=lambda o: (_ORDER.index(o.kind), o.colour or "", -o.area))
+    return sorted(found, key=lambda o: (OBJECT_KINDS.index(o.kind), o.colour or "", -o.area))
 
 
 TINTED = 100
@@ -177,7 +177,7 @@ def _one_per_target(found: list[SceneObject]) -> list[SceneObject]:
     """A target's ring and centre, found apart, named once (the larger one's place)."""
     out: list[SceneObject] = []
     for thing in sorted(found, key=lambda o: -o.area):
-        if thing.kind == "target" and any(o.kind == "target" and abs(o.y - thing.y) + abs(o.x - thing.x) <= TARGET_PX for o in out):
+        if thing.kind == TARGET and any(o.kind == TARGET and abs(o.y - thing.y) + abs(o.x - thing.x) <= TARGET_PX for o in out):
             continue
         out.append(thing)
     return out
@@ -194,13 +194,10 @@ def _arm(grey: np.ndarray, eight: np.ndarray, ndimage) -> np.ndarray:
 
 def _under_cube(thing: SceneObject, cubes: list[SceneObject]) -> SceneObject:
     """A light region with a cube on it is the white area that highlights that cube."""
-    if thing.kind in ("button", "container", "white area") and any(abs(c.y - thing.y) + abs(c.x - thing.x) <= UNDER_CUBE_PX for c in cubes):
+    if thing.kind in (BUTTON, CONTAINER, WHITE_AREA) and any(abs(c.y - thing.y) + abs(c.x - thing.x) <= UNDER_CUBE_PX for c in cubes):
         cube = min(cubes, key=lambda c: abs(c.y - thing.y) + abs(c.x - thing.x))
-        return SceneObject("white area", cube.colour, thing.y, thing.x, thing.area)
+        return SceneObject(WHITE_AREA, cube.colour, thing.y, thing.x, thing.area)
     return thing
-
-
-_ORDER = ("cube", "button", "target", "container", "bin", "white area")
 
 
 def _hue(rgb) -> int:
@@ -214,15 +211,15 @@ def _colour(median_hue: int) -> str | None:
 
 def _name(kind: str, area: int, white_share: float, grey_share: float) -> str | None:
     if kind == "purple":
-        return "target"  # PickXtimes' and StopCube's purple-and-white targets: nothing else in RoboMME is purple
+        return TARGET  # PickXtimes' and StopCube's purple-and-white targets: nothing else in RoboMME is purple
     if kind == "cube" or kind == "pink":
-        return "cube" if area >= MIN_CUBE else None
+        return CUBE if area >= MIN_CUBE else None
     if kind == "light":
         if area < BUTTON_AREA[0] or area >= CONTAINER_AREA[1]:
             return None
         if white_share >= WHITE_SHARE:
-            return "white area"
+            return WHITE_AREA
         if area >= BUTTON_AREA[1]:
-            return "container"
-        return "target" if grey_share >= RING_SHARE_GREY else "button"
-    return "bin" if BIN_AREA[0] <= area < BIN_AREA[1] else None
+            return CONTAINER
+        return TARGET if grey_share >= RING_SHARE_GREY else BUTTON
+    return BIN if BIN_AREA[0] <= area < BIN_AREA[1] else None

@@ -27,22 +27,23 @@ import math
 
 import numpy as np
 
-from ....prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
-from ....subgoals import (DEMONSTRATION_MARK, GROUNDING_RE, IN_THE_VIDEO, ORDINAL_WORDS, POINT, listed, point_of, point_text, points_in_order,
-                          strip_grounding, times_words)
+from ....prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, SPATIAL_WORD_LIMIT
+from ....subgoals import (AGAIN, AGAIN_RE, BIN, BUTTON, CONTAINER, CUBE, DEMONSTRATION_MARK, GROUNDING_RE, HIDDEN, IN_THE_VIDEO, LAST_SEEN,
+                          POINT, TARGET, UNDER_THE_CONTAINER, WHITE_AREA, hidden_at, last_seen_at, listed, object_name, point_of, point_text,
+                          points_in_order, scene_parts, seen_at, strip_grounding, times_words, white_area_under)
 from ..store.cache import Answer
+from ..engine.defaults import RULES
 from ..engine.requests import LabelParams, LabelRequest
-from .image_objects import detect_objects
+from .image_objects import HUES, detect_objects
 
-MODEL = "rules"
+MODEL = RULES
 VERSION = "4"
 
 NOTHING_YET = EMPTY_ACTION_MEMORY
 NOTHING_SEEN = EMPTY_SPATIAL_MEMORY
 
-_ORDINALS = "|".join(ORDINAL_WORDS)
-_AGAIN_RE = re.compile(rf"\s*\bfor the ({_ORDINALS}) time\b", re.IGNORECASE)
-"""RoboMME's repetition of an action on the same object: folded into a count."""
+_AGAIN_RE = re.compile(r"\s*" + AGAIN, re.IGNORECASE)
+"""RoboMME's repetition of an action on the same object ("for the second time"): folded into a count."""
 _PICK_RE = re.compile(r"^(?:pick up|grasp) (.+)$")
 SAME_OBJECT_PX = 10
 """Grounded points of one subgoal text this close are one object; farther apart, two."""
@@ -89,7 +90,7 @@ def _actions(history: Sequence[str]) -> list[tuple[str, bool]]:
     held: str | None = None
     again = False
     for item in history:
-        repeated = _AGAIN_RE.search(item) is not None
+        repeated = AGAIN_RE.search(item) is not None
         text = _inline(_AGAIN_RE.sub("", item.strip().rstrip(".")))
         picked = _PICK_RE.match(text)
         if picked:
@@ -169,10 +170,12 @@ TRACK_PX = 12
 COVER_PX = 20
 """A cube gone from view this close to a container is taken to be under it."""
 MAX_VISIBLE, MAX_GONE = 12, 4
+_CUBES = "(?:" + "|".join(object_name(CUBE, colour) for colour in HUES) + ")"
 _ENTRY_RE = re.compile(
-    r"((?:red|green|blue|yellow) cube|button|target|container|bin|white area(?: under the (?:red|green|blue|yellow) cube)?)"
-    r"( hidden under the container at| last seen at)? " + POINT
+    rf"({_CUBES}|{BUTTON}|{TARGET}|{CONTAINER}|{BIN}|{white_area_under(_CUBES)}|{WHITE_AREA})"
+    rf"( {HIDDEN} {UNDER_THE_CONTAINER} at| {LAST_SEEN} at)? " + POINT
 )
+"""An entry of a memory this labeller wrote: a cube of a colour the detector names by hue, any other object, where it is."""
 
 
 def spatial_memory(prior: str | None, image: np.ndarray) -> str:
@@ -182,32 +185,29 @@ def spatial_memory(prior: str | None, image: np.ndarray) -> str:
     view (picked up, hidden by the arm) is reported where it was last seen.
     """
     now = detect_objects(image)
-    fixtures = [o for o in now if o.kind != "cube"]  # few, and what the task turns on: never cut for a crowd of cubes
-    kept = {id(o) for o in [*fixtures, *[o for o in now if o.kind == "cube"]][:MAX_VISIBLE]}
-    visible = [f"{o.name} {point_text((o.y, o.x))}" + (" (held)" if o.held else "") for o in now if id(o) in kept]
-    containers = [o for o in now if o.kind == "container"]
+    fixtures = [o for o in now if o.kind != CUBE]  # few, and what the task turns on: never cut for a crowd of cubes
+    kept = {id(o) for o in [*fixtures, *[o for o in now if o.kind == CUBE]][:MAX_VISIBLE]}
+    visible = [seen_at(o.name, (o.y, o.x), o.held) for o in now if id(o) in kept]
+    containers = [o for o in now if o.kind == CONTAINER]
     gone: list[str] = []
     for name, y, x in _missing(_remembered(prior), now):
         cover = min(containers, key=lambda c: math.hypot(c.y - y, c.x - x), default=None)
-        if name.endswith("cube") and cover is not None and math.hypot(cover.y - y, cover.x - x) <= COVER_PX:
-            entry = f"{name} hidden under the container at <{cover.y}, {cover.x}>"
+        if name.endswith(CUBE) and cover is not None and math.hypot(cover.y - y, cover.x - x) <= COVER_PX:
+            entry = hidden_at(name, (cover.y, cover.x))
         else:
-            entry = f"{name} last seen at <{y}, {x}>"
+            entry = last_seen_at(name, (y, x))
         if entry not in gone:
             gone.append(entry)
     if not visible and not gone:
         return NOTHING_SEEN
-    parts = [f"Visible: {', '.join(visible)}." if visible else NOTHING_VISIBLE_NOW]
-    if gone:
-        parts.append(f"Not in view: {'; '.join(gone[:MAX_GONE])}.")
-    text = " ".join(parts)
+    text = " ".join(scene_parts(visible, gone[:MAX_GONE]))
     words = text.split()
     return text if len(words) < SPATIAL_WORD_LIMIT else " ".join(words[: SPATIAL_WORD_LIMIT - 1])
 
 
 def _remembered(prior: str | None) -> list[tuple[str, str, int, int]]:
     """(name, how: "" for visible, "hidden" or "last seen", y, x) of every object a memory of this labeller mentions."""
-    return [(name, "hidden" if "hidden" in how else "last seen" if how else "", *point_of(y, x)) for name, how, y, x in _ENTRY_RE.findall(prior or "")]
+    return [(name, HIDDEN if HIDDEN in how else LAST_SEEN if how else "", *point_of(y, x)) for name, how, y, x in _ENTRY_RE.findall(prior or "")]
 
 
 def _missing(remembered: list[tuple[str, str, int, int]], now) -> list[tuple[str, int, int]]:
@@ -225,7 +225,7 @@ def _missing(remembered: list[tuple[str, str, int, int]], now) -> list[tuple[str
         if absent <= 0:
             continue
         candidates = [(how, y, x) for how, y, x in known if not any(o.name == name and math.hypot(o.y - y, o.x - x) <= TRACK_PX for o in now)]
-        candidates.sort(key=lambda c: {"hidden": 0, "": 1, "last seen": 2}[c[0]])
+        candidates.sort(key=lambda c: {HIDDEN: 0, "": 1, LAST_SEEN: 2}[c[0]])
         out += [(name, y, x) for _, y, x in candidates[:absent]]
     return out
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ....subgoals import IN_THE_VIDEO, QUIET_SUBGOALS, VIDEO_SHOWED, listed, number_word, ordinal_word, point_text, times_words
+from ....subgoals import (BIN, CONTAINER, IN_THE_VIDEO, QUIET_SUBGOALS, TARGET, VIDEO_SHOWED, listed, number_word, object_name, ordinal_word,
+                          point_text, times_words)
 from ...truth.seen import never_seen
 from .rules import compose_action_memory, past_tense
 
@@ -25,7 +26,7 @@ ACTION_KINDS = {"pick", "place", "press"}
 
 
 def display_name(info: dict) -> str:
-    return f"{info['colour']} cube" if info["kind"] == "cube" and info.get("colour") else info["kind"]
+    return object_name(info["kind"], info.get("colour"))
 
 
 def _yx(point) -> str:
@@ -68,14 +69,14 @@ def _clauses(events: Sequence[dict], objects: dict, grounded: bool, bin_point, n
         elif kind == "place":
             origin = picked.pop(name, event.get("point"))
             onto = None if event.get("onto") in unseen else event.get("onto")  # over a marker no camera shows: on the table
-            if objects.get(name, {}).get("kind") == "container":
+            if objects.get(name, {}).get("kind") == CONTAINER:
                 add("lifted", "", name, origin)
             elif onto == "bin":
                 add("put", f"into the bin{_yx(bin_point) if grounded else ''}", name, origin)
             elif onto and named is not None and onto in named:
                 add("placed", f"onto {named[onto]}", name, origin)
             elif onto:
-                add("placed", f"onto the {display_name(objects.get(onto, {'kind': 'target'}))}{_yx(event.get('point')) if grounded else ''}", name, origin)
+                add("placed", f"onto the {display_name(objects.get(onto, {'kind': TARGET}))}{_yx(event.get('point')) if grounded else ''}", name, origin)
             else:
                 add("put", "down on the table", name, origin)
         elif kind == "press":
@@ -155,13 +156,13 @@ def _hidden(episode: dict, grounded: bool) -> list[str]:
         return []
     objects = episode["objects"]
     pixel = first.get("pixel", {})
-    containers = sorted((n for n, info in objects.items() if info["kind"] == "container" and pixel.get(n)), key=lambda n: pixel[n][1])
+    containers = sorted((n for n, info in objects.items() if info["kind"] == CONTAINER and pixel.get(n)), key=lambda n: pixel[n][1])
     out = []
     for cube, container in sorted(under.items(), key=lambda cc: pixel.get(cc[1], [0, 0])[1]):
         if grounded:
             place = f"the container{_yx(pixel.get(container))}"
         else:
-            place = _ranked("container", containers.index(container), len(containers)) if container in containers else "a container"
+            place = _ranked(CONTAINER, containers.index(container), len(containers)) if container in containers else "a container"
         out.append(f"the {display_name(objects[cube])} is under {place}")
     return out
 
@@ -229,7 +230,7 @@ def _compress(ways: list[str]) -> list[str]:
 def _bin_point(episode: dict):
     first = _start_row(episode)
     for name, info in episode["objects"].items():
-        if info["kind"] == "bin" and first.get("pixel", {}).get(name):
+        if info["kind"] == BIN and first.get("pixel", {}).get(name):
             return first["pixel"][name]
     return None
 

@@ -22,19 +22,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ....prompts import NOTHING_VISIBLE_NOW, SPATIAL_WORD_LIMIT
-from ....subgoals import point_text, times_words
+from ....prompts import SPATIAL_WORD_LIMIT
+from ....subgoals import BIN, held_by_gripper, hidden_at, in_the_bin, last_seen_at, scene_parts, seen_at, times_words, white_area_under
 from ...checksum import file_checksum
 from ...truth.actions import records_actions
 from ...truth.truth_file import read_truth
 from ...truth.seen import seen_by, visible_now
 from ..store.cache import Answer
+from ..engine.defaults import TRUTH
 from ..engine.requests import LabelParams, LabelRequest, parse_location
 from .rules import NOTHING_SEEN
 from .truth_action import action_memory as truth_action_memory
 from .truth_action import display_name
 
-MODEL = "truth"
+MODEL = TRUTH
 VERSION = "2"
 SILENT_KINDS = {"fixture"}
 """Kinds a memory never names (a button's base: the button is its cap)."""
@@ -50,33 +51,30 @@ def spatial_memory(episode: dict, call_index: int) -> str:
     lit = seen.lit
     visible = [n for n in now["visible"] if visible_now(now, n) and objects[n]["kind"] not in SILENT_KINDS]
     held, under, parked = set(row["held"]), row.get("under", {}), set(row.get("parked", []))
-    has_bin = any(info["kind"] == "bin" for info in objects.values())
-    shown = [f"{display_name(objects[n])} {point_text(now['visible'][n]['centre'])}" + (" (held)" if n in held else "") for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])]
+    has_bin = any(info["kind"] == BIN for info in objects.values())
+    shown = [seen_at(display_name(objects[n]), now["visible"][n]["centre"], n in held) for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])]
     highlighted = set(row.get("highlighted", []))
-    shown += [f"white area under the {display_name(objects[n])} {point_text(lit[n])}" for n in sorted(lit) if n in highlighted and n in visible]
-    gone = [f"white area under the {display_name(objects[n])} last seen at {point_text(lit[n])}" for n in sorted(lit) if n not in highlighted]
+    shown += [seen_at(white_area_under(display_name(objects[n])), lit[n]) for n in sorted(lit) if n in highlighted and n in visible]
+    gone = [last_seen_at(white_area_under(display_name(objects[n])), lit[n]) for n in sorted(lit) if n not in highlighted]
     known = {n for n in [*seen.last, *seen.shown_before] if objects[n]["kind"] not in SILENT_KINDS}
     for name in sorted(known - set(visible)):
         label = display_name(objects[name])
         if name in held:
-            gone.append(f"{label} held by the gripper")
+            gone.append(held_by_gripper(label))
         elif name in under and under[name] in now["visible"] and now["visible"][under[name]]["centre"]:
-            gone.append(f"{label} hidden under the container at {point_text(now['visible'][under[name]]['centre'])}")
+            gone.append(hidden_at(label, now["visible"][under[name]]["centre"]))
         elif name in under and seen.last.get(under[name]):  # the arm hides the container too: where the camera last saw it
-            gone.append(f"{label} hidden under the container last seen at {point_text(seen.last[under[name]])}")
+            gone.append(hidden_at(label, seen.last[under[name]], last_seen=True))
         elif name in parked and has_bin:
-            gone.append(f"{label} in the bin")
+            gone.append(in_the_bin(label))
         elif name in parked:
             continue  # out of the scene: nothing the camera can say where
         elif seen.last.get(name):
-            gone.append(f"{label} last seen at {point_text(seen.last[name])}")
+            gone.append(last_seen_at(label, seen.last[name]))
     counted = _counted(episode.get("events", []), objects, now["step"])
     if not shown and not gone and not counted:
         return NOTHING_SEEN
-    parts = [f"Visible: {', '.join(shown)}." if shown else NOTHING_VISIBLE_NOW]
-    if gone:
-        parts.append(f"Not in view: {'; '.join(gone)}.")
-    parts += counted
+    parts = scene_parts(shown, gone) + counted
     words = " ".join(parts).split()
     return " ".join(words if len(words) < SPATIAL_WORD_LIMIT else words[: SPATIAL_WORD_LIMIT - 1])
 

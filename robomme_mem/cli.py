@@ -10,11 +10,13 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
 from .configs import ALL_CONFIGS as AVAILABLE_CONFIGS
 from .configs import DEFAULT_CONFIG
+from .dataset.labels.engine.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, LABELLERS, OPENAI, RULES, TRUTH
 from .errors import EndpointError, SourceError
 from .scripts import CLOSED_PIPE, silence_stdout
 from .dataset.layout import DEFAULT_OUT
@@ -55,34 +57,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# -- the options several verbs take, each defined once as a parent parser (parents=[...]) ------
+
+SPEC_HELP = "build spec whose strides pick the call frames (default: the package's)"
+
+
+def _parent(*flags: str, **kwargs) -> argparse.ArgumentParser:
+    """A parent parser (``parents=[...]``) holding one option: defined once, shown alike by every verb that takes it."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*flags, **kwargs)
+    return parent
+
+
+def _spec_option(help: str = SPEC_HELP) -> argparse.ArgumentParser:
+    """``--spec``; ``help`` says what the verb takes from the spec."""
+    return _parent("--spec", type=Path, metavar="FILE", help=help)
+
+
+def _store_option(where: str = "", default=None) -> argparse.ArgumentParser:
+    """``--store``; ``where``: where else it may stand (the ``labels`` actions take it as well as ``labels``)."""
+    return _parent("--store", type=Path, metavar="FILE", default=default, help=f"label store{where} (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
+
+
+def _truth_option(purpose: str, effect: str = "") -> argparse.ArgumentParser:
+    """``--truth FILE`` to read, or ``sample`` (resolved with ``--source`` by :func:`_source`); ``purpose``, ``effect``: what the verb does with it."""
+    return _parent("--truth", type=Path, metavar="FILE",
+                   help=f"{purpose} (written by `robomme-mem truth` or `record --truth`; 'sample': the embedded sample's own)" + (f": {effect}" if effect else ""))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robomme-mem", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"robomme-mem {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    source = _parent("--source", nargs="+", type=Path, metavar="PATH",
+                     help="RoboMME files (record_dataset_<Task>.h5), folders of them, or a LeRobot v3.0 folder; default: the embedded sample")
+    selection = _parent("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
+    selection.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
+    simulator = _parent("--workers", type=positive_int, default=1, metavar="N", help="episodes at once, one simulator per worker process (default 1)")
+    simulator.add_argument("--ray", metavar="ADDRESS", help="one Ray task per episode on this cluster (host:port, ray://host:port, auto, or local); needs robomme-mem[cluster]")
+    store, quiet = _store_option(), _parent("-q", "--quiet", action="store_true", help="no progress bar")
 
-    b = sub.add_parser("build", help="build dataset configs from RoboMME HDF5 (default: the embedded sample)")
-    b.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="record_dataset_<Task>.h5 files or folders of them; default: the embedded sample")
+    b = sub.add_parser("build", help="build dataset configs from RoboMME HDF5 (default: the embedded sample)",
+                       parents=[source, selection, _spec_option("build spec (default: the package's builders/robomme-mem-<version>.toml)"), store,
+                                _truth_option("scene truth file", "adds the scene config, one row per call frame with every object"), quiet])
     b.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default: ./{DEFAULT_OUT})")
-    b.add_argument("--spec", type=Path, metavar="FILE", help="build spec (default: the package's builders/robomme-mem-<version>.toml)")
     b.add_argument("--configs", nargs="+", choices=AVAILABLE_CONFIGS, metavar="CONFIG", help=f"configs to build (default: the spec's; any of {', '.join(AVAILABLE_CONFIGS)})")
-    b.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
-    b.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
     b.add_argument("--duplicate-keyframes", action="store_true", default=None, help="repeat segment-end baseline rows as RoboMME's balancing describes (default: the spec's, off)")
     b.add_argument("--noise-seed", type=int, help="seed of the baseline_grounded point jitter (default: the spec's, 0)")
     b.add_argument("--split-file", type=Path, metavar="FILE", help='held-out episodes, JSON {"validation": {"BinFill": [3, 17]}} (default: the spec\'s seeded split)')
     b.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
-    b.add_argument("--labels", metavar="SET", help="label set of the memory configs, from the label store; 'rules' (the spec's default) labels offline during the build")
-    b.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
+    b.add_argument("--labels", metavar="SET", help=f"label set of the memory configs, from the label store; '{RULES}' (the spec's default) labels offline during the build")
     b.add_argument("--allow-failed", action="store_true", help="leave episodes with failed labels out instead of refusing to build")
-    b.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file (written by `robomme-mem truth` or `record --truth`; 'sample': the embedded sample's own): adds the scene config, one row per call frame with every object")
-    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)
 
-    _label_parser(sub)
-    _labels_parser(sub)
-    _truth_parser(sub)
-    _record_parser(sub)
-    _export_parser(sub)
+    _label_parser(sub, source, selection, store, quiet)
+    _labels_parser(sub, store)
+    _truth_parser(sub, selection, simulator, quiet)
+    _record_parser(sub, simulator, quiet)
+    _export_parser(sub, source, selection, store, quiet)
 
     h = sub.add_parser("push", help="publish a build folder as a Hub dataset repo, tagged with a version")
     h.add_argument("folder", type=Path, nargs="?", default=Path(DEFAULT_OUT), help=f"build folder (default: ./{DEFAULT_OUT})")
@@ -93,39 +125,65 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--allow-synthetic", action="store_true", help="publish a build of synthetic episodes (the embedded sample) anyway; refused by default")
     h.set_defaults(func=_cmd_push)
 
-    a = sub.add_parser("audit", help="score a label set against what the demonstrations prove (counts, coordinates, target recall, fixtures)")
-    a.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders; default: the embedded sample")
-    a.add_argument("--labels", default="rules", metavar="SET", help="label set in the store, or 'rules' (default: computed here, offline)")
-    a.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
-    a.add_argument("--spec", type=Path, metavar="FILE", help="build spec the set was labelled with (default: the package's)")
-    a.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
-    a.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
+    a = sub.add_parser("audit", help="score a label set against what the demonstrations prove (counts, coordinates, target recall, fixtures)",
+                       parents=[source, selection, _spec_option("build spec the set was labelled with (default: the package's)"), store,
+                                _truth_option("also score the memories against this scene truth",
+                                              "precision, recall of seen objects, hidden objects, stale entries, events, action claims"), quiet])
+    a.add_argument("--labels", default=RULES, metavar="SET", help=f"label set in the store, or '{RULES}' (default: computed here, offline)")
     a.add_argument("--json", type=Path, metavar="FILE", help="write the scores as JSON too")
     a.add_argument("--pictures", type=Path, metavar="DIR", help="with --truth: per episode a contact sheet of the memories' points on the frames beside the truth's objects, and DIR/index.html")
-    a.add_argument("--truth", type=Path, metavar="FILE", help="also score the memories against this scene truth (written by `robomme-mem truth` or `record --truth`; 'sample': the embedded sample's own): "
-                   "precision, recall of seen objects, hidden objects, stale entries, events, action claims")
-    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_cmd_audit)
 
-    i = sub.add_parser("inspect", help="check files (every field and frame a build reads) and show tasks, episodes and the subgoal segments of an episode")
-    i.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders (default: the embedded sample)")
+    i = sub.add_parser("inspect", help="check files (every field and frame a build reads) and show tasks, episodes and the subgoal segments of an episode",
+                       parents=[source, _spec_option(), quiet])
     i.add_argument("path", type=Path, nargs="*", help=argparse.SUPPRESS)  # the bare paths of earlier versions
     i.add_argument("--episode", type=int, help="episode whose segments to show (default: the first of each file)")
     i.add_argument("--all-frames", action="store_true", help="decode every frame, not only those a build reads")
-    i.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's)")
-    i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=_cmd_inspect)
     return parser
+
+
+@dataclass(frozen=True)
+class _Source:
+    """``--source`` and ``--truth`` as a verb reads them."""
+
+    paths: list[Path]
+    label: str
+    """How the closing lines name the source."""
+    generated_s: float = 0.0
+    """Seconds this run spent generating the embedded sample (a build's closing line counts them)."""
+    truth: Path | None = None
+
+
+def _source(given: list[Path] | None, truth: Path | None = None) -> _Source:
+    """The ``--source`` paths, or the embedded sample (generated on first use, and timed); ``--truth sample``: the sample's own truth.
+
+    Every verb that takes ``--truth`` reads it here, after the sample exists.
+    """
+    from .dataset.sample import resolve_truth
+
+    if given:
+        return _Source(given, ", ".join(map(str, given)), truth=resolve_truth(truth, True))
+    from .dataset.sample import sample_folder, sample_is_ready, sample_source
+
+    if sample_is_ready():
+        return _Source([sample_source()], SAMPLE_LABEL, truth=resolve_truth(truth, False))
+    print(f"generating the embedded sample in {sample_folder()} (first run only: 10 s to a minute, by machine)", file=sys.stderr)
+    start = time.perf_counter()
+    folder = sample_source()
+    generated = time.perf_counter() - start
+    print(f"generated the embedded sample in {generated:.1f} s", file=sys.stderr)
+    return _Source([folder], SAMPLE_LABEL, generated, resolve_truth(truth, False))
+
+
+SAMPLE_LABEL = "embedded sample (synthetic RoboMME-format episodes)"
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from .dataset.build import BuildOptions, build
     from .dataset.spec import load_spec
 
-    from .dataset.sample import resolve_truth
-
-    sources, label = _sources(args.source)
-    truth = resolve_truth(args.truth, bool(args.source))
+    source = _source(args.source, args.truth)
     split_file = args.split_file
     if split_file is None and not args.source:  # the embedded sample holds out one episode per task
         from .dataset.sample import sample_split_file
@@ -143,31 +201,34 @@ def _cmd_build(args: argparse.Namespace) -> int:
         label_store=str(args.store) if args.store else None,
         allow_failed=args.allow_failed,
         split_file=str(split_file) if split_file else None,
-        truth=str(truth) if truth else None,
+        truth=str(source.truth) if source.truth else None,
     )
     start = time.perf_counter()
-    result = build(sources, args.out, options, progress=not args.quiet)
-    elapsed = time.perf_counter() - start + _GENERATED.get("seconds", 0.0)
+    result = build(source.paths, args.out, options, progress=not args.quiet)
+    elapsed = time.perf_counter() - start + source.generated_s
     if result.version_changes:
         print(f"note: {args.out} was last built with other versions: {'; '.join(result.version_changes)}", file=sys.stderr)
-    print(summary(result, label, elapsed))
+    print(summary(result, source.label, elapsed, source.generated_s))
     return 0
 
 
-def summary(result, source_label: str, elapsed: float) -> str:
-    """What a build made: configs x splits, episodes, where the labels came from, how to load it."""
+def summary(result, source_label: str, elapsed: float, generated: float = 0.0) -> str:
+    """What a build made: configs x splits, episodes, where the labels came from, how to load it.
+
+    ``elapsed`` counts the ``generated`` seconds spent making the embedded sample first.
+    """
     manifest = result.manifest
     totals = manifest["totals"]
     spec = manifest["spec"]
     labels = manifest.get("labels")
     lines = [
         f"built {result.out} from {source_label} in {elapsed:.1f} s"
-        + (f" ({_GENERATED['seconds']:.1f} s of it generating the sample)" if _GENERATED.get("seconds") else "")
+        + (f" ({generated:.1f} s of it generating the sample)" if generated else "")
         + f" (spec {spec['file']}, robomme-mem {manifest['package']['version']})",
         f"  {totals['episodes']} episodes, {totals['steps']} steps, {totals['call_frames']} call frames",
     ]
     if labels:
-        source = f"label set {labels['name']!r}" if labels["name"] != "rules" else "the offline rules labeller"
+        source = f"label set {labels['name']!r}" if labels["name"] != RULES else "the offline rules labeller"
         lines.append(f"  labels: {source} ({labels['labeller']}, {labels['params']['model']})" + (f"; left out: {len(labels['left_out'])} episodes" if labels.get("left_out") else ""))
     answerable = {c: t["overall"] for c, t in (manifest.get("answerable") or {}).get("by_config", {}).items() if t.get("overall", {}).get("n")}
     if answerable:
@@ -223,69 +284,24 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sources(given: list[Path] | None) -> tuple[list[Path], str]:
-    """The ``--source`` paths, or the embedded sample (generated on first use, timed in :data:`_GENERATED`)."""
-    if given:
-        return given, ", ".join(map(str, given))
-    from .dataset.sample import sample_folder, sample_is_ready, sample_source
-
-    if not sample_is_ready():
-        print(f"generating the embedded sample in {sample_folder()} (first run only: 10 s to a minute, by machine)", file=sys.stderr)
-        start = time.perf_counter()
-        folder = sample_source()
-        _GENERATED["seconds"] = time.perf_counter() - start
-        print(f"generated the embedded sample in {_GENERATED['seconds']:.1f} s", file=sys.stderr)
-        return [folder], SAMPLE_LABEL
-    return [sample_source()], SAMPLE_LABEL
-
-
-SAMPLE_LABEL = "embedded sample (synthetic RoboMME-format episodes)"
-_GENERATED: dict[str, float] = {}
-"""Seconds this process spent generating the embedded sample (the closing line counts them)."""
-
-
 def _cmd_audit(args: argparse.Namespace) -> int:
     import json
 
-    from .dataset.audit import audit, table
-    from .dataset.labels.store.cache import LabelCache
-    from .dataset.labels.labellers.rules import RulesLabeller
-    from .dataset.labels.labelling import label_source
-    from .dataset.labels.build_labels import resolve
-    from .dataset.labels.store.sets import default_store
-    from .dataset.plan import plan_source
-    from .dataset.source import find_source_files, select_files
-    from .dataset.spec import load_spec
-
-    from .dataset.sample import resolve_truth
+    from .dataset.audit import table
+    from .dataset.audit.actions_against_truth import actions_table
+    from .dataset.audit.against_truth import truth_table
+    from .dataset.assemble.answerable import answerable_table
+    from .dataset.label_audit import audit_label_set, write_audit_pictures
 
     if args.pictures and not args.truth:  # said before any work
         raise ValueError("--pictures draws the scene truth beside the memories: add --truth FILE (written by `robomme-mem truth` or `record --truth`), "
                          "or --truth sample for the embedded sample")
-    sources, label = _sources(args.source)
-    args.truth = resolve_truth(args.truth, bool(args.source))
-    files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
-    spec = load_spec(args.spec)
+    source = _source(args.source, args.truth)
     start = time.perf_counter()
-    if args.labels == "rules":
-        episodes = label_source(files, RulesLabeller(), store=None, name="rules", spec=spec, max_episodes=args.max_episodes, progress=not args.quiet).episodes
-    else:
-        with LabelCache(args.store or default_store()) as store:
-            episodes = resolve(plan_source(files, args.max_episodes, spec.stride_for), store, args.labels)
-    scores = audit(episodes)
-    against = None
-    if args.truth:
-        from .dataset.audit.actions_against_truth import actions_table
-        from .dataset.audit.against_truth import audit_against_truth, truth_table
-        from .dataset.truth.truth_file import offsets_by_source
-
-        offsets = offsets_by_source(files, args.truth)  # each source hashed once, for the scores and the pictures
-        against = audit_against_truth(episodes, args.truth, offsets)
-    from .configs import ROW_CONFIGS
-    from .dataset.assemble.answerable import answerable_report, answerable_table
-
-    answerable = answerable_report([(e.work, e.memories()) for e in episodes if e.complete], ROW_CONFIGS)
-    print(f"audit of label set {args.labels!r} on {label}: {len(episodes)} episodes in {time.perf_counter() - start:.1f} s")
+    result = audit_label_set(source.paths, args.labels, tasks=args.tasks, max_episodes=args.max_episodes, spec=args.spec, store=args.store,
+                             truth=source.truth, progress=not args.quiet)
+    scores, answerable, against = result.scores, result.answerable, result.against
+    print(f"audit of label set {args.labels!r} on {source.label}: {len(result.episodes)} episodes in {time.perf_counter() - start:.1f} s")
     print(table(scores))
     if answerable["by_config"]:
         print("\nanswerable rows (a target singled out by the past, held in the row's input with its place, or the video in it):")
@@ -293,7 +309,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         for row in answerable["not_answerable"][:5]:
             print(f"  not answerable: {row}")
     if against is not None:
-        print(f"\nagainst the scene truth ({args.truth.name}; an entry is true within 10 px of a place of an object of its kind):")
+        print(f"\nagainst the scene truth ({source.truth.name}; an entry is true within 10 px of a place of an object of its kind):")
         print(truth_table(against))
         print("\naction memories against what happened (a claim is true when that object had that done to it that often by then; "
               "a grounded point within 10 px of where it was acted on):")
@@ -308,11 +324,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if against["without_truth"]:
             print(f"no truth for {len(against['without_truth'])}: {', '.join(against['without_truth'][:3])}")
     if args.pictures:
-        from .dataset.audit.pictures import write_pictures
-
         started = time.perf_counter()
-        index = write_pictures(args.pictures, episodes, args.truth, {"Against the scene truth": truth_table(against), "Against the demonstrations": table(scores)},
-                               f"label set {args.labels!r}", progress=not args.quiet, offsets=offsets)
+        index = write_audit_pictures(args.pictures, result, progress=not args.quiet)
         print(f"pictures in {time.perf_counter() - started:.1f} s: {index}")
     fixtures = {task: s["spatial"]["fixtures"] for task, s in scores.items() if s["spatial"]["fixtures"] and task != "overall"}
     for task, found in fixtures.items():
@@ -321,78 +334,59 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if every is not None:
         print(f"fixtures in every episode of every task: {'; '.join(every) or 'none'}")
     if args.json:
-        record = {"label_set": args.labels, "source": label, "scores": scores, "answerable": answerable, **({"against_truth": against} if against is not None else {})}
-        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(result.record(source.label), indent=2) + "\n", encoding="utf-8")
     return 0
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     """The pre-flight check: every field a build reads, every frame it reads decoded (``--all-frames``: every frame)."""
-    from tqdm.auto import tqdm
-
-    from .dataset.plan import plan_episode
-    from .dataset.source import find_source_files, open_source
+    from .dataset.inspect_files import CheckedEpisode, CheckedFile, check_files
+    from .dataset.source import find_source_files
     from .dataset.spec import load_spec
 
     spec = load_spec(args.spec)
-    sources, _ = _sources([*(args.source or []), *args.path] or None)
-    files = find_source_files(sources)
+    source = _source([*(args.source or []), *args.path] or None)
+    files = find_source_files(source.paths)
     start, decoded = time.perf_counter(), 0
-    for path in files:
-        with open_source(path) as src:
-            indices = src.episode_indices
-            print(f"{path.name}: task {src.task}, {len(indices)} episode(s)")
-            shown = args.episode if args.episode is not None else indices[0]
-            if shown not in indices:
-                raise ValueError(f"{path}: no episode_{shown} (episodes {indices[0]}..{indices[-1]})")
-            for index in tqdm(indices, desc=f"checking {src.task}", unit="ep", leave=False, disable=args.quiet):
-                ep = src.episode(index)
-                ep.check_images()
-                planned = plan_episode(ep, spec.stride_for)
-                steps = range(ep.num_steps) if args.all_frames else planned.read_steps
-                for step in steps:
-                    ep.front_image(step)
-                decoded += len(steps)
-                print(
-                    f"  episode_{index}: {ep.num_steps} steps, execution from step {ep.execution_start}"
-                    f", seed {ep.seed}, difficulty {ep.difficulty}, {len(planned.timeline.call_frames)} call frames"
-                )
-                if index == shown:
-                    segments = _segments(ep, planned)
-            print(segments)
+    for found in check_files(files, spec, args.episode, args.all_frames, progress=not args.quiet):
+        if isinstance(found, CheckedFile):
+            print(f"{found.path.name}: task {found.task}, {len(found.episodes)} episode(s)")
+        elif isinstance(found, CheckedEpisode):
+            decoded += found.decoded
+            print(
+                f"  episode_{found.index}: {found.steps} steps, execution from step {found.execution_start}"
+                f", seed {found.seed}, difficulty {found.difficulty}, {found.call_frames} call frames"
+            )
+        else:
+            print(_segments(found))
     which = "every frame" if args.all_frames else "every frame a build reads (call frames and video demonstrations; --all-frames for all)"
     print(f"ok: {len(files)} file(s), {decoded} frames decoded in {time.perf_counter() - start:.1f} s: {which}")
     return 0
 
 
-def _segments(ep, planned) -> str:
-    plan = planned.timeline
+def _segments(shown) -> str:
     lines = [
-        f"  episode_{ep.index} goal: {ep.goal}",
-        f"  segments (stride {plan.stride}; call frames marked by the reference's rule):",
+        f"  episode_{shown.episode} goal: {shown.goal}",
+        f"  segments (stride {shown.stride}; call frames marked by the reference's rule):",
         f"    {'#':>3} {'start':>5} {'stop':>5} {'calls':>5}  subgoal | grounded subgoal",
     ]
-    for seg in plan.segments:
-        calls = sum(seg.start <= f < seg.stop for f in plan.call_frames)
-        lines.append(f"    {seg.index:>3} {seg.start:>5} {seg.stop:>5} {calls:>5}  {ep.simple_subgoal(seg.start)} | {ep.grounded_subgoal(seg.start)}")
-    lines.append(f"  call frames: {', '.join(map(str, plan.call_frames))}")
+    for seg in shown.segments:
+        lines.append(f"    {seg.index:>3} {seg.start:>5} {seg.stop:>5} {seg.calls:>5}  {seg.subgoal} | {seg.grounded_subgoal}")
+    lines.append(f"  call frames: {', '.join(map(str, shown.call_frames))}")
     return "\n".join(lines)
 
 
 # -- label ---------------------------------------------------------------------------------
 
 
-def _label_parser(sub) -> None:
-    from .dataset.labels.engine.defaults import DEFAULT_API_KEY_ENV, DEFAULT_SPATIAL_MAX_TOKENS, LABELLERS
+def _label_parser(sub, source, selection, store, quiet) -> None:
     from .subgoals import STYLES
 
-    p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)")
-    p.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files or folders; default: the embedded sample")
-    p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
-    p.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
-    p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's; label with the spec you build with)")
-    p.add_argument("--labeler", "--labeller", dest="labeller", choices=LABELLERS, default="rules", help="rules (offline, default), openai (any OpenAI-compatible endpoint) or truth (from --truth FILE)")
-    p.add_argument("--truth", type=Path, metavar="FILE", help="scene truth file for --labeler truth (written by `robomme-mem truth` or `record --truth`)")
+    p = sub.add_parser("label", help="label a source's memories into a named label set (rules offline, or any OpenAI-compatible model)",
+                       parents=[source, selection, _spec_option("build spec whose strides pick the call frames (default: the package's; label with the spec you build with)"), store,
+                                _truth_option(f"scene truth file for --labeler {TRUTH}"), quiet])
+    p.add_argument("--labeler", "--labeller", dest="labeller", choices=LABELLERS, default=RULES,
+                   help=f"{RULES} (offline, default), {OPENAI} (any OpenAI-compatible endpoint) or {TRUTH} (from --truth FILE)")
     p.add_argument("--model", help="model name (openai labeller)")
     p.add_argument("--base-url", help="endpoint, e.g. http://localhost:8000/v1 for vLLM or swift deploy (default: OpenAI)")
     p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="NAME", help=f"environment variable holding the API key (default: {DEFAULT_API_KEY_ENV})")
@@ -407,7 +401,6 @@ def _label_parser(sub) -> None:
     p.add_argument("--max-reasks", type=int, default=2, help="asks again after an answer that breaks the prompt's rules (default 2)")
     p.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES), help="action memory styles (default: both)")
     p.add_argument("--no-spatial", action="store_true", help="no spatial chain (the dual configs then cannot be built)")
-    p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
     p.add_argument("--name", help="label set name (default: from the model)")
     p.add_argument("--replace", action="store_true", help="replace a label set of this name that holds other answers: another labeller, model, parameters or source selection (refused by default)")
     p.add_argument("--retry-failed", action="store_true", help="ask again for requests stored as failures")
@@ -416,7 +409,6 @@ def _label_parser(sub) -> None:
     p.add_argument("--prices", type=Path, metavar="FILE", help='price table JSON {"model": {"input": USD/1M, "output": USD/1M}}')
     p.add_argument("--price-input", type=float, metavar="USD", help="price per 1M input tokens (overrides the built-in table)")
     p.add_argument("--price-output", type=float, metavar="USD", help="price per 1M output tokens (overrides the built-in table)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_label)
 
 
@@ -439,21 +431,21 @@ def _cmd_label(args: argparse.Namespace) -> int:
     from .dataset.labels.store.sets import default_store
     from .dataset.source import find_source_files, select_files
 
-    sources, label = _sources(args.source)
-    files = select_files(find_source_files(sources), tuple(args.tasks) if args.tasks else None)
+    source = _source(args.source, args.truth)
+    files = select_files(find_source_files(source.paths), tuple(args.tasks) if args.tasks else None)
     params = None
     if args.model:
         params = LabelParams(model=args.model, temperature=args.temperature, reasoning_effort=args.reasoning_effort,
                              action_max_tokens=args.action_max_tokens, spatial_max_tokens=args.spatial_max_tokens, image_size=args.image_size)
     labeller = make_labeller(args.labeller, params, batch=bool(args.export_batch or args.import_batch), base_url=args.base_url,
                              api_key_env=args.api_key_env, timeout_s=args.timeout, max_retries=args.max_retries, max_reasks=args.max_reasks,
-                             truth=args.truth)
+                             truth=source.truth)
     name = args.name or default_name(labeller.params)
     store_path = args.store or default_store()
     with LabelCache(store_path) as store:
         answers_before = len(store)
         try:
-            return _label_run(args, files, label, labeller, name, store, store_path)
+            return _label_run(args, files, source.label, labeller, name, store, store_path)
         except KeyboardInterrupt:
             kept = len(store) - answers_before
             print(
@@ -465,31 +457,25 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _label_run(args, files, label, labeller, name, store, store_path) -> int:
-    from .dataset.labels.labellers.accounting import report, run_cost
-    from .dataset.labels.labellers.batch import import_batch, write_batch
-    from .dataset.labels.labelling import label_source
-    from .dataset.spec import load_spec
+    from .dataset.labels.labellers.accounting import report
+    from .dataset.labels.labellers.batch import import_batch
+    from .dataset.labels.rounds import label_round
 
     if args.import_batch:
         imported = import_batch(args.import_batch, store)
         print(f"imported {args.import_batch}: {imported.ok} answers, {imported.failed} failures")
         for problem in imported.problems[:10]:
             print(f"  {problem}", file=sys.stderr)
-    start = time.perf_counter()
-    run = label_source(
-        files, labeller, store=store, name=name, spec=load_spec(args.spec), max_episodes=args.max_episodes,
-        styles=tuple(args.styles), spatial=not args.no_spatial, concurrency=args.concurrency,
-        retry_failed=args.retry_failed, replace=args.replace, progress=not args.quiet,
+    done = label_round(
+        files, args.labeller, labeller, store, name, spec=args.spec, max_episodes=args.max_episodes, styles=args.styles, spatial=not args.no_spatial,
+        concurrency=args.concurrency, retry_failed=args.retry_failed, replace=args.replace, batch=bool(args.export_batch or args.import_batch),
+        export_batch=args.export_batch, prices=args.prices, price_input=args.price_input, price_output=args.price_output, progress=not args.quiet,
     )
-    elapsed = time.perf_counter() - start
-    print(f"labelled {len(run.episodes)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {elapsed:.1f} s")
-    offline = args.labeller in ("rules", "truth")
-    cost = None if offline else run_cost(run.stats, labeller.params.model, price_input=args.price_input, price_output=args.price_output,
-                                         prices_file=args.prices, batch=bool(args.export_batch or args.import_batch))
-    print(report(run.stats, cost, offline=offline))
-    if args.export_batch and labeller.pending:
-        n = write_batch(args.export_batch, labeller.pending, labeller.params, store)
-        print(f"wrote {n} pending requests to {args.export_batch}: submit it to the Batch API, then run this command with "
+    run = done.run
+    print(f"labelled {len(run.episodes)} episodes of {label} with {labeller.name} ({labeller.params.model}) in {done.seconds:.1f} s")
+    print(report(run.stats, done.cost, offline=done.offline))
+    if done.batch_written is not None:
+        print(f"wrote {done.batch_written} pending requests to {args.export_batch}: submit it to the Batch API, then run this command with "
               "--import-batch OUTPUT --export-batch NEXT (a spatial chain takes one round per call frame)")
         return 0
     for problem in run.problems[:10]:
@@ -529,24 +515,22 @@ def build_hint(args: argparse.Namespace, name: str) -> str:
     return shlex.join(words)
 
 
-def _labels_parser(sub) -> None:
-    p = sub.add_parser("labels", help="list, export and import label sets")
-    p.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
+def _labels_parser(sub, store) -> None:
+    p = sub.add_parser("labels", help="list, export and import label sets", parents=[store])
+    here = _store_option(", here or before the action", default=argparse.SUPPRESS)  # `labels import --store S FILE` as well as `labels --store S import FILE`
     inner = p.add_subparsers(required=True, metavar="ACTION")
-    actions = [inner.add_parser("list", help="label sets in the store: name, labeller, model, requests, failures, id",
-                                description="List the label sets in the store, one a line: name, labeller, model, request count, failures, id prefix.")]
-    actions[0].set_defaults(func=_cmd_labels_list)
-    e = inner.add_parser("export", help="write a label set to .parquet or .jsonl (columns: docs/labelling.md)")
+    listing = inner.add_parser("list", help="label sets in the store: name, labeller, model, requests, failures, id",
+                               description="List the label sets in the store, one a line: name, labeller, model, request count, failures, id prefix.", parents=[here])
+    listing.set_defaults(func=_cmd_labels_list)
+    e = inner.add_parser("export", help="write a label set to .parquet or .jsonl (columns: docs/labelling.md)", parents=[here])
     e.add_argument("name", metavar="SET", help="label set to export (see `robomme-mem labels list`)")
     e.add_argument("file", type=Path, metavar="FILE", help="file to write, .parquet or .jsonl (a .jsonl's first line holds the set's metadata); replaced if it exists")
     e.set_defaults(func=_cmd_labels_export)
-    i = inner.add_parser("import", help="read a label set from .parquet or .jsonl into the store")
+    i = inner.add_parser("import", help="read a label set from .parquet or .jsonl into the store", parents=[here])
     i.add_argument("file", type=Path, metavar="FILE", help="a label set file written by `robomme-mem labels export` (.parquet or .jsonl)")
     i.add_argument("--name", help="store it under this name (default: the name in the file)")
     i.add_argument("--replace", action="store_true", help="replace a label set of that name holding other answers (refused by default)")
     i.set_defaults(func=_cmd_labels_import)
-    for action in (*actions, e, i):  # `labels import --store S FILE` as well as `labels --store S import FILE`
-        action.add_argument("--store", type=Path, metavar="FILE", default=argparse.SUPPRESS, help="label store, here or before the action (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
 
 
 def _store(args: argparse.Namespace):
@@ -591,26 +575,19 @@ def _cmd_labels_import(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
 
 
-# -- truth ---------------------------------------------------------------------------------
+# -- export --------------------------------------------------------------------------------
 
 
-def _export_parser(sub) -> None:
-    e = sub.add_parser("export", help="export a source and its memories in another format (lerobot: LeRobot v3.0)")
+def _export_parser(sub, source, selection, store, quiet) -> None:
+    e = sub.add_parser("export", help="export a source and its memories in another format (lerobot: LeRobot v3.0)",
+                       parents=[source, selection, _spec_option(), store, quiet])
     e.add_argument("format", choices=["lerobot"], help="lerobot: a LeRobot v3.0 dataset, memories as language_persistent rows")
-    e.add_argument("--source", nargs="+", type=Path, metavar="PATH", help="RoboMME files, folders, or a LeRobot v3.0 folder; default: the embedded sample")
     e.add_argument("--out", type=Path, help="folder of the new dataset (not with --annotate)")
     e.add_argument("--annotate", type=Path, metavar="EXISTING", help="add only the language columns to this existing LeRobot copy of the same episodes, in place")
-    e.add_argument("--labels", default="rules", metavar="SET", help="label set of the memories ('rules', the default, labels offline; 'none': frames and subgoals only)")
-    e.add_argument("--store", type=Path, metavar="FILE", help="label store (default: $ROBOMME_MEM_LABELS or ~/.cache/robomme-mem/labels.sqlite)")
-    e.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's)")
-    e.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
-    e.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
+    e.add_argument("--labels", default=RULES, metavar="SET", help=f"label set of the memories ('{RULES}', the default, labels offline; 'none': frames and subgoals only)")
     e.add_argument("--fps", type=positive_int, default=10, help="frames per second of the dataset (default 10, as lerobot/robomme)")
-    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_export)
 
 
@@ -633,10 +610,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if not args.out:
             print("robomme-mem export: --out DIR is needed (or --annotate EXISTING)", file=sys.stderr)
             return 2
-        sources, label = _sources(args.source)
-        result = export_lerobot(sources, args.out, labels=None if args.labels == "none" else args.labels, store=args.store, spec=spec,
+        source = _source(args.source)
+        result = export_lerobot(source.paths, args.out, labels=None if args.labels == "none" else args.labels, store=args.store, spec=spec,
                                 tasks=tuple(args.tasks) if args.tasks else None, max_episodes=args.max_episodes, fps=args.fps, progress=not args.quiet)
-        print(f"exported {result.episodes} episodes ({result.frames} frames) of {label} to {result.out} with {result.language_rows} language rows "
+        print(f"exported {result.episodes} episodes ({result.frames} frames) of {source.label} to {result.out} with {result.language_rows} language rows "
               f"in {result.seconds:.1f} s")
     if result.unlabelled:
         print(f"without memories (the label set lacks them): {', '.join(result.unlabelled[:3])}{', ...' if len(result.unlabelled) > 3 else ''}")
@@ -644,19 +621,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _truth_parser(sub) -> None:
-    p = sub.add_parser("truth", help="replay each demonstration in RoboMME's simulator and record where every task object really is (needs RoboMME)")
+def _truth_parser(sub, selection, simulator, quiet) -> None:
+    p = sub.add_parser("truth", help="replay each demonstration in RoboMME's simulator and record where every task object really is (needs RoboMME)",
+                       parents=[selection, _spec_option(), simulator, quiet])
     p.add_argument("--source", nargs="+", type=Path, metavar="PATH", required=True, help="recorded RoboMME files or folders")
     p.add_argument("--out", type=Path, metavar="FILE", required=True, help="the truth file (JSON Lines); a rerun adds only the episodes it lacks")
-    p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", help="only these tasks")
-    p.add_argument("--max-episodes", type=positive_int, metavar="N", help="first N episodes of each file")
-    p.add_argument("--spec", type=Path, metavar="FILE", help="build spec whose strides pick the call frames (default: the package's)")
     p.add_argument("--max-image-diff", type=float, metavar="D", help="mean absolute difference (0..255) a replayed call frame may have from the recorded one (default 6)")
     p.add_argument("--max-point-px", type=float, metavar="PX", help="distance a grounded point may lie from its target's replayed centre (default 4)")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="episodes replayed at once, one simulator per process (default 1)")
     p.add_argument("--retry-refused", action="store_true", help="replay again the episodes the file holds as refused (their new record replaces the old)")
-    p.add_argument("--ray", metavar="ADDRESS", help="one Ray task per episode on this cluster (host:port, ray://host:port, auto, or local); needs robomme-mem[cluster]")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_truth)
 
 
@@ -695,14 +667,14 @@ def _cmd_truth(args: argparse.Namespace) -> int:
     return 1 if run.refused and not run.kept else 0
 
 
-
 # -- record --------------------------------------------------------------------------------
 
 
-def _record_parser(sub) -> None:
+def _record_parser(sub, simulator, quiet) -> None:
     from .dataset.record.jobs import FAILURE_POLICIES, SPLITS
 
-    p = sub.add_parser("record", help="make RoboMME demonstrations with RoboMME's recorder and solvers, failed grasps included (needs RoboMME)")
+    p = sub.add_parser("record", help="make RoboMME demonstrations with RoboMME's recorder and solvers, failed grasps included (needs RoboMME)",
+                       parents=[simulator, quiet])
     p.add_argument("--tasks", nargs="+", choices=ALL_TASKS, metavar="TASK", required=True, help="tasks to record")
     p.add_argument("--split", choices=SPLITS, default="train", help="RoboMME's metadata split whose seeds and difficulties to use (default: train)")
     p.add_argument("--episodes", required=True, metavar="LIST", help="episode numbers: 0-99, 3, 0-5,10; past the metadata's, new seeds by its pattern (docs/record.md)")
@@ -714,9 +686,6 @@ def _record_parser(sub) -> None:
                    "(what `robomme-mem truth` would replay; --truth FILE of build and audit reads it)")
     p.add_argument("--shard-episodes", type=positive_int, metavar="N", help="at scale: episode e goes to record_dataset_<Task>.shard-<e // N>.h5, "
                    "so a run rewrites only the shards it adds to (default: one file per task)")
-    p.add_argument("--workers", type=positive_int, default=1, help="worker processes, one episode each (default: 1)")
-    p.add_argument("--ray", metavar="ADDRESS", help="run each episode as a Ray task: host:port, ray://host:port, auto or local")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_record)
 
 
@@ -754,3 +723,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
                  "`robomme-mem truth` replays them") if truth.uncaptured else ""
         print(f"captured truth of {len(truth.kept)} episodes in {args.truth} ({truth.added} new records){later}")
     return 1 if run.refused or (run.truth is not None and run.truth.refused) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

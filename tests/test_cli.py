@@ -119,6 +119,21 @@ def test_help_names_every_command_in_plain_text(capsys):
         assert f"    {command_name} " in out
 
 
+def test_an_option_several_commands_take_is_one_option_in_each():
+    """Shared options are argparse parents: one definition, so their defaults and help cannot drift apart."""
+    from robomme_mem.cli import _parser
+
+    commands = _parser()._subparsers._group_actions[0].choices
+    takers = ("build", "audit", "label", "export")
+    shared = {"--source": (*takers, "inspect"), "--tasks": (*takers, "truth"), "--max-episodes": (*takers, "truth"), "--spec": (*takers, "inspect", "truth"),
+              "--store": (*takers, "labels"), "--quiet": (*takers, "inspect", "truth", "record"), "--workers": ("truth", "record"), "--ray": ("truth", "record")}
+    for flag, verbs in shared.items():
+        actions = [commands[verb]._option_string_actions[flag] for verb in verbs]
+        assert len({(a.dest, a.type, a.metavar, a.default, a.nargs) for a in actions}) == 1, flag
+        if flag != "--spec":  # --spec says what each command takes from the spec
+            assert len({id(a) for a in actions}) == 1, flag
+
+
 def test_the_embedded_sample_has_a_validation_split_and_the_card_offers_it_only_when_it_exists(tmp_path, sample_cache, monkeypatch):
     monkeypatch.setenv("ROBOMME_MEM_CACHE", str(sample_cache))
     monkeypatch.chdir(tmp_path)

@@ -38,6 +38,15 @@ def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, t
         assert a and a == (tmp_path / "b" / "swift" / config / "train.jsonl").read_bytes()
 
 
+def test_truth_sample_is_the_sample_truth_in_label_as_in_build_and_audit(sample_cache, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ROBOMME_MEM_CACHE", str(sample_cache))
+    store = str(tmp_path / "labels.sqlite")
+    assert main(["label", "--labeler", "truth", "--truth", "sample", "--tasks", "BinFill", "--max-episodes", "1", "--store", store, "--name", "t", "-q"]) == 0
+    assert "label set 't'" in capsys.readouterr().out
+    assert main(["label", "--labeler", "truth", "--truth", "sample", "--source", str(tmp_path), "--store", store, "-q"]) == 1
+    assert "--truth sample is the embedded sample's truth" in capsys.readouterr().err
+
+
 def test_batch_rounds_from_the_command_line(sample_dir, tmp_path, capsys):
     source = str(sample_dir / "record_dataset_StopCube.h5")
     common = ["label", "--source", source, "--labeler", "openai", "--model", "gpt-4o-mini", "--store", str(tmp_path / "s.sqlite"), "-q"]

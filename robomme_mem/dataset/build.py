@@ -13,7 +13,6 @@ build leaves nothing behind and never damages an earlier build.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,13 +37,13 @@ from ..parallel import bounded_imap, workers
 from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
 from .source import find_source_files, open_source, select_files, task_of
 from .spec import BuildSpec, load_spec
-from .staging import staging_dir
+from .staging import staged
 from .splits import assign_splits, read_split_file
 from .versions import build_versions, version_changes
 from .write.card import render_card
 from .write.manifest import build_manifest
 from .write.media import write_episode_media
-from .write.replace import check_replaceable, swap_in
+from .write.replace import carry_over, check_replaceable
 
 AVAILABLE_CONFIGS: tuple[str, ...] = BUILDABLE_CONFIGS
 """Configs this version can build."""
@@ -188,9 +187,7 @@ def build(
     label_info = labels.info() if labels else None
     if labels:
         labels.prepare()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staging_dir(out.parent, f".{out.name}.tmp-")
-    try:
+    with staged(out, carry=carry_over) as tmp:
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         splits = _splits(where, files, options)
         truth_at = offsets_by_source(files, options.truth) if options.truth else {}
@@ -232,10 +229,6 @@ def build(
         tables = (overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
         (tmp / CARD).write_text(render_card(manifest, str(out), *tables), encoding="utf-8")
         changes = version_changes(_previous_versions(out), manifest["versions"])
-        swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return BuildResult(out=out, manifest=manifest, version_changes=changes)
 
 

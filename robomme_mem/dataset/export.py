@@ -27,6 +27,7 @@ from ..errors import SourceError
 from .assemble.traces import trace_row
 from .labels.build_labels import RULES, BuildLabels
 from .labels.store.sets import default_store
+from .lerobot_layout import INFO_PATH
 from .plan import episodes_of, plan_episode
 from .source import find_source_files, open_source, select_files
 from .source import lerobot_features as F
@@ -64,7 +65,7 @@ def export_lerobot(
     started = time.perf_counter()
     spec = spec or load_spec()
     out = Path(out).resolve()
-    if out.exists() and any(out.iterdir()) and not (out / "meta" / "info.json").is_file():
+    if out.exists() and any(out.iterdir()) and not (out / INFO_PATH).is_file():
         raise FileExistsError(f"{out} exists and is not a LeRobot dataset; choose another --out or remove it")
     files = select_files(find_source_files(sources), tasks)
     where = episodes_of(files, max_episodes)

@@ -181,7 +181,7 @@ def build(
     options = options or BuildOptions()
     out = Path(out).resolve()
     files = select_files(find_source_files(sources), options.tasks)
-    check_replaceable(out)
+    previous = check_replaceable(out)
     where = episodes_of(files, options.max_episodes)
     labels = options.build_labels()
     label_info = labels.info() if labels else None
@@ -228,15 +228,8 @@ def build(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tables = (overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
         (tmp / CARD).write_text(render_card(manifest, str(out), *tables), encoding="utf-8")
-        changes = version_changes(_previous_versions(out), manifest["versions"])
+        changes = version_changes((previous or {}).get("versions"), manifest["versions"])
     return BuildResult(out=out, manifest=manifest, version_changes=changes)
-
-
-def _previous_versions(out: Path) -> dict | None:
-    try:
-        return json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("versions")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 @dataclass

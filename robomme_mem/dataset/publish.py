@@ -55,7 +55,10 @@ def plan_push(folder: str | Path, repo_id: str, tag: str | None = None, *, allow
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise ValueError(f"{folder}: not a robomme-mem build (no {MANIFEST}); run `robomme-mem build` first")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{manifest_path}: not valid JSON ({exc})") from None
     if problem := build_format_problem(manifest, str(manifest_path)):
         raise ValueError(problem)
     files = sorted(

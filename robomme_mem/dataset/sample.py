@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..formats import SAMPLE_VERSION
 from .cachedir import cache_root
 from .staging import staged
 
-SAMPLE_VERSION = "6"
 SAMPLE_EPISODES = 3
 """Episodes per task: two for training, so both kinds of RoboMME episode tail (odd and even)
 are present, and a third held out for validation by the sample's split file."""

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ...formats import LEROBOT_CODEBASE_VERSION
 from ..lerobot_layout import (
     CHUNK_FILE_GLOB,
     DATA_DIR,
@@ -252,7 +253,7 @@ class LeRobotWriter:
         if self.language:
             features.update(LANGUAGE_FEATURES)
         return {
-            "codebase_version": F.CODEBASE_VERSION, "robot_type": F.ROBOT_TYPE, "total_episodes": len(self.episodes),
+            "codebase_version": LEROBOT_CODEBASE_VERSION, "robot_type": F.ROBOT_TYPE, "total_episodes": len(self.episodes),
             "total_frames": self._total, "total_tasks": len(self.tasks), "chunks_size": DEFAULT_CHUNK_SIZE,
             "data_files_size_in_mb": DEFAULT_DATA_FILE_SIZE_IN_MB, "video_files_size_in_mb": DEFAULT_VIDEO_FILE_SIZE_IN_MB, "fps": self.fps,
             "splits": {"train": f"0:{len(self.episodes)}"},

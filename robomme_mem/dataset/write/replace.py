@@ -16,6 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
+from ... import __version__
+from ...formats import BUILD_FORMAT
 from ..layout import CARD, MANIFEST, PARQUET_DIR, SWIFT_IMAGES_DIR, TRACES_DIR
 
 OWNED_FOLDERS = (PARQUET_DIR.split("/")[0], TRACES_DIR, SWIFT_IMAGES_DIR.split("/")[0])
@@ -23,22 +25,41 @@ OWNED_FOLDERS = (PARQUET_DIR.split("/")[0], TRACES_DIR, SWIFT_IMAGES_DIR.split("
 OWNED_FILES = (CARD, MANIFEST)
 
 
-def check_replaceable(out: Path) -> None:
-    """Refuse an ``out`` that holds something a build would clobber and is not a build.
+def check_replaceable(out: Path) -> dict | None:
+    """Refuse an ``out`` that holds something a build would clobber and is not a build of this
+    format; return the manifest of the build it holds (None: none).
 
     Accepted: a missing or empty folder, a build (or a clone of a pushed one: it has the
-    manifest), and a folder of dot-entries only (a fresh clone of an empty Hub repo).
+    manifest), and a folder of dot-entries only (a fresh clone of an empty Hub repo). A build of
+    another format is refused: what it owned cannot be told from the user's files.
     """
     if not out.exists():
-        return
+        return None
     if not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
     if (out / MANIFEST).is_file():
-        return
+        return _previous_build(out)
     visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     if visible:
         shown = ", ".join(visible[:3]) + (", ..." if len(visible) > 3 else "")
         raise FileExistsError(f"{out} exists and is not a robomme-mem build (it holds {shown}); choose another --out or remove it")
+    return None
+
+
+def _previous_build(out: Path) -> dict:
+    """The manifest of the build at ``out``, refused in one line unless this robomme-mem wrote its format."""
+    path = out / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FileExistsError(f"{path}: not a readable build manifest ({exc}); remove it or choose another --out") from None
+    found = manifest.get("format") if isinstance(manifest, dict) else None
+    if found == BUILD_FORMAT:
+        return manifest
+    wrote = (manifest.get("package") or {}).get("version") if isinstance(manifest, dict) else None
+    raise FileExistsError(f"{path}: a build of format {found!r}, and this robomme-mem ({__version__}) replaces only builds of {BUILD_FORMAT!r}, "
+                          "as it cannot tell which files the old one owned: remove that build (keep .git and your own files) or choose another --out"
+                          + (f", or rebuild it with the robomme-mem that wrote it ({wrote})" if wrote else ""))
 
 
 def owned_paths(out: Path) -> set[str]:

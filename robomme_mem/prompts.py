@@ -16,8 +16,7 @@ import string
 from dataclasses import dataclass
 from functools import cached_property
 
-PROMPT_SET_VERSION = "1"
-"""Version of this module's prompt set as a whole; bumped with any template's version."""
+from .formats import PROMPT_SET_VERSION  # noqa: F401  (this module's prompt set as a whole; bumped with any template's version)
 
 
 @dataclass(frozen=True)

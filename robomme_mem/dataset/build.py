@@ -13,7 +13,6 @@ build leaves nothing behind and never damages an earlier build.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,13 +37,13 @@ from ..parallel import bounded_imap, workers
 from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
 from .source import find_source_files, open_source, select_files, task_of
 from .spec import BuildSpec, load_spec
-from .staging import staging_dir
+from .staging import staged
 from .splits import assign_splits, read_split_file
 from .versions import build_versions, version_changes
 from .write.card import render_card
 from .write.manifest import build_manifest
 from .write.media import write_episode_media
-from .write.replace import check_replaceable, swap_in
+from .write.replace import carry_over, check_replaceable
 
 AVAILABLE_CONFIGS: tuple[str, ...] = BUILDABLE_CONFIGS
 """Configs this version can build."""
@@ -182,15 +181,13 @@ def build(
     options = options or BuildOptions()
     out = Path(out).resolve()
     files = select_files(find_source_files(sources), options.tasks)
-    check_replaceable(out)
+    previous = check_replaceable(out)
     where = episodes_of(files, options.max_episodes)
     labels = options.build_labels()
     label_info = labels.info() if labels else None
     if labels:
         labels.prepare()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staging_dir(out.parent, f".{out.name}.tmp-")
-    try:
+    with staged(out, carry=carry_over) as tmp:
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         splits = _splits(where, files, options)
         truth_at = offsets_by_source(files, options.truth) if options.truth else {}
@@ -231,19 +228,8 @@ def build(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tables = (overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
         (tmp / CARD).write_text(render_card(manifest, str(out), *tables), encoding="utf-8")
-        changes = version_changes(_previous_versions(out), manifest["versions"])
-        swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        changes = version_changes((previous or {}).get("versions"), manifest["versions"])
     return BuildResult(out=out, manifest=manifest, version_changes=changes)
-
-
-def _previous_versions(out: Path) -> dict | None:
-    try:
-        return json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("versions")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 @dataclass

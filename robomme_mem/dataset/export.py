@@ -14,8 +14,6 @@ by frame against its subgoal strings (never matched by position).
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,12 +27,13 @@ from ..errors import SourceError
 from .assemble.traces import trace_row
 from .labels.build_labels import RULES, BuildLabels
 from .labels.store.sets import default_store
+from .lerobot_layout import INFO_PATH
 from .plan import episodes_of, plan_episode
 from .source import find_source_files, open_source, select_files
 from .source import lerobot_features as F
 from .source.lerobot_dataset import LeRobotFolder
 from .spec import BuildSpec, load_spec
-from .staging import staging_dir
+from .staging import staged
 from .write.lerobot import EpisodeFrames, LeRobotWriter, annotate
 
 
@@ -66,16 +65,14 @@ def export_lerobot(
     started = time.perf_counter()
     spec = spec or load_spec()
     out = Path(out).resolve()
-    if out.exists() and any(out.iterdir()) and not (out / "meta" / "info.json").is_file():
+    if out.exists() and any(out.iterdir()) and not (out / INFO_PATH).is_file():
         raise FileExistsError(f"{out} exists and is not a LeRobot dataset; choose another --out or remove it")
     files = select_files(find_source_files(sources), tasks)
     where = episodes_of(files, max_episodes)
     chosen = BuildLabels(labels, None if labels == RULES else str(store or default_store())) if labels else None
     label_info = chosen.info() if chosen else None
     result = ExportResult(out=out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staging_dir(out.parent, f".{out.name}.tmp-")
-    try:
+    with staged(out) as tmp:  # the old export is dropped only once the new one is in place
         writer = None
         for path, index in tqdm(where, desc="exporting", unit="ep", disable=not progress):
             with open_source(path) as source:
@@ -102,16 +99,6 @@ def export_lerobot(
         if writer is None:
             raise ValueError("the source has no episodes; nothing was written")
         writer.finalize()
-        if out.exists():  # the old export is dropped only once the new one is in place
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     result.seconds = time.perf_counter() - started
     return result
 

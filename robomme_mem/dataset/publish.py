@@ -13,8 +13,6 @@ itself is left as it is. A build from synthetic episodes is refused unless asked
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from .layout import CARD, MANIFEST
+from .staging import staged
 from .write.manifest import build_format_problem
 from .audit import overall_table, overall_truth_table
 from .write.card import render_card
@@ -56,7 +55,10 @@ def plan_push(folder: str | Path, repo_id: str, tag: str | None = None, *, allow
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise ValueError(f"{folder}: not a robomme-mem build (no {MANIFEST}); run `robomme-mem build` first")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{manifest_path}: not valid JSON ({exc})") from None
     if problem := build_format_problem(manifest, str(manifest_path)):
         raise ValueError(problem)
     files = sorted(
@@ -103,8 +105,7 @@ def push(plan: PushPlan, *, private: bool = False, api: HfApi | None = None) -> 
 @contextmanager
 def _staged(plan: PushPlan) -> Iterator[Path]:
     """A folder holding the planned files (hard links, copies where links fail) and the repo's card."""
-    stage = Path(tempfile.mkdtemp(prefix=f".{plan.folder.name}.push-", dir=plan.folder.resolve().parent))
-    try:
+    with staged(plan.folder.resolve(), swap=False) as stage:
         for path, _ in plan.files:
             target = stage / path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -113,5 +114,3 @@ def _staged(plan: PushPlan) -> Iterator[Path]:
                 continue
             link_or_copy(plan.folder / path, target)
         yield stage
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)

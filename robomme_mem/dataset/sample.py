@@ -9,13 +9,12 @@ folder name carries :data:`SAMPLE_VERSION`, bumped whenever the generator's outp
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
+from ..formats import SAMPLE_VERSION
 from .cachedir import cache_root
-from .staging import staging_dir
+from .staging import staged
 
-SAMPLE_VERSION = "6"
 SAMPLE_EPISODES = 3
 """Episodes per task: two for training, so both kinds of RoboMME episode tail (odd and even)
 are present, and a third held out for validation by the sample's split file."""
@@ -60,14 +59,12 @@ def sample_is_ready(cache: str | Path | None = None) -> bool:
 def sample_source(cache: str | Path | None = None) -> Path:
     """Folder of the embedded sample's ``record_dataset_<Task>.h5`` files (generated if missing)."""
     folder = sample_folder(cache)
-    root = folder.parent
     if sample_is_ready(cache):
         return folder
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = staging_dir(root, ".sample-")
     from .synthetic import SYNTHETIC_TASKS, write_source  # the generator loads only when the sample is made
 
-    try:
+    # an interrupted or older copy is replaced; a complete one another process made meanwhile is kept
+    with staged(folder, keep_existing=lambda there: (there / _DONE).is_file()) as tmp:
         files = write_source(tmp, SYNTHETIC_TASKS, episodes=SAMPLE_EPISODES)
         from .sample_truth import write_sample_truth
         from .spec import load_spec
@@ -76,16 +73,4 @@ def sample_source(cache: str | Path | None = None) -> Path:
         held_out = {task: [SAMPLE_EPISODES - 1] for task in SYNTHETIC_TASKS}
         (tmp / SPLIT_FILE).write_text(json.dumps({"validation": held_out}, indent=2) + "\n")
         (tmp / _DONE).write_text(SAMPLE_VERSION + "\n")
-        if folder.exists():  # an interrupted or older copy: replace it
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    except OSError:
-        if (folder / _DONE).is_file():  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-            return folder
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder

@@ -19,10 +19,10 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..configs import ALL_CONFIGS
+from ..formats import SPEC_FORMAT
 from ..prompts import PROMPT_SET_VERSION
 from ..tasks import ALL_TASKS, DEFAULT_STRIDE, FIXED_CUT_TASKS, STRIDE_OVERRIDES
 
-SPEC_FORMAT = "robomme-mem-spec/1"
 DEFAULT_SPEC = "robomme-mem-2.1.0.toml"
 
 

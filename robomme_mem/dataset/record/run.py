@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import __version__
+from ...formats import RECORD_FORMAT
 from ...parallel import EpisodesRun, run_jobs, worker_count
 from ...jsonl import append_line
 from .captured import CapturedTruth, save_capture, write_captured_truth
@@ -92,7 +93,7 @@ def record_run(tasks: Sequence[str], split: str, episodes: list[int], out: str |
     versions = {"robomme-mem": __version__, **simulator_versions()}
     manifest = out / MANIFEST
     if not manifest.exists():
-        append_line(manifest, {"format": "robomme-mem-record/1", "versions": versions})
+        append_line(manifest, {"format": RECORD_FORMAT, "versions": versions})
     pin_numerics()  # for spawned workers (this process has loaded numpy already: the command pins them first)
 
     def keep(result: dict) -> None:

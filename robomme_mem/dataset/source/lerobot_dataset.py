@@ -35,15 +35,15 @@ import numpy as np
 
 from ...errors import SourceError, first_line
 from ...tasks import ALL_TASKS, VIDEO_DEMO_TASKS, tasks_from_goal
+from ..lerobot_layout import CHUNK_FILE_GLOB, EPISODES_DIR, INFO_PATH, PROVENANCE_PATH
 from . import lerobot_features as F
 
 PART_SEPARATOR = "#"
-INFO = Path("meta") / "info.json"
 _EPISODE_COLUMNS = ("episode_index", "length", "dataset_from_index", "dataset_to_index", "data/chunk_index", "data/file_index")
 
 
 def is_lerobot_folder(path: str | Path) -> bool:
-    return (Path(path) / INFO).is_file()
+    return (Path(path) / INFO_PATH).is_file()
 
 
 def split_part(path: str | Path) -> tuple[Path, str] | None:
@@ -93,16 +93,16 @@ class LeRobotFolder:
         """One parse per folder and process (keyed by ``info.json``'s change time)."""
         root = Path(root).resolve()
         try:
-            key = (str(root), (root / INFO).stat().st_mtime_ns)
+            key = (str(root), (root / INFO_PATH).stat().st_mtime_ns)
         except OSError:
-            raise SourceError(root / INFO, "file not found") from None
+            raise SourceError(root / INFO_PATH, "file not found") from None
         if key not in cls._cache:
             cls._cache[key] = cls(root)
         return cls._cache[key]
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.info = _read_info(root / INFO)
+        self.info = _read_info(root / INFO_PATH)
         features = self.info["features"]
         self.fps = int(self.info["fps"])
         self.image_key = next(k for k in F.IMAGE_KEYS if k in features)
@@ -116,7 +116,7 @@ class LeRobotFolder:
     @property
     def synthetic(self) -> str | None:
         """What generated the episodes, when robomme-mem's export recorded it of a synthetic source."""
-        record = self.root / "meta" / "robomme_mem.json"
+        record = self.root / PROVENANCE_PATH
         try:
             return json.loads(record.read_text(encoding="utf-8")).get("synthetic") if record.is_file() else None
         except (OSError, ValueError, AttributeError):
@@ -128,9 +128,9 @@ class LeRobotFolder:
     def _episodes(self) -> list[EpisodeEntry]:
         import pyarrow as pa
 
-        files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+        files = sorted((self.root / EPISODES_DIR).glob(f"{CHUNK_FILE_GLOB}.parquet"))
         if not files:
-            raise SourceError(self.root / "meta" / "episodes", "no chunk-*/file-*.parquet: not a LeRobot v3.0 dataset, or not finalized")
+            raise SourceError(self.root / EPISODES_DIR, f"no {CHUNK_FILE_GLOB}.parquet: not a LeRobot v3.0 dataset, or not finalized")
         video_columns = tuple(f"videos/{self.image_key}/{c}" for c in ("chunk_index", "file_index", "from_timestamp")) if self.image_is_video else ()
         meta = pa.concat_tables([_read_parquet(path, [*_EPISODE_COLUMNS, "tasks", *video_columns]) for path in files]).to_pylist()
         identity = self._identities((row["data/chunk_index"], row["data/file_index"]) for row in meta)

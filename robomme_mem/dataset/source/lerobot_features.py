@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import numpy as np
 
-CODEBASE_VERSION = "v3.0"
 DEFAULT_FPS = 10
 """RoboMME's control rate as ``lerobot/robomme`` records it (HDF5 files carry none)."""
 ROBOT_TYPE = "panda"

@@ -14,11 +14,9 @@ from pathlib import Path
 
 from ... import __version__
 from ...jsonl import append_line, read_lines_at, repair
+from ...formats import TRUTH_FORMAT
 from ..checksum import SOURCE_CHECKSUM
 
-TRUTH_FORMAT = "robomme-mem-truth/2"
-"""Version 2 (2026-12-07): row ``k`` is the scene after the recorded action ``k``, as RoboMME's
-recorder keeps ``timestep_<k>``; version 1's rows lagged one action behind."""
 STALE_FORMATS = {"robomme-mem-truth/1": "its rows lag one action behind the recorded frames"}
 
 

@@ -1,6 +1,6 @@
 """Write LeRobot v3.0: frames to one AV1 stream per file, rows to Parquet, and the metadata LeRobot reads.
 
-The layout is LeRobot's (``meta/info.json``, ``meta/tasks.parquet``, ``meta/stats.json``,
+The layout is LeRobot's (:mod:`..lerobot_layout`: ``meta/info.json``, ``meta/tasks.parquet``, ``meta/stats.json``,
 ``meta/episodes/chunk-000/file-000.parquet``, ``data/chunk-*/file-*.parquet``,
 ``videos/image/chunk-*/file-*.mp4``) and so are the video settings (libsvtav1, yuv420p, GOP 2,
 CRF 30, preset 12: LeRobot 0.6's defaults), so a LeRobot user gets what LeRobot's own writer
@@ -23,16 +23,27 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ...formats import LEROBOT_CODEBASE_VERSION
+from ..lerobot_layout import (
+    CHUNK_FILE_GLOB,
+    DATA_DIR,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_DATA_FILE_SIZE_IN_MB,
+    DEFAULT_DATA_PATH,
+    DEFAULT_EPISODES_PATH,
+    DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+    DEFAULT_VIDEO_PATH,
+    INFO_PATH,
+    PROVENANCE_PATH,
+    STATS_PATH,
+    TASKS_PATH,
+)
 from ..source import lerobot_features as F
 
-CHUNKS_SIZE = 1000
-DATA_FILES_MB = 100
-VIDEO_FILES_MB = 200
 VIDEO = {"vcodec": "libsvtav1", "pix_fmt": "yuv420p", "g": 2, "crf": 30, "preset": 12}
 """LeRobot 0.6's ``VideoEncoderConfig`` defaults for RGB."""
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 LANGUAGE_PERSISTENT, LANGUAGE_EVENTS = "language_persistent", "language_events"
-PROVENANCE = "robomme_mem.json"
 
 
 def _tool_calls_type() -> pa.DataType:
@@ -140,7 +151,7 @@ class LeRobotWriter:
             persistent, events = language_arrays([episode.language or []], [n])
             columns[LANGUAGE_PERSISTENT], columns[LANGUAGE_EVENTS] = persistent, events
         table = pa.table(columns)
-        if self._rows and sum(t.nbytes for t in self._rows) + table.nbytes > DATA_FILES_MB * 1e6:
+        if self._rows and sum(t.nbytes for t in self._rows) + table.nbytes > DEFAULT_DATA_FILE_SIZE_IN_MB * 1e6:
             self._flush_rows()
         self._rows.append(table)
         stats = self._episode_stats(episode, n, k)
@@ -159,7 +170,7 @@ class LeRobotWriter:
         import av
 
         os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1's banner, settings and advice (its "Svt[warn]" lines) on stderr; errors only
-        if self._mp4 is not None and self._mp4_path().stat().st_size > VIDEO_FILES_MB * 1e6:
+        if self._mp4 is not None and self._mp4_path().stat().st_size > DEFAULT_VIDEO_FILE_SIZE_IN_MB * 1e6:
             self._close_video()
             self._video_file = _File(*_next(self._video_file.chunk, self._video_file.index))
         if self._mp4 is None:
@@ -179,7 +190,7 @@ class LeRobotWriter:
             self._video_file.frames += 1
 
     def _mp4_path(self) -> Path:
-        return self.root / "videos" / F.IMAGE / f"chunk-{self._video_file.chunk:03d}" / f"file-{self._video_file.index:03d}.mp4"
+        return self.root / DEFAULT_VIDEO_PATH.format(video_key=F.IMAGE, chunk_index=self._video_file.chunk, file_index=self._video_file.index)
 
     def _close_video(self) -> None:
         container, stream = self._mp4
@@ -190,7 +201,7 @@ class LeRobotWriter:
 
     def _flush_rows(self) -> None:
         """One data file, one row group per episode (as LeRobot writes them: a reader of one episode reads its group only)."""
-        path = self.root / f"data/chunk-{self._data.chunk:03d}/file-{self._data.index:03d}.parquet"
+        path = self.root / DEFAULT_DATA_PATH.format(chunk_index=self._data.chunk, file_index=self._data.index)
         path.parent.mkdir(parents=True, exist_ok=True)
         with pq.ParquetWriter(path, self._rows[0].schema) as out:
             for table in self._rows:
@@ -218,16 +229,15 @@ class LeRobotWriter:
             self._close_video()
         if self._rows:
             self._flush_rows()
-        meta = self.root / "meta"
-        (meta / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(self.episodes),
-                       meta / "episodes" / "chunk-000" / "file-000.parquet")
+        episodes = self.root / DEFAULT_EPISODES_PATH.format(chunk_index=0, file_index=0)
+        episodes.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(self.episodes), episodes)
         import pandas as pd
 
-        pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task")).to_parquet(meta / "tasks.parquet")
-        (meta / "stats.json").write_text(json.dumps(_aggregate(self._stats), indent=2) + "\n", encoding="utf-8")
-        (meta / "info.json").write_text(json.dumps(self.info(), indent=4) + "\n", encoding="utf-8")
-        (meta / PROVENANCE).write_text(json.dumps(self.provenance_record(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task")).to_parquet(self.root / TASKS_PATH)
+        (self.root / STATS_PATH).write_text(json.dumps(_aggregate(self._stats), indent=2) + "\n", encoding="utf-8")
+        (self.root / INFO_PATH).write_text(json.dumps(self.info(), indent=4) + "\n", encoding="utf-8")
+        (self.root / PROVENANCE_PATH).write_text(json.dumps(self.provenance_record(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     def info(self) -> dict:
         features = dict(self.features)
@@ -243,12 +253,12 @@ class LeRobotWriter:
         if self.language:
             features.update(LANGUAGE_FEATURES)
         return {
-            "codebase_version": F.CODEBASE_VERSION, "robot_type": F.ROBOT_TYPE, "total_episodes": len(self.episodes),
-            "total_frames": self._total, "total_tasks": len(self.tasks), "chunks_size": CHUNKS_SIZE,
-            "data_files_size_in_mb": DATA_FILES_MB, "video_files_size_in_mb": VIDEO_FILES_MB, "fps": self.fps,
+            "codebase_version": LEROBOT_CODEBASE_VERSION, "robot_type": F.ROBOT_TYPE, "total_episodes": len(self.episodes),
+            "total_frames": self._total, "total_tasks": len(self.tasks), "chunks_size": DEFAULT_CHUNK_SIZE,
+            "data_files_size_in_mb": DEFAULT_DATA_FILE_SIZE_IN_MB, "video_files_size_in_mb": DEFAULT_VIDEO_FILE_SIZE_IN_MB, "fps": self.fps,
             "splits": {"train": f"0:{len(self.episodes)}"},
-            "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
-            "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
+            "data_path": DEFAULT_DATA_PATH,
+            "video_path": DEFAULT_VIDEO_PATH,
             "features": features,
         }
 
@@ -259,7 +269,7 @@ class LeRobotWriter:
 
 
 def _next(chunk: int, index: int) -> tuple[int, int]:
-    return (chunk + 1, 0) if index + 1 >= CHUNKS_SIZE else (chunk, index + 1)
+    return (chunk + 1, 0) if index + 1 >= DEFAULT_CHUNK_SIZE else (chunk, index + 1)
 
 
 def _fixed(values: np.ndarray) -> pa.Array:
@@ -320,10 +330,10 @@ def annotate(existing: Path, slices: dict[int, list[dict]], provenance: dict) ->
     """Add the language columns to an existing LeRobot copy, in place, one data file at a time
     (written beside, then renamed over): ``slices`` maps LeRobot ``episode_index`` to its persistent
     rows; an episode without a slice gets none. Returns the files rewritten."""
-    info_path = existing / "meta" / "info.json"
+    info_path = existing / INFO_PATH
     info = json.loads(info_path.read_text(encoding="utf-8"))
     written = []
-    for path in sorted((existing / "data").glob("chunk-*/file-*.parquet")):
+    for path in sorted((existing / DATA_DIR).glob(f"{CHUNK_FILE_GLOB}.parquet")):
         table = pq.read_table(path)
         table = table.drop_columns([c for c in (LANGUAGE_PERSISTENT, LANGUAGE_EVENTS) if c in table.column_names])
         episodes = table.column("episode_index").to_numpy(zero_copy_only=False)
@@ -336,7 +346,7 @@ def annotate(existing: Path, slices: dict[int, list[dict]], provenance: dict) ->
     for tmp, path in written:
         tmp.replace(path)
     info["features"].update(LANGUAGE_FEATURES)
-    record_path = existing / "meta" / PROVENANCE
+    record_path = existing / PROVENANCE_PATH
     record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
     record.update(annotated=provenance, language_styles=dict(F.PROJECT_STYLES))
     record_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from ... import __version__
 from ..checksum import READ_DIGEST_COVERS, SOURCE_CHECKSUM
+from ...formats import BUILD_FORMAT
 from ...prompts import template_hashes
-
-BUILD_FORMAT = "robomme-mem/2"
-"""Layout version of a build folder (bumped when readers must change)."""
 
 
 def build_format_problem(manifest: dict, where: str) -> str | None:

@@ -4,22 +4,20 @@ A build folder is a Hub dataset repo, so users ``git clone`` it and rebuild insi
 ``.git``, ``.gitattributes`` and their own notes must survive a rebuild byte for byte. A build
 owns its card, its manifest, its folders (``data/``, ``traces/``, ``swift/``) and every file
 the previous manifest lists; everything else in ``out`` is hard-linked (copied where links
-fail) into the new build's temporary folder, and the two folders are then exchanged in one
-``renameat2(RENAME_EXCHANGE)`` where the kernel has it (two renames elsewhere). Until that
-exchange ``out`` is untouched; after it, only the old copy is removed. So a crash or Ctrl-C
-at any point leaves either the old folder or the new one, never a mix.
+fail) into the new build's stage (:func:`carry_over`), which :func:`..staging.staged` then
+swaps in. Until that swap ``out`` is untouched; after it, only the old copy is removed. So a
+crash or Ctrl-C at any point leaves either the old folder or the new one, never a mix.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
 import json
 import os
 import shutil
 from pathlib import Path
 
+from ... import __version__
+from ...formats import BUILD_FORMAT
 from ..layout import CARD, MANIFEST, PARQUET_DIR, SWIFT_IMAGES_DIR, TRACES_DIR
 
 OWNED_FOLDERS = (PARQUET_DIR.split("/")[0], TRACES_DIR, SWIFT_IMAGES_DIR.split("/")[0])
@@ -27,22 +25,41 @@ OWNED_FOLDERS = (PARQUET_DIR.split("/")[0], TRACES_DIR, SWIFT_IMAGES_DIR.split("
 OWNED_FILES = (CARD, MANIFEST)
 
 
-def check_replaceable(out: Path) -> None:
-    """Refuse an ``out`` that holds something a build would clobber and is not a build.
+def check_replaceable(out: Path) -> dict | None:
+    """Refuse an ``out`` that holds something a build would clobber and is not a build of this
+    format; return the manifest of the build it holds (None: none).
 
     Accepted: a missing or empty folder, a build (or a clone of a pushed one: it has the
-    manifest), and a folder of dot-entries only (a fresh clone of an empty Hub repo).
+    manifest), and a folder of dot-entries only (a fresh clone of an empty Hub repo). A build of
+    another format is refused: what it owned cannot be told from the user's files.
     """
     if not out.exists():
-        return
+        return None
     if not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
     if (out / MANIFEST).is_file():
-        return
+        return _previous_build(out)
     visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     if visible:
         shown = ", ".join(visible[:3]) + (", ..." if len(visible) > 3 else "")
         raise FileExistsError(f"{out} exists and is not a robomme-mem build (it holds {shown}); choose another --out or remove it")
+    return None
+
+
+def _previous_build(out: Path) -> dict:
+    """The manifest of the build at ``out``, refused in one line unless this robomme-mem wrote its format."""
+    path = out / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FileExistsError(f"{path}: not a readable build manifest ({exc}); remove it or choose another --out") from None
+    found = manifest.get("format") if isinstance(manifest, dict) else None
+    if found == BUILD_FORMAT:
+        return manifest
+    wrote = (manifest.get("package") or {}).get("version") if isinstance(manifest, dict) else None
+    raise FileExistsError(f"{path}: a build of format {found!r}, and this robomme-mem ({__version__}) replaces only builds of {BUILD_FORMAT!r}, "
+                          "as it cannot tell which files the old one owned: remove that build (keep .git and your own files) or choose another --out"
+                          + (f", or rebuild it with the robomme-mem that wrote it ({wrote})" if wrote else ""))
 
 
 def owned_paths(out: Path) -> set[str]:
@@ -57,7 +74,7 @@ def owned_paths(out: Path) -> set[str]:
 
 
 def carry_over(out: Path, tmp: Path) -> None:
-    """Link every entry of ``out`` the build does not own into ``tmp``.
+    """Link every entry of ``out`` the build does not own into ``tmp``, and give ``tmp`` the mode and times of ``out``.
 
     Folders are walked, so a foreign folder (``.git``, ``docs/``) keeps its whole tree, while
     anything under an owned folder is the old build's and is left behind.
@@ -77,6 +94,7 @@ def carry_over(out: Path, tmp: Path) -> None:
         for name in names:
             if prefix + name not in owned and not (tmp / prefix / name).exists():
                 link_or_copy(here / name, tmp / prefix / name)
+    shutil.copystat(out, tmp)
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -88,39 +106,3 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:  # another filesystem, or one without hard links
         shutil.copy2(source, target)
-
-
-def swap_in(tmp: Path, out: Path) -> None:
-    """Make ``tmp`` the folder at ``out`` (carrying over what the old build did not own), then drop the old one."""
-    if not out.exists():
-        tmp.rename(out)
-        return
-    carry_over(out, tmp)
-    shutil.copystat(out, tmp)
-    if _exchange(tmp, out):
-        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old build
-        return
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2``); ``False`` where the system cannot."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
-        return False
-    raise OSError(code, os.strerror(code), str(b))

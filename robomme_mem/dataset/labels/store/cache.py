@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from ....formats import LABEL_CACHE_SCHEMA
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -136,10 +136,10 @@ class LabelCache:
         with self._transaction():
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._db.execute(statement)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(LABEL_CACHE_SCHEMA),))
         (version,) = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-        if int(version) != SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path}: label cache schema {version}, this robomme-mem reads {SCHEMA_VERSION}; use a new cache file")
+        if int(version) != LABEL_CACHE_SCHEMA:
+            raise RuntimeError(f"{self.path}: label cache schema {version}, this robomme-mem reads {LABEL_CACHE_SCHEMA}; use a new cache file")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -30,12 +30,12 @@ from ....prompts import (
     LABEL_SPATIAL_SYSTEM,
     LABEL_SPATIAL_USER,
 )
+from ....formats import LABEL_SET_FORMAT  # noqa: F401  (a label set's format, read by labelling and transfer from here)
 from ...cachedir import cache_root
 from ...checksum import PLAN_DIGEST
 from ...spec import BuildSpec
 from .cache import ENTRY_FIELDS, Answer
 
-LABEL_SET_FORMAT = "robomme-mem-labels/1"
 STORE_ENV = "ROBOMME_MEM_LABELS"
 LABEL_TEMPLATES = (LABEL_ACTION_SYSTEM_SIMPLE, LABEL_ACTION_SYSTEM_GROUNDED, LABEL_ACTION_USER, LABEL_SPATIAL_SYSTEM, LABEL_SPATIAL_USER, LABEL_REASK)
 ANSWER_FIELDS = tuple(Answer.__dataclass_fields__)

@@ -37,7 +37,7 @@ from robomme_mem.dataset.labels.labellers.openai_chat import OpenAILabeller
 from robomme_mem.dataset.labels.engine.requests import LabelParams, action_request
 from robomme_mem.dataset.labels.labelling import label_source
 from robomme_mem.dataset.source import find_source_files
-from robomme_mem.dataset.synthetic import SYNTHETIC_TASKS, write_source
+from robomme_mem.dataset.sample.generator import SYNTHETIC_TASKS, write_source
 
 
 class Server:

@@ -160,11 +160,11 @@ def _source(given: list[Path] | None, truth: Path | None = None) -> _Source:
 
     Every verb that takes ``--truth`` reads it here, after the sample exists.
     """
-    from .dataset.sample import resolve_truth
+    from .dataset.sample.embedded import resolve_truth
 
     if given:
         return _Source(given, ", ".join(map(str, given)), truth=resolve_truth(truth, True))
-    from .dataset.sample import sample_folder, sample_is_ready, sample_source
+    from .dataset.sample.embedded import sample_folder, sample_is_ready, sample_source
 
     if sample_is_ready():
         return _Source([sample_source()], SAMPLE_LABEL, truth=resolve_truth(truth, False))
@@ -186,7 +186,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     source = _source(args.source, args.truth)
     split_file = args.split_file
     if split_file is None and not args.source:  # the embedded sample holds out one episode per task
-        from .dataset.sample import sample_split_file
+        from .dataset.sample.embedded import sample_split_file
 
         split_file = sample_split_file()
     options = BuildOptions(

@@ -38,7 +38,7 @@ spec's ``prompts.version``, a manifest's spec and a rollout's results carry it. 
 another is refused."""
 
 SAMPLE_VERSION = "6"
-"""The embedded sample (:mod:`robomme_mem.dataset.sample`): its cache folder is ``sample-v<version>``,
+"""The embedded sample (:mod:`robomme_mem.dataset.sample.embedded`): its cache folder is ``sample-v<version>``,
 bumped whenever the generator's output changes. Another version's folder is never read: a new one is generated."""
 
 RECORD_FORMAT = "robomme-mem-record/1"

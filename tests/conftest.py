@@ -17,7 +17,7 @@ TEST_CACHES = user_caches.redirect(os.environ)
 import h5py  # noqa: E402
 import pytest  # noqa: E402
 
-from robomme_mem.dataset.sample import sample_source  # noqa: E402
+from robomme_mem.dataset.sample.embedded import sample_source  # noqa: E402
 from .helpers.scripted import write_scripted_episode  # noqa: E402
 
 REAL_DATA = Path(os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real")

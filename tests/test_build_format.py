@@ -95,7 +95,8 @@ def test_a_rebuild_over_a_build_of_another_format_is_refused_in_one_line_and_tou
 def test_each_format_is_defined_once_in_the_version_table():
     import robomme_mem.formats as formats
     from robomme_mem import prompts
-    from robomme_mem.dataset import sample, spec
+    from robomme_mem.dataset import spec
+    from robomme_mem.dataset.sample import embedded as sample
     from robomme_mem.dataset.labels.store import cache, sets
     from robomme_mem.dataset.record import run
     from robomme_mem.dataset.truth import truth_file

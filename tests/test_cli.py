@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from robomme_mem.cli import main
-from robomme_mem.dataset.synthetic import SYNTHETIC_TASKS
+from robomme_mem.dataset.sample.generator import SYNTHETIC_TASKS
 
 
 def command() -> list[str]:

@@ -3,7 +3,7 @@
 from robomme_mem.dataset.audit.demonstrations import stated_count
 from robomme_mem.dataset.audit.entries import KINDS, entries
 from robomme_mem.dataset.labels.labellers.image_objects import HUES
-from robomme_mem.dataset.synthetic import COLOURS as PALETTE
+from robomme_mem.dataset.sample.generator import COLOURS as PALETTE
 from robomme_mem.prompts import MEMORY_TAG, SPATIAL_TAG, policy_target
 from robomme_mem.subgoals import (AGAIN_RE, COLOURS, OBJECT_KINDS, again_words, counts, first_point, held_by_gripper, hidden_at, in_the_bin,
                                   last_seen_at, object_name, point_text, scene_parts, seen_at, status_of, times_words, white_area_under)

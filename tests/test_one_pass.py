@@ -140,7 +140,7 @@ def test_help_imports_nothing_heavy():
 def test_building_and_labelling_never_load_test_tooling():
     code = (
         "import sys\nimport robomme_mem.dataset.build, robomme_mem.dataset.labels.store.sets, robomme_mem.cli\n"
-        "print(sorted(m for m in sys.modules if m in ('robomme_mem.dataset.synthetic', 'robomme_mem.reference')))"
+        "print(sorted(m for m in sys.modules if m in ('robomme_mem.dataset.sample.generator', 'robomme_mem.reference')))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -21,7 +21,7 @@ from robomme_mem.dataset.record.staged import (
 from robomme_mem.dataset.record.jobs import episode_numbers, failure_for, plan_jobs
 from robomme_mem.dataset.record.run import read_back
 from robomme_mem.dataset.source import SourceFile
-from robomme_mem.dataset.synthetic import write_task_file
+from robomme_mem.dataset.sample.generator import write_task_file
 
 METADATA = {0: {"seed": 4000, "difficulty": "easy"}, 1: {"seed": 4100, "difficulty": "easy"}, 2: {"seed": 4203, "difficulty": "medium"}}
 """BinFill's train metadata begins so (episode 2's seed was retried three times by RoboMME)."""
@@ -140,7 +140,7 @@ def test_a_build_counts_the_injected_failures_and_traces_name_them(raw, tmp_path
     merge_staged(out, ["PickXtimes"])
     with SourceFile(task_file(out, "PickXtimes")) as source:
         assert source.episode(3).injected_failure == FAILURE and source.episode(7).injected_failure is None
-    from robomme_mem.dataset.sample_truth import write_sample_truth
+    from robomme_mem.dataset.sample.generated_truth import write_sample_truth
     from robomme_mem.dataset.spec import load_spec
 
     truth = write_sample_truth([task_file(out, "PickXtimes")], tmp_path / "truth.jsonl", load_spec())  # the generator's own truth of these episodes
@@ -172,7 +172,7 @@ def test_captured_truths_are_keyed_by_the_merged_file_as_a_replay_would_key_them
 
     from robomme_mem.dataset.checksum import file_checksum
     from robomme_mem.dataset.record.captured import save_capture, write_captured_truth
-    from robomme_mem.dataset.sample_truth import write_sample_truth
+    from robomme_mem.dataset.sample.generated_truth import write_sample_truth
     from robomme_mem.dataset.spec import load_spec
     from robomme_mem.dataset.truth.truth_file import offsets_by_source, read_truth
 

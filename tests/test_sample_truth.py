@@ -6,8 +6,8 @@ import pytest
 
 from robomme_mem.cli import main
 from robomme_mem.dataset.checksum import file_checksum
-from robomme_mem.dataset.sample import TRUTH_FILE
-from robomme_mem.dataset.sample_truth import episode_truth
+from robomme_mem.dataset.sample.embedded import TRUTH_FILE
+from robomme_mem.dataset.sample.generated_truth import episode_truth
 from robomme_mem.dataset.source import SourceFile
 from robomme_mem.dataset.truth.truth_file import read_truth
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import h5py
 import numpy as np
 
-from robomme_mem.dataset.synthetic import COMPLETED, mark_synthetic, render, write_step
+from robomme_mem.dataset.sample.generator import COMPLETED, mark_synthetic, render, write_step
 
 _STR = h5py.string_dtype("utf-8")
 

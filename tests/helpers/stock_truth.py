@@ -30,7 +30,7 @@ import h5py
 import mani_skill.envs  # noqa: F401  (registers the stock tasks)
 import numpy as np
 
-from robomme_mem.dataset.synthetic import COMPLETED, write_step
+from robomme_mem.dataset.sample.generator import COMPLETED, write_step
 
 TASK, ENV_ID, SEED = "PickXtimes", "PickCube-v1", 3
 PICK, MOVE = "pick up the cube", "move the cube to the goal"

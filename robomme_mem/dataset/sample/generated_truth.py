@@ -16,17 +16,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import __version__
-from ..subgoals import first_point
-from .checksum import SOURCE_CHECKSUM, file_checksum, image_sha256
-from .plan import plan_episode
-from .source import SourceFile
-from .spec import BuildSpec
-from .synthetic import COLOURS, GENERATOR, Frame, Thing, episode_seed, play, segmentation
-from .truth.fidelity import distance
-from .truth.truth_file import TruthWriter
-from .truth.geometry import mask_centres
-from .truth.story import episode_events
+from ... import __version__
+from ...subgoals import first_point
+from ..checksum import SOURCE_CHECKSUM, file_checksum, image_sha256
+from ..plan import plan_episode
+from ..source import SourceFile
+from ..spec import BuildSpec
+from .generator import COLOURS, GENERATOR, Frame, Thing, episode_seed, play, segmentation
+from ..truth.fidelity import distance
+from ..truth.truth_file import TruthWriter
+from ..truth.geometry import mask_centres
+from ..truth.story import episode_events
 
 METRES_PER_PIXEL = 0.002
 """The drawn table's scale: 256 pixels are half a metre."""

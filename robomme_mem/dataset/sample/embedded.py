@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..formats import SAMPLE_VERSION
-from .cachedir import cache_root
-from .staging import staged
+from ...formats import SAMPLE_VERSION
+from ..cachedir import cache_root
+from ..staging import staged
 
 SAMPLE_EPISODES = 3
 """Episodes per task: two for training, so both kinds of RoboMME episode tail (odd and even)
@@ -61,13 +61,13 @@ def sample_source(cache: str | Path | None = None) -> Path:
     folder = sample_folder(cache)
     if sample_is_ready(cache):
         return folder
-    from .synthetic import SYNTHETIC_TASKS, write_source  # the generator loads only when the sample is made
+    from .generator import SYNTHETIC_TASKS, write_source  # the generator loads only when the sample is made
 
     # an interrupted or older copy is replaced; a complete one another process made meanwhile is kept
     with staged(folder, keep_existing=lambda there: (there / _DONE).is_file()) as tmp:
         files = write_source(tmp, SYNTHETIC_TASKS, episodes=SAMPLE_EPISODES)
-        from .sample_truth import write_sample_truth
-        from .spec import load_spec
+        from .generated_truth import write_sample_truth
+        from ..spec import load_spec
 
         write_sample_truth(files, tmp / TRUTH_FILE, load_spec())
         held_out = {task: [SAMPLE_EPISODES - 1] for task in SYNTHETIC_TASKS}

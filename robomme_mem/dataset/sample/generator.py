@@ -23,10 +23,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..subgoals import again_words, listed, number_word, ordinal_word, point_text
-from ..parallel import ignore_interrupts, worker_context, worker_count
-from .source import SYNTHETIC_ATTR
-from ..tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
+from ...subgoals import again_words, listed, number_word, ordinal_word, point_text
+from ...parallel import ignore_interrupts, worker_context, worker_count
+from ..source import SYNTHETIC_ATTR
+from ...tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
 
 IMAGE_SIZE = 256
 COMPLETED = "All tasks completed"

@@ -467,7 +467,7 @@ def _label_run(args, files, label, labeller, name, store, store_path) -> int:
         for problem in imported.problems[:10]:
             print(f"  {problem}", file=sys.stderr)
     done = label_round(
-        files, args.labeller, labeller, store, name, spec=args.spec, max_episodes=args.max_episodes, styles=args.styles, spatial=not args.no_spatial,
+        files, args.labeller, labeller, store, name, spec=args.spec, max_episodes=args.max_episodes, styles=tuple(args.styles), spatial=not args.no_spatial,
         concurrency=args.concurrency, retry_failed=args.retry_failed, replace=args.replace, batch=bool(args.export_batch or args.import_batch),
         export_batch=args.export_batch, prices=args.prices, price_input=args.price_input, price_output=args.price_output, progress=not args.quiet,
     )

@@ -41,3 +41,24 @@ def test_a_dataset_module_importing_the_closed_loop_breaks_the_contract(tmp_path
     assert result.returncode == 1
     assert "robomme_mem.dataset.segment -> robomme_mem.closed_loop.policy" in result.stdout
     assert "the dataset wing imports nothing from the closed-loop wing" in result.stdout
+
+
+def test_no_two_modules_share_a_name():
+    names: dict[str, list[str]] = {}
+    for path in (ROOT / "robomme_mem").rglob("*.py"):
+        if path.name not in ("__init__.py", "__main__.py"):
+            names.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    for package in (ROOT / "robomme_mem").rglob("__init__.py"):
+        names.setdefault(package.parent.name, []).append(str(package.parent.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
+
+
+def test_every_room_of_the_dataset_wing_sits_in_a_layer():
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (wing,) = [c for c in contracts if c.get("containers") == ["robomme_mem.dataset"]]
+    placed = {room.strip() for layer in wing["layers"] for room in layer.replace(":", "|").split("|")}
+    dataset = ROOT / "robomme_mem" / "dataset"
+    rooms = {p.stem for p in dataset.glob("*.py") if p.name != "__init__.py"} | {p.parent.name for p in dataset.glob("*/__init__.py")}
+    assert rooms - placed == set()

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...subgoals import STYLES
 from ..spec import load_spec
 from .engine.defaults import RULES, TRUTH
 from .labellers.accounting import run_cost
@@ -43,28 +42,23 @@ def label_round(
     name: str,
     *,
     spec: Path | None = None,
-    max_episodes: int | None = None,
-    styles: Sequence[str] = STYLES,
-    spatial: bool = True,
-    concurrency: int = 16,
-    retry_failed: bool = False,
-    replace: bool = False,
     batch: bool = False,
     export_batch: Path | None = None,
     prices: Path | None = None,
     price_input: float | None = None,
     price_output: float | None = None,
-    progress: bool = True,
+    **options,
 ) -> LabelRound:
     """Label ``files`` with ``labeller`` (made as ``kind``) into set ``name`` of ``store``; price the run.
 
-    ``batch``: the run goes through Batch API files (priced at batch price); ``export_batch``: write
-    the requests left pending there. ``prices``, ``price_input``, ``price_output`` override the
-    built-in price table (:func:`.labellers.accounting.run_cost`).
+    ``options`` are :func:`.labelling.label_source`'s (``max_episodes``, ``styles``, ``spatial``,
+    ``concurrency``, ``retry_failed``, ``replace``, ``progress``). ``batch``: the run goes through
+    Batch API files (priced at batch price); ``export_batch``: write the requests left pending
+    there. ``prices``, ``price_input``, ``price_output`` override the built-in price table
+    (:func:`.labellers.accounting.run_cost`).
     """
     start = time.perf_counter()
-    run = label_source(files, labeller, store=store, name=name, spec=load_spec(spec), max_episodes=max_episodes, styles=tuple(styles), spatial=spatial,
-                       concurrency=concurrency, retry_failed=retry_failed, replace=replace, progress=progress)
+    run = label_source(files, labeller, store=store, name=name, spec=load_spec(spec), **options)
     seconds = time.perf_counter() - start
     offline = kind in (RULES, TRUTH)
     cost = None if offline else run_cost(run.stats, labeller.params.model, price_input=price_input, price_output=price_output, prices_file=prices, batch=batch)

@@ -35,7 +35,12 @@ def stanzas():
         for line in lines:
             parts = re.sub(r"\[[^\]]*\]", "", line.split("#", 1)[0]).split()
             if len(parts) >= 3 and parts[0] == "deb":
-                yield {"types": "deb", "uris": parts[1], "suites": parts[2], "components": " ".join(parts[3:]) or "main"}
+                yield {
+                    "types": "deb",
+                    "uris": parts[1],
+                    "suites": parts[2],
+                    "components": " ".join(parts[3:]) or "main",
+                }
 
 
 def main() -> int:

@@ -43,11 +43,13 @@ import h5py
 
 from robomme_mem.configs import BASELINE_CONFIGS
 from robomme_mem.dataset.plan import plan_source
-from robomme_mem.png import PNG_COMPRESS_LEVEL, encode_png
 from robomme_mem.dataset.source import SourceFile, find_source_files
 from robomme_mem.dataset.write.media import write_mp4
+from robomme_mem.png import PNG_COMPRESS_LEVEL, encode_png
 
-REAL = Path(os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real")
+REAL = Path(
+    os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real"
+)
 
 
 def replicate(real: Path, out: Path, copies: int) -> Path:
@@ -74,9 +76,13 @@ def floor(source: Path, out: Path, videos: bool) -> tuple[float, float]:
         with SourceFile(p.file) as src:
             ep = src.episode(p.episode)
             for step in p.timeline.call_frames:
-                (out / f"{p.task}_{p.episode}_{step}.png").write_bytes(encode_png(ep.front_image(step), PNG_COMPRESS_LEVEL))
+                (out / f"{p.task}_{p.episode}_{step}.png").write_bytes(
+                    encode_png(ep.front_image(step), PNG_COMPRESS_LEVEL)
+                )
             if videos and p.timeline.execution_start:
-                write_mp4(out / f"{p.task}_{p.episode}.mp4", (ep.front_image(k) for k in range(p.timeline.execution_start)))
+                write_mp4(
+                    out / f"{p.task}_{p.episode}.mp4", (ep.front_image(k) for k in range(p.timeline.execution_start))
+                )
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -185,12 +191,22 @@ def unique_share(folder: Path, avg: int = 64 * 1024) -> tuple[float, int] | None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, default=REAL, help="folder of real RoboMME files to replicate (default: ../shared's)")
-    parser.add_argument("--copies", type=int, default=24, help="copies of each real episode (default 24: 96 episodes from 4)")
+    parser.add_argument(
+        "--real", type=Path, default=REAL, help="folder of real RoboMME files to replicate (default: ../shared's)"
+    )
+    parser.add_argument(
+        "--copies", type=int, default=24, help="copies of each real episode (default 24: 96 episodes from 4)"
+    )
     parser.add_argument("--source", type=Path, help="use this source as it is instead of replicating")
-    parser.add_argument("--reference-cmd", default=os.environ.get("ROBOMME_BUILDER"), metavar="CMD",
-                        help="RoboMME's builder as a shell command with {src} and {out} (default: $ROBOMME_BUILDER)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each of our builds, alternating; the best counts")
+    parser.add_argument(
+        "--reference-cmd",
+        default=os.environ.get("ROBOMME_BUILDER"),
+        metavar="CMD",
+        help="RoboMME's builder as a shell command with {src} and {out} (default: $ROBOMME_BUILDER)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each of our builds, alternating; the best counts"
+    )
     parser.add_argument("--small", type=int, default=10, help="episodes of the small build of the memory check")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary folder)")
     args = parser.parse_args()
@@ -209,8 +225,10 @@ def main() -> None:
         frames = sum(len(p.timeline.call_frames) for p in planned)
         videos = sum(p.timeline.execution_start for p in planned)
         size = sum(f.stat().st_size for f in find_source_files([source]))
-        print(f"source: {len(planned)} episodes, {sum(p.timeline.num_steps for p in planned)} steps, {frames} call frames, "
-              f"{videos} video-demo frames, {size / 1e9:.2f} GB; {os.cpu_count()} cores")
+        print(
+            f"source: {len(planned)} episodes, {sum(p.timeline.num_steps for p in planned)} steps, {frames} call frames, "
+            f"{videos} video-demo frames, {size / 1e9:.2f} GB; {os.cpu_count()} cores"
+        )
 
         # Untimed warm-up, then every timed run's output is removed before the next: on a VM the
         # first write to never-used guest memory costs several times a reused page, and no
@@ -236,7 +254,10 @@ def main() -> None:
         best_two, best_all = min(two), min(every)
         reference = None
         if args.reference_cmd:
-            reference = run(args.reference_cmd.format(src=shlex.quote(str(source)), out=shlex.quote(str(work / "reference"))), shell=True)
+            reference = run(
+                args.reference_cmd.format(src=shlex.quote(str(source)), out=shlex.quote(str(work / "reference"))),
+                shell=True,
+            )
             ref_rows = sum(1 for _ in open(work / "reference" / "qwenvl" / "simple_subgoal_train.jsonl"))
             clear(work / "reference")
             if ref_rows != frames:
@@ -253,7 +274,9 @@ def main() -> None:
         print()
         if reference:
             print(f"RoboMME's builder / ours (2 configs), wall = {reference[0] / best_two[0]:.2f}   (target >= 8)")
-        print(f"ours (2 configs) CPU / floor CPU          = {best_two[1] / f_cpu:.2f}   (target <= 1.5; {best_two[1] / c_cpu:.2f} against the call-frames-only floor)")
+        print(
+            f"ours (2 configs) CPU / floor CPU          = {best_two[1] / f_cpu:.2f}   (target <= 1.5; {best_two[1] / c_cpu:.2f} against the call-frames-only floor)"
+        )
         print(f"every config / 2 configs, wall           = {best_all[0] / best_two[0]:.2f}   (target <= 1.5)")
 
         per_file = max(1, args.small // len(find_source_files([source])))
@@ -261,8 +284,10 @@ def main() -> None:
         clear(work / "small")
         large = run(ours(source, work / "large"), memory=True)[2]
         clear(work / "large")
-        print(f"peak memory (process tree PSS), every config: {per_file * len(find_source_files([source]))} episodes {small:.0f} MB, "
-              f"{len(planned)} episodes {large:.0f} MB, ratio {large / small:.3f}   (target 0.90 .. 1.10)")
+        print(
+            f"peak memory (process tree PSS), every config: {per_file * len(find_source_files([source]))} episodes {small:.0f} MB, "
+            f"{len(planned)} episodes {large:.0f} MB, ratio {large / small:.3f}   (target 0.90 .. 1.10)"
+        )
 
         helps = [run([*command(), "--help"])[0] for _ in range(5)]
         print(f"robomme-mem --help: {min(helps):.3f} s (best of 5)   (target < 0.3)")
@@ -270,10 +295,14 @@ def main() -> None:
         if share is None:
             print("deduplication: install pyfastcdc to measure it")
         else:
-            print(f"data/ under content-defined chunking: {share[1] / 1e9:.2f} GB, unique {share[0]:.1%}   (target <= 15%)")
+            print(
+                f"data/ under content-defined chunking: {share[1] / 1e9:.2f} GB, unique {share[0]:.1%}   (target <= 15%)"
+            )
             if distinct is not None:
-                print(f"  of a build of the {len(find_source_files([args.real]))} distinct real files alone: {distinct[1] / 1e6:.0f} MB, "
-                      f"unique {distinct[0]:.1%} (each frame once in 10 row configs: ~10% is the least)")
+                print(
+                    f"  of a build of the {len(find_source_files([args.real]))} distinct real files alone: {distinct[1] / 1e6:.0f} MB, "
+                    f"unique {distinct[0]:.1%} (each frame once in 10 row configs: ~10% is the least)"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -52,17 +52,49 @@ def main() -> int:
     cli = [sys.executable, "-m", "robomme_mem"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        theirs = timed([python, str(ROOT / "tests/helpers/lerobot_reference.py"), "--source", str(args.real), "--out", str(tmp / "lerobot")])
-        ours = timed([*cli, "export", "lerobot", "--source", str(args.real), "--out", str(tmp / "ours"), "--labels", "none", "-q"])
-        ours_memories = timed([*cli, "export", "lerobot", "--source", str(args.real), "--out", str(tmp / "ours-mem"), "-q"])
+        theirs = timed(
+            [
+                python,
+                str(ROOT / "tests/helpers/lerobot_reference.py"),
+                "--source",
+                str(args.real),
+                "--out",
+                str(tmp / "lerobot"),
+            ]
+        )
+        ours = timed(
+            [
+                *cli,
+                "export",
+                "lerobot",
+                "--source",
+                str(args.real),
+                "--out",
+                str(tmp / "ours"),
+                "--labels",
+                "none",
+                "-q",
+            ]
+        )
+        ours_memories = timed(
+            [*cli, "export", "lerobot", "--source", str(args.real), "--out", str(tmp / "ours-mem"), "-q"]
+        )
         frames = json.loads((tmp / "lerobot" / "meta" / "info.json").read_text())["total_frames"]
-        print(f"export of {frames} frames: LeRobot's writer {theirs:.1f} s, ours {ours:.1f} s: {theirs / ours:.1f}x (goal >= 2x); "
-              f"ours with the rules memories {ours_memories:.1f} s")
-        print(f"sizes: HDF5 {size(args.real) / 1e6:.1f} MB, LeRobot's copy {size(tmp / 'lerobot') / 1e6:.1f} MB, ours {size(tmp / 'ours') / 1e6:.1f} MB")
+        print(
+            f"export of {frames} frames: LeRobot's writer {theirs:.1f} s, ours {ours:.1f} s: {theirs / ours:.1f}x (goal >= 2x); "
+            f"ours with the rules memories {ours_memories:.1f} s"
+        )
+        print(
+            f"sizes: HDF5 {size(args.real) / 1e6:.1f} MB, LeRobot's copy {size(tmp / 'lerobot') / 1e6:.1f} MB, ours {size(tmp / 'ours') / 1e6:.1f} MB"
+        )
 
         h5 = timed([*cli, "build", "--source", str(args.real), "--out", str(tmp / "b-h5"), "-q", "--workers", "1"])
-        lr = timed([*cli, "build", "--source", str(tmp / "lerobot"), "--out", str(tmp / "b-lr"), "-q", "--workers", "1"])
-        print(f"build (every default config, one worker): from HDF5 {h5:.1f} s, from LeRobot's copy {lr:.1f} s ({lr / h5:.2f}x)")
+        lr = timed(
+            [*cli, "build", "--source", str(tmp / "lerobot"), "--out", str(tmp / "b-lr"), "-q", "--workers", "1"]
+        )
+        print(
+            f"build (every default config, one worker): from HDF5 {h5:.1f} s, from LeRobot's copy {lr:.1f} s ({lr / h5:.2f}x)"
+        )
 
         from robomme_mem.dataset.plan import plan_episode
         from robomme_mem.dataset.source import find_source_files, open_source
@@ -78,7 +110,9 @@ def main() -> int:
                         episode.front_image(step)
                     seconds += time.perf_counter() - start
                     decoded += len(calls)
-        print(f"decode: {decoded} call frames in {seconds:.2f} s, {1000 * seconds / decoded:.1f} ms a call frame (seeking)")
+        print(
+            f"decode: {decoded} call frames in {seconds:.2f} s, {1000 * seconds / decoded:.1f} ms a call frame (seeking)"
+        )
 
         sys.path.insert(0, str(ROOT / "tests"))
         from helpers.parity import compare_builds
@@ -86,7 +120,9 @@ def main() -> int:
         report = compare_builds(tmp / "b-h5", tmp / "b-lr")
         print(f"{'config':<24}{'rows':>10}{'text differ':>13}{'images':>8}{'PSNR mean':>11}{'PSNR min':>10}")
         for config, s in report["configs"].items():
-            print(f"{config:<24}{s['rows'][0]:>5}/{s['rows'][1]:<4}{s['text_differ']:>13}{s['images']:>8}{s['psnr_mean']:>11.2f}{s['psnr_min']:>10.2f}")
+            print(
+                f"{config:<24}{s['rows'][0]:>5}/{s['rows'][1]:<4}{s['text_differ']:>13}{s['images']:>8}{s['psnr_mean']:>11.2f}{s['psnr_min']:>10.2f}"
+            )
     return 0
 
 

@@ -28,14 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robomme_mem.closed_loop.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # noqa: E402
 from robomme_mem.closed_loop.executors import run_serial  # noqa: E402
 from robomme_mem.closed_loop.loop import run_episode  # noqa: E402
 from robomme_mem.closed_loop.lowlevel import OpenPILowLevel  # noqa: E402
+from robomme_mem.closed_loop.policy import HighLevelPolicy, OpenAIBackend, ReplayBackend  # noqa: E402
 from robomme_mem.closed_loop.results import episode_record  # noqa: E402
 from robomme_mem.closed_loop.suites import ManiSkillSuite, RoboMMESuite  # noqa: E402
 from robomme_mem.servers import lowlevel_server  # noqa: E402
@@ -47,7 +46,9 @@ def replay_answers() -> list[str]:
     return [counting_answer([{"content": f"call {k}" if k else ""}]) for k in range(PICK_CALLS + 1)]
 
 
-def baseline(suite, task: str, episodes: list[int], every: int, max_steps: int, policy_name: str, chunk: int) -> tuple[float, int, int]:
+def baseline(
+    suite, task: str, episodes: list[int], every: int, max_steps: int, policy_name: str, chunk: int
+) -> tuple[float, int, int]:
     """Seconds, steps and successes of the bare loop: the same actions as the harness's, chunk for chunk."""
     act = lowlevel_server.POLICIES[policy_name]
     seconds, steps, wins = 0.0, 0, 0
@@ -59,7 +60,9 @@ def baseline(suite, task: str, episodes: list[int], every: int, max_steps: int, 
             if t % every == 0:
                 subgoal, plan = (lowlevel_server.PICK if t < PICK_CALLS * every else lowlevel_server.MOVE), []
             if not plan:
-                plan = list(act({"observation/state": obs.state, "simple_subgoal": subgoal}, chunk)[: every - t % every])
+                plan = list(
+                    act({"observation/state": obs.state, "simple_subgoal": subgoal}, chunk)[: every - t % every]
+                )
             obs, done, status = episode.step(plan.pop(0))
             t += 1
         steps += t
@@ -81,7 +84,12 @@ def harness(suite, task, episodes, every, max_steps, port, make_backend, results
         return episode_record("bench", task, index, episode.goal, outcome)
 
     records = run_serial(run, [(task, e) for e in episodes], results, progress=False)
-    return sum(r["seconds"] for r in records), sum(r["steps"] for r in records), sum(r["calls"] for r in records), sum(r["success"] for r in records)
+    return (
+        sum(r["seconds"] for r in records),
+        sum(r["steps"] for r in records),
+        sum(r["calls"] for r in records),
+        sum(r["success"] for r in records),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,10 +106,26 @@ def main(argv: list[str] | None = None) -> int:
     else:
         suite, task, policy_name = RoboMMESuite(args.max_steps), "BinFill", "hold"
     episodes = list(range(args.episodes))
-    suite.make(task, 0).close()  # build the environment before timing (RoboMME builds one per episode, which stays in its figures)
+    suite.make(
+        task, 0
+    ).close()  # build the environment before timing (RoboMME builds one per episode, which stays in its figures)
 
-    server = subprocess.Popen([sys.executable, "-m", "robomme_mem.servers.lowlevel_server", "--policy", policy_name, "--chunk", str(args.chunk), "--port", "0"],
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "robomme_mem.servers.lowlevel_server",
+            "--policy",
+            policy_name,
+            "--chunk",
+            str(args.chunk),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     rows = []
     try:
         port = int(server.stdout.readline().split()[1])
@@ -109,11 +133,22 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("baseline: simulator + scripted policy in-process", b_s, b_steps, None, b_wins))
         with tempfile.TemporaryDirectory() as tmp:
             answers = replay_answers()
-            r = harness(suite, task, episodes, args.every, args.max_steps, port, lambda: ReplayBackend(answers, repeat_last=True), Path(tmp) / "replay.jsonl")
+            r = harness(
+                suite,
+                task,
+                episodes,
+                args.every,
+                args.max_steps,
+                port,
+                lambda: ReplayBackend(answers, repeat_last=True),
+                Path(tmp) / "replay.jsonl",
+            )
             rows.append(("harness, replay backend, openpi-client", r[0], r[1], r[2], r[3]))
             with FakeOpenAI(answer=counting_answer) as fake:
                 backend = OpenAIBackend("bench", fake.base_url)
-                o = harness(suite, task, episodes, args.every, args.max_steps, port, lambda: backend, Path(tmp) / "openai.jsonl")
+                o = harness(
+                    suite, task, episodes, args.every, args.max_steps, port, lambda: backend, Path(tmp) / "openai.jsonl"
+                )
             rows.append(("harness, openai backend over HTTP, openpi-client", o[0], o[1], o[2], o[3]))
     finally:
         server.terminate()
@@ -128,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         per_step = seconds / steps
         per_call = f"{seconds / calls:.3f}" if calls else "-"
         print(f"| {name} | {steps} | {wins}/{len(episodes)} | {per_step:.4f} | {per_call} | {per_step / base:.2f} |")
-    print(json.dumps({"task": task, "rows": [dict(zip(("run", "seconds", "steps", "calls", "successes"), r)) for r in rows]}))
+    print(
+        json.dumps(
+            {"task": task, "rows": [dict(zip(("run", "seconds", "steps", "calls", "successes"), r)) for r in rows]}
+        )
+    )
     return 0
 
 

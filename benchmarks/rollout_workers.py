@@ -56,17 +56,52 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        common = [sys.executable, str(ROOT / "evaluate" / "rollout.py"), "--suite", args.suite, "--tasks", args.tasks, "--episodes", args.episodes, "-q"]
+        common = [
+            sys.executable,
+            str(ROOT / "evaluate" / "rollout.py"),
+            "--suite",
+            args.suite,
+            "--tasks",
+            args.tasks,
+            "--episodes",
+            args.episodes,
+            "-q",
+        ]
         server = None
         if args.suite == "robomme":
             common += ["--low-level", "oracle", "--backend", "ceiling"]
         else:
             replay = tmp / "answers.jsonl"
             replay.write_text("".join(json.dumps(a) + "\n" for a in [PICK] * 3 + [MOVE]))
-            server = subprocess.Popen([sys.executable, "-m", "robomme_mem.servers.lowlevel_server", "--policy", "pickcube", "--chunk", "8", "--port", "0"],
-                                      stdout=subprocess.PIPE, text=True, env=env)
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "robomme_mem.servers.lowlevel_server",
+                    "--policy",
+                    "pickcube",
+                    "--chunk",
+                    "8",
+                    "--port",
+                    "0",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
             port = server.stdout.readline().split()[1]
-            common += ["--backend", "replay", "--replay", str(replay), "--ll-port", port, "--variant", "dual_simple", "--max-steps", "96"]
+            common += [
+                "--backend",
+                "replay",
+                "--replay",
+                str(replay),
+                "--ll-port",
+                port,
+                "--variant",
+                "dual_simple",
+                "--max-steps",
+                "96",
+            ]
         configs = [("--workers 1", ["--workers", "1"]), (f"--workers {args.workers}", ["--workers", str(args.workers)])]
         if args.ray:
             configs.append((f"--ray local ({args.workers} CPUs)", ["--ray", "local", "--workers", str(args.workers)]))
@@ -82,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = [sorted((r["task"], r["episode"], r["status"], r["steps"]) for r in rs) for _, _, rs in rows]
     n = len(rows[0][2])
     print(f"{args.suite}: {args.tasks} episodes {args.episodes} ({n} episodes), {os.cpu_count()} cores")
-    print("| run | wall s | speed-up vs --workers 1 | s/episode (mean) | simulator build s (mean) | peak RSS MB (max) |")
+    print(
+        "| run | wall s | speed-up vs --workers 1 | s/episode (mean) | simulator build s (mean) | peak RSS MB (max) |"
+    )
     print("|---|---|---|---|---|---|")
     for name, wall, rs in rows:
         per = statistics.fmean(r["seconds"] for r in rs)

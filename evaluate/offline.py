@@ -40,9 +40,19 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from robomme_mem.closed_loop.policy import (
+    BACKENDS,
+    MAX_NEW_TOKENS,
+    NO_MEMORY,
+    NO_SPATIAL,
+    UNCLOSED_MEMORY,
+    UNCLOSED_SPATIAL,
+    backend_problem,
+    endpoint_problem,
+    make_backend,
+    parse_answer,
+)
 from robomme_mem.configs import BASELINE_CONFIGS, ROW_CONFIGS
-from robomme_mem.closed_loop.policy import (BACKENDS, MAX_NEW_TOKENS, NO_MEMORY, NO_SPATIAL, UNCLOSED_MEMORY, UNCLOSED_SPATIAL,
-                                            backend_problem, endpoint_problem, make_backend, parse_answer)
 from robomme_mem.dataset.layout import parquet_dir
 from robomme_mem.dataset.resolve import Located, locate_dataset
 from robomme_mem.errors import EndpointError
@@ -50,7 +60,15 @@ from robomme_mem.prompts import GROUNDED_BOX_PLACEHOLDER, INITIAL_MEMORY, INITIA
 from robomme_mem.scripts import Refused, front_door, note
 from robomme_mem.subgoals import COUNTING_TASKS, counts, normalise, point_text, points_in_order
 
-METRICS = ("subgoal_exact", "pixel_error", "format_valid", "boundary_precision", "boundary_recall", "memory_update_agreement", "count_faithful")
+METRICS = (
+    "subgoal_exact",
+    "pixel_error",
+    "format_valid",
+    "boundary_precision",
+    "boundary_recall",
+    "memory_update_agreement",
+    "count_faithful",
+)
 
 
 def pixel_error(predicted: str, true: str) -> float | None:
@@ -82,15 +100,24 @@ def score_rows(rows: list[dict], answers: list[str], dual: bool, baseline: bool 
             scored.append(_subgoal_scores(row, target, predicted, format_valid=bool(predicted.subgoal)))
             continue
         target = parse_answer(row["messages"][2]["content"], dual=dual)
-        previous = {"previous_memory": row.get("memory_in") or INITIAL_MEMORY, "previous_spatial": row.get("spatial_in") or (INITIAL_SPATIAL if dual else None)}
+        previous = {
+            "previous_memory": row.get("memory_in") or INITIAL_MEMORY,
+            "previous_spatial": row.get("spatial_in") or (INITIAL_SPATIAL if dual else None),
+        }
         predicted = parse_answer(answer, dual=dual, **previous)
         true_count, predicted_count = counts(target.memory), counts(predicted.memory)
         has_memory = not _MEMORY_MISSING & set(predicted.fallbacks)
         scored.append(
             {
                 **_subgoal_scores(row, target, predicted, format_valid=predicted.valid),
-                "memory_update_agreement": float(has_memory and (predicted.memory != previous["previous_memory"]) == (target.memory != previous["previous_memory"])),
-                "count_faithful": float(has_memory and predicted_count == true_count) if row["task"] in COUNTING_TASKS and true_count else None,
+                "memory_update_agreement": float(
+                    has_memory
+                    and (predicted.memory != previous["previous_memory"])
+                    == (target.memory != previous["previous_memory"])
+                ),
+                "count_faithful": float(has_memory and predicted_count == true_count)
+                if row["task"] in COUNTING_TASKS and true_count
+                else None,
                 "fallbacks": list(predicted.fallbacks),
             }
         )
@@ -140,7 +167,11 @@ def summarise(values: list[float], rng: np.random.Generator, resamples: int = 10
         return {"n": 0, "mean": None, "ci95": None, **({"missing_points": missing} if missing else {})}
     data = np.asarray(finite)
     means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
-    out = {"n": len(finite), "mean": float(data.mean()), "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]}
+    out = {
+        "n": len(finite),
+        "mean": float(data.mean()),
+        "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+    }
     if missing:
         out["missing_points"] = missing
     return out
@@ -154,7 +185,11 @@ def report(scored: list[dict], seed: int = 0) -> dict:
     out = {}
     for name, rows in groups.items():
         precision, recall = boundary_scores(rows)
-        metrics = {m: summarise([r[m] for r in rows if r[m] is not None], rng) for m in METRICS if m not in ("boundary_precision", "boundary_recall")}
+        metrics = {
+            m: summarise([r[m] for r in rows if r[m] is not None], rng)
+            for m in METRICS
+            if m not in ("boundary_precision", "boundary_recall")
+        }
         metrics["boundary_precision"] = summarise(precision, rng)
         metrics["boundary_recall"] = summarise(recall, rng)
         fallbacks = defaultdict(int)
@@ -210,8 +245,15 @@ def open_split(found: Located, config: str, split: str, max_rows: int | None = N
     return ds
 
 
-def run(dataset: str | None, config: str, split: str, backend, revision: str | None = None, max_rows: int | None = None,
-        progress: bool = True) -> tuple[dict, list[dict]]:
+def run(
+    dataset: str | None,
+    config: str,
+    split: str,
+    backend,
+    revision: str | None = None,
+    max_rows: int | None = None,
+    progress: bool = True,
+) -> tuple[dict, list[dict]]:
     found = locate_rows(dataset, config, revision)
     return score_split(open_split(found, config, split, max_rows), config, backend, progress, videos_in=found.root)
 
@@ -224,7 +266,9 @@ def _video(row: dict, videos_in: Path | None) -> dict:
     return {"video": (videos_in / names[0]).read_bytes()}
 
 
-def score_split(ds, config: str, backend, progress: bool = True, videos_in: Path | None = None) -> tuple[dict, list[dict]]:
+def score_split(
+    ds, config: str, backend, progress: bool = True, videos_in: Path | None = None
+) -> tuple[dict, list[dict]]:
     """Ask ``backend`` every row's prompt of a loaded split; the report and the per-row scores.
 
     ``videos_in``: the build folder the rows' ``videos`` are read from (a local build); a Hub
@@ -248,13 +292,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="offline.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", help="a build folder or a Hub dataset repo id ORG/NAME (default: ./robomme-mem, if it holds a build)")
-    parser.add_argument("--config", default="dual_grounded", metavar="CONFIG",
-                        help=f"a row config (default: %(default)s; any of {', '.join(ROW_CONFIGS)}; baselines get the subgoal metrics)")
+    parser.add_argument(
+        "--dataset",
+        help="a build folder or a Hub dataset repo id ORG/NAME (default: ./robomme-mem, if it holds a build)",
+    )
+    parser.add_argument(
+        "--config",
+        default="dual_grounded",
+        metavar="CONFIG",
+        help=f"a row config (default: %(default)s; any of {', '.join(ROW_CONFIGS)}; baselines get the subgoal metrics)",
+    )
     parser.add_argument("--split", default="train", help="split to score (default: %(default)s)")
     parser.add_argument("--revision", help="Hub revision or tag, e.g. v1.0.0")
-    parser.add_argument("--backend", choices=BACKENDS, required=True,
-                        help="openai or swift score a model; replay answers with the split's own targets (a self-check of the scoring loop: 1.000 by construction)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        required=True,
+        help="openai or swift score a model; replay answers with the split's own targets (a self-check of the scoring loop: 1.000 by construction)",
+    )
     parser.add_argument("--model", help="served model name (openai) or base model (swift)")
     parser.add_argument("--adapter", help="LoRA adapter (swift backend)")
     parser.add_argument("--base-url", help="OpenAI-compatible server (openai backend)")
@@ -265,7 +320,9 @@ def _main(argv: list[str] | None) -> int:
 
     # what can be checked before the data is loaded is: the backend's arguments, then its endpoint
     replay = args.backend == "replay"
-    if problem := backend_problem(args.backend, model=args.model, base_url=args.base_url, targets=() if replay else None):
+    if problem := backend_problem(
+        args.backend, model=args.model, base_url=args.base_url, targets=() if replay else None
+    ):
         parser.error(problem)
     if args.backend == "openai" and (problem := endpoint_problem(args.base_url)):
         raise EndpointError(problem)
@@ -275,8 +332,13 @@ def _main(argv: list[str] | None) -> int:
     note("offline.py", found.note)
     ds = open_split(found, args.config, args.split, args.max_rows)
     target = baseline_target if args.config in BASELINE_CONFIGS else (lambda r: r["messages"][2]["content"])
-    backend = make_backend(args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter,
-                           targets=[target(r) for r in ds] if replay else None)
+    backend = make_backend(
+        args.backend,
+        model=args.model,
+        base_url=args.base_url,
+        adapter=args.adapter,
+        targets=[target(r) for r in ds] if replay else None,
+    )
     try:
         result, _ = score_split(ds, args.config, backend, progress=not args.quiet, videos_in=found.root)
     except Exception as exc:
@@ -285,12 +347,28 @@ def _main(argv: list[str] | None) -> int:
         raise
     title = f"Offline scores: {found.source} {args.config}/{args.split} ({args.backend})"
     if replay:
-        title = f"SELF-CHECK, not a model's score: {found.source} {args.config}/{args.split} replayed from its own targets"
+        title = (
+            f"SELF-CHECK, not a model's score: {found.source} {args.config}/{args.split} replayed from its own targets"
+        )
     table = markdown(result, title)
     if args.out:
-        args.out.write_text(json.dumps({"dataset": found.source, "config": args.config, "split": args.split, "revision": args.revision,
-                                        "commit": found.commit, "backend": args.backend, "self_check": replay, "model": args.model,
-                                        "adapter": args.adapter, "scores": result}, indent=2))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "dataset": found.source,
+                    "config": args.config,
+                    "split": args.split,
+                    "revision": args.revision,
+                    "commit": found.commit,
+                    "backend": args.backend,
+                    "self_check": replay,
+                    "model": args.model,
+                    "adapter": args.adapter,
+                    "scores": result,
+                },
+                indent=2,
+            )
+        )
         args.out.with_suffix(".md").write_text(table)
     print(table)
     return 0

@@ -48,6 +48,8 @@ CEILING = "ceiling"
 
 def is_ceiling(method: str) -> bool:
     return method in (CEILING, CEILING + "-simple")
+
+
 ENDINGS = STATUSES
 """How an oracle episode can end, in the order the report lists them."""
 
@@ -58,7 +60,9 @@ def per_task(path: str | Path, kind: str | None = "pi05") -> dict[str, dict[str,
     A bad line names the file and line.
     """
     records = [r for r in read_results(path) if kind is None or low_level_of(r) == kind]
-    return {m: {t: [r["success"] for r in rs] for t, rs in tasks.items()} for m, tasks in by_method_task(records).items()}
+    return {
+        m: {t: [r["success"] for r in rs] for t, rs in tasks.items()} for m, tasks in by_method_task(records).items()
+    }
 
 
 def summarise(per_task: dict[str, list[bool]], tasks: list[str]) -> dict:
@@ -98,36 +102,60 @@ def partial_means(ours: dict[str, dict], tasks: list[str], against: str) -> list
     for method, summary in ours.items():
         if summary["avg"] is not None and is_partial(summary):
             missing = ", ".join(t for t in tasks if t not in summary["success"])
-            lines.append(f"- **{method}**: mean of {summary['tasks']} of {summary['of']} tasks: {summary['avg']:.2f} "
-                         f"(SEM {summary['sem']:.2f}); no result on {missing}")
+            lines.append(
+                f"- **{method}**: mean of {summary['tasks']} of {summary['of']} tasks: {summary['avg']:.2f} "
+                f"(SEM {summary['sem']:.2f}); no result on {missing}"
+            )
     if not lines:
         return []
-    return [f"Partial runs: a mean over fewer tasks is not comparable with {against}, so it is given here, not in the avg column.", "",
-            *lines, ""]
+    return [
+        f"Partial runs: a mean over fewer tasks is not comparable with {against}, so it is given here, not in the avg column.",
+        "",
+        *lines,
+        "",
+    ]
 
 
 def table(ours: dict[str, dict], paper: dict) -> str:
     tasks = paper["tasks"]
     lines = ["| method | " + " | ".join(tasks) + " | avg | SEM |", "|---|" + "---|" * (len(tasks) + 2)]
     for row in paper["rows"]:
-        lines.append(f"| {row['method']} (paper) | " + " | ".join(f"{row['success'][t]:.2f}" for t in tasks) + f" | {row['avg']:.2f} | {row['sem']:.2f} |")
+        lines.append(
+            f"| {row['method']} (paper) | "
+            + " | ".join(f"{row['success'][t]:.2f}" for t in tasks)
+            + f" | {row['avg']:.2f} | {row['sem']:.2f} |"
+        )
     for method, summary in ours.items():
         cells = [f"{summary['success'][t]:.2f}" if t in summary["success"] else "-" for t in tasks]
-        lines.append(f"| **{method}** (ours, {summary['episodes']} episodes) | " + " | ".join(cells + average_cells(summary)) + " |")
+        lines.append(
+            f"| **{method}** (ours, {summary['episodes']} episodes) | "
+            + " | ".join(cells + average_cells(summary))
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def oracle_table(ours: dict[str, dict], tasks: list[str], endings: dict[str, dict[str, int]]) -> str:
     """Oracle-low-level rows: the ceiling first (or where to get it), then how every method's episodes ended."""
-    lines = ["| high level | " + " | ".join(tasks) + " | avg | SEM | " + " | ".join(ENDINGS) + " |", "|---|" + "---|" * (len(tasks) + 2 + len(ENDINGS))]
+    lines = [
+        "| high level | " + " | ".join(tasks) + " | avg | SEM | " + " | ".join(ENDINGS) + " |",
+        "|---|" + "---|" * (len(tasks) + 2 + len(ENDINGS)),
+    ]
     if not any(map(is_ceiling, ours)):
-        lines.append(f"| {CEILING} (not in this file: `evaluate/rollout.py --low-level oracle --backend ceiling`) |" + " - |" * (len(tasks) + 2 + len(ENDINGS)))
+        lines.append(
+            f"| {CEILING} (not in this file: `evaluate/rollout.py --low-level oracle --backend ceiling`) |"
+            + " - |" * (len(tasks) + 2 + len(ENDINGS))
+        )
     for method in sorted(ours, key=lambda m: (not is_ceiling(m), m)):
         summary = ours[method]
         cells = [f"{summary['success'][t]:.2f}" if t in summary["success"] else "-" for t in tasks]
         ends = [str(endings.get(method, {}).get(e, 0)) for e in ENDINGS]
         name = f"{method} (privileged: the env's own subgoals)" if is_ceiling(method) else method
-        lines.append(f"| **{name}** ({summary['episodes']} episodes) | " + " | ".join(cells + average_cells(summary) + ends) + " |")
+        lines.append(
+            f"| **{name}** ({summary['episodes']} episodes) | "
+            + " | ".join(cells + average_cells(summary) + ends)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -177,7 +205,16 @@ def radar(ours: dict[str, dict], paper: dict, path: Path, size_px: int = 900, ti
             notes.append(f"{present} of {len(tasks)} tasks")
         label = method + (f" ({', '.join(notes)})" if notes else "")
         if ceiling:
-            ax.plot(angles, values + values[:1], linestyle="--" if method == CEILING else ":", color="black", linewidth=1.5, marker="o", markersize=3, label=label)
+            ax.plot(
+                angles,
+                values + values[:1],
+                linestyle="--" if method == CEILING else ":",
+                color="black",
+                linewidth=1.5,
+                marker="o",
+                markersize=3,
+                label=label,
+            )
             continue
         (line,) = ax.plot(angles, values + values[:1], linewidth=2.5, marker="o", markersize=4, label=label)
         if present == len(tasks):  # a partial line's area would cover the tasks it has no result on
@@ -245,14 +282,26 @@ def rollout_trace(results: Path, episode: str, method: str | None = None) -> dic
     """
     task, index = parse_episode(episode)
     for record in read_results(results):
-        if record["task"] == task and int(record["episode"]) == index and method in (None, record["method"]) and record.get("trace"):
+        if (
+            record["task"] == task
+            and int(record["episode"]) == index
+            and method in (None, record["method"])
+            and record.get("trace")
+        ):
             boundaries, last = [], None
             for call in record["trace"]:
                 if (call["subgoal"], call["memory"]) != last:
-                    boundaries.append({"step": call["step"], "subgoal_rollout": call["subgoal"], "memory_rollout": call["memory"]})
+                    boundaries.append(
+                        {"step": call["step"], "subgoal_rollout": call["subgoal"], "memory_rollout": call["memory"]}
+                    )
                     last = (call["subgoal"], call["memory"])
             outcome = f"{record['method']}, {record.get('status', 'success' if record['success'] else 'fail')}"
-            return {"task": task, "episode": f"{index} ({outcome})", "goal": record.get("goal", ""), "boundaries": boundaries}
+            return {
+                "task": task,
+                "episode": f"{index} ({outcome})",
+                "goal": record.get("goal", ""),
+                "boundaries": boundaries,
+            }
     raise ValueError(f"{results}: no rollout trace for {episode}" + (f" of {method}" if method else ""))
 
 
@@ -265,9 +314,15 @@ def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="report.py", description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results JSONL (one line per episode)")
     parser.add_argument("--out", type=Path, default=Path("report"), help="report folder")
-    parser.add_argument("--traces", help="a build folder or Hub repo ORG/NAME with the traces config, for the memory-trace figure")
+    parser.add_argument(
+        "--traces", help="a build folder or Hub repo ORG/NAME with the traces config, for the memory-trace figure"
+    )
     parser.add_argument("--episode", default="BinFill:0", help="TASK:EPISODE of the trace figure")
-    parser.add_argument("--rollout-trace", action="store_true", help="draw the trace figure from the results file's own rollout of --episode")
+    parser.add_argument(
+        "--rollout-trace",
+        action="store_true",
+        help="draw the trace figure from the results file's own rollout of --episode",
+    )
     parser.add_argument("--method", help="whose rollout to draw (default: the first with that episode)")
     args = parser.parse_args(argv)
     if not args.results.is_file():
@@ -286,7 +341,11 @@ def _main(argv: list[str] | None) -> int:
     if args.traces or args.rollout_trace:
         parse_episode(args.episode)
         if drawing:  # nothing to download or look up for a figure that cannot be drawn
-            trace = rollout_trace(args.results, args.episode, args.method) if args.rollout_trace else load_trace(args.traces, args.episode)
+            trace = (
+                rollout_trace(args.results, args.episode, args.method)
+                if args.rollout_trace
+                else load_trace(args.traces, args.episode)
+            )
     figures: dict[str, Callable[[Path], Path]] = {}
     body = ["# RoboMME evaluation"]
     if results:
@@ -303,7 +362,9 @@ def _main(argv: list[str] | None) -> int:
         figures["radar.png"] = lambda path: radar(ours, paper, path)
         body += ["![per-task success](radar.png)"] if drawing else []
     if oracle:
-        tasks = [t for t in paper["tasks"] if any(t in v for v in oracle.values())] + sorted({t for v in oracle.values() for t in v} - set(paper["tasks"]))
+        tasks = [t for t in paper["tasks"] if any(t in v for v in oracle.values())] + sorted(
+            {t for v in oracle.values() for t in v} - set(paper["tasks"])
+        )
         rows = {method: summarise(per_task, tasks) for method, per_task in oracle.items()}
         body += [
             "",
@@ -317,10 +378,14 @@ def _main(argv: list[str] | None) -> int:
             "",
             *partial_means(rows, tasks, f"the averages over all {len(tasks)} tasks of this table"),
         ]
-        figures["radar_oracle.png"] = lambda path: radar(rows, {"tasks": tasks, "rows": []}, path, title="oracle low level (RoboMME's planner)")
+        figures["radar_oracle.png"] = lambda path: radar(
+            rows, {"tasks": tasks, "rows": []}, path, title="oracle low level (RoboMME's planner)"
+        )
         body += ["![per-task success, oracle low level](radar_oracle.png)"] if drawing else []
     if args.traces or args.rollout_trace:
-        figures["trace.png"] = lambda path: trace_figure(trace, path, style="rollout" if args.rollout_trace else "grounded")
+        figures["trace.png"] = lambda path: trace_figure(
+            trace, path, style="rollout" if args.rollout_trace else "grounded"
+        )
         body += ["", f"![memory trace of {args.episode}](trace.png)"] if drawing else []
     if not drawing:
         note("report.py", f"no figures ({', '.join(figures)}): {cannot_draw}; the tables are written")

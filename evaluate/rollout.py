@@ -40,14 +40,14 @@ from pathlib import Path
 
 from robomme_mem import __version__
 from robomme_mem.closed_loop.executors import RunError, ray_problem, run
-from robomme_mem.closed_loop.oracle import MAX_CALLS
-from robomme_mem.closed_loop.policy import BACKENDS, backend_problem, endpoint_problem
-from robomme_mem.prompts import PROMPT_SET_VERSION, VARIANTS
 from robomme_mem.closed_loop.loop import CALL_EVERY, MAX_STEPS
 from robomme_mem.closed_loop.lowlevel import OpenPILowLevel
 from robomme_mem.closed_loop.one_episode import POLICIES, Rollout
+from robomme_mem.closed_loop.oracle import MAX_CALLS
+from robomme_mem.closed_loop.policy import BACKENDS, backend_problem, endpoint_problem
 from robomme_mem.closed_loop.results import by_method_task, low_level_of, pending, read_results, success_rates
 from robomme_mem.closed_loop.suites import MANISKILL_GOALS, robomme_episode_count, robomme_problem
+from robomme_mem.prompts import PROMPT_SET_VERSION, VARIANTS
 from robomme_mem.tasks import ALL_TASKS, EVALUATED_TASKS
 
 BUILT_IN = tuple(p for p in POLICIES if p != "model")
@@ -88,9 +88,15 @@ def summary(records: list[dict]) -> str:
     """A Markdown table per method and task; oracle runs show time and memory per episode and their misses."""
     oracle = any(low_level_of(r) == "oracle" for r in records)
     if oracle:
-        lines = ["| method | task | episodes | success | s/episode | peak MB | HL calls | sim steps | misses |", "|---|---|---|---|---|---|---|---|---|"]
+        lines = [
+            "| method | task | episodes | success | s/episode | peak MB | HL calls | sim steps | misses |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
     else:
-        lines = ["| method | task | episodes | success | s/step (loop) | s/step (sim) | HL calls | fallbacks |", "|---|---|---|---|---|---|---|---|"]
+        lines = [
+            "| method | task | episodes | success | s/step (loop) | s/step (sim) | HL calls | fallbacks |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     rates = success_rates(records)
     grouped = by_method_task(records)
     for method, task in sorted((m, t) for m, tasks in grouped.items() for t in tasks):
@@ -117,36 +123,78 @@ def summary(records: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=("robomme", "maniskill"), default="robomme",
-                        help="robomme: RoboMME's tasks (needs RoboMME installed); maniskill: stock ManiSkill tasks, a check of the harness (default: %(default)s)")
-    parser.add_argument("--low-level", choices=("pi05", "oracle"), default="pi05",
-                        help="pi05: a policy server (--ll-port); oracle: RoboMME's motion planner, one subgoal per step (CPU only)")
+    parser.add_argument(
+        "--suite",
+        choices=("robomme", "maniskill"),
+        default="robomme",
+        help="robomme: RoboMME's tasks (needs RoboMME installed); maniskill: stock ManiSkill tasks, a check of the harness (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--low-level",
+        choices=("pi05", "oracle"),
+        default="pi05",
+        help="pi05: a policy server (--ll-port); oracle: RoboMME's motion planner, one subgoal per step (CPU only)",
+    )
     parser.add_argument("--tasks", help=f"comma-separated (default: the report's 7: {','.join(EVALUATED_TASKS)})")
     parser.add_argument("--episodes", default=str(ROBOMME_EPISODES), help="N (0..N-1), A-B, or a comma list")
     parser.add_argument("--variant", choices=VARIANTS, default="dual_grounded")
     parser.add_argument("--history", action="store_true", help="the *_history ablation: earlier subgoals in the prompt")
-    parser.add_argument("--method", help="name in the results file (default: the config name, or the built-in policy's)")
-    parser.add_argument("--backend", choices=(*BACKENDS, *BUILT_IN), default="openai",
-                        help="the high level: a model backend, or (oracle only) 'ceiling', which issues the env's own next "
-                             "subgoal, or 'first-subgoal', which repeats the first one forever; with a simple --variant "
-                             "both speak simple subgoals (no point), resolved from the words")
+    parser.add_argument(
+        "--method", help="name in the results file (default: the config name, or the built-in policy's)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=(*BACKENDS, *BUILT_IN),
+        default="openai",
+        help="the high level: a model backend, or (oracle only) 'ceiling', which issues the env's own next "
+        "subgoal, or 'first-subgoal', which repeats the first one forever; with a simple --variant "
+        "both speak simple subgoals (no point), resolved from the words",
+    )
     parser.add_argument("--model", help="served model name (openai) or base model (swift)")
     parser.add_argument("--adapter", help="LoRA adapter (swift)")
     parser.add_argument("--base-url", help="OpenAI-compatible server (openai)")
-    parser.add_argument("--replay", type=Path, help="completions for the replay backend (JSONL), replayed in every episode, the last repeated")
-    parser.add_argument("--ll-host", default="127.0.0.1", help="host of the pi0.5 policy server (openpi-client websocket; default: %(default)s)")
-    parser.add_argument("--ll-port", type=int, default=8000, help="port of the pi0.5 policy server (default: %(default)s)")
-    parser.add_argument("--ll-protocol", choices=("mme-vla", "openpi"), default="mme-vla",
-                        help="mme-vla: RoboMME's server (reset and history messages); openpi: observations only")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        help="completions for the replay backend (JSONL), replayed in every episode, the last repeated",
+    )
+    parser.add_argument(
+        "--ll-host",
+        default="127.0.0.1",
+        help="host of the pi0.5 policy server (openpi-client websocket; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ll-port", type=int, default=8000, help="port of the pi0.5 policy server (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--ll-protocol",
+        choices=("mme-vla", "openpi"),
+        default="mme-vla",
+        help="mme-vla: RoboMME's server (reset and history messages); openpi: observations only",
+    )
     parser.add_argument("--every", type=int, default=CALL_EVERY, help="low-level steps between high-level calls (pi05)")
     parser.add_argument("--max-steps", type=int, default=MAX_STEPS, help="simulator steps per episode at most")
-    parser.add_argument("--max-calls", type=int, default=MAX_CALLS, help="high-level calls per episode at most (oracle)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the oracle's random picks where a simple subgoal leaves a choice")
-    parser.add_argument("--workers", type=int, default=1, help="episodes in N local processes (one simulator each, ~1.3 GB for RoboMME)")
-    parser.add_argument("--ray", metavar="ADDRESS", help="one Ray task per episode on this cluster (host:port, ray://host:port, auto; "
-                                                          "'local' starts one here); needs robomme-mem[cluster]")
-    parser.add_argument("--results", type=Path, default=Path("runs/rollout/results.jsonl"),
-                        help="results JSONL, one line per finished episode; a rerun resumes it (default: %(default)s)")
+    parser.add_argument(
+        "--max-calls", type=int, default=MAX_CALLS, help="high-level calls per episode at most (oracle)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds the oracle's random picks where a simple subgoal leaves a choice"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="episodes in N local processes (one simulator each, ~1.3 GB for RoboMME)"
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="one Ray task per episode on this cluster (host:port, ray://host:port, auto; "
+        "'local' starts one here); needs robomme-mem[cluster]",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("runs/rollout/results.jsonl"),
+        help="results JSONL, one line per finished episode; a rerun resumes it (default: %(default)s)",
+    )
     parser.add_argument("--retry-errors", action="store_true", help="run again episodes whose result is an error")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -157,12 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--backend {args.backend} reads the env's own subgoals: it needs --low-level oracle")
     if args.backend == "replay" and not args.replay:
         parser.error("--backend replay needs --replay FILE")
-    if args.backend in ("openai", "swift") and (problem := backend_problem(args.backend, model=args.model, base_url=args.base_url)):
+    if args.backend in ("openai", "swift") and (
+        problem := backend_problem(args.backend, model=args.model, base_url=args.base_url)
+    ):
         parser.error(problem)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     known = ALL_TASKS if args.suite == "robomme" else tuple(MANISKILL_GOALS)
-    tasks = args.tasks.split(",") if args.tasks else list(EVALUATED_TASKS if args.suite == "robomme" else MANISKILL_GOALS)
+    tasks = (
+        args.tasks.split(",") if args.tasks else list(EVALUATED_TASKS if args.suite == "robomme" else MANISKILL_GOALS)
+    )
     if unknown := [t for t in tasks if t not in known]:
         parser.error(f"unknown {args.suite} task {unknown[0]!r}; one of {', '.join(known)}")
     try:
@@ -174,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite == "robomme":
         for task, count in robomme_episode_count(tasks).items():
             if max(episodes) >= count:
-                parser.exit(2, f"error: RoboMME's test split has {count} episodes of {task}; asked for episode {max(episodes)}\n")
+                parser.exit(
+                    2,
+                    f"error: RoboMME's test split has {count} episodes of {task}; asked for episode {max(episodes)}\n",
+                )
     if args.backend == "openai" and (problem := endpoint_problem(args.base_url)):
         parser.exit(2, f"error: {problem}\n")
     if args.ray and (problem := ray_problem(args.ray)):
@@ -195,9 +250,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         method = args.method or config + ("+oracle" if oracle else "")
     if clash := {low_level_of(r) for r in read_results(args.results) if r["method"] == method} - {args.low_level}:
-        parser.exit(2, f"error: {args.results} holds {method!r} run with the {clash.pop()} low level; name this run with --method\n")
-    low_level = {"kind": "oracle", "source": "RoboMME multi_choice (OraclePlannerDemonstrationWrapper)"} if oracle else {
-        "kind": "pi05", "host": args.ll_host, "port": args.ll_port, "protocol": args.ll_protocol, "metadata": _jsonable(metadata)}
+        parser.exit(
+            2,
+            f"error: {args.results} holds {method!r} run with the {clash.pop()} low level; name this run with --method\n",
+        )
+    low_level = (
+        {"kind": "oracle", "source": "RoboMME multi_choice (OraclePlannerDemonstrationWrapper)"}
+        if oracle
+        else {
+            "kind": "pi05",
+            "host": args.ll_host,
+            "port": args.ll_port,
+            "protocol": args.ll_protocol,
+            "metadata": _jsonable(metadata),
+        }
+    )
     provenance = {
         "config": config if policy == "model" else None,
         "run": {
@@ -220,11 +287,25 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     rollout = Rollout(
-        method=method, suite=args.suite, low_level=args.low_level, variant=args.variant, history=args.history, policy=policy,
-        backend=args.backend, model=args.model, base_url=args.base_url, adapter=args.adapter,
+        method=method,
+        suite=args.suite,
+        low_level=args.low_level,
+        variant=args.variant,
+        history=args.history,
+        policy=policy,
+        backend=args.backend,
+        model=args.model,
+        base_url=args.base_url,
+        adapter=args.adapter,
         replay=tuple(read_replay(args.replay)) if args.backend == "replay" else None,
-        ll_host=args.ll_host, ll_port=args.ll_port, ll_protocol=args.ll_protocol, every=args.every, max_steps=args.max_steps,
-        max_calls=args.max_calls, seed=args.seed, provenance=provenance,
+        ll_host=args.ll_host,
+        ll_port=args.ll_port,
+        ll_protocol=args.ll_protocol,
+        every=args.every,
+        max_steps=args.max_steps,
+        max_calls=args.max_calls,
+        seed=args.seed,
+        provenance=provenance,
     )
     todo = pending(args.results, method, [(t, e) for t in tasks for e in episodes], args.retry_errors)
     try:

@@ -62,8 +62,10 @@ class RunError(RuntimeError):
 def _raise_failed(failed: list[tuple[str, BaseException]], total: int, unit: str) -> None:
     if failed:
         name, exc = failed[0]
-        raise RunError(f"{len(failed)} of {total} {unit}s could not run (the others' results are kept); "
-                       f"first: {name}: {type(exc).__name__}: {first_line(exc, 300)}") from exc
+        raise RunError(
+            f"{len(failed)} of {total} {unit}s could not run (the others' results are kept); "
+            f"first: {name}: {type(exc).__name__}: {first_line(exc, 300)}"
+        ) from exc
 
 
 def ignore_interrupts() -> None:
@@ -103,13 +105,24 @@ def ray_problem(address: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
-def run_jobs(fn: Callable, jobs: Sequence, keep: Callable[[object], None], *, workers: int = 1, ray_address: str | None = None,
-             name: Callable[[object], str] = str, desc: str = "jobs", unit: str = "episode", progress: bool = True) -> int:
+def run_jobs(
+    fn: Callable,
+    jobs: Sequence,
+    keep: Callable[[object], None],
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    name: Callable[[object], str] = str,
+    desc: str = "jobs",
+    unit: str = "episode",
+    progress: bool = True,
+) -> int:
     """``fn(job)`` for every job (``fn`` picklable: a module-level function or a partial of one),
     ``keep(result)`` here as each finishes; the number kept."""
     if not jobs:
         return 0
     with tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress) as bar:
+
         def kept(job, result) -> None:
             keep(result)
             bar.set_postfix_str(name(job))
@@ -132,8 +145,15 @@ def _in_processes(fn, jobs, kept, workers: int, name) -> list:
     import multiprocessing as mp
 
     failed = []
-    with threads_per_worker(workers), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                                          initializer=_worker_init, initargs=(list(sys.path),)) as pool:
+    with (
+        threads_per_worker(workers),
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(list(sys.path),),
+        ) as pool,
+    ):
         running = {pool.submit(fn, job): job for job in jobs}
         try:
             while running:
@@ -149,7 +169,9 @@ def _in_processes(fn, jobs, kept, workers: int, name) -> list:
         except BaseException:
             for future in running:
                 future.cancel()
-            for process in list(getattr(pool, "_processes", {}).values()):  # they ignore Ctrl-C: end them, do not wait for their episodes
+            for process in list(
+                getattr(pool, "_processes", {}).values()
+            ):  # they ignore Ctrl-C: end them, do not wait for their episodes
                 process.terminate()
             raise
     return failed
@@ -158,8 +180,16 @@ def _in_processes(fn, jobs, kept, workers: int, name) -> list:
 def _on_ray(fn, jobs, kept, address: str, workers: int, name) -> list:
     import ray
 
-    env_vars = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **{k: "1" for k in THREAD_VARS}}  # a task holds one CPU
-    init = {"address": address, "runtime_env": {"env_vars": env_vars}, "log_to_driver": False, "include_dashboard": False}
+    env_vars = {
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        **{k: "1" for k in THREAD_VARS},
+    }  # a task holds one CPU
+    init = {
+        "address": address,
+        "runtime_env": {"env_vars": env_vars},
+        "log_to_driver": False,
+        "include_dashboard": False,
+    }
     if address == "local":
         init["num_cpus"] = workers if workers > 1 else os.cpu_count()
     ray.init(**init)

@@ -38,7 +38,12 @@ def encode_png(image: np.ndarray, level: int = PNG_COMPRESS_LEVEL) -> bytes:
     rows[:, 0] = image[:, 0]
     np.subtract(image[:, 1:], image[:, :-1], out=rows[:, 1:])  # wraps modulo 256, as PNG wants
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", _deflate(filtered.tobytes(), level)) + _chunk(b"IEND", b"")
+    return (
+        PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", _deflate(filtered.tobytes(), level))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def png_data_url(image: np.ndarray) -> str:

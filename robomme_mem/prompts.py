@@ -277,22 +277,40 @@ POLICY_SYSTEM = {
 
 POLICY_GOAL_LINE = PromptTemplate("policy.user.goal", "1", "The task goal is: {task_goal}")
 POLICY_HISTORY_LINE = {
-    "simple": PromptTemplate("policy.user.history.simple", "1", "The history of previous predicted language subgoals are: {history}"),
-    "grounded": PromptTemplate("policy.user.history.grounded", "1", "The history of previous predicted grounded language subgoals are: {history}"),
+    "simple": PromptTemplate(
+        "policy.user.history.simple", "1", "The history of previous predicted language subgoals are: {history}"
+    ),
+    "grounded": PromptTemplate(
+        "policy.user.history.grounded",
+        "1",
+        "The history of previous predicted grounded language subgoals are: {history}",
+    ),
 }
 POLICY_INITIAL_TURN = PromptTemplate("policy.user.history.empty", "1", "This is the initial turn for prediction")
 POLICY_MEMORY_LINE = PromptTemplate(
-    "policy.user.memory", "1", f"The current action memory (a brief summary of relevant past events): {MEMORY_TAG.wrap('{memory}')}"
+    "policy.user.memory",
+    "1",
+    f"The current action memory (a brief summary of relevant past events): {MEMORY_TAG.wrap('{memory}')}",
 )
 POLICY_SPATIAL_LINE = PromptTemplate(
-    "policy.user.spatial", "1", f"The current spatial memory (a description of the current scene): {SPATIAL_TAG.wrap('{spatial}')}"
+    "policy.user.spatial",
+    "1",
+    f"The current spatial memory (a description of the current scene): {SPATIAL_TAG.wrap('{spatial}')}",
 )
 POLICY_QUESTION = {
-    "simple": PromptTemplate("policy.user.question.simple", "1", "<image>What's the next language subgoal based on current observation?"),
-    "grounded": PromptTemplate("policy.user.question.grounded", "1", "<image>What's the next grounded language subgoal based on current observation?"),
+    "simple": PromptTemplate(
+        "policy.user.question.simple", "1", "<image>What's the next language subgoal based on current observation?"
+    ),
+    "grounded": PromptTemplate(
+        "policy.user.question.grounded",
+        "1",
+        "<image>What's the next grounded language subgoal based on current observation?",
+    ),
 }
 POLICY_TARGET = PromptTemplate("policy.assistant", "1", "{subgoal}\n" + MEMORY_TAG.wrap("{memory}"))
-POLICY_TARGET_DUAL = PromptTemplate("policy.assistant.dual", "1", POLICY_TARGET.text + "\n" + SPATIAL_TAG.wrap("{spatial}"))
+POLICY_TARGET_DUAL = PromptTemplate(
+    "policy.assistant.dual", "1", POLICY_TARGET.text + "\n" + SPATIAL_TAG.wrap("{spatial}")
+)
 
 VARIANTS = ("simple", "grounded", "dual_simple", "dual_grounded")
 
@@ -326,7 +344,11 @@ def policy_user_prompt(
     style = subgoal_style(variant)
     lines = [(VIDEO_PLACEHOLDER if video else "") + POLICY_GOAL_LINE.render(task_goal=task_goal)]
     if history is not None:
-        lines.append(POLICY_HISTORY_LINE[style].render(history=format_history(history)) if history else POLICY_INITIAL_TURN.render())
+        lines.append(
+            POLICY_HISTORY_LINE[style].render(history=format_history(history))
+            if history
+            else POLICY_INITIAL_TURN.render()
+        )
     lines.append(POLICY_MEMORY_LINE.render(memory=memory))
     if dual:
         lines.append(POLICY_SPATIAL_LINE.render(spatial=spatial))

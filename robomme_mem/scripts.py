@@ -26,8 +26,14 @@ class Refused(Exception):
     """An expected failure, said in one line by :func:`front_door`."""
 
 
-def front_door(prog: str, main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None, *,
-               expected: tuple[type[BaseException], ...] = (), code: int = 2) -> int:
+def front_door(
+    prog: str,
+    main: Callable[[Sequence[str] | None], int],
+    argv: Sequence[str] | None = None,
+    *,
+    expected: tuple[type[BaseException], ...] = (),
+    code: int = 2,
+) -> int:
     """``main(argv)``'s exit status, with every expected failure turned into one line on stderr."""
     try:
         status = main(argv)

@@ -57,7 +57,9 @@ def _patch_stick_hand_camera() -> None:
     from mani_skill.agents.robots.panda.panda_stick import PandaStick
     from mani_skill.sensors.camera import CameraConfig
 
-    if getattr(PandaStick, _MARK, False) or inspect.getattr_static(PandaStick, "_sensor_configs") is not inspect.getattr_static(BaseAgent, "_sensor_configs"):
+    if getattr(PandaStick, _MARK, False) or inspect.getattr_static(
+        PandaStick, "_sensor_configs"
+    ) is not inspect.getattr_static(BaseAgent, "_sensor_configs"):
         return  # already patched, or this ManiSkill's stick robot defines its own sensors
 
     def _sensor_configs(self: Any) -> list[CameraConfig]:
@@ -85,7 +87,10 @@ def _patch_stick_planner() -> None:
     from mani_skill.examples.motionplanning.panda.motionplanner_stick import PandaStickMotionPlanningSolver
 
     solver = PandaStickMotionPlanningSolver
-    if getattr(solver, _MARK, False) or "visualize_target_grasp_pose" in inspect.signature(BaseMotionPlanningSolver.__init__).parameters:
+    if (
+        getattr(solver, _MARK, False)
+        or "visualize_target_grasp_pose" in inspect.signature(BaseMotionPlanningSolver.__init__).parameters
+    ):
         return  # already patched, or this ManiSkill's base planner takes the argument
 
     def __init__(
@@ -100,7 +105,9 @@ def _patch_stick_planner() -> None:
         joint_acc_limits: float = 0.9,
     ) -> None:
         """The stock signature; ``visualize_target_grasp_pose`` is accepted and ignored."""
-        BaseMotionPlanningSolver.__init__(self, env, debug, vis, base_pose, print_env_info, joint_vel_limits, joint_acc_limits)
+        BaseMotionPlanningSolver.__init__(
+            self, env, debug, vis, base_pose, print_env_info, joint_vel_limits, joint_acc_limits
+        )
 
     solver.__init__ = __init__  # type: ignore[method-assign]
     setattr(solver, _MARK, True)

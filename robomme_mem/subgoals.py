@@ -69,8 +69,30 @@ def strip_grounding(text: str, by: str = "") -> str:
     return GROUNDING_RE.sub(by, text)
 
 
-NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
-ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10}
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
+ORDINAL_WORDS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+}
 TIMES_WORDS = {"once": 1, "twice": 2, "thrice": 3}
 _NUMBER_OF = {n: w for w, n in NUMBER_WORDS.items()}
 _ORDINAL_OF = {n: w for w, n in ORDINAL_WORDS.items()}
@@ -102,7 +124,11 @@ def count_value(word: str | None) -> int | None:
     first = (word or "").lower().split()[:1]
     if not first:
         return None
-    return int(first[0]) if first[0].isdigit() else NUMBER_WORDS.get(first[0]) or TIMES_WORDS.get(first[0]) or ORDINAL_WORDS.get(first[0])
+    return (
+        int(first[0])
+        if first[0].isdigit()
+        else NUMBER_WORDS.get(first[0]) or TIMES_WORDS.get(first[0]) or ORDINAL_WORDS.get(first[0])
+    )
 
 
 def counts(text: str, *, repetitions: bool = False) -> list[int]:
@@ -167,7 +193,21 @@ def demonstration_items(subgoals: list[str]) -> list[str]:
 
 # -- objects and where a memory says they are ----------------------------------------------
 
-COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black", "pink", "brown", "grey", "gray", "cyan")
+COLOURS = (
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "purple",
+    "orange",
+    "white",
+    "black",
+    "pink",
+    "brown",
+    "grey",
+    "gray",
+    "cyan",
+)
 """Every colour word an object is named by (both spellings of grey). The detector's hues and the
 synthetic sample's palette are among them."""
 CUBE, BUTTON, TARGET, CONTAINER, BIN, WHITE_AREA = "cube", "button", "target", "container", "bin", "white area"
@@ -220,7 +260,9 @@ def in_the_bin(name: str) -> str:
 
 def scene_parts(visible: list[str], gone: list[str]) -> list[str]:
     """A spatial memory's two parts from its entries: what is in view (or nothing) and what is not."""
-    return [f"{VISIBLE}: {', '.join(visible)}." if visible else NOTHING_VISIBLE_NOW] + ([f"{NOT_IN_VIEW}: {'; '.join(gone)}."] if gone else [])
+    return [f"{VISIBLE}: {', '.join(visible)}." if visible else NOTHING_VISIBLE_NOW] + (
+        [f"{NOT_IN_VIEW}: {'; '.join(gone)}."] if gone else []
+    )
 
 
 STATUS_WORDS = {
@@ -230,7 +272,9 @@ STATUS_WORDS = {
     "last_seen": (LAST_SEEN, "previously", "was at", "no longer visible", NOT_IN_VIEW.lower()),
 }
 """Where an entry says its object is, by the words any labeller may use (ours first), tried in this order."""
-_STATUS_RES = {status: re.compile(r"\b(?:" + "|".join(words) + r")\b", re.IGNORECASE) for status, words in STATUS_WORDS.items()}
+_STATUS_RES = {
+    status: re.compile(r"\b(?:" + "|".join(words) + r")\b", re.IGNORECASE) for status, words in STATUS_WORDS.items()
+}
 
 
 def status_of(entry: str, default: str = "visible") -> str:

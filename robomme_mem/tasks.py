@@ -57,7 +57,17 @@ def task_from_filename(name: str) -> str:
 
 
 VIDEO_DEMO_TASKS: frozenset[str] = frozenset(
-    {"VideoUnmask", "VideoUnmaskSwap", "VideoRepick", "VideoPlaceButton", "VideoPlaceOrder", "MoveCube", "InsertPeg", "PatternLock", "RouteStick"}
+    {
+        "VideoUnmask",
+        "VideoUnmaskSwap",
+        "VideoRepick",
+        "VideoPlaceButton",
+        "VideoPlaceOrder",
+        "MoveCube",
+        "InsertPeg",
+        "PatternLock",
+        "RouteStick",
+    }
 )
 """Tasks whose episodes open with a video demonstration (every goal of theirs begins "watch the video");
 in every other task no step is a demonstration."""

@@ -18,9 +18,12 @@ import h5py  # noqa: E402
 import pytest  # noqa: E402
 
 from robomme_mem.dataset.sample.embedded import sample_source  # noqa: E402
+
 from .helpers.scripted import write_scripted_episode  # noqa: E402
 
-REAL_DATA = Path(os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real")
+REAL_DATA = Path(
+    os.environ.get("ROBOMME_MEM_REAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "robomme-real"
+)
 """Real RoboMME files: ``$ROBOMME_MEM_REAL_DATA``, or the developers' copy beside the checkout (not in the repo)."""
 
 
@@ -55,7 +58,9 @@ def scripted_file(tmp_path):
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     if not REAL_DATA.is_dir() or not any(REAL_DATA.glob("record_dataset_*.h5")):
-        pytest.skip(f"real RoboMME demonstrations not found at {REAL_DATA} (set $ROBOMME_MEM_REAL_DATA to a folder of record_dataset_<Task>.h5 files)")
+        pytest.skip(
+            f"real RoboMME demonstrations not found at {REAL_DATA} (set $ROBOMME_MEM_REAL_DATA to a folder of record_dataset_<Task>.h5 files)"
+        )
     return REAL_DATA
 
 

@@ -16,14 +16,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LINT = shutil.which("lint-imports", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+LINT = shutil.which(
+    "lint-imports", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+)
 
 pytestmark = pytest.mark.skipif(LINT is None, reason="import-linter is not installed (it is in the [dev] extra)")
 
 
 def lint(cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(cwd)}  # the package under cwd, not the installed one
-    return subprocess.run([LINT, "--no-cache", "--config", str(cwd / "pyproject.toml")], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [LINT, "--no-cache", "--config", str(cwd / "pyproject.toml")],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_every_contract_is_kept():
@@ -34,7 +43,9 @@ def test_every_contract_is_kept():
 
 def test_a_dataset_module_importing_the_closed_loop_breaks_the_contract(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    shutil.copytree(ROOT / "robomme_mem", tmp_path / "robomme_mem", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "robomme_mem", tmp_path / "robomme_mem", symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
     segment = tmp_path / "robomme_mem" / "dataset" / "segment.py"
     segment.write_text(segment.read_text() + "\nfrom ..closed_loop.policy import parse_answer  # noqa: E402,F401\n")
     result = lint(tmp_path)
@@ -60,5 +71,7 @@ def test_every_room_of_the_dataset_wing_sits_in_a_layer():
     (wing,) = [c for c in contracts if c.get("containers") == ["robomme_mem.dataset"]]
     placed = {room.strip() for layer in wing["layers"] for room in layer.replace(":", "|").split("|")}
     dataset = ROOT / "robomme_mem" / "dataset"
-    rooms = {p.stem for p in dataset.glob("*.py") if p.name != "__init__.py"} | {p.parent.name for p in dataset.glob("*/__init__.py")}
+    rooms = {p.stem for p in dataset.glob("*.py") if p.name != "__init__.py"} | {
+        p.parent.name for p in dataset.glob("*/__init__.py")
+    }
     assert rooms - placed == set()

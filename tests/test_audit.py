@@ -5,14 +5,20 @@ import json
 
 import pytest
 
-from robomme_mem.dataset.audit import audit, history_count, mentions, stated_count
 from robomme_mem.cli import main
-from robomme_mem.dataset.labels.store.cache import Answer
+from robomme_mem.dataset.audit import audit, history_count, mentions, stated_count
 from robomme_mem.dataset.labels.engine.requests import LabelParams
 from robomme_mem.dataset.labels.labelling import label_source
+from robomme_mem.dataset.labels.store.cache import Answer
 
 PICK, PLACE = "pick up the red cube", "place it on the target"
-SUBGOALS = [PICK] * 20 + [PLACE] * 20 + [f"{PICK} for the second time"] * 20 + [f"{PLACE} for the second time"] * 20 + ["press the button"] * 20
+SUBGOALS = (
+    [PICK] * 20
+    + [PLACE] * 20
+    + [f"{PICK} for the second time"] * 20
+    + [f"{PLACE} for the second time"] * 20
+    + ["press the button"] * 20
+)
 POINTS = {PICK: "<50, 60>", PLACE: "<120, 130>", "press the button": "<200, 40>"}
 
 
@@ -40,7 +46,9 @@ class HandLabeller:
 @pytest.fixture
 def episode(scripted_file):
     goals = ["pick up the red cube and place it on the target twice, then press the button"]
-    scripted_file("PickXtimes", episode=1, goals=goals, simple=SUBGOALS, grounded=[grounded_of(s) for s in SUBGOALS], seed=1)
+    scripted_file(
+        "PickXtimes", episode=1, goals=goals, simple=SUBGOALS, grounded=[grounded_of(s) for s in SUBGOALS], seed=1
+    )
     return scripted_file("PickXtimes", goals=goals, simple=SUBGOALS, grounded=[grounded_of(s) for s in SUBGOALS])
 
 
@@ -70,20 +78,39 @@ def test_the_counting_helpers_read_what_memories_say():
     assert stated_count("I pressed the button.") == 1
     assert history_count([PICK, PLACE, f"{PICK} for the second time"]) == 2
     # BinFill: an ordinal names another cube, and "it" is the cube just picked: one of each
-    assert history_count(["pick up the first blue cube at <86, 136>", "put it into the bin", "pick up the second blue cube at <86, 88>", "put it into the bin"]) == 1
+    assert (
+        history_count(
+            [
+                "pick up the first blue cube at <86, 136>",
+                "put it into the bin",
+                "pick up the second blue cube at <86, 88>",
+                "put it into the bin",
+            ]
+        )
+        == 1
+    )
     assert mentions("I pressed the button at <200, 40>.", "press the button at <200, 40>")
     assert not mentions("I picked up the red cube.", "place it on the target at <120, 130>")
 
 
 def test_an_honest_label_set_scores_one(episode):
     def answer(request):
-        return honest_action(request) if request.kind == "action" else "Red cube <50, 60>, target <120, 130>, button <200, 40>."
+        return (
+            honest_action(request)
+            if request.kind == "action"
+            else "Red cube <50, 60>, target <120, 130>, button <200, 40>."
+        )
 
     scores = scores_of(episode, answer)
     for style in ("simple", "grounded"):
         assert scores["action"][style]["count"]["rate"] == 1.0 and scores["action"][style]["recent"]["rate"] == 1.0
     assert scores["grounded_coordinates"]["rate"] == 1.0
-    assert scores["spatial"]["target_recall"] == {"rate": 1.0, "low": pytest.approx(0.68, abs=0.01), "high": 1.0, "n": 8}
+    assert scores["spatial"]["target_recall"] == {
+        "rate": 1.0,
+        "low": pytest.approx(0.68, abs=0.01),
+        "high": 1.0,
+        "n": 8,
+    }
 
 
 def test_three_times_after_two_picks_is_a_wrong_count_and_an_invented_point_is_caught(episode):
@@ -96,7 +123,10 @@ def test_three_times_after_two_picks_is_a_wrong_count_and_an_invented_point_is_c
 
     scores = scores_of(episode, answer)
     count = scores["action"]["simple"]["count"]
-    assert (count["rate"], count["n"]) == (0.75, 8)  # 4 boundaries with a history in each of 2 episodes, one says three in each
+    assert (count["rate"], count["n"]) == (
+        0.75,
+        8,
+    )  # 4 boundaries with a history in each of 2 episodes, one says three in each
     assert scores["grounded_coordinates"]["rate"] == 0.75  # <9, 9> is in no subgoal
     assert scores["spatial"]["target_recall"]["rate"] == 0.0 and scores["recall_misses"]
 
@@ -142,13 +172,23 @@ def test_audit_of_a_stored_label_set(sample_dir, tmp_path, capsys):
 def test_a_build_records_the_audit_of_its_labels(sample_dir, tmp_path):
     from robomme_mem.dataset.build import BuildOptions, build
 
-    result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("dual_grounded", "baseline_simple"), tasks=("BinFill", "PickXtimes")), progress=False)
+    result = build(
+        [sample_dir],
+        tmp_path / "out",
+        BuildOptions(configs=("dual_grounded", "baseline_simple"), tasks=("BinFill", "PickXtimes")),
+        progress=False,
+    )
     scores = result.manifest["labels_audit"]
     assert set(scores) == {"BinFill", "PickXtimes", "overall"}
-    assert scores["overall"]["action"]["simple"]["count"]["n"] > 0 and scores["overall"]["spatial"]["target_recall"]["n"] > 0
+    assert (
+        scores["overall"]["action"]["simple"]["count"]["n"] > 0
+        and scores["overall"]["spatial"]["target_recall"]["n"] > 0
+    )
     card = (result.out / "README.md").read_text()
     assert "scored against the demonstrations" in card and "| overall |" in card
-    plain = build([sample_dir], tmp_path / "plain", BuildOptions(configs=("baseline_simple",), tasks=("BinFill",)), progress=False)
+    plain = build(
+        [sample_dir], tmp_path / "plain", BuildOptions(configs=("baseline_simple",), tasks=("BinFill",)), progress=False
+    )
     assert plain.manifest["labels_audit"] is None and "no label audit" in (plain.out / "README.md").read_text()
 
 
@@ -158,9 +198,15 @@ def test_the_overall_fixtures_add_up_over_the_tasks(sample_dir, capsys):
     from robomme_mem.dataset.labels.labelling import label_source
     from robomme_mem.dataset.source import find_source_files
 
-    episodes = label_source(find_source_files([sample_dir]), RulesLabeller(), store=None, name="rules", progress=False).episodes
+    episodes = label_source(
+        find_source_files([sample_dir]), RulesLabeller(), store=None, name="rules", progress=False
+    ).episodes
     scores = audit(episodes)
     per_task = [t for t in scores if t != "overall"]
-    assert len(scores["overall"]["spatial"]["fixtures"]) == sum(len(scores[t]["spatial"]["fixtures"] or []) for t in per_task) > 0
+    assert (
+        len(scores["overall"]["spatial"]["fixtures"])
+        == sum(len(scores[t]["spatial"]["fixtures"] or []) for t in per_task)
+        > 0
+    )
     assert scores["overall"]["spatial"]["fixtures_every_task"] == []
     assert f"| {len(scores['overall']['spatial']['fixtures'])} |" in table(scores).splitlines()[-1]

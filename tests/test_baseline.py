@@ -34,7 +34,13 @@ def image(step):
 
 @pytest.fixture
 def built(scripted_file, tmp_path):
-    simple = ["static"] * 2 + ["pick up the red cube"] * 40 + ["put it into the bin"] * 10 + ["press the button"] * 22 + ["All tasks completed"] * 3
+    simple = (
+        ["static"] * 2
+        + ["pick up the red cube"] * 40
+        + ["put it into the bin"] * 10
+        + ["press the button"] * 22
+        + ["All tasks completed"] * 3
+    )
     grounded = (
         ["static"] * 2
         + ["pick up the red cube at <10, 20>"] * 40
@@ -84,7 +90,12 @@ def test_grounded_rows_match_the_reference_rules(built):
         (2, "This is the initial turn for prediction", "pick up the red cube at <bbox>", [[10, 20]]),
         (22, history + "1. pick up the red cube at <bbox>", "pick up the red cube at <bbox>", [[10, 20], [10, 20]]),
         (52, history + "1. pick up the red cube at <bbox>", "press the button at <bbox>", [[10, 20], [50, 60]]),
-        (76, history + "1. pick up the red cube at <bbox>; 2. press the button at <bbox>", "press the button at <bbox>", [[10, 20], [50, 60], [50, 60]]),
+        (
+            76,
+            history + "1. pick up the red cube at <bbox>; 2. press the button at <bbox>",
+            "press the button at <bbox>",
+            [[10, 20], [50, 60], [50, 60]],
+        ),
     ]
     got = rows(built, "baseline_grounded")
     assert len(got) == len(expected)

@@ -5,12 +5,14 @@ import sqlite3
 
 from robomme_mem.dataset.labels.store.cache import Answer, LabelCache, request_key
 
-MESSAGES = [{"role": "system", "content": "rules"}, {"role": "user", "content": "Task goal: \"g\""}]
+MESSAGES = [{"role": "system", "content": "rules"}, {"role": "user", "content": 'Task goal: "g"'}]
 
 
 def test_key_is_a_pure_function_of_the_request():
     a = request_key("gpt-x", {"temperature": 1.0, "max_tokens": 600}, MESSAGES, [b"png-bytes"])
-    b = request_key("gpt-x", {"max_tokens": 600, "temperature": 1.0}, [dict(reversed(m.items())) for m in MESSAGES], [b"png-bytes"])
+    b = request_key(
+        "gpt-x", {"max_tokens": 600, "temperature": 1.0}, [dict(reversed(m.items())) for m in MESSAGES], [b"png-bytes"]
+    )
     assert a == b and len(a) == 64
     assert request_key("gpt-y", {"temperature": 1.0, "max_tokens": 600}, MESSAGES, [b"png-bytes"]) != a
     assert request_key("gpt-x", {"temperature": 0.0, "max_tokens": 600}, MESSAGES, [b"png-bytes"]) != a
@@ -19,7 +21,17 @@ def test_key_is_a_pure_function_of_the_request():
 
 def test_store_and_read_back(tmp_path):
     with LabelCache(tmp_path / "labels.sqlite") as cache:
-        cache.put("k1", Answer("ok", text="I pressed the button.", prompt_tokens=120, completion_tokens=9, template_id="label.action.user", template_version="1"))
+        cache.put(
+            "k1",
+            Answer(
+                "ok",
+                text="I pressed the button.",
+                prompt_tokens=120,
+                completion_tokens=9,
+                template_id="label.action.user",
+                template_version="1",
+            ),
+        )
         got = cache.get("k1")
         assert got.ok and got.text == "I pressed the button." and got.prompt_tokens == 120
         assert "k1" in cache and cache.get("nope") is None and len(cache) == 1

@@ -38,8 +38,42 @@ def test_readme_main_command_builds_the_embedded_sample(tmp_path, sample_cache):
 
 def test_build_is_byte_identical_whatever_the_worker_count(tmp_path, sample_dir):
     a, b = tmp_path / "a", tmp_path / "b"
-    assert main(["build", "--source", str(sample_dir), "--out", str(a), "-q", "--workers", "1", "--tasks", "BinFill", "VideoUnmask"]) == 0
-    assert main(["build", "--source", str(sample_dir), "--out", str(b), "-q", "--workers", "2", "--tasks", "BinFill", "VideoUnmask"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--source",
+                str(sample_dir),
+                "--out",
+                str(a),
+                "-q",
+                "--workers",
+                "1",
+                "--tasks",
+                "BinFill",
+                "VideoUnmask",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "build",
+                "--source",
+                str(sample_dir),
+                "--out",
+                str(b),
+                "-q",
+                "--workers",
+                "2",
+                "--tasks",
+                "BinFill",
+                "VideoUnmask",
+            ]
+        )
+        == 0
+    )
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for rel in files:
@@ -51,7 +85,22 @@ def test_build_is_byte_identical_whatever_the_worker_count(tmp_path, sample_dir)
 
 def test_build_options_select_tasks_configs_and_episodes(tmp_path, sample_dir):
     out = tmp_path / "out"
-    code = main(["build", "--source", str(sample_dir), "--out", str(out), "-q", "--tasks", "StopCube", "--configs", "baseline_simple", "--max-episodes", "1"])
+    code = main(
+        [
+            "build",
+            "--source",
+            str(sample_dir),
+            "--out",
+            str(out),
+            "-q",
+            "--tasks",
+            "StopCube",
+            "--configs",
+            "baseline_simple",
+            "--max-episodes",
+            "1",
+        ]
+    )
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert [s["task"] for s in manifest["sources"]] == ["StopCube"]
@@ -91,13 +140,24 @@ def test_the_closing_hint_loads_the_build_from_anywhere(tmp_path, sample_dir, mo
     (tmp_path / "work").mkdir()
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "work")
-    proc = subprocess.run([*command(), "build", "--source", str(sample_dir), "--tasks", "BinFill", "--configs", "simple", "-q"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(
+        [*command(), "build", "--source", str(sample_dir), "--tasks", "BinFill", "--configs", "simple", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     hint = proc.stdout.strip().splitlines()[-1].removeprefix("load it with: ")
     code = f"{hint}\nprint(ds['train'].num_rows)"
-    other = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=300,
-                           env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path / "elsewhere",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")},
+    )
     assert other.returncode == 0, other.stderr
     manifest = json.loads((tmp_path / "work" / "robomme-mem" / "manifest.json").read_text())
     assert int(other.stdout.strip()) == manifest["configs"]["simple"]["train"]
@@ -125,8 +185,16 @@ def test_an_option_several_commands_take_is_one_option_in_each():
 
     commands = _parser()._subparsers._group_actions[0].choices
     takers = ("build", "audit", "label", "export")
-    shared = {"--source": (*takers, "inspect"), "--tasks": (*takers, "truth"), "--max-episodes": (*takers, "truth"), "--spec": (*takers, "inspect", "truth"),
-              "--store": (*takers, "labels"), "--quiet": (*takers, "inspect", "truth", "record"), "--workers": ("truth", "record"), "--ray": ("truth", "record")}
+    shared = {
+        "--source": (*takers, "inspect"),
+        "--tasks": (*takers, "truth"),
+        "--max-episodes": (*takers, "truth"),
+        "--spec": (*takers, "inspect", "truth"),
+        "--store": (*takers, "labels"),
+        "--quiet": (*takers, "inspect", "truth", "record"),
+        "--workers": ("truth", "record"),
+        "--ray": ("truth", "record"),
+    }
     for flag, verbs in shared.items():
         actions = [commands[verb]._option_string_actions[flag] for verb in verbs]
         assert len({(a.dest, a.type, a.metavar, a.default, a.nargs) for a in actions}) == 1, flag
@@ -134,7 +202,9 @@ def test_an_option_several_commands_take_is_one_option_in_each():
             assert len({id(a) for a in actions}) == 1, flag
 
 
-def test_the_embedded_sample_has_a_validation_split_and_the_card_offers_it_only_when_it_exists(tmp_path, sample_cache, monkeypatch):
+def test_the_embedded_sample_has_a_validation_split_and_the_card_offers_it_only_when_it_exists(
+    tmp_path, sample_cache, monkeypatch
+):
     monkeypatch.setenv("ROBOMME_MEM_CACHE", str(sample_cache))
     monkeypatch.chdir(tmp_path)
     assert main(["build", "--configs", "dual_grounded", "traces", "-q"]) == 0
@@ -143,14 +213,23 @@ def test_the_embedded_sample_has_a_validation_split_and_the_card_offers_it_only_
     assert (tmp_path / "robomme-mem" / "swift/dual_grounded/validation.jsonl").is_file()
     assert "--val_dataset swift/dual_grounded/validation.jsonl" in (tmp_path / "robomme-mem" / "README.md").read_text()
 
-    assert main(["build", "--configs", "dual_grounded", "--max-episodes", "1", "--out", "first", "-q"]) == 0  # episode 2 is not built
+    assert (
+        main(["build", "--configs", "dual_grounded", "--max-episodes", "1", "--out", "first", "-q"]) == 0
+    )  # episode 2 is not built
     assert not (tmp_path / "first" / "swift/dual_grounded/validation.jsonl").exists()
     assert "--val_dataset" not in (tmp_path / "first" / "README.md").read_text()
 
 
 def test_the_first_build_counts_the_samples_generation(tmp_path):
     env = {**os.environ, "ROBOMME_MEM_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([*command(), "build", "-q", "--configs", "simple"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [*command(), "build", "-q", "--configs", "simple"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     generated = float(proc.stderr.split("generated the embedded sample in ")[1].split(" s")[0])
     first = proc.stdout.splitlines()[0]
@@ -158,11 +237,14 @@ def test_the_first_build_counts_the_samples_generation(tmp_path):
     assert f"({generated:.1f} s of it generating the sample)" in first and total >= generated
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["build", "--workers", "0"], "argument --workers: must be at least 1, got 0"),
-    (["build", "--max-episodes", "-1"], "argument --max-episodes: must be at least 1, got -1"),
-    (["label", "--max-episodes", "0"], "argument --max-episodes: must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["build", "--workers", "0"], "argument --workers: must be at least 1, got 0"),
+        (["build", "--max-episodes", "-1"], "argument --max-episodes: must be at least 1, got -1"),
+        (["label", "--max-episodes", "0"], "argument --max-episodes: must be at least 1, got 0"),
+    ],
+)
 def test_counts_below_one_are_usage_errors(argv, says, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -173,4 +255,7 @@ def test_a_folder_whose_files_lie_one_level_down_says_where(sample_dir, tmp_path
     (tmp_path / "data" / "part1").mkdir(parents=True)
     shutil.copy(sample_dir / "record_dataset_BinFill.h5", tmp_path / "data" / "part1")
     assert main(["inspect", "-q", str(tmp_path / "data")]) == 1
-    assert "folder has no record_dataset_<Task>.h5 files and no meta/info.json (a LeRobot dataset); found some one level down, in part1/: pass those folders" in capsys.readouterr().err
+    assert (
+        "folder has no record_dataset_<Task>.h5 files and no meta/info.json (a LeRobot dataset); found some one level down, in part1/: pass those folders"
+        in capsys.readouterr().err
+    )

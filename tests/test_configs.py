@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.configs import (
     ALL_CONFIGS,
     BASELINE_CONFIGS,
@@ -18,13 +17,14 @@ from robomme_mem.configs import (
     MEMORY_CONFIGS,
     TRACES,
 )
-from robomme_mem.dataset.labels.store.cache import LabelCache
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
-from robomme_mem.dataset.labels.store.transfer import export_set, import_set
 from robomme_mem.dataset.labels.labelling import label_source
-from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
+from robomme_mem.dataset.labels.store.cache import LabelCache
+from robomme_mem.dataset.labels.store.transfer import export_set, import_set
 from robomme_mem.dataset.source import find_source_files
 from robomme_mem.dataset.spec import load_spec, spec_path
+from robomme_mem.prompts import INITIAL_MEMORY, INITIAL_SPATIAL
 
 MEMORY_LINE = re.compile(r"<mem>(.*)</mem>")
 SPATIAL_LINE = re.compile(r"<spatial_mem>(.*)</spatial_mem>")
@@ -65,7 +65,10 @@ def test_every_config_loads_with_the_manifests_counts_and_images_decode(built, l
         assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
     # load_dataset("robomme-mem", config) from the parent folder, as the build prints
     monkeypatch.chdir(built.out.parent)
-    assert load_dataset("robomme-mem", "dual_grounded", cache_dir=str(built.out.parent / "cache"))["train"].num_rows == manifest["configs"]["dual_grounded"]["train"]
+    assert (
+        load_dataset("robomme-mem", "dual_grounded", cache_dir=str(built.out.parent / "cache"))["train"].num_rows
+        == manifest["configs"]["dual_grounded"]["train"]
+    )
 
 
 def test_action_memory_changes_only_at_boundaries_and_is_carried_forward(loaded):
@@ -108,8 +111,13 @@ def test_memory_only_prompts_stay_flat_while_history_prompts_grow(scripted_file,
     configs = (*MEMORY_CONFIGS, *HISTORY_CONFIGS)
     result = build([source], tmp_path / "long", BuildOptions(configs=configs), progress=False)
     for variant in MEMORY_CONFIGS:
-        flat, growing = ([len(json.loads(line)["messages"][1]["content"]) for line in (result.out / "swift" / c / "train.jsonl").read_text().splitlines()]
-                         for c in (variant, f"{variant}_history"))
+        flat, growing = (
+            [
+                len(json.loads(line)["messages"][1]["content"])
+                for line in (result.out / "swift" / c / "train.jsonl").read_text().splitlines()
+            ]
+            for c in (variant, f"{variant}_history")
+        )
         assert len(flat) == len(growing) >= 40
         assert all(b >= a for a, b in zip(growing, growing[1:]))  # the history line never shrinks
         assert growing[-1] - growing[1] > 1000  # and grows with every subgoal (~30 characters each)
@@ -156,13 +164,22 @@ def test_a_rebuild_is_byte_identical_and_a_changed_spec_or_label_set_shows(built
     assert files == sorted(p.relative_to(again.out) for p in again.out.rglob("*") if p.is_file())
     for path in files:
         if path == Path("README.md"):  # the card names its folder, the one thing that differs
-            assert (built.out / path).read_text().replace(str(built.out), "OUT") == (again.out / path).read_text().replace(str(again.out), "OUT")
+            assert (built.out / path).read_text().replace(str(built.out), "OUT") == (
+                again.out / path
+            ).read_text().replace(str(again.out), "OUT")
             continue
         assert (built.out / path).read_bytes() == (again.out / path).read_bytes(), path
 
-    text = spec_path().read_text().replace("seed = 0\nvalidation_fraction = 0.05", "seed = 1\nvalidation_fraction = 0.5")
+    text = (
+        spec_path().read_text().replace("seed = 0\nvalidation_fraction = 0.05", "seed = 1\nvalidation_fraction = 0.5")
+    )
     (tmp_path / "other.toml").write_text(text)
-    other = build([sample_dir], tmp_path / "other", BuildOptions(spec=load_spec(tmp_path / "other.toml"), configs=("simple", TRACES)), progress=False)
+    other = build(
+        [sample_dir],
+        tmp_path / "other",
+        BuildOptions(spec=load_spec(tmp_path / "other.toml"), configs=("simple", TRACES)),
+        progress=False,
+    )
     assert other.manifest["spec"]["sha256"] != built.manifest["spec"]["sha256"]
     assert other.manifest["configs"]["simple"]["validation"] > 0
     held = {(e["task"], e["episode"]) for e in other.manifest["episodes"] if e["split"] == "validation"}
@@ -184,13 +201,17 @@ def test_a_rebuilt_folder_loads_its_new_rows_not_the_cached_ones(sample_dir, tmp
 def test_a_split_file_overrides_the_seeded_split(sample_dir, tmp_path):
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"validation": {"BinFill": [1], "StopCube": [0]}}))
-    result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("grounded",), split_file=str(split)), progress=False)
+    result = build(
+        [sample_dir], tmp_path / "out", BuildOptions(configs=("grounded",), split_file=str(split)), progress=False
+    )
     held = {(e["task"], e["episode"]) for e in result.manifest["episodes"] if e["split"] == "validation"}
     assert held == {("BinFill", 1), ("StopCube", 0)}
     assert result.manifest["options"]["split_file"]["file"] == "split.json"
     split.write_text(json.dumps({"validation": {"BinFill": [9]}}))
     with pytest.raises(ValueError, match="held-out episodes not in the source: BinFill 9"):
-        build([sample_dir], tmp_path / "bad", BuildOptions(configs=("grounded",), split_file=str(split)), progress=False)
+        build(
+            [sample_dir], tmp_path / "bad", BuildOptions(configs=("grounded",), split_file=str(split)), progress=False
+        )
     assert not (tmp_path / "bad").exists()
 
 
@@ -199,7 +220,11 @@ def test_bad_specs_are_refused_with_the_file_and_field(tmp_path):
     for old, new, message in (
         ('"traces",\n]', '"traces", "nope",\n]', "configs.build: unknown configs"),
         ("fixed_cut = { PatternLock = 32 }", "fixed_cut = { PatternLock = 16 }", "segments.fixed_cut"),
-        ('version = "1"                 # robomme_mem', 'version = "2"                 # robomme_mem', "prompts.version"),
+        (
+            'version = "1"                 # robomme_mem',
+            'version = "2"                 # robomme_mem',
+            "prompts.version",
+        ),
     ):
         path = tmp_path / "bad.toml"
         path.write_text(base.replace(old, new))
@@ -210,13 +235,20 @@ def test_bad_specs_are_refused_with_the_file_and_field(tmp_path):
 def test_the_spec_drives_the_strides(sample_dir, tmp_path):
     text = spec_path().read_text().replace("stride = 16 ", "stride = 8  ")
     (tmp_path / "s8.toml").write_text(text)
-    fine = build([sample_dir], tmp_path / "s8", BuildOptions(spec=load_spec(tmp_path / "s8.toml"), configs=("simple",)), progress=False)
+    fine = build(
+        [sample_dir],
+        tmp_path / "s8",
+        BuildOptions(spec=load_spec(tmp_path / "s8.toml"), configs=("simple",)),
+        progress=False,
+    )
     assert fine.manifest["totals"]["call_frames"] > 1.5 * 273
     assert Path(fine.manifest["spec"]["file"]).name == "s8.toml"
 
 
 def test_shards_rotate_under_the_size_limit_and_load_as_one_split(sample_dir, tmp_path):
-    result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("grounded",), max_shard_bytes=50_000), progress=False)
+    result = build(
+        [sample_dir], tmp_path / "out", BuildOptions(configs=("grounded",), max_shard_bytes=50_000), progress=False
+    )
     shards = result.manifest["data_files"]["grounded"]["train"]
     assert len(shards) >= 3 and all(p.endswith(f"-of-{len(shards):05d}.parquet") for p in shards)
     assert [p.split("/")[-1][:11] for p in shards] == [f"train-{i:05d}" for i in range(len(shards))]
@@ -229,7 +261,12 @@ def test_another_label_set_is_a_new_build_and_nothing_else(sample_dir, tmp_path,
     files = find_source_files([sample_dir])
     store = LabelCache(tmp_path / "labels.sqlite")
     label_source(files, RulesLabeller(), store=store, name="rules-copy", progress=False)
-    same = build([sample_dir], tmp_path / "same", BuildOptions(configs=("grounded",), labels="rules-copy", label_store=str(store.path)), progress=False)
+    same = build(
+        [sample_dir],
+        tmp_path / "same",
+        BuildOptions(configs=("grounded",), labels="rules-copy", label_store=str(store.path)),
+        progress=False,
+    )
     assert same.manifest["labels"]["id"] == built.manifest["labels"]["id"]  # same answers, same id
 
     # another labeller's answers arrive as a label set file: here, the same set with one memory rewritten
@@ -242,10 +279,18 @@ def test_another_label_set_is_a_new_build_and_nothing_else(sample_dir, tmp_path,
     (tmp_path / "other.jsonl").write_text("".join(json.dumps(x) + "\n" for x in (header, *rows)))
     other = LabelCache(tmp_path / "other.sqlite")
     import_set(other, tmp_path / "other.jsonl", name="other")
-    relabelled = build([sample_dir], tmp_path / "other", BuildOptions(configs=("grounded",), labels="other", label_store=str(other.path)), progress=False)
+    relabelled = build(
+        [sample_dir],
+        tmp_path / "other",
+        BuildOptions(configs=("grounded",), labels="other", label_store=str(other.path)),
+        progress=False,
+    )
     assert "I relabelled this memory." in (relabelled.out / "swift/grounded/train.jsonl").read_text()
     assert relabelled.manifest["labels"]["id"] != same.manifest["labels"]["id"]
-    assert relabelled.manifest["spec"] == same.manifest["spec"] and relabelled.manifest["sources"] == same.manifest["sources"]
+    assert (
+        relabelled.manifest["spec"] == same.manifest["spec"]
+        and relabelled.manifest["sources"] == same.manifest["sources"]
+    )
 
 
 def test_the_card_and_manifest_of_the_sample_say_it_is_synthetic(built):
@@ -260,7 +305,10 @@ def test_the_cards_example_and_coordinates_come_from_the_build(built):
     card = (built.out / "README.md").read_text()
     example = built.manifest["example"]
     assert example["config"] == "dual_grounded" and f"```\n{example['answer']}\n```" in card
-    rows = [json.loads(x)["messages"][-1]["content"] for x in (built.out / "swift/dual_grounded/train.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x)["messages"][-1]["content"]
+        for x in (built.out / "swift/dual_grounded/train.jsonl").read_text().splitlines()
+    ]
     assert example["answer"] in rows and "<spatial_mem>Visible: " in example["answer"]
     assert built.manifest["frames"]["sizes"] == [[256, 256]]
     assert "Coordinates `<y, x>` are pixels on the 256x256 front-camera image" in card
@@ -277,6 +325,12 @@ def test_a_video_tasks_first_call_sees_the_video_and_later_calls_do_not(built, l
         assert len(first["videos"]) == 1 and (built.out / first["videos"][0]).is_file()
         user = first["messages"][1]["content"]
         assert user.startswith(VIDEO_PLACEHOLDER)
-        assert user == policy_user_prompt(config, user.split("The task goal is: ")[1].split("\n")[0], first["memory_in"], first["spatial_in"], video=True)
+        assert user == policy_user_prompt(
+            config,
+            user.split("The task goal is: ")[1].split("\n")[0],
+            first["memory_in"],
+            first["spatial_in"],
+            video=True,
+        )
         assert all(r["videos"] == [] and VIDEO_PLACEHOLDER not in r["messages"][1]["content"] for r in later)
     assert all(r["videos"] == [] for r in loaded["simple"]["train"] if r["task"] == "BinFill")

@@ -19,8 +19,27 @@ def source(sample_dir) -> str:
 
 
 def label(source, base_url, store, *extra) -> list[str]:
-    return ["label", "--source", source, "--labeler", "openai", "--model", "m", "--base-url", base_url,
-            "--api-key-env", "FAKE_KEY", "--store", str(store), "--name", "s", "-q", "--timeout", "5", *extra]
+    return [
+        "label",
+        "--source",
+        source,
+        "--labeler",
+        "openai",
+        "--model",
+        "m",
+        "--base-url",
+        base_url,
+        "--api-key-env",
+        "FAKE_KEY",
+        "--store",
+        str(store),
+        "--name",
+        "s",
+        "-q",
+        "--timeout",
+        "5",
+        *extra,
+    ]
 
 
 def free_port() -> int:
@@ -53,7 +72,9 @@ def test_a_refused_key_stops_the_run_after_one_request_and_is_never_shown(source
         assert len(store) == 0 and store.set_names() == []
 
 
-def test_a_server_that_dies_midway_keeps_the_answers_and_the_rerun_sends_only_the_rest(source, tmp_path, capsys, monkeypatch):
+def test_a_server_that_dies_midway_keeps_the_answers_and_the_rerun_sends_only_the_rest(
+    source, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("FAKE_KEY", SECRET)
     store = tmp_path / "s.sqlite"
     with FakeOpenAI() as server:
@@ -77,7 +98,9 @@ def test_a_server_that_dies_midway_keeps_the_answers_and_the_rerun_sends_only_th
             assert len(rest) == len(cache) - 10 and cache.set_names() == ["s"]
 
 
-def test_a_request_the_server_refuses_is_that_requests_failure_and_the_key_it_quotes_is_scrubbed(source, tmp_path, capsys, monkeypatch):
+def test_a_request_the_server_refuses_is_that_requests_failure_and_the_key_it_quotes_is_scrubbed(
+    source, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("FAKE_KEY", SECRET)
     store = tmp_path / "s.sqlite"
     with FakeOpenAI() as server:
@@ -96,8 +119,29 @@ def test_a_build_of_nothing_fails_and_says_why(source, tmp_path, capsys, monkeyp
         server.fault_for = lambda request: "overlong"  # every answer breaks the word limit
         assert main(label(source, server.base_url, store, "--max-episodes", "1", "--max-reasks", "0")) == 1
     out = tmp_path / "out"
-    code = main(["build", "--source", source, "--labels", "s", "--store", str(store), "--allow-failed", "--max-episodes", "1",
-                 "--configs", "dual_grounded", "baseline_simple", "--out", str(out), "-q"])
+    code = main(
+        [
+            "build",
+            "--source",
+            source,
+            "--labels",
+            "s",
+            "--store",
+            str(store),
+            "--allow-failed",
+            "--max-episodes",
+            "1",
+            "--configs",
+            "dual_grounded",
+            "baseline_simple",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
-    assert "nothing to write for dual_grounded: every episode was left out for failed labels (1: StopCube episode 0)" in err
+    assert (
+        "nothing to write for dual_grounded: every episode was left out for failed labels (1: StopCube episode 0)"
+        in err
+    )

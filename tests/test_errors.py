@@ -43,11 +43,17 @@ CASES = {
         ["episode_0", "timestep_0", "obs/front_rgb", "missing"],
     ),
     "image of wrong dtype": (
-        lambda ep: (ep.__delitem__("timestep_0/obs/front_rgb"), ep.create_dataset("timestep_0/obs/front_rgb", data=np.zeros((256, 256, 3), np.float32))),
+        lambda ep: (
+            ep.__delitem__("timestep_0/obs/front_rgb"),
+            ep.create_dataset("timestep_0/obs/front_rgb", data=np.zeros((256, 256, 3), np.float32)),
+        ),
         ["timestep_0", "obs/front_rgb", "uint8 HxWx3", "float32"],
     ),
     "image of wrong shape": (
-        lambda ep: (ep.__delitem__("timestep_20/obs/front_rgb"), ep.create_dataset("timestep_20/obs/front_rgb", data=np.zeros((256, 256), np.uint8))),
+        lambda ep: (
+            ep.__delitem__("timestep_20/obs/front_rgb"),
+            ep.create_dataset("timestep_20/obs/front_rgb", data=np.zeros((256, 256), np.uint8)),
+        ),
         ["timestep_20", "obs/front_rgb", "(256, 256)"],
     ),
     "empty episode": (
@@ -63,11 +69,19 @@ CASES = {
         ["episode_0", "must start at timestep_0"],
     ),
     "undecodable subgoal": (
-        lambda ep: (ep.__delitem__("timestep_5/info/simple_subgoal"), ep.create_dataset("timestep_5/info/simple_subgoal", data=b"pick \xff\xfe cube", dtype=h5py.string_dtype("ascii"))),
+        lambda ep: (
+            ep.__delitem__("timestep_5/info/simple_subgoal"),
+            ep.create_dataset(
+                "timestep_5/info/simple_subgoal", data=b"pick \xff\xfe cube", dtype=h5py.string_dtype("ascii")
+            ),
+        ),
         ["episode_0", "timestep_5", "info/simple_subgoal", "not valid UTF-8"],
     ),
     "flag of wrong type": (
-        lambda ep: (ep.__delitem__("timestep_0/info/is_video_demo"), ep.create_dataset("timestep_0/info/is_video_demo", data=np.zeros(3, np.float32))),
+        lambda ep: (
+            ep.__delitem__("timestep_0/info/is_video_demo"),
+            ep.create_dataset("timestep_0/info/is_video_demo", data=np.zeros(3, np.float32)),
+        ),
         ["timestep_0", "info/is_video_demo", "boolean"],
     ),
 }
@@ -155,6 +169,15 @@ def test_errors_survive_worker_processes(good, tmp_path, capsys):
 
 
 def test_inspect_checks_every_frame_not_only_call_frames(good, capsys):
-    mutate(good, lambda ep: (ep.__delitem__("timestep_7/obs/front_rgb"), ep.create_dataset("timestep_7/obs/front_rgb", data=np.zeros((4, 4, 3), np.int64))))
+    mutate(
+        good,
+        lambda ep: (
+            ep.__delitem__("timestep_7/obs/front_rgb"),
+            ep.create_dataset("timestep_7/obs/front_rgb", data=np.zeros((4, 4, 3), np.int64)),
+        ),
+    )
     assert main(["inspect", str(good)]) == 1
-    assert "episode_0 timestep_7 obs/front_rgb: expected a uint8 HxWx3 image, got int64 (4, 4, 3)" in capsys.readouterr().err
+    assert (
+        "episode_0 timestep_7 obs/front_rgb: expected a uint8 HxWx3 image, got int64 (4, 4, 3)"
+        in capsys.readouterr().err
+    )

@@ -13,7 +13,14 @@ from robomme_mem.dataset.staging import current_umask
 
 
 def run_cli(*args, env, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "robomme_mem", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "robomme_mem", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(sample_cache):
@@ -42,8 +49,27 @@ def test_ctrl_c_during_a_build_is_said_once_and_workers_print_nothing(sample_cac
 
 def test_an_export_is_a_folder_others_can_read_and_the_encoder_stays_quiet(sample_dir, tmp_path):
     out = tmp_path / "lerobot"
-    done = subprocess.run([sys.executable, "-m", "robomme_mem", "export", "lerobot", "--source", str(sample_dir / "record_dataset_BinFill.h5"),
-                           "--max-episodes", "1", "--labels", "none", "--out", str(out), "-q"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "robomme_mem",
+            "export",
+            "lerobot",
+            "--source",
+            str(sample_dir / "record_dataset_BinFill.h5"),
+            "--max-episodes",
+            "1",
+            "--labels",
+            "none",
+            "--out",
+            str(out),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert out.stat().st_mode & 0o777 == 0o777 & ~current_umask()
     assert "Svt[" not in done.stderr, done.stderr
@@ -62,16 +88,48 @@ def test_the_help_names_every_command(capsys):
     out = capsys.readouterr().out
     description = " ".join(out.split("\n\n")[1].split())
     for verb in ("build", "label", "labels", "truth", "record", "export", "push", "audit", "inspect"):
-        assert f"    {verb} " in out and f" {verb}," in description.replace(".", ",") , verb
+        assert f"    {verb} " in out and f" {verb}," in description.replace(".", ","), verb
 
 
 def test_a_push_with_the_hub_out_of_reach_is_one_line(sample_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("ROBOMME_MEM_CACHE", str(sample_cache))
-    assert main(["build", "--tasks", "BinFill", "--max-episodes", "1", "--configs", "simple", "--out", str(tmp_path / "b"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--tasks",
+                "BinFill",
+                "--max-episodes",
+                "1",
+                "--configs",
+                "simple",
+                "--out",
+                str(tmp_path / "b"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": "hf_test", "HF_HUB_OFFLINE": "0"}
-    done = subprocess.run([sys.executable, "-m", "robomme_mem", "push", str(tmp_path / "b"), "--repo-id", "someone/robomme-mem", "--allow-synthetic"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "robomme_mem",
+            "push",
+            str(tmp_path / "b"),
+            "--repo-id",
+            "someone/robomme-mem",
+            "--allow-synthetic",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
-    assert line.startswith(f"robomme-mem: error: cannot push {tmp_path / 'b'} to datasets/someone/robomme-mem: the Hub (http://127.0.0.1:9) cannot be reached (")
+    assert line.startswith(
+        f"robomme-mem: error: cannot push {tmp_path / 'b'} to datasets/someone/robomme-mem: the Hub (http://127.0.0.1:9) cannot be reached ("
+    )
     assert line.endswith("; the build folder is as it was")

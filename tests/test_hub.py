@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.dataset.publish import STALE_PATTERNS, plan_push, push
 
 from .helpers.fake_hub import FakeHub, use_fake_hub
@@ -42,7 +42,12 @@ class RecordingHfApi:
 
 @pytest.fixture(scope="module")
 def built(sample_dir, tmp_path_factory):
-    return build([sample_dir], tmp_path_factory.mktemp("hub") / "robomme-mem", BuildOptions(configs=("grounded", "dual_grounded", "traces")), progress=False)
+    return build(
+        [sample_dir],
+        tmp_path_factory.mktemp("hub") / "robomme-mem",
+        BuildOptions(configs=("grounded", "dual_grounded", "traces")),
+        progress=False,
+    )
 
 
 def test_push_creates_the_repo_uploads_the_folder_and_tags_the_commit(built):
@@ -50,12 +55,20 @@ def test_push_creates_the_repo_uploads_the_folder_and_tags_the_commit(built):
     plan = plan_push(built.out, "someone/robomme-mem", tag="v1.0.0", allow_synthetic=True)
     commit = push(plan, private=True, api=api)
     (create, args, kwargs), (upload, _, up), (tag, targs, tkw) = api.calls
-    assert (create, args, kwargs) == ("create_repo", ("someone/robomme-mem",), {"repo_type": "dataset", "private": True, "exist_ok": True})
+    assert (create, args, kwargs) == (
+        "create_repo",
+        ("someone/robomme-mem",),
+        {"repo_type": "dataset", "private": True, "exist_ok": True},
+    )
     assert upload == "upload_folder" and up["repo_type"] == "dataset"
     assert not Path(up["folder_path"]).exists()  # a staging folder beside the build, removed after the upload
     assert up["delete_patterns"] == STALE_PATTERNS  # shards of an older build go
     assert "2.1.0" in up["commit_message"] and built.manifest["labels"]["id"][:12] in up["commit_message"]
-    assert (tag, targs) == ("create_tag", ("someone/robomme-mem",)) and tkw["tag"] == "v1.0.0" and tkw["revision"] == commit
+    assert (
+        (tag, targs) == ("create_tag", ("someone/robomme-mem",))
+        and tkw["tag"] == "v1.0.0"
+        and tkw["revision"] == commit
+    )
     paths = {p for p, _ in plan.files}
     assert {"README.md", "manifest.json"} <= paths and any(p.startswith("data/grounded/train-") for p in paths)
 
@@ -66,7 +79,21 @@ def test_push_refuses_a_folder_that_is_not_a_build(tmp_path):
 
 
 def test_dry_run_lists_the_files(built, capsys):
-    assert main(["push", str(built.out), "--repo-id", "someone/robomme-mem", "--tag", "v1.0.0", "--dry-run", "--allow-synthetic"]) == 0
+    assert (
+        main(
+            [
+                "push",
+                str(built.out),
+                "--repo-id",
+                "someone/robomme-mem",
+                "--tag",
+                "v1.0.0",
+                "--dry-run",
+                "--allow-synthetic",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "manifest.json" in out and "would upload" in out and "tag it v1.0.0" in out
 
@@ -129,4 +156,7 @@ def test_the_card_names_the_folder_before_a_push_and_the_repo_in_it(built):
     pushed = plan_push(built.out, "someone/robomme-mem", allow_synthetic=True).card
     assert 'load_dataset("someone/robomme-mem", "dual_grounded")' in pushed and str(built.out) not in pushed
     assert "\\url{https://huggingface.co/datasets/someone/robomme-mem}" in pushed
-    assert pushed.replace("someone/robomme-mem", "X") .split("## Load")[0] == local.replace(str(built.out), "X").split("## Load")[0]
+    assert (
+        pushed.replace("someone/robomme-mem", "X").split("## Load")[0]
+        == local.replace(str(built.out), "X").split("## Load")[0]
+    )

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.dataset.labels.store.cache import Answer, LabelCache
-from robomme_mem.dataset.labels.store.transfer import export_set, import_set
 from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
 from robomme_mem.dataset.labels.labelling import label_source
+from robomme_mem.dataset.labels.store.cache import Answer, LabelCache
+from robomme_mem.dataset.labels.store.transfer import export_set, import_set
 from robomme_mem.dataset.source import find_source_files
 
 

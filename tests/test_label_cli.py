@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from robomme_mem.cli import main
+from robomme_mem.dataset.labels.engine.session import Stats
 from robomme_mem.dataset.labels.labellers.accounting import estimate_cost, report
 from robomme_mem.dataset.labels.store.cache import LabelCache
 from robomme_mem.dataset.labels.store.transfer import COLUMNS
-from robomme_mem.dataset.labels.engine.session import Stats
 from robomme_mem.servers.openai_server import FakeOpenAI, default_answer
 
 
@@ -32,7 +32,23 @@ def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, t
     assert main(["labels", "--store", store, "list"]) == 0
     assert capsys.readouterr().out.startswith("rules-v4: rules rules-v4")
     assert main(["build", "--source", str(sample_dir), "--out", str(tmp_path / "a"), "-q"]) == 0
-    assert main(["build", "--source", str(sample_dir), "--labels", "rules-v4", "--store", store, "--out", str(tmp_path / "b"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--source",
+                str(sample_dir),
+                "--labels",
+                "rules-v4",
+                "--store",
+                store,
+                "--out",
+                str(tmp_path / "b"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     for config in ("simple", "grounded", "dual_simple", "dual_grounded"):
         a = (tmp_path / "a" / "swift" / config / "train.jsonl").read_bytes()
         assert a and a == (tmp_path / "b" / "swift" / config / "train.jsonl").read_bytes()
@@ -41,15 +57,49 @@ def test_rules_label_set_builds_the_same_rows_as_the_default_build(sample_dir, t
 def test_truth_sample_is_the_sample_truth_in_label_as_in_build_and_audit(sample_cache, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ROBOMME_MEM_CACHE", str(sample_cache))
     store = str(tmp_path / "labels.sqlite")
-    assert main(["label", "--labeler", "truth", "--truth", "sample", "--tasks", "BinFill", "--max-episodes", "1", "--store", store, "--name", "t", "-q"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "--labeler",
+                "truth",
+                "--truth",
+                "sample",
+                "--tasks",
+                "BinFill",
+                "--max-episodes",
+                "1",
+                "--store",
+                store,
+                "--name",
+                "t",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "label set 't'" in capsys.readouterr().out
-    assert main(["label", "--labeler", "truth", "--truth", "sample", "--source", str(tmp_path), "--store", store, "-q"]) == 1
+    assert (
+        main(["label", "--labeler", "truth", "--truth", "sample", "--source", str(tmp_path), "--store", store, "-q"])
+        == 1
+    )
     assert "--truth sample is the embedded sample's truth" in capsys.readouterr().err
 
 
 def test_batch_rounds_from_the_command_line(sample_dir, tmp_path, capsys):
     source = str(sample_dir / "record_dataset_StopCube.h5")
-    common = ["label", "--source", source, "--labeler", "openai", "--model", "gpt-4o-mini", "--store", str(tmp_path / "s.sqlite"), "-q"]
+    common = [
+        "label",
+        "--source",
+        source,
+        "--labeler",
+        "openai",
+        "--model",
+        "gpt-4o-mini",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+        "-q",
+    ]
     args = [*common, "--export-batch", str(tmp_path / "in0.jsonl")]
     for round_ in range(1, 50):
         assert main(args) == 0
@@ -61,32 +111,76 @@ def test_batch_rounds_from_the_command_line(sample_dir, tmp_path, capsys):
         with open(batch_in) as src, open(batch_out, "w") as dst:
             for line in src:
                 request = json.loads(line)
-                body = {"model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": default_answer(request["body"]["messages"])}}],
-                        "usage": {"prompt_tokens": 100, "completion_tokens": 10}}
-                dst.write(json.dumps({"custom_id": request["custom_id"], "response": {"status_code": 200, "body": body}, "error": None}) + "\n")
+                body = {
+                    "model": "gpt-4o-mini-2024-07-18",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": default_answer(request["body"]["messages"])},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 10},
+                }
+                dst.write(
+                    json.dumps(
+                        {
+                            "custom_id": request["custom_id"],
+                            "response": {"status_code": 200, "body": body},
+                            "error": None,
+                        }
+                    )
+                    + "\n"
+                )
         args = [*common, "--import-batch", str(batch_out), "--export-batch", str(tmp_path / f"in{round_}.jsonl")]
     else:
         raise AssertionError("the chains never finished")
     assert round_ == 13  # StopCube's longest chain (12 call frames) + the final round that saves the set
-    assert main(["labels", "--store", str(tmp_path / "s.sqlite"), "export", "gpt-4o-mini", str(tmp_path / "set.jsonl")]) == 0
+    assert (
+        main(["labels", "--store", str(tmp_path / "s.sqlite"), "export", "gpt-4o-mini", str(tmp_path / "set.jsonl")])
+        == 0
+    )
     header = json.loads((tmp_path / "set.jsonl").read_text().splitlines()[0])["label_set"]
     assert header["labeller"] == "openai-batch" and header["counts"]["failed"] == 0
 
 
 def test_a_batch_error_line_is_recorded_as_a_failure(sample_dir, tmp_path, capsys):
     source = str(sample_dir / "record_dataset_StopCube.h5")
-    common = ["label", "--source", source, "--labeler", "openai", "--model", "m", "--store", str(tmp_path / "s.sqlite"), "-q", "--no-spatial"]
+    common = [
+        "label",
+        "--source",
+        source,
+        "--labeler",
+        "openai",
+        "--model",
+        "m",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+        "-q",
+        "--no-spatial",
+    ]
     assert main([*common, "--export-batch", str(tmp_path / "in.jsonl")]) == 0
     lines = [json.loads(line) for line in (tmp_path / "in.jsonl").read_text().splitlines()]
     with open(tmp_path / "out.jsonl", "w") as dst:
         for i, request in enumerate(lines):
             if i == 0:
-                dst.write(json.dumps({"custom_id": request["custom_id"], "response": None, "error": {"code": "server_error", "message": "boom"}}) + "\n")
+                dst.write(
+                    json.dumps(
+                        {
+                            "custom_id": request["custom_id"],
+                            "response": None,
+                            "error": {"code": "server_error", "message": "boom"},
+                        }
+                    )
+                    + "\n"
+                )
             else:
                 content = default_answer(request["body"]["messages"])
                 body = {"choices": [{"message": {"content": content}, "finish_reason": "stop"}]}
-                dst.write(json.dumps({"custom_id": request["custom_id"], "response": {"status_code": 200, "body": body}}) + "\n")
+                dst.write(
+                    json.dumps({"custom_id": request["custom_id"], "response": {"status_code": 200, "body": body}})
+                    + "\n"
+                )
         dst.write(json.dumps({"custom_id": "not-ours", "response": {"status_code": 200, "body": {}}}) + "\n")
     assert main([*common, "--import-batch", str(tmp_path / "out.jsonl")]) == 1
     captured = capsys.readouterr()
@@ -126,14 +220,33 @@ def server():
 
 
 def test_a_name_taken_by_another_model_is_refused_unless_replace(sample_dir, server, tmp_path, capsys):
-    common = ["label", "--source", str(sample_dir / "record_dataset_StopCube.h5"), "--labeler", "openai", "--base-url", server.base_url,
-              "--store", str(tmp_path / "s.sqlite"), "--name", "mine", "--no-spatial", "-q"]
+    common = [
+        "label",
+        "--source",
+        str(sample_dir / "record_dataset_StopCube.h5"),
+        "--labeler",
+        "openai",
+        "--base-url",
+        server.base_url,
+        "--store",
+        str(tmp_path / "s.sqlite"),
+        "--name",
+        "mine",
+        "--no-spatial",
+        "-q",
+    ]
     assert main([*common, "--model", "model-a"]) == 0
     assert main([*common, "--model", "model-a"]) == 0  # the same model again: a resume, not a replacement
     capsys.readouterr()
     assert main([*common, "--model", "model-b"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "label set 'mine'" in err and "model-a" in err and "model-b" in err and "--replace" in err
+    assert (
+        err.count("\n") == 0
+        and "label set 'mine'" in err
+        and "model-a" in err
+        and "model-b" in err
+        and "--replace" in err
+    )
     assert main(["labels", "--store", str(tmp_path / "s.sqlite"), "list"]) == 0
     assert "mine: openai model-a" in capsys.readouterr().out
     assert main([*common, "--model", "model-b", "--replace"]) == 0
@@ -144,8 +257,25 @@ def test_a_name_taken_by_another_model_is_refused_unless_replace(sample_dir, ser
 def test_ctrl_c_says_how_many_answers_were_kept_and_that_a_rerun_resumes(sample_dir, server, tmp_path):
     server.latency_s = 0.05
     store = tmp_path / "s.sqlite"
-    command = [sys.executable, "-m", "robomme_mem", "label", "--source", str(sample_dir / "record_dataset_StopCube.h5"), "--labeler", "openai",
-               "--model", "m", "--base-url", server.base_url, "--store", str(store), "--concurrency", "2", "-q"]
+    command = [
+        sys.executable,
+        "-m",
+        "robomme_mem",
+        "label",
+        "--source",
+        str(sample_dir / "record_dataset_StopCube.h5"),
+        "--labeler",
+        "openai",
+        "--model",
+        "m",
+        "--base-url",
+        server.base_url,
+        "--store",
+        str(store),
+        "--concurrency",
+        "2",
+        "-q",
+    ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -157,7 +287,10 @@ def test_ctrl_c_says_how_many_answers_were_kept_and_that_a_rerun_resumes(sample_
     with LabelCache(store) as cache:
         kept = len(cache)
     assert kept >= 10 and "nothing was written" not in err
-    assert f"interrupted; {kept} answers from this run are kept in {store} ({kept} in all); run the same command again to resume" in err
+    assert (
+        f"interrupted; {kept} answers from this run are kept in {store} ({kept} in all); run the same command again to resume"
+        in err
+    )
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0 and f"{kept} served from cache" in rerun.stdout
 
@@ -165,8 +298,24 @@ def test_ctrl_c_says_how_many_answers_were_kept_and_that_a_rerun_resumes(sample_
 @pytest.fixture
 def exported(sample_dir, tmp_path):
     store = str(tmp_path / "s.sqlite")
-    assert main(["label", "--source", str(sample_dir / "record_dataset_StopCube.h5"), "--store", store, "--name", "mine", "-q"]) == 0
-    assert main(["labels", "export", "mine", str(tmp_path / "set.jsonl"), "--store", store]) == 0  # --store after the action
+    assert (
+        main(
+            [
+                "label",
+                "--source",
+                str(sample_dir / "record_dataset_StopCube.h5"),
+                "--store",
+                store,
+                "--name",
+                "mine",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["labels", "export", "mine", str(tmp_path / "set.jsonl"), "--store", store]) == 0
+    )  # --store after the action
     return tmp_path / "set.jsonl"
 
 

@@ -8,11 +8,11 @@ import argparse
 import pytest
 
 from robomme_mem.cli import _parser, main
-from robomme_mem.dataset.labels.labellers.accounting import report
-from robomme_mem.dataset.labels.store.cache import LabelCache
-from robomme_mem.dataset.labels.labelling import label_source
-from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
 from robomme_mem.dataset.labels.engine.session import Stats
+from robomme_mem.dataset.labels.labellers.accounting import report
+from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
+from robomme_mem.dataset.labels.labelling import label_source
+from robomme_mem.dataset.labels.store.cache import LabelCache
 from robomme_mem.dataset.labels.store.sets import sources_checksum
 
 PICK, PLACE = "pick up the red cube", "place it on the target"
@@ -28,7 +28,9 @@ def no_user_store(tmp_path, monkeypatch):
 @pytest.fixture
 def other_source(scripted_file):
     """A PickXtimes file of the sample's name, with other episodes: "another source" as a user meets it."""
-    return scripted_file("PickXtimes", goals=["pick up the red cube and place it on the target, then press the button"], simple=SUBGOALS)
+    return scripted_file(
+        "PickXtimes", goals=["pick up the red cube and place it on the target, then press the button"], simple=SUBGOALS
+    )
 
 
 def snapshot(store_path, name):
@@ -36,7 +38,9 @@ def snapshot(store_path, name):
         return store.set_meta(name), store.set_entries(name)
 
 
-def test_another_source_under_a_taken_name_is_refused_and_replace_replaces_it_and_says_so(sample_dir, other_source, tmp_path, capsys):
+def test_another_source_under_a_taken_name_is_refused_and_replace_replaces_it_and_says_so(
+    sample_dir, other_source, tmp_path, capsys
+):
     store = str(tmp_path / "s.sqlite")
     sample = str(sample_dir / "record_dataset_PickXtimes.h5")
     assert main(["label", "--source", sample, "--store", store, "--name", "paid", "-q"]) == 0
@@ -46,7 +50,9 @@ def test_another_source_under_a_taken_name_is_refused_and_replace_replaces_it_an
     assert main(["label", "--source", str(other_source), "--store", store, "--name", "paid", "-q"]) == 1
     captured = capsys.readouterr()
     err = captured.err.strip()
-    assert err.count("\n") == 0 and err.startswith("robomme-mem: error: ") and captured.out == ""  # refused before labelling anything
+    assert (
+        err.count("\n") == 0 and err.startswith("robomme-mem: error: ") and captured.out == ""
+    )  # refused before labelling anything
     assert "label set 'paid' holds rules (rules-v4) answers for 1 synthetic file (record_dataset_PickXtimes.h5)" in err
     assert f"{before[0]['sources'][0]['episodes']} episodes in the set, 1 in this run" in err
     assert "--name paid-2" in err and "--replace" in err
@@ -77,7 +83,10 @@ def test_the_same_selection_resumes_and_another_selection_of_the_same_files_is_r
 
     assert main([*common, "--max-episodes", "1"]) == 1  # narrower
     err = capsys.readouterr().err
-    assert "sources (record_dataset_BinFill.h5: 2 episodes in the set, 1 in this run; record_dataset_StopCube.h5: 2 episodes in the set, 1 in this run)" in err
+    assert (
+        "sources (record_dataset_BinFill.h5: 2 episodes in the set, 1 in this run; record_dataset_StopCube.h5: 2 episodes in the set, 1 in this run)"
+        in err
+    )
     assert main([*base, "StopCube", "--max-episodes", "2"]) == 1  # a subset of the files
     assert "1 file only in the set (record_dataset_BinFill.h5)" in capsys.readouterr().err
     assert main([*common, "PickXtimes", "--max-episodes", "2"]) == 1  # wider
@@ -87,7 +96,10 @@ def test_the_same_selection_resumes_and_another_selection_of_the_same_files_is_r
     assert snapshot(store, "mine") == before
 
     assert main([*common, "--max-episodes", "2", "--replace"]) == 0  # the same set, replaced on purpose
-    assert "replaced label set 'mine': rules (rules-v4) answers for 2 synthetic files (record_dataset_BinFill.h5, record_dataset_StopCube.h5), 4 episodes" in capsys.readouterr().out
+    assert (
+        "replaced label set 'mine': rules (rules-v4) answers for 2 synthetic files (record_dataset_BinFill.h5, record_dataset_StopCube.h5), 4 episodes"
+        in capsys.readouterr().out
+    )
     assert snapshot(store, "mine") == before
 
 
@@ -96,7 +108,10 @@ def test_the_library_refuses_as_the_command_does_and_reports_what_it_replaced(sa
     with LabelCache(tmp_path / "s.sqlite") as store:
         first = label_source(files, RulesLabeller(), store=store, name="r", max_episodes=2, progress=False)
         assert first.replaced is None
-        with pytest.raises(ValueError, match=r"label set 'r' holds .* they differ in sources \(record_dataset_StopCube.h5: 2 episodes in the set, 3 in this run\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"label set 'r' holds .* they differ in sources \(record_dataset_StopCube.h5: 2 episodes in the set, 3 in this run\)",
+        ):
             label_source(files, RulesLabeller(), store=store, name="r", progress=False)
         assert store.set_meta("r") == first.meta
         second = label_source(files, RulesLabeller(), store=store, name="r", replace=True, progress=False)
@@ -105,7 +120,21 @@ def test_the_library_refuses_as_the_command_does_and_reports_what_it_replaced(sa
 
 def test_an_import_over_a_set_of_other_answers_is_refused_unless_replace(sample_dir, other_source, tmp_path, capsys):
     store, elsewhere = str(tmp_path / "s.sqlite"), str(tmp_path / "other.sqlite")
-    assert main(["label", "--source", str(sample_dir / "record_dataset_PickXtimes.h5"), "--store", store, "--name", "paid", "-q"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "--source",
+                str(sample_dir / "record_dataset_PickXtimes.h5"),
+                "--store",
+                store,
+                "--name",
+                "paid",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert main(["label", "--source", str(other_source), "--store", elsewhere, "--name", "paid", "-q"]) == 0
     assert main(["labels", "export", "paid", str(tmp_path / "theirs.jsonl"), "--store", elsewhere]) == 0
     assert main(["labels", "export", "paid", str(tmp_path / "ours.jsonl"), "--store", store]) == 0
@@ -120,7 +149,9 @@ def test_an_import_over_a_set_of_other_answers_is_refused_unless_replace(sample_
     assert snapshot(store, "paid") == before
     assert main(["labels", "import", str(tmp_path / "theirs.jsonl"), "--store", store, "--replace"]) == 0
     out = capsys.readouterr().out
-    assert "replaced label set 'paid': rules (rules-v4) answers for 1 synthetic file (record_dataset_PickXtimes.h5)" in out
+    assert (
+        "replaced label set 'paid': rules (rules-v4) answers for 1 synthetic file (record_dataset_PickXtimes.h5)" in out
+    )
     assert f"id {before[0]['id'][:12]}" in out and snapshot(store, "paid")[0]["id"] != before[0]["id"]
 
 
@@ -134,7 +165,11 @@ def test_an_offline_labeller_reports_what_it_computed_not_what_it_sent():
 
 
 def test_every_argument_of_the_labels_actions_has_help():
-    labels = next(a for a in _parser()._subparsers._group_actions[0].choices["labels"]._actions if isinstance(a, argparse._SubParsersAction))
+    labels = next(
+        a
+        for a in _parser()._subparsers._group_actions[0].choices["labels"]._actions
+        if isinstance(a, argparse._SubParsersAction)
+    )
     assert set(labels.choices) >= {"list", "export", "import"}
     for action, parser in labels.choices.items():
         for argument in parser._actions:

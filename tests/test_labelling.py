@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
-from robomme_mem.dataset.labels.labellers.batch import BatchExportLabeller, import_batch, write_batch
-from robomme_mem.dataset.labels.store.cache import LabelCache
-from robomme_mem.dataset.plan import plan_source
-from robomme_mem.dataset.labels.labellers.openai_chat import REQUEST_HEADER, OpenAILabeller
+from robomme_mem.dataset.build import BuildOptions, build
+from robomme_mem.dataset.labels.build_labels import resolve
 from robomme_mem.dataset.labels.engine.requests import LabelParams
 from robomme_mem.dataset.labels.engine.session import LabelSession, PriorityLimiter
-from robomme_mem.dataset.labels.store.transfer import export_set, import_set
+from robomme_mem.dataset.labels.labellers.batch import BatchExportLabeller, import_batch, write_batch
+from robomme_mem.dataset.labels.labellers.openai_chat import REQUEST_HEADER, OpenAILabeller
 from robomme_mem.dataset.labels.labelling import label_source
-from robomme_mem.dataset.labels.build_labels import resolve
+from robomme_mem.dataset.labels.store.cache import LabelCache
+from robomme_mem.dataset.labels.store.transfer import export_set, import_set
+from robomme_mem.dataset.plan import plan_source
 from robomme_mem.dataset.source import find_source_files, select_files
 from robomme_mem.servers.openai_server import FakeOpenAI, default_answer
 
@@ -88,7 +88,9 @@ def test_a_build_from_the_label_set_sends_nothing_and_uses_its_answers(files, se
     with LabelCache(store_path) as store:
         result = run(files, server, store)
     server.clear_log()
-    out = build(files, tmp_path / "out", BuildOptions(labels="fake", label_store=str(store_path), workers=1), progress=False)
+    out = build(
+        files, tmp_path / "out", BuildOptions(labels="fake", label_store=str(store_path), workers=1), progress=False
+    )
     assert server.log == []
     assert out.manifest["labels"]["id"] == result.meta["id"]
     rows = [json.loads(line) for line in (out.out / "swift/dual_grounded/train.jsonl").read_text().splitlines()]
@@ -145,12 +147,27 @@ def test_invalid_answers_are_asked_again_then_recorded_as_failures(files, server
     with pytest.raises(ValueError, match="failed labels"):
         build(files[:1], tmp_path / "out", options, progress=False)
     # every StopCube episode failed, so leaving them out leaves nothing: that is an error too
-    with pytest.raises(ValueError, match=r"nothing to write for simple, .*: every episode was left out for failed labels \(3: StopCube episode 0, StopCube episode 1, StopCube episode 2\)"):
-        build(files[:1], tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
+    with pytest.raises(
+        ValueError,
+        match=r"nothing to write for simple, .*: every episode was left out for failed labels \(3: StopCube episode 0, StopCube episode 1, StopCube episode 2\)",
+    ):
+        build(
+            files[:1],
+            tmp_path / "out",
+            BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True),
+            progress=False,
+        )
     # with episodes of a task whose memories carry no coordinates, the failed ones are left out
-    with_simple = run(files, server, failing, labeller=labeller(server, max_reasks=1), replace=True)  # a wider selection: replaced on purpose
+    with_simple = run(
+        files, server, failing, labeller=labeller(server, max_reasks=1), replace=True
+    )  # a wider selection: replaced on purpose
     assert {e.work.task for e in with_simple.episodes if not e.complete} == {"StopCube"}
-    allowed = build(files, tmp_path / "out", BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True), progress=False)
+    allowed = build(
+        files,
+        tmp_path / "out",
+        BuildOptions(labels="fake", label_store=str(failing.path), workers=1, allow_failed=True),
+        progress=False,
+    )
     assert allowed.manifest["labels"]["left_out"] == ["StopCube episode 0", "StopCube episode 1", "StopCube episode 2"]
     assert 0 < allowed.rows["grounded"] < allowed.rows["baseline_grounded"]
 
@@ -200,12 +217,46 @@ def test_the_api_key_is_never_written(files, server, tmp_path, monkeypatch, caps
     monkeypatch.setenv("FAKE_KEY", secret)
     server.inject("500")
     store = tmp_path / "labels.sqlite"
-    args = ["label", "--source", *map(str, files[:1]), "--labeler", "openai", "--model", MODEL, "--base-url", server.base_url,
-            "--api-key-env", "FAKE_KEY", "--store", str(store), "--name", "keyed", "-q"]
+    args = [
+        "label",
+        "--source",
+        *map(str, files[:1]),
+        "--labeler",
+        "openai",
+        "--model",
+        MODEL,
+        "--base-url",
+        server.base_url,
+        "--api-key-env",
+        "FAKE_KEY",
+        "--store",
+        str(store),
+        "--name",
+        "keyed",
+        "-q",
+    ]
     assert main(args) == 0
     assert main(["labels", "--store", str(store), "export", "keyed", str(tmp_path / "set.jsonl")]) == 0
     assert main(["labels", "--store", str(store), "export", "keyed", str(tmp_path / "set.parquet")]) == 0
-    assert main(["build", "--source", str(files[0]), "--labels", "keyed", "--store", str(store), "--out", str(tmp_path / "out"), "-q", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--source",
+                str(files[0]),
+                "--labels",
+                "keyed",
+                "--store",
+                str(store),
+                "--out",
+                str(tmp_path / "out"),
+                "-q",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert secret not in captured.out + captured.err
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -245,9 +296,24 @@ def test_batch_export_and_import_walk_the_chains_to_the_online_labels(files, ser
                 request = json.loads(line)
                 assert request["method"] == "POST" and request["url"] == "/v1/chat/completions"
                 content = default_answer(request["body"]["messages"])
-                body = {"model": MODEL, "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
-                dst.write(json.dumps({"id": f"batch_req_{rounds}", "custom_id": request["custom_id"], "response": {"status_code": 200, "body": body}, "error": None}) + "\n")
+                body = {
+                    "model": MODEL,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }
+                dst.write(
+                    json.dumps(
+                        {
+                            "id": f"batch_req_{rounds}",
+                            "custom_id": request["custom_id"],
+                            "response": {"status_code": 200, "body": body},
+                            "error": None,
+                        }
+                    )
+                    + "\n"
+                )
         imported = import_batch(batch_out, store)
         assert imported.failed == 0 and imported.ok == len(exporter.pending)
     longest = max(len(e.work.timeline.call_frames) for e in online.episodes)
@@ -260,8 +326,27 @@ def test_kill_and_resume_sends_nothing_twice_and_matches_an_uninterrupted_run(fi
     reference = run(files, server, LabelCache(tmp_path / "reference.sqlite"))
     server.clear_log()
     store = tmp_path / "resumed.sqlite"
-    command = [sys.executable, "-m", "robomme_mem", "label", "--source", *map(str, files), "--labeler", "openai", "--model", MODEL,
-               "--base-url", server.base_url, "--store", str(store), "--name", "fake", "--concurrency", "4", "-q"]
+    command = [
+        sys.executable,
+        "-m",
+        "robomme_mem",
+        "label",
+        "--source",
+        *map(str, files),
+        "--labeler",
+        "openai",
+        "--model",
+        MODEL,
+        "--base-url",
+        server.base_url,
+        "--store",
+        str(store),
+        "--name",
+        "fake",
+        "--concurrency",
+        "4",
+        "-q",
+    ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -40,7 +40,9 @@ def test_png_bytes_are_the_same_in_another_process_and_compress():
         "image = np.frombuffer(sys.stdin.buffer.read(), np.uint8).reshape(256, 256, 3)\n"
         "sys.stdout.buffer.write(encode_png(image))"
     )
-    other = subprocess.run([sys.executable, "-c", code], input=image.tobytes(), capture_output=True, check=True, timeout=60).stdout
+    other = subprocess.run(
+        [sys.executable, "-c", code], input=image.tobytes(), capture_output=True, check=True, timeout=60
+    ).stdout
     assert other == png.encode_png(image)
     assert len(other) < 5_000
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.closed_loop.policy import ReplayBackend
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.subgoals import POINT_RE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,26 +23,62 @@ spec.loader.exec_module(offline)
 
 @pytest.fixture(scope="module")
 def built(sample_dir, tmp_path_factory):
-    return build([sample_dir], tmp_path_factory.mktemp("offline") / "robomme-mem", BuildOptions(configs=("grounded", "dual_grounded", "baseline_grounded", "traces")), progress=False)
+    return build(
+        [sample_dir],
+        tmp_path_factory.mktemp("offline") / "robomme-mem",
+        BuildOptions(configs=("grounded", "dual_grounded", "baseline_grounded", "traces")),
+        progress=False,
+    )
 
 
 def targets(built, config):
-    return [json.loads(line)["messages"][2]["content"] for line in (built.out / "swift" / config / "train.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line)["messages"][2]["content"]
+        for line in (built.out / "swift" / config / "train.jsonl").read_text().splitlines()
+    ]
 
 
 def test_replaying_the_targets_scores_perfectly(built, tmp_path, capsys):
-    result, _ = offline.run(str(built.out), "dual_grounded", "train", ReplayBackend(targets(built, "dual_grounded")), progress=False)
+    result, _ = offline.run(
+        str(built.out), "dual_grounded", "train", ReplayBackend(targets(built, "dual_grounded")), progress=False
+    )
     overall = result["overall"]["metrics"]
-    for metric in ("subgoal_exact", "format_valid", "boundary_precision", "boundary_recall", "memory_update_agreement", "count_faithful"):
+    for metric in (
+        "subgoal_exact",
+        "format_valid",
+        "boundary_precision",
+        "boundary_recall",
+        "memory_update_agreement",
+        "count_faithful",
+    ):
         assert overall[metric]["mean"] == 1.0, metric
     assert overall["pixel_error"]["mean"] == 0.0 and overall["count_faithful"]["n"] > 0
     assert set(result) >= {"overall", "BinFill", "PickXtimes"} and result["overall"]["fallbacks"] == {}
     # and from the command line, with JSON and Markdown written, and called what it is
-    assert offline.main(["--dataset", str(built.out), "--config", "grounded", "--backend", "replay", "-q", "--out", str(tmp_path / "r.json")]) == 0
+    assert (
+        offline.main(
+            [
+                "--dataset",
+                str(built.out),
+                "--config",
+                "grounded",
+                "--backend",
+                "replay",
+                "-q",
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["scores"]["overall"]["metrics"]["subgoal_exact"]["mean"] == 1.0 and report["self_check"] is True
     markdown = (tmp_path / "r.md").read_text()
-    assert "| overall |" in markdown and "SELF-CHECK, not a model's score" in markdown and "SELF-CHECK" in capsys.readouterr().out
+    assert (
+        "| overall |" in markdown
+        and "SELF-CHECK, not a model's score" in markdown
+        and "SELF-CHECK" in capsys.readouterr().out
+    )
 
 
 def test_the_backend_is_a_choice_the_user_makes(built, capsys):
@@ -92,21 +128,36 @@ def test_answers_without_their_memory_are_wrong_on_every_memory_metric(built):
 
 def test_the_baselines_are_scored_on_their_subgoals(built):
     ds = offline.load_rows(str(built.out), "baseline_grounded", "train", None, None)
-    result, _ = offline.score_split(ds, "baseline_grounded", ReplayBackend([offline.baseline_target(r) for r in ds]), progress=False)
+    result, _ = offline.score_split(
+        ds, "baseline_grounded", ReplayBackend([offline.baseline_target(r) for r in ds]), progress=False
+    )
     overall = result["overall"]["metrics"]
-    assert overall["subgoal_exact"]["mean"] == 1.0 and overall["pixel_error"]["mean"] == 0.0 and overall["pixel_error"]["n"] > 0
+    assert (
+        overall["subgoal_exact"]["mean"] == 1.0
+        and overall["pixel_error"]["mean"] == 0.0
+        and overall["pixel_error"]["n"] > 0
+    )
     assert overall["memory_update_agreement"]["n"] == 0 and "<bbox>" not in offline.baseline_target(ds[0])
-    assert offline.main(["--dataset", str(built.out), "--config", "baseline_grounded", "--backend", "replay", "-q"]) == 0
+    assert (
+        offline.main(["--dataset", str(built.out), "--config", "baseline_grounded", "--backend", "replay", "-q"]) == 0
+    )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--split", "validation"], "has no split 'validation' (splits: train)"),
-    (["--config", "traces"], "config 'traces' has no prompts to score"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--split", "validation"], "has no split 'validation' (splits: train)"),
+        (["--config", "traces"], "config 'traces' has no prompts to score"),
+    ],
+)
 def test_what_cannot_be_scored_is_said_in_one_line(built, capsys, argv, message):
     assert offline.main(["--dataset", str(built.out), "--backend", "replay", "-q", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("offline.py: error: ") and message in err[-1] and not any("Traceback" in line for line in err)
+    assert (
+        err[-1].startswith("offline.py: error: ")
+        and message in err[-1]
+        and not any("Traceback" in line for line in err)
+    )
 
 
 def test_help_shows_the_split_default(capsys):

@@ -11,14 +11,14 @@ import h5py
 import numpy as np
 import pytest
 
-from robomme_mem.dataset.source import hdf5 as source_module
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
-from robomme_mem.dataset.labels.store.cache import LabelCache
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.dataset.labels.labellers.rules import RulesLabeller
 from robomme_mem.dataset.labels.labelling import label_source
+from robomme_mem.dataset.labels.store.cache import LabelCache
 from robomme_mem.dataset.plan import plan_source
 from robomme_mem.dataset.source import SourceFile, find_source_files
+from robomme_mem.dataset.source import hdf5 as source_module
 from robomme_mem.dataset.spec import load_spec, spec_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,9 @@ def test_every_frame_is_read_once_and_planning_reads_none(tmp_path, sample_dir, 
     planned = plan_source(files)
     assert reads == []  # plans carry no pixels
 
-    result = build([sample_dir], tmp_path / "out", BuildOptions(workers=1), progress=False)  # every config, rules labels
+    result = build(
+        [sample_dir], tmp_path / "out", BuildOptions(workers=1), progress=False
+    )  # every config, rules labels
     expected = sorted(
         (p.task, p.episode, step)
         for p in planned
@@ -98,26 +100,69 @@ def test_label_plans_with_the_build_spec(tmp_path, sample_dir):
     files = find_source_files([sample_dir / "record_dataset_BinFill.h5"])
     store = tmp_path / "labels.sqlite"
     with LabelCache(store) as cache:
-        run = label_source(files, RulesLabeller(), store=cache, name="eight", spec=stride8, max_episodes=1, progress=False)
+        run = label_source(
+            files, RulesLabeller(), store=cache, name="eight", spec=stride8, max_episodes=1, progress=False
+        )
     assert run.meta["spec"]["stride"] == 8
     frames = len(run.episodes[0].spatial)
-    assert frames == len(plan_source(files, 1, stride8.stride_for)[0].timeline.call_frames) > len(plan_source(files, 1)[0].timeline.call_frames)
+    assert (
+        frames
+        == len(plan_source(files, 1, stride8.stride_for)[0].timeline.call_frames)
+        > len(plan_source(files, 1)[0].timeline.call_frames)
+    )
 
     out = tmp_path / "out"
-    code = main(["build", "--source", str(files[0]), "--spec", str(spec_file), "--labels", "eight", "--store", str(store), "--out", str(out),
-                 "--max-episodes", "1", "--configs", "dual_grounded", "-q"])
+    code = main(
+        [
+            "build",
+            "--source",
+            str(files[0]),
+            "--spec",
+            str(spec_file),
+            "--labels",
+            "eight",
+            "--store",
+            str(store),
+            "--out",
+            str(out),
+            "--max-episodes",
+            "1",
+            "--configs",
+            "dual_grounded",
+            "-q",
+        ]
+    )
     assert code == 0
     assert json.loads((out / "manifest.json").read_text())["configs"]["dual_grounded"]["train"] == frames
     with pytest.raises(ValueError, match="has no answer for BinFill episode"):  # the default spec asks for other frames
-        build(files, tmp_path / "other", BuildOptions(labels="eight", label_store=str(store), max_episodes=1, configs=("dual_grounded",)), progress=False)
+        build(
+            files,
+            tmp_path / "other",
+            BuildOptions(labels="eight", label_store=str(store), max_episodes=1, configs=("dual_grounded",)),
+            progress=False,
+        )
 
 
 def test_label_command_takes_a_spec(tmp_path, sample_dir):
     spec_file = tmp_path / "stride8.toml"
     spec_file.write_text(spec_path().read_text().replace("stride = 16", "stride = 8"))
     store = tmp_path / "labels.sqlite"
-    code = main(["label", "--source", str(sample_dir / "record_dataset_StopCube.h5"), "--spec", str(spec_file), "--max-episodes", "1",
-                 "--store", str(store), "--name", "s8", "-q"])
+    code = main(
+        [
+            "label",
+            "--source",
+            str(sample_dir / "record_dataset_StopCube.h5"),
+            "--spec",
+            str(spec_file),
+            "--max-episodes",
+            "1",
+            "--store",
+            str(store),
+            "--name",
+            "s8",
+            "-q",
+        ]
+    )
     assert code == 0
     with LabelCache(store) as cache:
         assert cache.set_meta("s8")["spec"]["file"] == "stride8.toml"
@@ -151,7 +196,12 @@ def test_building_and_labelling_never_load_test_tooling():
 def test_the_manifest_checksums_every_file_it_does_not_describe_itself(tmp_path, sample_dir):
     from robomme_mem.dataset.checksum import file_checksum
 
-    result = build([sample_dir], tmp_path / "out", BuildOptions(configs=("dual_grounded", "baseline_simple", "traces"), max_shard_bytes=100_000), progress=False)
+    result = build(
+        [sample_dir],
+        tmp_path / "out",
+        BuildOptions(configs=("dual_grounded", "baseline_simple", "traces"), max_shard_bytes=100_000),
+        progress=False,
+    )
     files = result.manifest["files"]
     on_disk = {p.relative_to(result.out).as_posix() for p in result.out.rglob("*") if p.is_file()}
     assert set(files) == on_disk - {"README.md", "manifest.json"}  # Parquet, JSONL, PNG and mp4
@@ -160,11 +210,24 @@ def test_the_manifest_checksums_every_file_it_does_not_describe_itself(tmp_path,
         assert file_checksum(result.out / path) == (recorded["xxh3_128"], recorded["bytes"]), path
 
 
-def test_the_manifest_pins_the_versions_that_decide_the_bytes_and_a_rebuild_names_what_changed(tmp_path, sample_dir, capsys):
+def test_the_manifest_pins_the_versions_that_decide_the_bytes_and_a_rebuild_names_what_changed(
+    tmp_path, sample_dir, capsys
+):
     from importlib import metadata
 
     out = tmp_path / "out"
-    args = ["build", "--source", str(sample_dir), "--tasks", "VideoUnmask", "--configs", "baseline_simple", "--out", str(out), "-q"]
+    args = [
+        "build",
+        "--source",
+        str(sample_dir),
+        "--tasks",
+        "VideoUnmask",
+        "--configs",
+        "baseline_simple",
+        "--out",
+        str(out),
+        "-q",
+    ]
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     versions = manifest["versions"]
@@ -180,8 +243,8 @@ def test_the_manifest_pins_the_versions_that_decide_the_bytes_and_a_rebuild_name
 
 
 def test_parquet_schemas_are_datasets_own():
-    from robomme_mem.dataset.assemble.schema import arrow_schema, features_for
     from robomme_mem.configs import BUILDABLE_CONFIGS
+    from robomme_mem.dataset.assemble.schema import arrow_schema, features_for
 
     for config in BUILDABLE_CONFIGS:
         assert arrow_schema(config).equals(features_for(config).arrow_schema, check_metadata=True), config

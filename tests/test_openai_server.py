@@ -19,7 +19,6 @@ import pytest
 
 from robomme_mem.dataset.labels.engine.requests import action_request, spatial_request
 from robomme_mem.dataset.labels.engine.validate import check_action, check_spatial
-from robomme_mem.subgoals import points
 from robomme_mem.servers.openai_server import (
     FAULTS,
     MODEL_ID,
@@ -27,9 +26,14 @@ from robomme_mem.servers.openai_server import (
     FakeOpenAI,
     default_answer,
 )
+from robomme_mem.subgoals import points
 
 GOAL = "put the red cube and the blue cube in the bin"
-HISTORY = ("pick up the red cube <120, 88>", "place the red cube in the bin <30, 200>", "pick up the blue cube <64, 17>")
+HISTORY = (
+    "pick up the red cube <120, 88>",
+    "place the red cube in the bin <30, 200>",
+    "pick up the blue cube <64, 17>",
+)
 MESSAGES = action_request(GOAL, HISTORY, "grounded").wire_messages()
 
 
@@ -66,7 +70,13 @@ def test_normal_completion(server, client):
     assert response.usage.prompt_tokens > 0
     assert response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
     [entry] = server.log
-    assert (entry.path, entry.model, entry.fault, entry.status, entry.n_messages) == ("/v1/chat/completions", "gpt-test", "ok", 200, 2)
+    assert (entry.path, entry.model, entry.fault, entry.status, entry.n_messages) == (
+        "/v1/chat/completions",
+        "gpt-test",
+        "ok",
+        200,
+        2,
+    )
     assert entry.request_key is None and len(entry.body_sha256) == 64
 
 
@@ -219,7 +229,9 @@ def test_sdk_retries_honour_retry_after(server):
 def test_concurrent_requests_overlap():
     async def main(url: str) -> list[str]:
         async with openai.AsyncOpenAI(base_url=url, api_key="test", max_retries=0, timeout=5.0) as client:
-            responses = await asyncio.gather(*(client.chat.completions.create(model="m", messages=MESSAGES) for _ in range(50)))
+            responses = await asyncio.gather(
+                *(client.chat.completions.create(model="m", messages=MESSAGES) for _ in range(50))
+            )
         return [r.choices[0].message.content for r in responses]
 
     with FakeOpenAI(latency_s=0.2) as server:
@@ -333,7 +345,11 @@ def test_default_spatial_answers_follow_image_and_prior():
 def test_a_reask_gets_the_original_answer():
     for messages in (MESSAGES, spatial_request(GOAL, None, frame(3)).wire_messages()):
         first = default_answer(messages)
-        reask = [*messages, {"role": "assistant", "content": "Sure! bad"}, {"role": "user", "content": "Your answer breaks these rules."}]
+        reask = [
+            *messages,
+            {"role": "assistant", "content": "Sure! bad"},
+            {"role": "user", "content": "Your answer breaks these rules."},
+        ]
         assert default_answer(reask) == first
 
 

@@ -18,11 +18,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robomme_mem.closed_loop.commands import Candidate, Command, Miss, Option, command_for, match_option, resolve_by_text
+from robomme_mem.closed_loop.commands import (
+    Candidate,
+    Command,
+    Miss,
+    Option,
+    command_for,
+    match_option,
+    resolve_by_text,
+)
 from robomme_mem.closed_loop.highlevel import CeilingPolicy, FirstSubgoalPolicy
 from robomme_mem.closed_loop.oracle import Turn, run_oracle_episode
-from robomme_mem.subgoals import first_point
 from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend
+from robomme_mem.subgoals import first_point
 
 
 def options(*actions: str) -> tuple[Option, ...]:
@@ -33,10 +41,14 @@ def options(*actions: str) -> tuple[Option, ...]:
 OPTIONS = {
     "BinFill": options("pick up the cube*", "put it into the bin", "press the button"),
     "PickXtimes": options("pick up the cube*", "place the cube onto the target", "press the button to stop"),
-    "SwingXtimes": options("pick up the cube*", "move to the top of the target*", "put the cube on the table", "press the button"),
+    "SwingXtimes": options(
+        "pick up the cube*", "move to the top of the target*", "put the cube on the table", "press the button"
+    ),
     "StopCube": options("move to the top of the button to prepare", "remain static", "press button to stop the cube"),
     "ButtonUnmask": options("press the button", "pick up the container*", "put down the container"),
-    "ButtonUnmaskSwap": options("press the first button", "press the second button", "pick up the container*", "put down the container"),
+    "ButtonUnmaskSwap": options(
+        "press the first button", "press the second button", "pick up the container*", "put down the container"
+    ),
     "PickHighlight": options("press button", "pick up the highlighted cube*", "place the cube onto the table"),
 }
 
@@ -123,8 +135,12 @@ def test_the_point_is_the_grounded_y_x_wherever_it_sits():
     assert first_point("pick up the red cube") is None
 
 
-CUBES = [Candidate("cube_red_0", (111, 144)), Candidate("cube_blue_1", (108, 113)), Candidate("cube_green_2", (82, 138)),
-         Candidate("cube_red_3", None)]
+CUBES = [
+    Candidate("cube_red_0", (111, 144)),
+    Candidate("cube_blue_1", (108, 113)),
+    Candidate("cube_green_2", (82, 138)),
+    Candidate("cube_red_3", None),
+]
 
 
 def test_a_colour_picks_the_cube_and_what_the_words_leave_open_is_a_seeded_draw():
@@ -132,23 +148,38 @@ def test_a_colour_picks_the_cube_and_what_the_words_leave_open_is_a_seeded_draw(
     assert resolve_by_text("pick up the highlighted cube, which is blue", CUBES, rng) == (CUBES[1], 1)
     assert resolve_by_text("pick up the red cube", CUBES, rng) == (CUBES[0], 1)  # the other red one is out of view
     bins = [Candidate(f"bin_{i}", (90, 60 + 40 * i)) for i in range(3)]
-    picks = [resolve_by_text("pick up the container that hides the red cube", bins, random.Random(seed)) for seed in range(20)]
+    picks = [
+        resolve_by_text("pick up the container that hides the red cube", bins, random.Random(seed))
+        for seed in range(20)
+    ]
     assert {n for _, n in picks} == {3} and len({c.name for c, _ in picks}) == 3
-    assert picks == [resolve_by_text("pick up the container that hides the red cube", bins, random.Random(seed)) for seed in range(20)]
+    assert picks == [
+        resolve_by_text("pick up the container that hides the red cube", bins, random.Random(seed))
+        for seed in range(20)
+    ]
 
 
 def test_robommes_side_words_pick_the_target_from_the_robots_side():
     """RoboMME's "right-side" target is on the image's left (recorded: right-side at x=83, left-side at x=188)."""
     targets = [Candidate("temp_target_0", (96, 77)), Candidate("temp_target_1", (76, 184))]
-    assert resolve_by_text("move to the top of the right-side target", targets, random.Random(0))[0].name == "temp_target_0"
-    assert resolve_by_text("move to the top of the left-side target", targets, random.Random(0))[0].name == "temp_target_1"
+    assert (
+        resolve_by_text("move to the top of the right-side target", targets, random.Random(0))[0].name
+        == "temp_target_0"
+    )
+    assert (
+        resolve_by_text("move to the top of the left-side target", targets, random.Random(0))[0].name == "temp_target_1"
+    )
 
 
 def test_commands_for_grounded_and_simple_subgoals():
     rng = random.Random(0)
     none = lambda label: []  # noqa: E731
-    assert command_for("pick up the first red cube at <75, 89>", OPTIONS["BinFill"], none, rng, by_text=False) == Command("a", "pick up the cube", (75, 89), "said")
-    assert command_for("put it into the bin at <117, 149>", OPTIONS["BinFill"], none, rng, by_text=False) == Command("b", "put it into the bin")
+    assert command_for(
+        "pick up the first red cube at <75, 89>", OPTIONS["BinFill"], none, rng, by_text=False
+    ) == Command("a", "pick up the cube", (75, 89), "said")
+    assert command_for("put it into the bin at <117, 149>", OPTIONS["BinFill"], none, rng, by_text=False) == Command(
+        "b", "put it into the bin"
+    )
     missing = command_for("pick up the first red cube", OPTIONS["BinFill"], none, rng, by_text=False)
     assert isinstance(missing, Miss) and missing.kind == "no_point"
     simple = command_for("pick up the first green cube", OPTIONS["BinFill"], lambda label: CUBES, rng, by_text=True)
@@ -175,7 +206,9 @@ class ScriptedEnv:
     def _turn(self, steps: int, status: str = "ongoing") -> Turn:
         online = self.script[self.i] if self.i < len(self.script) else "All tasks completed"
         simple = re.sub(r" at <[^>]*>", "", online)
-        return Turn(np.zeros((8, 8, 3), np.uint8), self.opts, steps, status, online_subgoal=online, online_simple=simple)
+        return Turn(
+            np.zeros((8, 8, 3), np.uint8), self.opts, steps, status, online_subgoal=online, online_simple=simple
+        )
 
     def reset(self) -> Turn:
         self.i = 0
@@ -199,7 +232,11 @@ class ScriptedEnv:
         self.closed = True
 
 
-BINFILL = ["pick up the first red cube at <111, 144>", "put it into the bin at <117, 149>", "press the button at <62, 120>"]
+BINFILL = [
+    "pick up the first red cube at <111, 144>",
+    "put it into the bin at <117, 149>",
+    "press the button at <62, 120>",
+]
 
 
 def test_the_ceiling_policy_succeeds_with_one_call_per_subgoal():
@@ -212,7 +249,14 @@ def test_the_ceiling_policy_succeeds_with_one_call_per_subgoal():
 def test_the_simple_ceiling_says_no_point_and_the_executor_resolves_the_words():
     outcome = run_oracle_episode(ScriptedEnv(BINFILL), CeilingPolicy(simple=True), by_text=True)
     assert outcome.status == "success" and outcome.trace[0]["subgoal"] == "pick up the first red cube"
-    assert outcome.trace[0]["command"] == {"choice": "a", "action": "pick up the cube", "point": [111, 144], "source": "text", "among": 1, "target": "cube_red_0"}
+    assert outcome.trace[0]["command"] == {
+        "choice": "a",
+        "action": "pick up the cube",
+        "point": [111, 144],
+        "source": "text",
+        "among": 1,
+        "target": "cube_red_0",
+    }
 
 
 def test_where_the_envs_own_grounded_subgoal_has_no_point_the_ceiling_is_resolved_from_its_words():
@@ -243,14 +287,29 @@ def test_unmapped_answers_and_missing_points_end_the_episode_after_bounded_repea
 
 
 def test_a_simple_variant_is_resolved_from_its_words():
-    outcome = run_oracle_episode(ScriptedEnv(BINFILL), model("pick up the red cube", "put it into the bin", "press the button", variant="simple"),
-                                 by_text=True, seed=5)
+    outcome = run_oracle_episode(
+        ScriptedEnv(BINFILL),
+        model("pick up the red cube", "put it into the bin", "press the button", variant="simple"),
+        by_text=True,
+        seed=5,
+    )
     assert outcome.status == "success"
-    assert outcome.trace[0]["command"] == {"choice": "a", "action": "pick up the cube", "point": [111, 144], "source": "text", "among": 1, "target": "cube_red_0"}
+    assert outcome.trace[0]["command"] == {
+        "choice": "a",
+        "action": "pick up the cube",
+        "point": [111, 144],
+        "source": "text",
+        "among": 1,
+        "target": "cube_red_0",
+    }
 
 
 def test_remain_static_after_the_last_checkpoint_is_counted_and_bounded():
-    script = ["move to the top of the button at <67, 114> to prepare", "remain static", "press the button to stop the cube on the target at <105, 132>"]
+    script = [
+        "move to the top of the button at <67, 114> to prepare",
+        "remain static",
+        "press the button to stop the cube on the target at <105, 132>",
+    ]
     stuck = run_oracle_episode(ScriptedEnv(script, "StopCube", stalls=99), CeilingPolicy(), by_text=False)
     assert (stuck.status, stuck.misses, stuck.calls) == ("static_stall", {"static_stall": 3}, 4)
     once = run_oracle_episode(ScriptedEnv(script, "StopCube", stalls=1), CeilingPolicy(), by_text=False)
@@ -259,6 +318,9 @@ def test_remain_static_after_the_last_checkpoint_is_counted_and_bounded():
 
 def test_the_step_and_call_caps_end_what_would_run_forever():
     loop = ["press the button at <1, 1>"] * 50
-    assert run_oracle_episode(ScriptedEnv(loop, ran=100), CeilingPolicy(), by_text=False, max_steps=1300).status == "timeout"
+    assert (
+        run_oracle_episode(ScriptedEnv(loop, ran=100), CeilingPolicy(), by_text=False, max_steps=1300).status
+        == "timeout"
+    )
     outcome = run_oracle_episode(ScriptedEnv(loop, ran=1), CeilingPolicy(), by_text=False, max_calls=10)
     assert (outcome.status, outcome.calls) == ("call_cap", 10)

@@ -9,7 +9,9 @@ def test_baseline_prompts_are_the_reference_strings():
     assert prompts.BASELINE_SYSTEM_SIMPLE.render() == (
         "You are a helpful assistant to help guide the robot to complete the task by predicting a sequence of language subgoals"
     )
-    assert prompts.BASELINE_USER_GROUNDED.render(video="<video>", task_goal="g", history_line="This is the initial turn for prediction") == (
+    assert prompts.BASELINE_USER_GROUNDED.render(
+        video="<video>", task_goal="g", history_line="This is the initial turn for prediction"
+    ) == (
         "<video>The task goal is: g\nThis is the initial turn for prediction\n"
         "<image>What's the next grounded language subgoal based on current observation?"
     )
@@ -81,7 +83,10 @@ def test_labelling_user_prompts_have_the_spec_wording():
     spec = spatial.split("The attached image")[0]
     spec = spec.replace('*(or "(none yet --- this is the initial observation)" for the first frame)*', "")
     assert words(rendered) == words(spec)
-    assert '"(none yet --- this is the initial observation)"' in spatial and prompts.NO_PRIOR_SPATIAL == "(none yet --- this is the initial observation)"
+    assert (
+        '"(none yet --- this is the initial observation)"' in spatial
+        and prompts.NO_PRIOR_SPATIAL == "(none yet --- this is the initial observation)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,7 +101,11 @@ def test_labelling_user_prompts_have_the_spec_wording():
 def test_policy_user_prompts_have_the_spec_wording(heading, variant):
     spec = spec_section(heading).split("**Memory-only")[0]
     spec = re.sub(r"\(or \"This is the initial turn.*?\)|\(history items now carry.*?\)\s*$", "", spec, flags=re.M)
-    spec = spec.replace("{m.t-1}", "{memory}").replace("{s.t-1}", "{spatial}").replace("1. {l_1}; 2. {l_2}; ...", "{history}")
+    spec = (
+        spec.replace("{m.t-1}", "{memory}")
+        .replace("{s.t-1}", "{spatial}")
+        .replace("1. {l_1}; 2. {l_2}; ...", "{history}")
+    )
     spatial = "{spatial}" if variant.startswith("dual") else None
     rendered = prompts.policy_user_prompt(variant, "{task_goal}", "{memory}", spatial, history=["{history}"])
     assert words(rendered.replace("1. {history}", "{history}")) == words(spec)

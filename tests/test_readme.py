@@ -13,7 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-PAGES = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "train" / "README.md", ROOT / "evaluate" / "README.md", ROOT / "benchmarks" / "README.md"]
+PAGES = [
+    README,
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "train" / "README.md",
+    ROOT / "evaluate" / "README.md",
+    ROOT / "benchmarks" / "README.md",
+]
 """The README and the pages it links to: their commands are checked alike."""
 SCRIPTS = ("train/", "evaluate/", "benchmarks/")
 
@@ -30,9 +36,14 @@ def shown_commands(text: str) -> list[str]:
     joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
     commands = []
     for line in joined.splitlines():
-        for part in re.split(r"&&|\|\||;|\|", line.split(" #")[0].split("#", 1)[0] if line.lstrip().startswith("#") else line.split(" #")[0]):
+        for part in re.split(
+            r"&&|\|\||;|\|",
+            line.split(" #")[0].split("#", 1)[0] if line.lstrip().startswith("#") else line.split(" #")[0],
+        ):
             part = part.strip().removeprefix("$ ").strip()
-            if part.startswith(("robomme-mem", "hf ")) or (part.startswith("python ") and any(s in part for s in SCRIPTS)):
+            if part.startswith(("robomme-mem", "hf ")) or (
+                part.startswith("python ") and any(s in part for s in SCRIPTS)
+            ):
                 commands.append(part)
     return commands
 
@@ -53,7 +64,11 @@ def program_of(words: list[str]) -> tuple[str, ...]:
 
 @cache
 def help_text(program: tuple[str, ...]) -> str:
-    modules = {"robomme-mem": ["-m", "robomme_mem"], "hf": ["-m", "huggingface_hub.cli.hf"], "python": []}  # this environment's, whatever PATH holds
+    modules = {
+        "robomme-mem": ["-m", "robomme_mem"],
+        "hf": ["-m", "huggingface_hub.cli.hf"],
+        "python": [],
+    }  # this environment's, whatever PATH holds
     argv = [sys.executable, *modules[program[0]], *program[1:]]
     done = subprocess.run([*argv, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{' '.join(program)} --help exited {done.returncode}: {done.stderr.strip()[-500:]}"
@@ -62,14 +77,18 @@ def help_text(program: tuple[str, ...]) -> str:
 
 def test_the_readme_shows_commands():
     commands = shown_commands(README.read_text(encoding="utf-8"))
-    assert any(c.startswith("robomme-mem build") for c in commands) and any(c.startswith("python train/") for c in commands)
+    assert any(c.startswith("robomme-mem build") for c in commands) and any(
+        c.startswith("python train/") for c in commands
+    )
 
 
 def test_the_readme_reads_in_five_minutes():
     assert len(README.read_text(encoding="utf-8").splitlines()) < 250
 
 
-@pytest.mark.parametrize("command", sorted({c for page in PAGES if page.is_file() for c in shown_commands(page.read_text(encoding="utf-8"))}))
+@pytest.mark.parametrize(
+    "command", sorted({c for page in PAGES if page.is_file() for c in shown_commands(page.read_text(encoding="utf-8"))})
+)
 def test_each_command_the_readme_shows_exists_with_its_options(command):
     words = shlex.split(command)
     text = help_text(program_of(words))

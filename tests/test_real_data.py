@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.cli import main
-from tests.helpers.reference import run_reference
+from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.dataset.source import SourceFile, find_source_files
+from tests.helpers.reference import run_reference
 
 pytestmark = pytest.mark.real_data
 
@@ -41,7 +41,9 @@ def test_reader_sees_what_the_recorder_wrote(real_dir):
         assert ep.simple_subgoal(0) == "static" and ep.simple_subgoal(164) == "All tasks completed"
         assert ep.grounded_subgoal(66) == "pick up the container at <100, 145> that hides the red cube"
         assert ep.front_image(66).shape == (256, 256, 3)
-        assert sum(map(ep.is_video_demo, range(ep.num_steps))) == 66 and ep.is_video_demo(65) and not ep.is_video_demo(66)
+        assert (
+            sum(map(ep.is_video_demo, range(ep.num_steps))) == 66 and ep.is_video_demo(65) and not ep.is_video_demo(66)
+        )
 
 
 def _by_episode(lines, key):
@@ -65,7 +67,9 @@ def test_rows_equal_the_reference_procedure(built, config, ref_index):
         for a, b in zip(ours[key], theirs[key]):
             assert a["messages"] == b["messages"]
             assert [p.rsplit("/", 1)[1] for p in a["images"]] == [p.rsplit("/", 1)[1] for p in b["images"]]
-            assert [p.rsplit("/", 1)[1] for p in a.get("videos", [])] == [p.rsplit("/", 1)[1] for p in b.get("videos", [])]
+            assert [p.rsplit("/", 1)[1] for p in a.get("videos", [])] == [
+                p.rsplit("/", 1)[1] for p in b.get("videos", [])
+            ]
             if "objects" in b:
                 clean_a = np.array(a["objects"]["bbox"]).reshape(-1, 2)
                 clean_b = np.array(b["objects"]["bbox"]).reshape(-1, 2)
@@ -110,7 +114,9 @@ def test_inspect_decodes_the_frames_a_build_reads(damaged, tmp_path, capsys):
     assert main(["inspect", "-q", str(damaged)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{damaged}: episode_8 timestep_82 obs/front_rgb: cannot read image data" in err
-    assert main(["build", "--source", str(damaged), "--out", str(tmp_path / "out"), "-q", "--workers", "1"]) == 1  # what inspect foresaw
+    assert (
+        main(["build", "--source", str(damaged), "--out", str(tmp_path / "out"), "-q", "--workers", "1"]) == 1
+    )  # what inspect foresaw
 
 
 def test_inspect_all_frames_reaches_frames_no_build_reads(damaged, capsys):
@@ -127,6 +133,11 @@ def test_a_build_of_real_files_says_so_with_their_checksums(built):
     card = (out / "README.md").read_text()
     assert manifest["origin"] == "recorded" and not any(s["synthetic"] for s in manifest["sources"])
     assert "synthetic" not in card and "Rows are built from 4 [RoboMME]" in card
-    assert all(f"| {s['file']} | {s['task']} | recorded | 1 | {s['bytes']} | `{s['read_xxh3_128']}` |" in card for s in manifest["sources"])
+    assert all(
+        f"| {s['file']} | {s['task']} | recorded | 1 | {s['bytes']} | `{s['read_xxh3_128']}` |" in card
+        for s in manifest["sources"]
+    )
     header = card.split("---")[1]
-    assert "license: other\nlicense_name: robomme\nlicense_link: https://github.com/RoboMME/robomme_benchmark\n" in header
+    assert (
+        "license: other\nlicense_name: robomme\nlicense_link: https://github.com/RoboMME/robomme_benchmark\n" in header
+    )

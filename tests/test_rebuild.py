@@ -11,7 +11,12 @@ import pytest
 from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.dataset.write import replace
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
 CONFIGS = ("grounded", "baseline_grounded")
 
 
@@ -46,7 +51,9 @@ def clone(source, tmp_path):
 
 
 def test_a_rebuild_with_the_same_inputs_leaves_a_clean_git_status(clone, source):
-    before = snapshot(clone, ".git") | {p: snapshot(clone)[p] for p in (".gitattributes", "notes.md", "docs/figure.txt")}
+    before = snapshot(clone, ".git") | {
+        p: snapshot(clone)[p] for p in (".gitattributes", "notes.md", "docs/figure.txt")
+    }
     build(source, clone, BuildOptions(configs=CONFIGS, workers=1), progress=False)
     after = snapshot(clone)
     assert {p: after[p] for p in before} == before  # .git byte for byte, and the user's files
@@ -56,14 +63,19 @@ def test_a_rebuild_with_the_same_inputs_leaves_a_clean_git_status(clone, source)
 def test_a_rebuild_with_other_rows_changes_only_the_data_files(clone, source):
     build(source, clone, BuildOptions(configs=CONFIGS, noise_seed=7, workers=1), progress=False)
     changed = {line[3:] for line in git(clone, "status", "--porcelain").splitlines()}
-    assert changed and all(p.startswith(("data/baseline_grounded/", "swift/baseline_grounded/")) or p in ("manifest.json", "README.md") for p in changed), changed
+    assert changed and all(
+        p.startswith(("data/baseline_grounded/", "swift/baseline_grounded/")) or p in ("manifest.json", "README.md")
+        for p in changed
+    ), changed
     assert (clone / "notes.md").read_text() == "my notes\n" and (clone / "docs/figure.txt").is_file()
 
 
 def test_what_the_old_build_owned_and_the_new_one_does_not_write_is_removed(clone, source):
     build(source, clone, BuildOptions(configs=("grounded",), workers=1), progress=False)
     assert not (clone / "data" / "baseline_grounded").exists()
-    assert {line[3:] for line in git(clone, "status", "--porcelain").splitlines()} >= {"data/baseline_grounded/train-00000-of-00001.parquet"}
+    assert {line[3:] for line in git(clone, "status", "--porcelain").splitlines()} >= {
+        "data/baseline_grounded/train-00000-of-00001.parquet"
+    }
     assert (clone / "notes.md").is_file()
 
 
@@ -73,7 +85,11 @@ def test_a_fresh_clone_of_an_empty_hub_repo_is_accepted(source, tmp_path):
     git(out, "init", "-q")
     (out / ".gitattributes").write_text("*.parquet filter=lfs\n")
     build(source, out, BuildOptions(configs=("grounded",), workers=1), progress=False)
-    assert (out / "manifest.json").is_file() and (out / ".git" / "HEAD").is_file() and (out / ".gitattributes").read_text() == "*.parquet filter=lfs\n"
+    assert (
+        (out / "manifest.json").is_file()
+        and (out / ".git" / "HEAD").is_file()
+        and (out / ".gitattributes").read_text() == "*.parquet filter=lfs\n"
+    )
 
 
 def test_a_folder_that_is_neither_a_build_nor_a_clone_is_refused(source, tmp_path):

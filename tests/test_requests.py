@@ -24,7 +24,9 @@ def test_action_request_renders_the_spec_prompt_and_keys_on_what_changes_the_ans
     assert "The history of completed subtasks: 1. pick up the red cube at <1, 2>" in request.user
     assert action_request("stack the cubes", (), "simple").history_text == NO_HISTORY_YET
     base = LabelParams(model="m")
-    assert request.key(base) == action_request("stack the cubes", ("pick up the red cube at <1, 2>",), "grounded").key(base)
+    assert request.key(base) == action_request("stack the cubes", ("pick up the red cube at <1, 2>",), "grounded").key(
+        base
+    )
     assert request.key(base) != request.key(LabelParams(model="m", temperature=0.5))
     assert request.key(base) != request.key(LabelParams(model="other"))
     # the spatial budget and the image size do not touch action keys

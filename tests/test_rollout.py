@@ -14,12 +14,12 @@ import json
 import numpy as np
 import pytest
 
-from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend
-from robomme_mem.prompts import INITIAL_MEMORY
 from robomme_mem.closed_loop.executors import run_serial
 from robomme_mem.closed_loop.loop import Observation, run_episode
+from robomme_mem.closed_loop.policy import HighLevelPolicy, ReplayBackend
 from robomme_mem.closed_loop.results import append_result, episode_record, pending, read_results, success_rates
 from robomme_mem.jsonl import repair
+from robomme_mem.prompts import INITIAL_MEMORY
 
 
 class LineWorld:
@@ -96,7 +96,12 @@ def test_the_high_level_policy_is_called_every_n_steps_and_its_memory_is_fed_bac
 
 def test_short_chunks_ask_the_low_level_again_without_a_new_high_level_call():
     walker = Walker(chunk=6)
-    outcome = run_episode(LineWorld(goal_x=32), HighLevelPolicy("simple", ReplayBackend(answers("walk"), repeat_last=True)), walker, every=16)
+    outcome = run_episode(
+        LineWorld(goal_x=32),
+        HighLevelPolicy("simple", ReplayBackend(answers("walk"), repeat_last=True)),
+        walker,
+        every=16,
+    )
     assert outcome.calls == 2  # steps 0 and 16
     assert len(walker.calls) == 6  # 6 + 6 + 4 per 16-step window
     assert [c["new"] for c in walker.calls] == [1, 6, 6, 4, 6, 6]  # observations since the previous chunk
@@ -107,7 +112,12 @@ def test_an_episode_ends_at_max_steps_or_on_a_simulator_error():
     timeout = run_episode(LineWorld(), policy, Walker(), every=16, max_steps=50)
     assert (timeout.status, timeout.steps, timeout.success) == ("timeout", 50, False)
 
-    error = run_episode(LineWorld(fail_at=20), HighLevelPolicy("simple", ReplayBackend(answers("walk"), repeat_last=True)), Walker(), every=16)
+    error = run_episode(
+        LineWorld(fail_at=20),
+        HighLevelPolicy("simple", ReplayBackend(answers("walk"), repeat_last=True)),
+        Walker(),
+        every=16,
+    )
     assert (error.status, error.steps, error.error) == ("error", 20, "RuntimeError: IK failed")
 
 

@@ -24,7 +24,6 @@ import pytest
 from robomme_mem.closed_loop.results import read_results
 from robomme_mem.servers.lowlevel_server import counting_answer
 from robomme_mem.servers.openai_server import FakeOpenAI
-
 from tests.helpers.sim import ENV, ROOT, SIM_PYTHON
 
 pytestmark = pytest.mark.slow
@@ -38,8 +37,25 @@ def server(tmp_path_factory, simulator):
     folder = tmp_path_factory.mktemp("lowlevel")
     log, errors = folder / "requests.jsonl", folder / "server.err"
     with open(errors, "w") as err:
-        proc = subprocess.Popen([SIM_PYTHON, "-m", "robomme_mem.servers.lowlevel_server", "--policy", "pickcube", "--chunk", "8", "--port", "0", "--log", str(log)],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=ENV)
+        proc = subprocess.Popen(
+            [
+                SIM_PYTHON,
+                "-m",
+                "robomme_mem.servers.lowlevel_server",
+                "--policy",
+                "pickcube",
+                "--chunk",
+                "8",
+                "--port",
+                "0",
+                "--log",
+                str(log),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=ENV,
+        )
     line = proc.stdout.readline()
     if not line.startswith("WS_PORT"):
         proc.kill()
@@ -56,8 +72,26 @@ def requests(log: Path) -> list[dict]:
 def rollout(tmp_path: Path, port: int, answers: list[str], results: Path, *args: str) -> subprocess.CompletedProcess:
     replay = tmp_path / f"answers-{len(list(tmp_path.iterdir()))}.jsonl"
     replay.write_text("".join(json.dumps(a) + "\n" for a in answers))
-    cmd = [SIM_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "maniskill", "--tasks", "PickCube-v1", "--backend", "replay",
-           "--replay", str(replay), "--ll-port", str(port), "--results", str(results), "--max-steps", "96", "-q", *args]
+    cmd = [
+        SIM_PYTHON,
+        str(ROOT / "evaluate" / "rollout.py"),
+        "--suite",
+        "maniskill",
+        "--tasks",
+        "PickCube-v1",
+        "--backend",
+        "replay",
+        "--replay",
+        str(replay),
+        "--ll-port",
+        str(port),
+        "--results",
+        str(results),
+        "--max-steps",
+        "96",
+        "-q",
+        *args,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -67,7 +101,9 @@ def test_the_subgoals_decide_the_episode(tmp_path, server):
     port, log = server
     before = len(requests(log))
     results = tmp_path / "results.jsonl"
-    done = rollout(tmp_path, port, [PICK] * 3 + [MOVE], results, "--episodes", "2", "--variant", "dual_simple", "--method", "right")
+    done = rollout(
+        tmp_path, port, [PICK] * 3 + [MOVE], results, "--episodes", "2", "--variant", "dual_simple", "--method", "right"
+    )
     rollout(tmp_path, port, [PICK], results, "--episodes", "2", "--variant", "dual_simple", "--method", "never-moves")
 
     by = {(r["method"], r["episode"]): r for r in read_results(results)}
@@ -104,8 +140,20 @@ def test_an_interrupted_evaluation_resumes_where_it_stopped(tmp_path, server):
 
 def test_no_low_level_server_is_a_clear_error_before_anything_runs(tmp_path, simulator):
     results = tmp_path / "results.jsonl"
-    cmd = [SIM_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "maniskill", "--backend", "replay", "--replay", str(tmp_path / "a.jsonl"),
-           "--ll-port", "1", "--results", str(results)]
+    cmd = [
+        SIM_PYTHON,
+        str(ROOT / "evaluate" / "rollout.py"),
+        "--suite",
+        "maniskill",
+        "--backend",
+        "replay",
+        "--replay",
+        str(tmp_path / "a.jsonl"),
+        "--ll-port",
+        "1",
+        "--results",
+        str(results),
+    ]
     (tmp_path / "a.jsonl").write_text(json.dumps(PICK) + "\n")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=ENV)
     assert done.returncode != 0
@@ -116,26 +164,74 @@ def test_no_low_level_server_is_a_clear_error_before_anything_runs(tmp_path, sim
 ROBOMME_PYTHON = os.environ.get("ROBOMME_MEM_ROBOMME_PYTHON")
 
 
-@pytest.mark.skipif(not ROBOMME_PYTHON, reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)")
+@pytest.mark.skipif(
+    not ROBOMME_PYTHON,
+    reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)",
+)
 def test_the_harness_drives_real_robomme(tmp_path):
     """RoboMME's own evaluation episodes: a plain task and a video-demo task, the arm held still."""
     log = tmp_path / "requests.jsonl"
-    proc = subprocess.Popen([ROBOMME_PYTHON, "-m", "robomme_mem.servers.lowlevel_server", "--policy", "hold", "--chunk", "16", "--port", "0", "--log", str(log)],
-                            stdout=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen(
+        [
+            ROBOMME_PYTHON,
+            "-m",
+            "robomme_mem.servers.lowlevel_server",
+            "--policy",
+            "hold",
+            "--chunk",
+            "16",
+            "--port",
+            "0",
+            "--log",
+            str(log),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     try:
         port = int(proc.stdout.readline().split()[1])
         replay = tmp_path / "answers.jsonl"
-        replay.write_text(json.dumps("pick up the red cube <106, 110>\n<mem>No actions had been completed yet.</mem>\n<spatial_mem>No observations yet.</spatial_mem>") + "\n")
+        replay.write_text(
+            json.dumps(
+                "pick up the red cube <106, 110>\n<mem>No actions had been completed yet.</mem>\n<spatial_mem>No observations yet.</spatial_mem>"
+            )
+            + "\n"
+        )
         results = tmp_path / "results.jsonl"
-        cmd = [ROBOMME_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "robomme", "--tasks", "BinFill,VideoUnmask", "--episodes", "1",
-               "--variant", "dual_grounded", "--backend", "replay", "--replay", str(replay), "--ll-port", str(port), "--max-steps", "32", "--results", str(results), "-q"]
+        cmd = [
+            ROBOMME_PYTHON,
+            str(ROOT / "evaluate" / "rollout.py"),
+            "--suite",
+            "robomme",
+            "--tasks",
+            "BinFill,VideoUnmask",
+            "--episodes",
+            "1",
+            "--variant",
+            "dual_grounded",
+            "--backend",
+            "replay",
+            "--replay",
+            str(replay),
+            "--ll-port",
+            str(port),
+            "--max-steps",
+            "32",
+            "--results",
+            str(results),
+            "-q",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
         assert done.returncode == 0, done.stderr[-3000:]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
     records = {r["task"]: r for r in read_results(results)}
-    assert {t: (r["status"], r["steps"], r["calls"]) for t, r in records.items()} == {"BinFill": ("timeout", 32, 2), "VideoUnmask": ("timeout", 32, 2)}
+    assert {t: (r["status"], r["steps"], r["calls"]) for t, r in records.items()} == {
+        "BinFill": ("timeout", 32, 2),
+        "VideoUnmask": ("timeout", 32, 2),
+    }
     sent = requests(log)
     buffers = [r for r in sent if r["kind"] == "add_buffer"]
     infers = [r for r in sent if r["kind"] == "infer"]
@@ -143,7 +239,9 @@ def test_the_harness_drives_real_robomme(tmp_path):
     assert infers[0]["prompt"].startswith("put")  # BinFill's goal, from RoboMME's info
     # the video task starts with its demonstration: the first history buffer holds it, and says where execution starts
     video_first = buffers[2]
-    assert video_first["images"]["shape"][0] > 1 and video_first["exec_start_idx"] == video_first["images"]["shape"][0] - 1
+    assert (
+        video_first["images"]["shape"][0] > 1 and video_first["exec_start_idx"] == video_first["images"]["shape"][0] - 1
+    )
 
 
 def test_episodes_spread_over_processes_or_a_ray_cluster_give_what_one_process_gives(tmp_path, server):
@@ -164,9 +262,26 @@ def test_episodes_spread_over_processes_or_a_ray_cluster_give_what_one_process_g
     assert sum(r["kind"] == "reset" for r in requests(log)[before:]) == 2  # only the missing episodes ran
     ray = tmp_path / "ray.jsonl"  # the high level behind an OpenAI-compatible URL, reached from the Ray workers
     with FakeOpenAI(answer=counting_answer) as hl:
-        clustered = rollout(tmp_path, port, answers, ray, *args, "--ray", "local", "--workers", "2",
-                            "--backend", "openai", "--base-url", hl.base_url, "--model", "pickcube-counter")
-        assert sum(r.path.endswith("/chat/completions") for r in hl.log) >= 3 * 4  # every call of every episode went over HTTP
+        clustered = rollout(
+            tmp_path,
+            port,
+            answers,
+            ray,
+            *args,
+            "--ray",
+            "local",
+            "--workers",
+            "2",
+            "--backend",
+            "openai",
+            "--base-url",
+            hl.base_url,
+            "--model",
+            "pickcube-counter",
+        )
+        assert (
+            sum(r.path.endswith("/chat/completions") for r in hl.log) >= 3 * 4
+        )  # every call of every episode went over HTTP
 
     def outcome(r):
         return r["episode"], r["status"], r["steps"], r["calls"], [t["subgoal"] for t in r["trace"]]
@@ -175,18 +290,37 @@ def test_episodes_spread_over_processes_or_a_ray_cluster_give_what_one_process_g
     assert [o[1] for o in expected][:2] == ["success"] * 2
     assert sorted(map(outcome, read_results(two))) == expected == sorted(map(outcome, read_results(ray)))
     assert len(two.read_text().splitlines()) == len(ray.read_text().splitlines()) == 3  # nothing recorded twice
-    assert {r["run"]["workers"] for r in read_results(two)[1:]} == {2} and {r["run"]["ray"] for r in read_results(ray)} == {"local"}
+    assert {r["run"]["workers"] for r in read_results(two)[1:]} == {2} and {
+        r["run"]["ray"] for r in read_results(ray)
+    } == {"local"}
     assert {r["pid"] for r in read_results(ray)}.isdisjoint({r["pid"] for r in read_results(one)})
+
     def row(done):  # the summary's success column, timings aside
-        return [line.split("|")[1:5] for line in done.stdout.splitlines() if line.startswith("| dual_simple | PickCube-v1 |")]
+        return [
+            line.split("|")[1:5]
+            for line in done.stdout.splitlines()
+            if line.startswith("| dual_simple | PickCube-v1 |")
+        ]
 
     assert row(single) == row(pooled) == row(clustered) and len(row(single)) == 1
 
 
 def test_a_ray_address_that_does_not_answer_is_one_line_before_any_simulator(tmp_path, simulator):
     (tmp_path / "a.jsonl").write_text(json.dumps(PICK) + "\n")
-    cmd = [SIM_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--suite", "maniskill", "--backend", "replay", "--replay", str(tmp_path / "a.jsonl"),
-           "--ray", "127.0.0.1:1", "--results", str(tmp_path / "r.jsonl")]
+    cmd = [
+        SIM_PYTHON,
+        str(ROOT / "evaluate" / "rollout.py"),
+        "--suite",
+        "maniskill",
+        "--backend",
+        "replay",
+        "--replay",
+        str(tmp_path / "a.jsonl"),
+        "--ray",
+        "127.0.0.1:1",
+        "--results",
+        str(tmp_path / "r.jsonl"),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "no Ray cluster answers at 127.0.0.1:1" in done.stderr and not (tmp_path / "r.jsonl").exists()
@@ -195,30 +329,58 @@ def test_a_ray_address_that_does_not_answer_is_one_line_before_any_simulator(tmp
     assert said.startswith("None |") and "'nowhere' is not host:port" in said
 
 
-@pytest.mark.skipif(not ROBOMME_PYTHON, reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)")
+@pytest.mark.skipif(
+    not ROBOMME_PYTHON,
+    reason="RoboMME is not on PyPI: set ROBOMME_MEM_ROBOMME_PYTHON to an environment with RoboMME's benchmark and robomme-mem[sim] (evaluate/README.md)",
+)
 def test_the_oracle_low_level_runs_real_robomme(tmp_path):
     """RoboMME's planner as the low level on BinFill's first test episode: the ceiling, a memoryless and a simple high level."""
     results = tmp_path / "results.jsonl"
-    base = [ROBOMME_PYTHON, str(ROOT / "evaluate" / "rollout.py"), "--low-level", "oracle", "--tasks", "BinFill", "--results", str(results), "-q"]
+    base = [
+        ROBOMME_PYTHON,
+        str(ROOT / "evaluate" / "rollout.py"),
+        "--low-level",
+        "oracle",
+        "--tasks",
+        "BinFill",
+        "--results",
+        str(results),
+        "-q",
+    ]
     replay = tmp_path / "simple.jsonl"
-    replay.write_text("".join(json.dumps(s) + "\n" for s in ("pick up the red cube", "put it into the bin", "press the button")))
-    for args in (["--backend", "ceiling"], ["--backend", "first-subgoal"], ["--backend", "replay", "--replay", str(replay), "--variant", "simple"]):
+    replay.write_text(
+        "".join(json.dumps(s) + "\n" for s in ("pick up the red cube", "put it into the bin", "press the button"))
+    )
+    for args in (
+        ["--backend", "ceiling"],
+        ["--backend", "first-subgoal"],
+        ["--backend", "replay", "--replay", str(replay), "--variant", "simple"],
+    ):
         done = subprocess.run([*base, "--episodes", "1", *args], capture_output=True, text=True, timeout=900, env=ENV)
         assert done.returncode == 0, done.stderr[-3000:]
     by = {r["method"]: r for r in read_results(results)}
     ceiling = by["ceiling"]
     assert (ceiling["status"], ceiling["calls"], ceiling["low_level"]) == ("success", 3, "oracle")
-    assert [c["command"]["choice"] for c in ceiling["trace"]] == ["a", "b", "c"] and ceiling["trace"][0]["command"]["source"] == "said"
+    assert [c["command"]["choice"] for c in ceiling["trace"]] == ["a", "b", "c"] and ceiling["trace"][0]["command"][
+        "source"
+    ] == "said"
     assert 0 < ceiling["steps"] <= 1300 and ceiling["peak_rss_mb"] > 100
-    memoryless = by["first-subgoal"]  # picks red cube after red cube, never bins one: a failure, whether RoboMME says fail or timeout
+    memoryless = by[
+        "first-subgoal"
+    ]  # picks red cube after red cube, never bins one: a failure, whether RoboMME says fail or timeout
     assert memoryless["status"] in ("fail", "timeout") and memoryless["calls"] >= 2
     assert {c["command"]["choice"] for c in memoryless["trace"]} == {"a"} and memoryless["steps"] <= 1300 + 200
     simple = by["simple+oracle"]  # a model-backed run is named for its config and low level
     assert simple["status"] == "success" and simple["trace"][0]["command"]["source"] == "text"
     assert simple["trace"][0]["command"]["target"].startswith("cube_red")
 
-    too_many = subprocess.run([*base, "--backend", "ceiling", "--episodes", "51"], capture_output=True, text=True, timeout=300, env=ENV)
-    assert too_many.returncode == 2 and "RoboMME's test split has 50 episodes of BinFill; asked for episode 50" in too_many.stderr
+    too_many = subprocess.run(
+        [*base, "--backend", "ceiling", "--episodes", "51"], capture_output=True, text=True, timeout=300, env=ENV
+    )
+    assert (
+        too_many.returncode == 2
+        and "RoboMME's test split has 50 episodes of BinFill; asked for episode 50" in too_many.stderr
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

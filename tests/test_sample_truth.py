@@ -60,7 +60,9 @@ def test_the_sample_truth_goes_with_the_sample_only(tmp_path, capsys):
 def test_the_audit_draws_the_sample_against_its_truth(sample_cache, tmp_path, monkeypatch, capsys, task):
     monkeypatch.setenv("ROBOMME_MEM_CACHE", str(sample_cache))
     pics = tmp_path / "pics"
-    assert main(["audit", "--truth", "sample", "--pictures", str(pics), "--tasks", task, "--max-episodes", "1", "-q"]) == 0
+    assert (
+        main(["audit", "--truth", "sample", "--pictures", str(pics), "--tasks", task, "--max-episodes", "1", "-q"]) == 0
+    )
     out = capsys.readouterr().out
     assert "against the scene truth (truth.jsonl" in out and "action memories against what happened" in out
     assert (pics / "index.html").is_file() and (pics / f"{task}_ep0.png").is_file()

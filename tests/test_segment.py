@@ -2,7 +2,7 @@
 
 import pytest
 
-from robomme_mem.dataset.segment import segment_episode, resolve_complete
+from robomme_mem.dataset.segment import resolve_complete, segment_episode
 
 DONE = "All tasks completed"
 
@@ -36,7 +36,9 @@ def test_segment_shorter_than_stride_gets_no_call_not_even_its_boundary():
 
 
 def test_stopcube_uses_stride_32():
-    sg = steps(("move to the top of the button to prepare", 40), ("remain static", 200), ("press the button", 30), (DONE, 5))
+    sg = steps(
+        ("move to the top of the button to prepare", 40), ("remain static", 200), ("press the button", 30), (DONE, 5)
+    )
     plan = segment_episode(sg, 0, "StopCube")
     assert plan.stride == 32
     # (0, 40): 1 -> 0; (40, 240): 6 -> 40, 73, 106, 140, 173, 206; (240, 274): 1 -> 240; + 274

@@ -14,21 +14,30 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.configs import ROW_CONFIGS
+from robomme_mem.dataset.build import BuildOptions, build
 
 SWIFT_PYTHON = os.environ.get("ROBOMME_MEM_SWIFT_PYTHON")
 LOADER = Path(__file__).parent / "helpers" / "swift_load.py"
-pytestmark = pytest.mark.skipif(not SWIFT_PYTHON, reason="set ROBOMME_MEM_SWIFT_PYTHON to an environment with ms-swift (.ci/run does)")
+pytestmark = pytest.mark.skipif(
+    not SWIFT_PYTHON, reason="set ROBOMME_MEM_SWIFT_PYTHON to an environment with ms-swift (.ci/run does)"
+)
 
 
 def swift_load(*paths: Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([SWIFT_PYTHON, str(LOADER), *map(str, paths)], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [SWIFT_PYTHON, str(LOADER), *map(str, paths)], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
 def built(sample_dir, tmp_path_factory):
-    return build([sample_dir], tmp_path_factory.mktemp("swift") / "robomme-mem", BuildOptions(tasks=("BinFill", "VideoUnmask")), progress=False)
+    return build(
+        [sample_dir],
+        tmp_path_factory.mktemp("swift") / "robomme-mem",
+        BuildOptions(tasks=("BinFill", "VideoUnmask")),
+        progress=False,
+    )
 
 
 def test_ms_swift_loads_every_published_file(built):

@@ -4,9 +4,9 @@ import re
 
 import numpy as np
 
+from robomme_mem.dataset.sample.generator import SYNTHETIC_TASKS
 from robomme_mem.dataset.segment import segment_episode
 from robomme_mem.dataset.source import SourceFile, find_source_files
-from robomme_mem.dataset.sample.generator import SYNTHETIC_TASKS
 from robomme_mem.tasks import EVALUATED_TASKS
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.configs import MEMORY_CONFIGS
+from robomme_mem.dataset.build import BuildOptions, build
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("robomme_train_sft", ROOT / "train" / "sft.py")
@@ -41,7 +41,10 @@ def test_each_variant_warm_starts_from_its_subgoal_style(built, capsys):
         out = dry_run(capsys, "--dataset", str(built.out), "--config", config, "--output", "runs/x")
         style = "grounded" if config.endswith("grounded") else "simple"
         # nothing is downloaded in a dry run, and the command says what the run passes: a local copy, not the repo id
-        assert f"--adapters '<local copy of {recipe.warm_start[style]}, downloaded from the Hub when the run starts>'" in out
+        assert (
+            f"--adapters '<local copy of {recipe.warm_start[style]}, downloaded from the Hub when the run starts>'"
+            in out
+        )
         assert f"--dataset {built.out}/swift/{config}/train.jsonl" in out
         assert f"--val_dataset {built.out}/swift/{config}/validation.jsonl" in out
         assert f"ROOT_IMAGE_DIR={built.out}" in out and "IMAGE_MAX_TOKEN_NUM=256" in out
@@ -50,17 +53,47 @@ def test_each_variant_warm_starts_from_its_subgoal_style(built, capsys):
 def test_the_command_carries_the_whole_recipe(built, capsys):
     out = dry_run(capsys, "--dataset", str(built.out), "--config", "grounded")
     command = out.split("command: ", 1)[1]
-    for expected in ("swift sft", "--model Qwen/Qwen3-VL-4B-Instruct", "--model_type qwen3_vl", "--tuner_type lora", "--lora_rank 16",
-                     "--lora_alpha 32", "--target_modules q_proj k_proj v_proj o_proj gate_proj up_proj down_proj", "--freeze_vit true",
-                     "--freeze_aligner true", "--torch_dtype bfloat16", "--per_device_train_batch_size 4", "--gradient_accumulation_steps 4",
-                     "--learning_rate 0.0001", "--warmup_ratio 0.05", "--num_train_epochs 2", "--max_length 3200", "--attn_impl sdpa",
-                     "--gradient_checkpointing true"):
+    for expected in (
+        "swift sft",
+        "--model Qwen/Qwen3-VL-4B-Instruct",
+        "--model_type qwen3_vl",
+        "--tuner_type lora",
+        "--lora_rank 16",
+        "--lora_alpha 32",
+        "--target_modules q_proj k_proj v_proj o_proj gate_proj up_proj down_proj",
+        "--freeze_vit true",
+        "--freeze_aligner true",
+        "--torch_dtype bfloat16",
+        "--per_device_train_batch_size 4",
+        "--gradient_accumulation_steps 4",
+        "--learning_rate 0.0001",
+        "--warmup_ratio 0.05",
+        "--num_train_epochs 2",
+        "--max_length 3200",
+        "--attn_impl sdpa",
+        "--gradient_checkpointing true",
+    ):
         assert expected in command, expected
 
 
 def test_recipe_values_and_the_warm_start_can_be_overridden(built, capsys):
-    out = dry_run(capsys, "--dataset", str(built.out), "--config", "simple", "--set", "learning_rate=2e-4", "--set", "num_train_epochs=3",
-                  "--set", "env.IMAGE_MAX_TOKEN_NUM=128", "--warm-start", "none", "--model", "my/model")
+    out = dry_run(
+        capsys,
+        "--dataset",
+        str(built.out),
+        "--config",
+        "simple",
+        "--set",
+        "learning_rate=2e-4",
+        "--set",
+        "num_train_epochs=3",
+        "--set",
+        "env.IMAGE_MAX_TOKEN_NUM=128",
+        "--warm-start",
+        "none",
+        "--model",
+        "my/model",
+    )
     assert "--learning_rate 0.0002" in out and "--num_train_epochs 3" in out and "IMAGE_MAX_TOKEN_NUM=128" in out
     assert "--adapters" not in out and "warm start: none" in out and "--model my/model" in out
 
@@ -87,7 +120,9 @@ class RecordingHfApi:
         self.calls.append(("create_repo", args, kwargs))
 
     def upload_folder(self, *args, **kwargs):
-        self.calls.append(("upload_folder", args, kwargs, sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())))
+        self.calls.append(
+            ("upload_folder", args, kwargs, sorted(p.name for p in Path(kwargs["folder_path"]).iterdir()))
+        )
         return Commit("feedface" * 5)
 
 
@@ -101,7 +136,13 @@ def test_the_adapter_is_pushed_with_a_card_that_tells_how_it_was_made(built, tmp
     (checkpoint / "trainer_state.json").write_text(json.dumps({"log_history": history}))
     recipe = sft.Recipe.load().override(["learning_rate=2e-4"])
     files = sft.resolve_dataset(str(built.out), "dual_grounded")
-    card = sft.model_card(recipe, files, "Yinpei/vlm_subgoal_predictor:qwenvl/grounded_subgoal", output, {"success_rate": {"BinFill": 0.8}})
+    card = sft.model_card(
+        recipe,
+        files,
+        "Yinpei/vlm_subgoal_predictor:qwenvl/grounded_subgoal",
+        output,
+        {"success_rate": {"BinFill": 0.8}},
+    )
     api = RecordingHfApi()
     commit = sft.push_adapter(sft.final_adapter(output), "someone/rm-lora", card, api=api)
     assert commit == "feedface" * 5
@@ -110,8 +151,15 @@ def test_the_adapter_is_pushed_with_a_card_that_tells_how_it_was_made(built, tmp
     assert upload == "upload_folder" and up["repo_type"] == "model" and up["repo_id"] == "someone/rm-lora"
     assert names == ["README.md", "adapter_config.json", "adapter_model.safetensors", "trainer_state.json"]
     text = (checkpoint / "README.md").read_text()
-    for expected in ("base_model: Qwen/Qwen3-VL-4B-Instruct", "config `dual_grounded`", "grounded_subgoal", '"learning_rate": 0.0002',
-                     "4 steps; loss 2.5000 -> 1.2500", '"BinFill": 0.8', "label set `rules`"):
+    for expected in (
+        "base_model: Qwen/Qwen3-VL-4B-Instruct",
+        "config `dual_grounded`",
+        "grounded_subgoal",
+        '"learning_rate": 0.0002',
+        "4 steps; loss 2.5000 -> 1.2500",
+        '"BinFill": 0.8',
+        "label set `rules`",
+    ):
         assert expected in text, expected
 
 
@@ -133,8 +181,24 @@ def test_a_hub_dataset_is_downloaded_at_its_revision(built, tmp_path, monkeypatc
 
 def test_an_unreachable_hub_dataset_is_one_line(tmp_path):
     env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf")}
-    proc = subprocess.run([sys.executable, str(ROOT / "train" / "sft.py"), "--dataset", "someone/robomme-mem", "--revision", "v1.0.0", "--dry-run"],
-                                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train" / "sft.py"),
+            "--dataset",
+            "someone/robomme-mem",
+            "--revision",
+            "v1.0.0",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sft.py: error: cannot fetch the dataset someone/robomme-mem at revision v1.0.0 from the Hub")
+    assert len(lines) == 1 and lines[0].startswith(
+        "sft.py: error: cannot fetch the dataset someone/robomme-mem at revision v1.0.0 from the Hub"
+    )

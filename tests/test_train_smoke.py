@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from robomme_mem.dataset.build import BuildOptions, build
 from robomme_mem.configs import HISTORY_CONFIGS, MEMORY_CONFIGS
+from robomme_mem.dataset.build import BuildOptions, build
 
 from .test_train import RecordingHfApi, sft
 
@@ -25,17 +25,34 @@ TRAIN_PYTHON = os.environ.get("ROBOMME_MEM_TRAIN_PYTHON")
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not TRAIN_PYTHON, reason="set ROBOMME_MEM_TRAIN_PYTHON to an environment with ms-swift and torchvision (.ci/run does)"),
+    pytest.mark.skipif(
+        not TRAIN_PYTHON,
+        reason="set ROBOMME_MEM_TRAIN_PYTHON to an environment with ms-swift and torchvision (.ci/run does)",
+    ),
 ]
-SMOKE = ["max_steps=2", "torch_dtype=float32", "lora_rank=4", "lora_alpha=8", "per_device_train_batch_size=1", "gradient_accumulation_steps=1",
-         "save_steps=2", "logging_steps=1", "dataloader_num_workers=0", "dataset_num_proc=1", "check_model=false", "report_to=none"]
+SMOKE = [
+    "max_steps=2",
+    "torch_dtype=float32",
+    "lora_rank=4",
+    "lora_alpha=8",
+    "per_device_train_batch_size=1",
+    "gradient_accumulation_steps=1",
+    "save_steps=2",
+    "logging_steps=1",
+    "dataloader_num_workers=0",
+    "dataset_num_proc=1",
+    "check_model=false",
+    "report_to=none",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     """The tiny Qwen3-VL, built offline by ``train/tiny_qwen3_vl.py``."""
     folder = tmp_path_factory.mktemp("model") / "tiny-qwen3-vl"
-    subprocess.run([TRAIN_PYTHON, str(ROOT / "train" / "tiny_qwen3_vl.py"), str(folder)], check=True, capture_output=True)
+    subprocess.run(
+        [TRAIN_PYTHON, str(ROOT / "train" / "tiny_qwen3_vl.py"), str(folder)], check=True, capture_output=True
+    )
     return folder
 
 
@@ -44,8 +61,13 @@ def test_the_qwen3_vl_template_supervises_only_the_target_and_every_row_fits(sam
     built = build([sample_dir], tmp_path / "robomme-mem", BuildOptions(configs=configs), progress=False)
     paths = [str(built.out / "swift" / c / "train.jsonl") for c in configs]
     max_length = sft.Recipe.load().swift["max_length"]
-    done = subprocess.run([TRAIN_PYTHON, str(ROOT / "tests" / "helpers" / "swift_encode.py"), str(tiny), str(max_length), *paths],
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "ROOT_IMAGE_DIR": str(built.out)})
+    done = subprocess.run(
+        [TRAIN_PYTHON, str(ROOT / "tests" / "helpers" / "swift_encode.py"), str(tiny), str(max_length), *paths],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "ROOT_IMAGE_DIR": str(built.out)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(rows) == sum(built.rows[c] for c in configs)
@@ -56,11 +78,18 @@ def test_the_qwen3_vl_template_supervises_only_the_target_and_every_row_fits(sam
 
 
 def test_swift_sft_trains_a_lora_that_loads_generates_and_pushes(sample_dir, tiny, tmp_path, monkeypatch, capsys):
-    built = build([sample_dir], tmp_path / "robomme-mem", BuildOptions(configs=("dual_grounded",), tasks=("BinFill", "StopCube")), progress=False)
+    built = build(
+        [sample_dir],
+        tmp_path / "robomme-mem",
+        BuildOptions(configs=("dual_grounded",), tasks=("BinFill", "StopCube")),
+        progress=False,
+    )
     monkeypatch.setenv("PATH", f"{Path(TRAIN_PYTHON).parent}{os.pathsep}{os.environ['PATH']}")  # its `swift`
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("USE_HF", "1")
-    common = ["--dataset", str(built.out), "--config", "dual_grounded", "--model", str(tiny)] + [a for s in SMOKE for a in ("--set", s)]
+    common = ["--dataset", str(built.out), "--config", "dual_grounded", "--model", str(tiny)] + [
+        a for s in SMOKE for a in ("--set", s)
+    ]
 
     assert sft.main([*common, "--warm-start", "none", "--output", str(tmp_path / "first")]) == 0
     first = sft.final_adapter(tmp_path / "first")
@@ -72,8 +101,12 @@ def test_swift_sft_trains_a_lora_that_loads_generates_and_pushes(sample_dir, tin
     second = sft.final_adapter(tmp_path / "second")
 
     image = next((built.out / "swift" / "images").glob("*.png"))
-    done = subprocess.run([TRAIN_PYTHON, str(ROOT / "tests" / "helpers" / "smoke_infer.py"), str(tiny), str(second), str(image)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [TRAIN_PYTHON, str(ROOT / "tests" / "helpers" / "smoke_infer.py"), str(tiny), str(second), str(image)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["lora_tensors"] > 0 and result["peft_new_tokens"] > 0 and result["swift_completion_tokens"] > 0

@@ -20,7 +20,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory, simulator):
     out = tmp_path_factory.mktemp("stock-truth")
-    done = subprocess.run([SIM_PYTHON, str(ROOT / "tests" / "helpers" / "stock_truth.py"), str(out)], capture_output=True, text=True, timeout=600, env=ENV)
+    done = subprocess.run(
+        [SIM_PYTHON, str(ROOT / "tests" / "helpers" / "stock_truth.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -31,11 +37,15 @@ def test_the_replay_finds_the_pose_and_grasp_kept_aside_at_every_step(replayed):
     (episode,) = read_truth(out / "truth.jsonl")["episodes"]
     kept = json.loads((out / "poses.json").read_text())["steps"]
     assert [r["step"] for r in episode["steps"]] == [p["step"] for p in kept]
-    worst = max(abs(a - b) for row, pose in zip(episode["steps"], kept) for a, b in zip(row["position"]["cube"], pose["cube"]))
+    worst = max(
+        abs(a - b) for row, pose in zip(episode["steps"], kept) for a, b in zip(row["position"]["cube"], pose["cube"])
+    )
     assert worst < 1e-4  # metres: the positions are the recording's, to the truth's rounding
     assert [("cube" in row["held"]) for row in episode["steps"]] == [pose["grasped"] for pose in kept]
     assert sum(pose["grasped"] for pose in kept) > 20  # it was carried, so the comparison says something
-    assert max(call["image_diff"]["mean"] for call in episode["calls"]) < 0.05  # row k is the scene after action k, as the recorder keeps it
+    assert (
+        max(call["image_diff"]["mean"] for call in episode["calls"]) < 0.05
+    )  # row k is the scene after action k, as the recorder keeps it
     assert episode["status"] == episode["recorded_status"] == "success"
     from robomme_mem.dataset.source import SourceFile
 
@@ -49,7 +59,9 @@ def test_the_replay_finds_the_pose_and_grasp_kept_aside_at_every_step(replayed):
 def test_a_replay_whose_actions_were_pushed_off_is_refused_and_says_why(replayed):
     out, said = replayed
     (problems,) = said["runs"]["perturbed"]["refused"]
-    assert any("ended 'ongoing', the recording 'success'" in p or "differs from the recorded one" in p for p in problems)
+    assert any(
+        "ended 'ongoing', the recording 'success'" in p or "differs from the recorded one" in p for p in problems
+    )
     document = read_truth(out / "perturbed" / "truth.jsonl")
     assert document["episodes"] == [] and [r["episode"] for r in document["refused"]] == [1]
 
@@ -71,7 +83,9 @@ def test_the_truth_captured_while_recording_is_the_replays(replayed):
     captured = read_truth(out / "captured.jsonl")
     (mine,) = captured["episodes"]
     (theirs,) = read_truth(out / "truth.jsonl")["episodes"]
-    assert mine["key"] == theirs["key"]  # the same file, checksum, episode and simulator: build and audit find it the same way
+    assert (
+        mine["key"] == theirs["key"]
+    )  # the same file, checksum, episode and simulator: build and audit find it the same way
     assert disagreements(mine, theirs) == []
     assert [e["kind"] for e in mine["events"]] == [e["kind"] for e in theirs["events"]] and mine["calls"]
     assert captured["header"]["captured"].startswith("while recording")

@@ -15,7 +15,12 @@ def test_the_libraries_cache_into_the_session_folder():
     from robomme_mem.dataset.cachedir import cache_root
     from robomme_mem.dataset.labels.store.sets import default_store
 
-    for path in (datasets.config.HF_DATASETS_CACHE, huggingface_hub.constants.HF_HUB_CACHE, cache_root(), default_store()):
+    for path in (
+        datasets.config.HF_DATASETS_CACHE,
+        huggingface_hub.constants.HF_HUB_CACHE,
+        cache_root(),
+        default_store(),
+    ):
         assert Path(path).resolve().is_relative_to(TEST_CACHES.resolve()), path
 
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robomme_mem.configs import ROW_CONFIGS
-from robomme_mem.errors import first_line
 from robomme_mem.dataset.layout import SWIFT_IMAGES_DIR, swift_jsonl
 from robomme_mem.dataset.resolve import HubError, hub_snapshot, locate_dataset
+from robomme_mem.errors import first_line
 from robomme_mem.prompts import subgoal_style
 from robomme_mem.scripts import Refused, front_door, note
 
@@ -52,7 +52,15 @@ class Recipe:
     @classmethod
     def load(cls, path: str | Path = DEFAULT_RECIPE) -> Recipe:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(str(data["version"]), data["model"], data["model_type"], dict(data.get("env", {})), dict(data["warm_start"]), dict(data["swift"]), str(path))
+        return cls(
+            str(data["version"]),
+            data["model"],
+            data["model_type"],
+            dict(data.get("env", {})),
+            dict(data["warm_start"]),
+            dict(data["swift"]),
+            str(path),
+        )
 
     def override(self, assignments: list[str]) -> Recipe:
         """``KEY=VALUE`` pairs: ``model``, ``model_type``, ``env.NAME``, ``warm_start.STYLE`` or a ``swift`` argument."""
@@ -72,7 +80,14 @@ class Recipe:
         return self
 
     def to_dict(self) -> dict:
-        return {"version": self.version, "model": self.model, "model_type": self.model_type, "env": self.env, "warm_start": self.warm_start, "swift": self.swift}
+        return {
+            "version": self.version,
+            "model": self.model,
+            "model_type": self.model_type,
+            "env": self.env,
+            "warm_start": self.warm_start,
+            "swift": self.swift,
+        }
 
 
 def _parse_value(raw: str) -> object:
@@ -108,10 +123,21 @@ def resolve_dataset(dataset: str | None, config: str, revision: str | None = Non
     found = locate_dataset(dataset, revision=revision, patterns=[f"swift/{config}/*", f"{SWIFT_IMAGES_DIR}/*"])
     train = found.root / swift_jsonl(config, "train")
     if not train.is_file():
-        raise ValueError(f"{found.source}: config {config!r} has no train split here (built configs: {', '.join(found.manifest.get('configs', {}))})")
+        raise ValueError(
+            f"{found.source}: config {config!r} has no train split here (built configs: {', '.join(found.manifest.get('configs', {}))})"
+        )
     validation = found.root / swift_jsonl(config, "validation")
-    return DatasetFiles(found.root, found.source, revision, config, train, validation if validation.is_file() else None, found.manifest,
-                        hub=found.hub, note=found.note)
+    return DatasetFiles(
+        found.root,
+        found.source,
+        revision,
+        config,
+        train,
+        validation if validation.is_file() else None,
+        found.manifest,
+        hub=found.hub,
+        note=found.note,
+    )
 
 
 def warm_start_for(recipe: Recipe, config: str, given: str | None) -> str | None:
@@ -177,10 +203,17 @@ def loss_summary(output: Path) -> dict:
     history = [h for h in json.loads(states[-1].read_text()).get("log_history", []) if "loss" in h]
     if not history:
         return {}
-    return {"steps": history[-1].get("step"), "first_loss": history[0]["loss"], "last_loss": history[-1]["loss"], "min_loss": min(h["loss"] for h in history)}
+    return {
+        "steps": history[-1].get("step"),
+        "first_loss": history[0]["loss"],
+        "last_loss": history[-1]["loss"],
+        "min_loss": min(h["loss"] for h in history),
+    }
 
 
-def model_card(recipe: Recipe, files: DatasetFiles, warm_start: str | None, output: Path, evaluation: dict | None = None) -> str:
+def model_card(
+    recipe: Recipe, files: DatasetFiles, warm_start: str | None, output: Path, evaluation: dict | None = None
+) -> str:
     losses = loss_summary(output)
     manifest = files.manifest
     lines = [
@@ -212,11 +245,19 @@ def model_card(recipe: Recipe, files: DatasetFiles, warm_start: str | None, outp
         "",
         "## Training loss",
         "",
-        (f"{losses['steps']} steps; loss {losses['first_loss']:.4f} -> {losses['last_loss']:.4f} (min {losses['min_loss']:.4f})" if losses else "No trainer state found."),
+        (
+            f"{losses['steps']} steps; loss {losses['first_loss']:.4f} -> {losses['last_loss']:.4f} (min {losses['min_loss']:.4f})"
+            if losses
+            else "No trainer state found."
+        ),
         "",
         "## Evaluation",
         "",
-        ("```json\n" + json.dumps(evaluation, indent=2, sort_keys=True) + "\n```" if evaluation else "No evaluation report was given."),
+        (
+            "```json\n" + json.dumps(evaluation, indent=2, sort_keys=True) + "\n```"
+            if evaluation
+            else "No evaluation report was given."
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -229,7 +270,12 @@ def push_adapter(adapter_dir: Path, repo_id: str, card: str, *, private: bool = 
     api = api or HfApi()
     (adapter_dir / "README.md").write_text(card, encoding="utf-8")
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(adapter_dir), commit_message=f"robomme-mem LoRA adapter ({adapter_dir.name})")
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        repo_type="model",
+        folder_path=str(adapter_dir),
+        commit_message=f"robomme-mem LoRA adapter ({adapter_dir.name})",
+    )
     return commit.oid
 
 
@@ -255,18 +301,34 @@ def hub_offline() -> bool:
 
 def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="sft.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", help="a build folder or a Hub dataset repo id ORG/NAME (default: ./robomme-mem, if it holds a build)")
+    parser.add_argument(
+        "--dataset",
+        help="a build folder or a Hub dataset repo id ORG/NAME (default: ./robomme-mem, if it holds a build)",
+    )
     parser.add_argument("--config", default="dual_grounded", help="the config to train on (default: dual_grounded)")
     parser.add_argument("--revision", help="Hub revision (a version tag, say)")
-    parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE, help="recipe file (default: train/recipe-1.toml)")
+    parser.add_argument(
+        "--recipe", type=Path, default=DEFAULT_RECIPE, help="recipe file (default: train/recipe-1.toml)"
+    )
     parser.add_argument("--model", help="base model (default: the recipe's)")
-    parser.add_argument("--warm-start", help="LoRA to continue: path or repo_id[:subfolder]; 'none' for a fresh one (default: the recipe's for the variant)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value, e.g. --set learning_rate=2e-4")
+    parser.add_argument(
+        "--warm-start",
+        help="LoRA to continue: path or repo_id[:subfolder]; 'none' for a fresh one (default: the recipe's for the variant)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set learning_rate=2e-4",
+    )
     parser.add_argument("--output", type=Path, default=Path("runs/sft"), help="output folder")
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the adapter with a model card")
     parser.add_argument("--private", action="store_true")
     parser.add_argument("--eval-report", type=Path, help="evaluation report (JSON) to put in the model card")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved files and the exact ms-swift invocation, and stop")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resolved files and the exact ms-swift invocation, and stop"
+    )
     args = parser.parse_args(argv)
 
     recipe = Recipe.load(args.recipe).override(args.set)
@@ -275,9 +337,13 @@ def _main(argv: list[str] | None) -> int:
     # everything a run needs is checked before anything is downloaded or trained
     evaluation = json.loads(args.eval_report.read_text(encoding="utf-8")) if args.eval_report else None
     if not args.dry_run and shutil.which("swift") is None:
-        raise Refused("ms-swift is not installed (no `swift` command on PATH): pip install 'robomme-mem[train]', or see what would run with --dry-run")
+        raise Refused(
+            "ms-swift is not installed (no `swift` command on PATH): pip install 'robomme-mem[train]', or see what would run with --dry-run"
+        )
     if args.push_to_hub and not args.dry_run and hub_offline():
-        raise Refused(f"--push-to-hub {args.push_to_hub} needs the Hub, but HF_HUB_OFFLINE is set: unset it, or drop --push-to-hub")
+        raise Refused(
+            f"--push-to-hub {args.push_to_hub} needs the Hub, but HF_HUB_OFFLINE is set: unset it, or drop --push-to-hub"
+        )
     files = resolve_dataset(args.dataset, args.config, args.revision)
     note("sft.py", files.note)
     warm = warm_start_for(recipe, args.config, args.warm_start)
@@ -285,8 +351,10 @@ def _main(argv: list[str] | None) -> int:
         adapter = None if warm is None else fetch_adapter(warm, local_only=args.dry_run)
     except HubError as exc:
         whose = "" if args.warm_start is not None else f" (the recipe's default for {args.config})"
-        raise Refused(f"cannot fetch the warm-start adapter {warm}{whose} from the Hub: {exc}; "
-                      "pass --warm-start none for a fresh LoRA, or --warm-start PATH to an adapter on disk") from None
+        raise Refused(
+            f"cannot fetch the warm-start adapter {warm}{whose} from the Hub: {exc}; "
+            "pass --warm-start none for a fresh LoRA, or --warm-start PATH to an adapter on disk"
+        ) from None
     cmd = swift_command(recipe, files, args.output, adapter)
     env = swift_env(recipe, files)
     print(f"dataset: {files.source} (config {files.config}, revision {files.revision or 'local'}) at {files.root}")
@@ -298,15 +366,21 @@ def _main(argv: list[str] | None) -> int:
     try:
         subprocess.run(cmd, env={**os.environ, **env}, check=True)
     except FileNotFoundError:
-        raise Refused("ms-swift is not installed (no `swift` command on PATH): pip install 'robomme-mem[train]'") from None
+        raise Refused(
+            "ms-swift is not installed (no `swift` command on PATH): pip install 'robomme-mem[train]'"
+        ) from None
     except subprocess.CalledProcessError as exc:
         raise Refused(f"swift sft failed (exit {exc.returncode}); its messages are above") from None
     if args.push_to_hub:
         done = final_adapter(args.output)
         try:
-            commit = push_adapter(done, args.push_to_hub, model_card(recipe, files, warm, args.output, evaluation), private=args.private)
+            commit = push_adapter(
+                done, args.push_to_hub, model_card(recipe, files, warm, args.output, evaluation), private=args.private
+            )
         except Exception as exc:  # noqa: BLE001 -- the Hub's refusals and connection errors are one line; the adapter stays on disk
-            raise Refused(f"cannot push {done} to {args.push_to_hub}: {type(exc).__name__}: {first_line(exc, 200)} (the adapter is on disk)") from None
+            raise Refused(
+                f"cannot push {done} to {args.push_to_hub}: {type(exc).__name__}: {first_line(exc, 200)} (the adapter is on disk)"
+            ) from None
         print(f"pushed {done} to https://huggingface.co/{args.push_to_hub} (commit {commit[:12]})")
     return 0
 

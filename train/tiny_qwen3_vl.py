@@ -76,7 +76,12 @@ def tiny_config():
         "num_key_value_heads": 2,
         "head_dim": head_dim,
         "max_position_embeddings": 8192,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 5000000.0,
+            "mrope_section": [2, 3, 3],
+            "mrope_interleaved": True,
+        },
         "tie_word_embeddings": False,
     }
     vision = {
@@ -91,8 +96,15 @@ def tiny_config():
         "num_position_embeddings": 256,  # a square: 16 x 16 learned positions
         "deepstack_visual_indexes": [1],
     }
-    return Qwen3VLConfig(text_config=text, vision_config=vision, image_token_id=151655, video_token_id=151656,
-                         vision_start_token_id=151652, vision_end_token_id=151653, tie_word_embeddings=False)
+    return Qwen3VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=151655,
+        video_token_id=151656,
+        vision_start_token_id=151652,
+        vision_end_token_id=151653,
+        tie_word_embeddings=False,
+    )
 
 
 def build(out: str | Path, seed: int = 0) -> Path:
@@ -104,12 +116,19 @@ def build(out: str | Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(tiny_config()).to(torch.float32)
     tokenizer = tiny_tokenizer()
-    image_processor = Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2, min_pixels=64 * 64, max_pixels=256 * 256)
+    image_processor = Qwen2VLImageProcessor(
+        patch_size=16, merge_size=2, temporal_patch_size=2, min_pixels=64 * 64, max_pixels=256 * 256
+    )
     try:
         from transformers import Qwen3VLVideoProcessor
 
         video_processor = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2)
-        processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor, chat_template=CHAT_TEMPLATE)
+        processor = Qwen3VLProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=video_processor,
+            chat_template=CHAT_TEMPLATE,
+        )
     except (ImportError, ValueError):
         processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
     model.generation_config.eos_token_id = [151645, 151643]

@@ -56,7 +56,12 @@ class Command:
         return {"choice": self.choice} if self.point is None else {"choice": self.choice, "point": list(self.point)}
 
     def to_json(self) -> dict:
-        out = {"choice": self.choice, "action": self.action, "point": list(self.point) if self.point else None, "source": self.source}
+        out = {
+            "choice": self.choice,
+            "action": self.action,
+            "point": list(self.point) if self.point else None,
+            "source": self.source,
+        }
         if self.source in ("text", "random"):
             out.update(among=self.among, target=self.target)
         return out
@@ -126,7 +131,9 @@ def resolve_by_text(subgoal: str, candidates: Sequence[Candidate], rng: random.R
     return (pool[0] if len(pool) == 1 else rng.choice(pool)), len(pool)
 
 
-def command_for(subgoal: str, options: Sequence[Option], candidates, rng: random.Random, *, by_text: bool) -> Command | Miss:
+def command_for(
+    subgoal: str, options: Sequence[Option], candidates, rng: random.Random, *, by_text: bool
+) -> Command | Miss:
     """The command for one subgoal.
 
     ``candidates(label)`` lists an option's candidates (only asked for when needed). A grounded

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from ..parallel import RunError, ray_problem, run_jobs
 from ..jsonl import repair
+from ..parallel import RunError, ray_problem, run_jobs
 from .one_episode import Rollout, close_state, run_one
 from .results import append_result
 
@@ -33,13 +33,20 @@ def _episode(rollout: Rollout, job: tuple[str, int]) -> dict:
     return run_one(rollout, *job)
 
 
-def run_serial(run: Callable[[str, int], dict], todo: Sequence[tuple[str, int]], results: Path, desc: str = "episodes",
-               progress: bool = True) -> list[dict]:
+def run_serial(
+    run: Callable[[str, int], dict],
+    todo: Sequence[tuple[str, int]],
+    results: Path,
+    desc: str = "episodes",
+    progress: bool = True,
+) -> list[dict]:
     """``run`` each episode in this process, in order, appending its record as it finishes."""
     results.parent.mkdir(parents=True, exist_ok=True)
     repair(results)
     written: list[dict] = []
-    run_jobs(lambda job: run(*job), list(todo), partial(_keep, results, written), name=_name, desc=desc, progress=progress)
+    run_jobs(
+        lambda job: run(*job), list(todo), partial(_keep, results, written), name=_name, desc=desc, progress=progress
+    )
     return written
 
 
@@ -48,15 +55,29 @@ def _keep(results: Path, written: list, record: dict) -> None:
     written.append(record)
 
 
-def run(rollout: Rollout, todo: Sequence[tuple[str, int]], results: Path, workers: int = 1, ray_address: str | None = None,
-        progress: bool = True) -> list[dict]:
+def run(
+    rollout: Rollout,
+    todo: Sequence[tuple[str, int]],
+    results: Path,
+    workers: int = 1,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Run ``todo``, appending each result to ``results`` as it comes (in finishing order)."""
     results.parent.mkdir(parents=True, exist_ok=True)
     repair(results)
     written: list[dict] = []
     try:
-        run_jobs(partial(_episode, rollout), list(todo), partial(_keep, results, written), workers=workers, ray_address=ray_address,
-                 name=_name, desc=rollout.method, progress=progress)
+        run_jobs(
+            partial(_episode, rollout),
+            list(todo),
+            partial(_keep, results, written),
+            workers=workers,
+            ray_address=ray_address,
+            name=_name,
+            desc=rollout.method,
+            progress=progress,
+        )
     finally:
         if workers <= 1 and not ray_address:
             close_state()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+
 from .policy import HighLevelPolicy
 
 CALL_EVERY = 16
@@ -77,13 +78,17 @@ class EpisodeOutcome:
         return self.status == "success"
 
 
-def run_episode(episode: Episode, policy: HighLevelPolicy, low_level: LowLevel, every: int = CALL_EVERY, max_steps: int = MAX_STEPS) -> EpisodeOutcome:
+def run_episode(
+    episode: Episode, policy: HighLevelPolicy, low_level: LowLevel, every: int = CALL_EVERY, max_steps: int = MAX_STEPS
+) -> EpisodeOutcome:
     """Roll one episode out; exceptions from the simulator end it with status ``error``."""
     if every < 1:
         raise ValueError(f"every must be >= 1, not {every}")
     start = time.perf_counter()
     prelude = episode.reset()
-    policy.reset(episode.goal, video=[o.front for o in prelude[:-1]] or None)  # a video task's demonstration, then the first frame
+    policy.reset(
+        episode.goal, video=[o.front for o in prelude[:-1]] or None
+    )  # a video task's demonstration, then the first frame
     low_level.reset()
     new = list(prelude)  # observations the low-level policy has not seen yet
     exec_start = len(prelude) - 1
@@ -93,7 +98,15 @@ def run_episode(episode: Episode, policy: HighLevelPolicy, low_level: LowLevel, 
     while True:
         if steps % every == 0:
             parsed = policy.step(obs.front)
-            trace.append({"step": steps, "subgoal": parsed.subgoal, "memory": parsed.memory, "spatial": parsed.spatial, "fallbacks": list(parsed.fallbacks)})
+            trace.append(
+                {
+                    "step": steps,
+                    "subgoal": parsed.subgoal,
+                    "memory": parsed.memory,
+                    "spatial": parsed.spatial,
+                    "fallbacks": list(parsed.fallbacks),
+                }
+            )
         if not plan:
             chunk = np.asarray(low_level.actions(episode.goal, policy.subgoal, new, exec_start))
             plan = list(chunk.reshape(-1, chunk.shape[-1])[: every - steps % every])
@@ -116,4 +129,6 @@ def run_episode(episode: Episode, policy: HighLevelPolicy, low_level: LowLevel, 
         obs = obs_next
         new.append(obs)
     fallbacks = Counter(f for call in trace for f in call["fallbacks"])
-    return EpisodeOutcome(status, steps, len(trace), time.perf_counter() - start, step_seconds, dict(fallbacks), trace, error)
+    return EpisodeOutcome(
+        status, steps, len(trace), time.perf_counter() - start, step_seconds, dict(fallbacks), trace, error
+    )

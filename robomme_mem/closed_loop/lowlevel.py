@@ -19,7 +19,9 @@ class OpenPILowLevel:
     checkpoint decides which it reads.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8000, protocol: str = "mme-vla", api_key: str | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 8000, protocol: str = "mme-vla", api_key: str | None = None
+    ) -> None:
         if protocol not in ("mme-vla", "openpi"):
             raise ValueError(f"protocol must be 'mme-vla' or 'openpi', not {protocol!r}")
         try:
@@ -30,7 +32,9 @@ class OpenPILowLevel:
         try:
             self._client = WebsocketClientPolicy(host, port, api_key=api_key)
         except OSError as exc:
-            raise ConnectionError(f"no low-level policy server at ws://{host}:{port} ({exc}); start the pi0.5 server first (evaluate/README.md)") from None
+            raise ConnectionError(
+                f"no low-level policy server at ws://{host}:{port} ({exc}); start the pi0.5 server first (evaluate/README.md)"
+            ) from None
         self.metadata = self._client.get_server_metadata()
 
     def close(self) -> None:

@@ -61,7 +61,9 @@ def _state(rollout: Rollout) -> dict:
         if rollout.policy == "model" and rollout.backend != "replay":
             from .policy import make_backend
 
-            state["backend"] = make_backend(rollout.backend, model=rollout.model, base_url=rollout.base_url, adapter=rollout.adapter)
+            state["backend"] = make_backend(
+                rollout.backend, model=rollout.model, base_url=rollout.base_url, adapter=rollout.adapter
+            )
         _STATE.update(state)
     return _STATE
 
@@ -121,8 +123,9 @@ def run_one(rollout: Rollout, task: str, episode: int) -> dict:
             seed = episode_seed(rollout, task, episode)
             # the built-in high levels speak the env's own words: where its grounded subgoal carries no point, they are resolved as a simple one
             by_text = rollout.policy != "model" or "grounded" not in rollout.variant
-            outcome = run_oracle_episode(env, policy, by_text=by_text, seed=seed,
-                                         max_steps=rollout.max_steps, max_calls=rollout.max_calls)
+            outcome = run_oracle_episode(
+                env, policy, by_text=by_text, seed=seed, max_steps=rollout.max_steps, max_calls=rollout.max_calls
+            )
             extra.update(misses=outcome.misses, seed=seed)
         else:
             from .loop import run_episode

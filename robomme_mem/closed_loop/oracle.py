@@ -68,8 +68,16 @@ class OracleOutcome(EpisodeOutcome):
     """Per episode: unmapped subgoals, missing points, steps that ran nothing, static stalls."""
 
 
-def run_oracle_episode(episode: OracleEpisode, policy, *, by_text: bool, seed: int = 0, max_steps: int = MAX_STEPS,
-                       max_calls: int = MAX_CALLS, max_repeats: int = MAX_REPEATS) -> OracleOutcome:
+def run_oracle_episode(
+    episode: OracleEpisode,
+    policy,
+    *,
+    by_text: bool,
+    seed: int = 0,
+    max_steps: int = MAX_STEPS,
+    max_calls: int = MAX_CALLS,
+    max_repeats: int = MAX_REPEATS,
+) -> OracleOutcome:
     """Roll one episode out with the oracle low level; never loops or hangs."""
     start = time.perf_counter()
     rng = random.Random(seed)
@@ -83,7 +91,13 @@ def run_oracle_episode(episode: OracleEpisode, policy, *, by_text: bool, seed: i
             break
         parsed = policy.step(turn.front, turn) if getattr(policy, "privileged", False) else policy.step(turn.front)
         command = command_for(parsed.subgoal, turn.options, episode.candidates, rng, by_text=by_text)
-        call = {"step": steps, "subgoal": parsed.subgoal, "memory": parsed.memory, "spatial": parsed.spatial, "fallbacks": list(parsed.fallbacks)}
+        call = {
+            "step": steps,
+            "subgoal": parsed.subgoal,
+            "memory": parsed.memory,
+            "spatial": parsed.spatial,
+            "fallbacks": list(parsed.fallbacks),
+        }
         trace.append(call)
         if isinstance(command, Miss):
             call["miss"] = command.kind
@@ -115,7 +129,9 @@ def run_oracle_episode(episode: OracleEpisode, policy, *, by_text: bool, seed: i
         streak.clear()
         turn = after
     fallbacks = Counter(f for c in trace for f in c["fallbacks"])
-    return OracleOutcome(status, steps, len(trace), time.perf_counter() - start, sim_seconds, dict(fallbacks), trace, error, dict(misses))
+    return OracleOutcome(
+        status, steps, len(trace), time.perf_counter() - start, sim_seconds, dict(fallbacks), trace, error, dict(misses)
+    )
 
 
 def _missed(kind: str, misses: Counter, streak: Counter, max_repeats: int) -> bool:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..mp4 import encode_mp4
+from ..png import png_data_url
 from ..prompts import (
     INITIAL_MEMORY,
     INITIAL_SPATIAL,
@@ -26,8 +28,6 @@ from ..prompts import (
     VARIANTS,
     policy_user_prompt,
 )
-from ..mp4 import encode_mp4
-from ..png import png_data_url
 
 MAX_NEW_TOKENS = {"simple": 128, "grounded": 128, "dual_simple": 384, "dual_grounded": 384}
 """Greedy decoding budgets of the report's rollouts."""
@@ -57,8 +57,14 @@ class Parsed:
         return not self.fallbacks
 
 
-def parse_answer(text: str | None, *, dual: bool, previous_subgoal: str = "", previous_memory: str = INITIAL_MEMORY,
-                 previous_spatial: str | None = INITIAL_SPATIAL) -> Parsed:
+def parse_answer(
+    text: str | None,
+    *,
+    dual: bool,
+    previous_subgoal: str = "",
+    previous_memory: str = INITIAL_MEMORY,
+    previous_spatial: str | None = INITIAL_SPATIAL,
+) -> Parsed:
     """Subgoal, action memory and (dual) spatial memory of one completion; never raises.
 
     - empty output: everything previous is kept;
@@ -80,9 +86,11 @@ def parse_answer(text: str | None, *, dual: bool, previous_subgoal: str = "", pr
     memory, found = _block(text, _MEM, MEMORY_TAG.close, previous_memory, NO_MEMORY, UNCLOSED_MEMORY, fallbacks)
     spatial = found_spatial = None
     if dual:
-        spatial, found_spatial = _block(text, _SPATIAL, SPATIAL_TAG.close, previous_spatial, NO_SPATIAL, UNCLOSED_SPATIAL, fallbacks)
+        spatial, found_spatial = _block(
+            text, _SPATIAL, SPATIAL_TAG.close, previous_spatial, NO_SPATIAL, UNCLOSED_SPATIAL, fallbacks
+        )
     ends = [m.end() for m in (found, found_spatial) if m is not None]
-    if ends and text[max(ends):].strip():
+    if ends and text[max(ends) :].strip():
         fallbacks.append(EXTRA_TEXT)
     return Parsed(subgoal, memory, spatial, tuple(fallbacks))
 
@@ -93,7 +101,7 @@ def _block(text: str, pattern: re.Pattern, closing: str, previous, missing: str,
     if found is None:
         fallbacks.append(missing)
         return previous, None
-    if closing not in text[found.start():]:
+    if closing not in text[found.start() :]:
         fallbacks.append(unclosed)
     return found.group(1).strip(), found
 
@@ -176,7 +184,9 @@ def endpoint_problem(base_url: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
-def backend_problem(kind: str, *, model: str | None = None, base_url: str | None = None, targets: Sequence[str] | None = None) -> str | None:
+def backend_problem(
+    kind: str, *, model: str | None = None, base_url: str | None = None, targets: Sequence[str] | None = None
+) -> str | None:
     """Why :func:`make_backend` cannot make this backend from these arguments (None: it can)."""
     if kind == "replay":
         return None if targets is not None else "the replay backend needs its answers"
@@ -187,8 +197,15 @@ def backend_problem(kind: str, *, model: str | None = None, base_url: str | None
     return f"unknown backend {kind!r}; one of replay, openai, swift"
 
 
-def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, adapter: str | None = None,
-                 targets: Sequence[str] | None = None, repeat_last: bool = False) -> Backend:
+def make_backend(
+    kind: str,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    adapter: str | None = None,
+    targets: Sequence[str] | None = None,
+    repeat_last: bool = False,
+) -> Backend:
     """The backend a command line names: ``replay`` (needs ``targets``), ``openai`` or ``swift``."""
     if problem := backend_problem(kind, model=model, base_url=base_url, targets=targets):
         raise ValueError(problem)
@@ -223,7 +240,11 @@ def _with_image(messages: list[dict], image, video: bytes | None = None) -> list
         if message["role"] != "user" or not split.search(message["content"]):
             out.append(message)
             continue
-        parts = [marks[piece] if piece in marks else {"type": "text", "text": piece} for piece in split.split(message["content"]) if piece]
+        parts = [
+            marks[piece] if piece in marks else {"type": "text", "text": piece}
+            for piece in split.split(message["content"])
+            if piece
+        ]
         out.append({"role": "user", "content": parts})
     return out
 
@@ -260,15 +281,32 @@ class HighLevelPolicy:
 
     def messages(self) -> list[dict]:
         """The prompt of the next call, from the current state."""
-        user = policy_user_prompt(self.variant, self.goal, self.memory, self.spatial, self.history if self.with_history else None,
-                                  video=self.video is not None)
+        user = policy_user_prompt(
+            self.variant,
+            self.goal,
+            self.memory,
+            self.spatial,
+            self.history if self.with_history else None,
+            video=self.video is not None,
+        )
         return [{"role": "system", "content": POLICY_SYSTEM[self.variant].render()}, {"role": "user", "content": user}]
 
     def step(self, image) -> Parsed:
         """Ask the backend for the next subgoal and memories; update the state."""
-        text = self.backend(self.messages(), image, MAX_NEW_TOKENS[self.variant], **({"video": self.video} if self.video is not None else {}))
+        text = self.backend(
+            self.messages(),
+            image,
+            MAX_NEW_TOKENS[self.variant],
+            **({"video": self.video} if self.video is not None else {}),
+        )
         self.video = None  # the first call saw it; the memory carries it from here
-        parsed = parse_answer(text, dual=self.dual, previous_subgoal=self.subgoal, previous_memory=self.memory, previous_spatial=self.spatial)
+        parsed = parse_answer(
+            text,
+            dual=self.dual,
+            previous_subgoal=self.subgoal,
+            previous_memory=self.memory,
+            previous_spatial=self.spatial,
+        )
         self.calls += 1
         self.fallbacks.update(parsed.fallbacks)
         if not self.history or self.history[-1] != parsed.subgoal:

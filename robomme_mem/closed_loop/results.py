@@ -42,7 +42,9 @@ def append_result(path: str | Path, record: dict) -> None:
     append_line(path, record)
 
 
-def pending(path: str | Path, method: str, todo: Iterable[tuple[str, int]], retry_errors: bool = False) -> list[tuple[str, int]]:
+def pending(
+    path: str | Path, method: str, todo: Iterable[tuple[str, int]], retry_errors: bool = False
+) -> list[tuple[str, int]]:
     """The (task, episode) pairs of ``todo`` that ``path`` holds no result of yet (or, with
     ``retry_errors``, whose last result is an ``error``), in order."""
     done = {(r["task"], int(r["episode"])): r for r in read_results(path) if r["method"] == method}

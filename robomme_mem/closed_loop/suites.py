@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .commands import Candidate, Command, Option
-from .oracle import ENDED, Turn
 from .loop import Observation
+from .oracle import ENDED, Turn
 
 
 def robomme_problem() -> str | None:
@@ -30,7 +30,12 @@ def robomme_episode_count(tasks: list[str], dataset: str = "test") -> dict[str, 
     """Episodes per task in one of RoboMME's splits, from its metadata (no simulator starts)."""
     from robomme.env_record_wrapper import BenchmarkEnvBuilder
 
-    return {t: BenchmarkEnvBuilder(env_id=t, dataset=dataset, action_space="joint_angle", gui_render=False).get_episode_num() for t in tasks}
+    return {
+        t: BenchmarkEnvBuilder(
+            env_id=t, dataset=dataset, action_space="joint_angle", gui_render=False
+        ).get_episode_num()
+        for t in tasks
+    }
 
 
 def _numpy(x) -> np.ndarray:
@@ -57,13 +62,20 @@ class RoboMMESuite:
 
         patch_stock_maniskill()  # PatternLock and RouteStick on stock mani-skill (a no-op where nothing needs it)
 
-        self._builder_cls, self.max_steps, self.dataset, self.low_level = BenchmarkEnvBuilder, max_steps, dataset, low_level
+        self._builder_cls, self.max_steps, self.dataset, self.low_level = (
+            BenchmarkEnvBuilder,
+            max_steps,
+            dataset,
+            low_level,
+        )
         self._builders: dict = {}
 
     def builder(self, task: str):
         if task not in self._builders:
             space = "multi_choice" if self.low_level == "oracle" else "joint_angle"
-            self._builders[task] = self._builder_cls(env_id=task, dataset=self.dataset, action_space=space, gui_render=False, max_steps=self.max_steps)
+            self._builders[task] = self._builder_cls(
+                env_id=task, dataset=self.dataset, action_space=space, gui_render=False, max_steps=self.max_steps
+            )
         return self._builders[task]
 
     def make(self, task: str, episode: int):
@@ -88,7 +100,9 @@ class RoboMMEEpisode:
         self.goal = _goal(info)
         return [
             Observation(_numpy(f).astype(np.uint8), _numpy(w).astype(np.uint8), self._state(j, g))
-            for f, w, j, g in zip(obs["front_rgb_list"], obs["wrist_rgb_list"], obs["joint_state_list"], obs["gripper_state_list"])
+            for f, w, j, g in zip(
+                obs["front_rgb_list"], obs["wrist_rgb_list"], obs["joint_state_list"], obs["gripper_state_list"]
+            )
         ]
 
     def step(self, action):
@@ -131,8 +145,15 @@ class RoboMMEOracleEpisode:
         status = str(info.get("status") or "ongoing")
         if status not in ENDED and (terminated or truncated):
             status = "timeout" if truncated else "fail"
-        return Turn(self._front, self._options, len(fronts), status, online_subgoal=info.get("grounded_subgoal_online"),
-                    online_simple=info.get("simple_subgoal_online"), error=info.get("error_message"))
+        return Turn(
+            self._front,
+            self._options,
+            len(fronts),
+            status,
+            online_subgoal=info.get("grounded_subgoal_online"),
+            online_simple=info.get("simple_subgoal_online"),
+            error=info.get("error_message"),
+        )
 
     def reset(self) -> Turn:
         obs, info = self.env.reset()
@@ -162,8 +183,16 @@ class RoboMMEOracleEpisode:
         out = []
         for actor in cam._unique_candidates(option.get("available")):
             position = cam.extract_actor_position_xyz(actor)
-            xy = None if position is None else cam.project_world_to_pixel(
-                position, intrinsic_cv=oracle._front_camera_intrinsic_cv, extrinsic_cv=oracle._front_camera_extrinsic_cv, image_shape=oracle._front_rgb_shape)
+            xy = (
+                None
+                if position is None
+                else cam.project_world_to_pixel(
+                    position,
+                    intrinsic_cv=oracle._front_camera_intrinsic_cv,
+                    extrinsic_cv=oracle._front_camera_extrinsic_cv,
+                    image_shape=oracle._front_rgb_shape,
+                )
+            )
             out.append(Candidate(str(getattr(actor, "name", "?")), None if xy is None else (int(xy[1]), int(xy[0]))))
         return out
 
@@ -194,8 +223,14 @@ class ManiSkillSuite:
         if task not in MANISKILL_GOALS:
             raise SystemExit(f"error: unsupported ManiSkill task {task!r}; one of {', '.join(MANISKILL_GOALS)}")
         if task not in self._envs:
-            self._envs[task] = self._gym.make(task, obs_mode="rgb", control_mode="pd_ee_delta_pos", sim_backend="cpu",
-                                              render_mode=None, max_episode_steps=self.max_steps + 1)
+            self._envs[task] = self._gym.make(
+                task,
+                obs_mode="rgb",
+                control_mode="pd_ee_delta_pos",
+                sim_backend="cpu",
+                render_mode=None,
+                max_episode_steps=self.max_steps + 1,
+            )
         return ManiSkillEpisode(self._envs[task], episode, MANISKILL_GOALS[task])
 
     def close(self) -> None:
@@ -214,7 +249,9 @@ class ManiSkillEpisode:
         u = self.env.unwrapped
         front = _numpy(obs["sensor_data"]["base_camera"]["rgb"][0]).astype(np.uint8)
         grasped = float(_numpy(u.agent.is_grasping(u.cube))[0])
-        state = np.concatenate([_numpy(u.agent.tcp.pose.p[0]), _numpy(u.cube.pose.p[0]), _numpy(u.goal_site.pose.p[0]), [grasped]])
+        state = np.concatenate(
+            [_numpy(u.agent.tcp.pose.p[0]), _numpy(u.cube.pose.p[0]), _numpy(u.goal_site.pose.p[0]), [grasped]]
+        )
         return Observation(front, None, state.astype(np.float32))
 
     def reset(self) -> list[Observation]:
@@ -223,7 +260,9 @@ class ManiSkillEpisode:
 
     def step(self, action):
         obs, _, terminated, truncated, info = self.env.step(np.asarray(action, dtype=np.float32))
-        success, terminated, truncated = (bool(_numpy(flag).reshape(-1)[0]) for flag in (info["success"], terminated, truncated))
+        success, terminated, truncated = (
+            bool(_numpy(flag).reshape(-1)[0]) for flag in (info["success"], terminated, truncated)
+        )
         status = "success" if success else "timeout" if truncated else "fail" if terminated else "ongoing"
         return self._obs(obs), status != "ongoing", status
 

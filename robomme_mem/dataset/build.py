@@ -19,26 +19,26 @@ from pathlib import Path
 
 import xxhash
 
+from ..configs import BUILDABLE_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS, SCENE
+from ..parallel import bounded_imap, workers
+from ..png import PNG_COMPRESS_LEVEL
+from .assemble.answerable import answerable_report
 from .assemble.rows import Row, baseline_config_rows, memory_config_rows
 from .assemble.scene_rows import scene_rows
-from .truth.truth_file import offsets_by_source, read_record
 from .assemble.traces import trace_row
-from .assemble.answerable import answerable_report
 from .audit import audit, audit_against_truth, overall_table, overall_truth_table
 from .checksum import SOURCE_CHECKSUM, file_checksum
-from ..configs import BUILDABLE_CONFIGS, DEFAULT_CONFIG, LABELLED_CONFIGS, SCENE
-from .labels.engine.episodes import EpisodeLabels
 from .labels.build_labels import RULES, BuildLabels
+from .labels.engine.episodes import EpisodeLabels
 from .labels.labelling import content_id
 from .labels.store.sets import default_store
-from ..png import PNG_COMPRESS_LEVEL
 from .layout import CARD, FAILURES_SPLIT, MANIFEST, MAX_SHARD_BYTES, SWIFT_IMAGES_DIR, video_path
-from ..parallel import bounded_imap, workers
 from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
 from .source import find_source_files, open_source, select_files, task_of
 from .spec import BuildSpec, load_spec
-from .staging import staged
 from .splits import assign_splits, read_split_file
+from .staging import staged
+from .truth.truth_file import offsets_by_source, read_record
 from .versions import build_versions, version_changes
 from .write.card import render_card
 from .write.manifest import build_manifest
@@ -94,7 +94,9 @@ class BuildOptions:
         if self.truth is not None and SCENE not in self.configs:
             object.__setattr__(self, "configs", (*self.configs, SCENE))
         if SCENE in self.configs and self.truth is None:
-            raise ValueError(f"the {SCENE} config is built from a scene truth: pass --truth FILE (written by `robomme-mem truth` or `record --truth`)")
+            raise ValueError(
+                f"the {SCENE} config is built from a scene truth: pass --truth FILE (written by `robomme-mem truth` or `record --truth`)"
+            )
         unknown = sorted(set(self.configs) - set(AVAILABLE_CONFIGS))
         if unknown or not self.configs:
             raise ValueError(f"unknown configs {unknown}; available: {', '.join(AVAILABLE_CONFIGS)}")
@@ -118,8 +120,16 @@ class BuildOptions:
             out.pop(private)
         out["configs"] = list(self.configs)
         out["tasks"] = None if self.tasks is None else list(self.tasks)
-        out["split_file"] = None if self.split_file is None else {"file": Path(self.split_file).name, SOURCE_CHECKSUM: file_checksum(self.split_file)[0]}
-        out["truth"] = None if self.truth is None else {"file": Path(self.truth).name, SOURCE_CHECKSUM: file_checksum(self.truth)[0]}
+        out["split_file"] = (
+            None
+            if self.split_file is None
+            else {"file": Path(self.split_file).name, SOURCE_CHECKSUM: file_checksum(self.split_file)[0]}
+        )
+        out["truth"] = (
+            None
+            if self.truth is None
+            else {"file": Path(self.truth).name, SOURCE_CHECKSUM: file_checksum(self.truth)[0]}
+        )
         return out
 
 
@@ -191,7 +201,10 @@ def build(
         (tmp / SWIFT_IMAGES_DIR).mkdir(parents=True)
         splits = _splits(where, files, options)
         truth_at = offsets_by_source(files, options.truth) if options.truth else {}
-        jobs = [EpisodeJob(str(path), index, str(tmp), options, labels, truth_at.get((str(path), index))) for path, index in where]
+        jobs = [
+            EpisodeJob(str(path), index, str(tmp), options, labels, truth_at.get((str(path), index)))
+            for path, index in where
+        ]
         with workers(options.workers, len(jobs)) as (pool, count):
             results = bounded_imap(pool, build_episode, jobs, 2 * count, progress)
             from .write.folder import BuildWriters  # pyarrow loads here, while the workers run
@@ -209,8 +222,11 @@ def build(
         manifest = build_manifest(
             spec=options.spec.recorded(),
             options=recorded,
-            splits={"seed": options.spec.split_seed, "validation_fraction": options.spec.validation_fraction,
-                    **({"hold_out_failures": True} if options.spec.hold_out_failures else {})},
+            splits={
+                "seed": options.spec.split_seed,
+                "validation_fraction": options.spec.validation_fraction,
+                **({"hold_out_failures": True} if options.spec.hold_out_failures else {}),
+            },
             labels=label_info,
             labels_audit=audit([e for _, e in done.labels]) if label_info is not None else None,
             sources=source_records(files, done.planned, done.frame_digests),
@@ -222,8 +238,14 @@ def build(
             frame_sizes=sorted(done.frame_sizes),
             example=done.example,
             scene=_scene_record(options.truth, recorded["truth"], done.no_truth) if options.truth else None,
-            labels_audit_truth=audit_against_truth([e for _, e in done.labels], options.truth, truth_at) if options.truth and label_info is not None else None,
-            answerable=answerable_report([(e.work, e.memories()) for _, e in done.labels if e.complete], options.configs) if label_info is not None else None,
+            labels_audit_truth=audit_against_truth([e for _, e in done.labels], options.truth, truth_at)
+            if options.truth and label_info is not None
+            else None,
+            answerable=answerable_report(
+                [(e.work, e.memories()) for _, e in done.labels if e.complete], options.configs
+            )
+            if label_info is not None
+            else None,
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tables = (overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
@@ -250,7 +272,9 @@ class _Written:
     """Episodes the truth file holds no truth of (never replayed, or refused): no ``scene`` rows."""
 
 
-def _write_episodes(results: Iterator[EpisodeResult], writers, splits: dict[tuple[str, int], str], options: BuildOptions) -> _Written:
+def _write_episodes(
+    results: Iterator[EpisodeResult], writers, splits: dict[tuple[str, int], str], options: BuildOptions
+) -> _Written:
     """Write each episode's rows as it arrives (in source order), keeping what the manifest needs."""
     done = _Written()
     for result in results:
@@ -285,14 +309,22 @@ def _example(episode: PlannedEpisode, rows: dict[str, list[Row]]) -> dict | None
     calls = rows[config]
     swift_row, meta = next((row for row in calls if row[1]["segment"] == 1), calls[-1])
     answer = swift_row["messages"][-1]["content"]
-    return {"config": config, "task": episode.task, "episode": episode.episode, "frame": meta["frame"], "answer": answer}
+    return {
+        "config": config,
+        "task": episode.task,
+        "episode": episode.episode,
+        "frame": meta["frame"],
+        "answer": answer,
+    }
 
 
 def _splits(where: list[tuple[Path, int]], files: list[Path], options: BuildOptions) -> dict[tuple[str, int], str]:
     tasks = {path: task_of(path) for path in files}
     episodes = [(tasks[path], index) for path, index in where]
     if options.split_file:
-        known = [(tasks[path], index) for path, index in episodes_of(files)] if options.max_episodes is not None else None
+        known = (
+            [(tasks[path], index) for path, index in episodes_of(files)] if options.max_episodes is not None else None
+        )
         return read_split_file(options.split_file, episodes, known)
     return assign_splits(episodes, options.spec.split_seed, options.spec.validation_fraction)
 
@@ -303,18 +335,29 @@ def _scene_record(truth: str, recorded: dict, no_truth: list[str]) -> dict:
     from .truth.truth_file import read_header
 
     header = read_header(truth)
-    return {"truth": recorded, "simulator": header.get("simulator"), "thresholds": header.get("thresholds"), "episodes_without_truth": no_truth}
+    return {
+        "truth": recorded,
+        "simulator": header.get("simulator"),
+        "thresholds": header.get("thresholds"),
+        "episodes_without_truth": no_truth,
+    }
 
 
 def _check_not_empty(counts: dict[str, dict[str, int]], label_info: dict | None, no_truth: list[str] = ()) -> None:
     """A config with no rows is no dataset (and ``datasets`` cannot load it): stop and say why."""
     empty = [config for config, splits in counts.items() if not sum(splits.values())]
     if empty == [SCENE]:
-        raise ValueError(f"nothing to write for {SCENE}: the truth file holds none of the {len(no_truth)} episodes built "
-                         f"({', '.join(no_truth[:3])}{', ...' if len(no_truth) > 3 else ''}; matched by each source file's checksum); nothing was written")
+        raise ValueError(
+            f"nothing to write for {SCENE}: the truth file holds none of the {len(no_truth)} episodes built "
+            f"({', '.join(no_truth[:3])}{', ...' if len(no_truth) > 3 else ''}; matched by each source file's checksum); nothing was written"
+        )
     if empty:
         left_out = (label_info or {}).get("left_out") or []
-        why = f"every episode was left out for failed labels ({len(left_out)}: {', '.join(left_out[:3])}{', ...' if len(left_out) > 3 else ''})" if left_out else "the source has no episodes"
+        why = (
+            f"every episode was left out for failed labels ({len(left_out)}: {', '.join(left_out[:3])}{', ...' if len(left_out) > 3 else ''})"
+            if left_out
+            else "the source has no episodes"
+        )
         raise ValueError(f"nothing to write for {', '.join(empty)}: {why}; nothing was written")
 
 
@@ -344,8 +387,14 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         images = {step: episode.front_image(step) for step in plan.call_frames}
         for image in images.values():
             digest.update(image.data)
-        prelude = _digested((episode.front_image(k) for k in range(plan.execution_start)), digest) if plan.execution_start > 0 else None
-        frames, files, x264 = write_episode_media(out, planned.task, planned.episode, images, options.png_compress_level, prelude)
+        prelude = (
+            _digested((episode.front_image(k) for k in range(plan.execution_start)), digest)
+            if plan.execution_start > 0
+            else None
+        )
+        frames, files, x264 = write_episode_media(
+            out, planned.task, planned.episode, images, options.png_compress_level, prelude
+        )
         video = video_path(planned.task, planned.episode) if prelude is not None else None
     rows = baseline_config_rows(planned, options.configs, video, options.noise_seed, options.duplicate_keyframes)
     labels = None
@@ -368,8 +417,18 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     scene = None
     if job.truth_at is not None:
         scene = scene_rows(planned, read_record(options.truth, job.truth_at), frames)
-    return EpisodeResult(planned=planned, summary=summary, frame_digest=digest.hexdigest(), rows=rows, frames=frames, files=files, x264=x264,
-                         labels=labels, frame_size=size, scene=scene)
+    return EpisodeResult(
+        planned=planned,
+        summary=summary,
+        frame_digest=digest.hexdigest(),
+        rows=rows,
+        frames=frames,
+        files=files,
+        x264=x264,
+        labels=labels,
+        frame_size=size,
+        scene=scene,
+    )
 
 
 def _digested(images, digest):
@@ -379,5 +438,3 @@ def _digested(images, digest):
 
 
 # -- the build folder -----------------------------------------------------------------
-
-

@@ -46,6 +46,7 @@ def file_checksum(path: str | Path) -> tuple[str, int]:
             size += n
     return digest.hexdigest(), size
 
+
 def checksum_of(data: bytes) -> dict:
     """The manifest's record of a file's bytes: xxh3-128 and size."""
     return {SOURCE_CHECKSUM: xxhash.xxh3_128_hexdigest(data), "bytes": len(data)}

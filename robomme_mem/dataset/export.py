@@ -89,10 +89,20 @@ def export_lerobot(
                         result.unlabelled.append(planned.name)
                 frames.language = language
                 if writer is None:
-                    writer = LeRobotWriter(tmp, fps, tuple(frames.images[0].shape), frames.state is not None, chosen is not None,
-                                           provenance=_provenance(source, label_info, spec))
+                    writer = LeRobotWriter(
+                        tmp,
+                        fps,
+                        tuple(frames.images[0].shape),
+                        frames.state is not None,
+                        chosen is not None,
+                        provenance=_provenance(source, label_info, spec),
+                    )
                 elif (frames.state is not None) != writer.motion:
-                    raise SourceError(path, "some episodes carry joint state and actions and others do not; export them separately", episode=episode.name)
+                    raise SourceError(
+                        path,
+                        "some episodes carry joint state and actions and others do not; export them separately",
+                        episode=episode.name,
+                    )
                 writer.add(frames)
                 result.episodes += 1
                 result.frames += len(frames.images)
@@ -107,9 +117,13 @@ def _frames(episode, planned) -> EpisodeFrames:
     n = episode.num_steps
     motion = [episode.motion(k) for k in range(n)] if episode.has_motion else None
     return EpisodeFrames(
-        task=episode.task, number=episode.index, goal=episode.raw_goal, seed=episode.seed,
+        task=episode.task,
+        number=episode.index,
+        goal=episode.raw_goal,
+        seed=episode.seed,
         images=[episode.front_image(k) for k in range(n)],
-        simple=list(episode.simple_subgoals), grounded=[episode.grounded_subgoal(k) for k in range(n)],
+        simple=list(episode.simple_subgoals),
+        grounded=[episode.grounded_subgoal(k) for k in range(n)],
         video_demo=[episode.is_video_demo(k) for k in range(n)],
         state=None if motion is None else np.stack([m[0] for m in motion]),
         actions=None if motion is None else np.stack([m[1] for m in motion]),
@@ -117,8 +131,12 @@ def _frames(episode, planned) -> EpisodeFrames:
 
 
 def _provenance(source, label_info: dict | None, spec: BuildSpec) -> dict:
-    return {"version": __version__, "synthetic": None if source is None else source.synthetic, "spec": spec.recorded(),
-            "label_set": None if label_info is None else {k: label_info.get(k) for k in ("name", "labeller", "params")}}
+    return {
+        "version": __version__,
+        "synthetic": None if source is None else source.synthetic,
+        "spec": spec.recorded(),
+        "label_set": None if label_info is None else {k: label_info.get(k) for k in ("name", "labeller", "params")},
+    }
 
 
 def annotate_lerobot(
@@ -153,7 +171,11 @@ def annotate_lerobot(
             planned = plan_episode(episode, spec.stride_for)
             entry = by_identity.get((episode.task, episode.index))
             if entry is None:
-                raise SourceError(existing, f"the copy has no {episode.task} episode {episode.index} (matched by robomme_task and robomme_episode)", episode=episode.name)
+                raise SourceError(
+                    existing,
+                    f"the copy has no {episode.task} episode {episode.index} (matched by robomme_task and robomme_episode)",
+                    episode=episode.name,
+                )
             _check_same(episode, entry, existing)
             steps = sorted(set(planned.timeline.call_frames))
             images = {k: episode.front_image(k) for k in steps}
@@ -175,11 +197,24 @@ def _check_same(episode, entry, existing: Path) -> None:
     from .source.lerobot_dataset import LeRobotPart
 
     if episode.num_steps != entry.length:
-        raise SourceError(existing, f"the copy's {entry.task} episode {entry.number} has {entry.length} frames, the source {episode.num_steps}",
-                          episode=episode.name, field="length")
+        raise SourceError(
+            existing,
+            f"the copy's {entry.task} episode {entry.number} has {entry.length} frames, the source {episode.num_steps}",
+            episode=episode.name,
+            field="length",
+        )
     with LeRobotPart(existing, entry.task) as part:
         theirs = part.episode(entry.number)
         for step in range(episode.num_steps):
-            if (theirs.simple_subgoal(step), theirs.grounded_subgoal(step)) != (episode.simple_subgoal(step), episode.grounded_subgoal(step)):
-                raise SourceError(existing, f"the copy's subgoal strings differ from the source's ({theirs.simple_subgoal(step)!r} vs "
-                                  f"{episode.simple_subgoal(step)!r}): not the same episode", episode=episode.name, step=step, field=F.SIMPLE)
+            if (theirs.simple_subgoal(step), theirs.grounded_subgoal(step)) != (
+                episode.simple_subgoal(step),
+                episode.grounded_subgoal(step),
+            ):
+                raise SourceError(
+                    existing,
+                    f"the copy's subgoal strings differ from the source's ({theirs.simple_subgoal(step)!r} vs "
+                    f"{episode.simple_subgoal(step)!r}): not the same episode",
+                    episode=episode.name,
+                    step=step,
+                    field=F.SIMPLE,
+                )

@@ -59,8 +59,9 @@ class Segments:
     call_frames: list[int]
 
 
-def check_files(files: Sequence[Path], spec: BuildSpec, episode: int | None = None, all_frames: bool = False,
-                progress: bool = True) -> Iterator[CheckedFile | CheckedEpisode | Segments]:
+def check_files(
+    files: Sequence[Path], spec: BuildSpec, episode: int | None = None, all_frames: bool = False, progress: bool = True
+) -> Iterator[CheckedFile | CheckedEpisode | Segments]:
     """Check each file's episodes and yield, per file, its :class:`CheckedFile`, a :class:`CheckedEpisode`
     each, then the :class:`Segments` of ``episode`` (default: its first).
 
@@ -81,7 +82,15 @@ def check_files(files: Sequence[Path], spec: BuildSpec, episode: int | None = No
                 steps = range(ep.num_steps) if all_frames else planned.read_steps
                 for step in steps:
                     ep.front_image(step)
-                yield CheckedEpisode(index, ep.num_steps, ep.execution_start, ep.seed, ep.difficulty, len(planned.timeline.call_frames), len(steps))
+                yield CheckedEpisode(
+                    index,
+                    ep.num_steps,
+                    ep.execution_start,
+                    ep.seed,
+                    ep.difficulty,
+                    len(planned.timeline.call_frames),
+                    len(steps),
+                )
                 if index == shown:
                     segments = _segments(ep, planned)
             yield segments
@@ -90,8 +99,19 @@ def check_files(files: Sequence[Path], spec: BuildSpec, episode: int | None = No
 def _segments(ep, planned) -> Segments:
     plan = planned.timeline
     return Segments(
-        ep.index, ep.goal, plan.stride,
-        [Segment(seg.index, seg.start, seg.stop, sum(seg.start <= f < seg.stop for f in plan.call_frames), ep.simple_subgoal(seg.start), ep.grounded_subgoal(seg.start))
-         for seg in plan.segments],
+        ep.index,
+        ep.goal,
+        plan.stride,
+        [
+            Segment(
+                seg.index,
+                seg.start,
+                seg.stop,
+                sum(seg.start <= f < seg.stop for f in plan.call_frames),
+                ep.simple_subgoal(seg.start),
+                ep.grounded_subgoal(seg.start),
+            )
+            for seg in plan.segments
+        ],
         list(plan.call_frames),
     )

@@ -46,12 +46,26 @@ class LabelAudit:
 
     def record(self, source: str) -> dict:
         """The audit as JSON: the set, the source as the report names it, every score."""
-        return {"label_set": self.labels, "source": source, "scores": self.scores, "answerable": self.answerable,
-                **({"against_truth": self.against} if self.against is not None else {})}
+        return {
+            "label_set": self.labels,
+            "source": source,
+            "scores": self.scores,
+            "answerable": self.answerable,
+            **({"against_truth": self.against} if self.against is not None else {}),
+        }
 
 
-def audit_label_set(sources: Sequence[Path], labels: str = RULES, *, tasks: Sequence[str] | None = None, max_episodes: int | None = None,
-                    spec: Path | None = None, store: Path | None = None, truth: Path | None = None, progress: bool = True) -> LabelAudit:
+def audit_label_set(
+    sources: Sequence[Path],
+    labels: str = RULES,
+    *,
+    tasks: Sequence[str] | None = None,
+    max_episodes: int | None = None,
+    spec: Path | None = None,
+    store: Path | None = None,
+    truth: Path | None = None,
+    progress: bool = True,
+) -> LabelAudit:
     """Audit label set ``labels`` of the store (``rules``: labelled here, offline, nothing stored) over ``sources``.
 
     ``spec`` is the build spec the set was labelled with: its strides pick the call frames.
@@ -59,7 +73,15 @@ def audit_label_set(sources: Sequence[Path], labels: str = RULES, *, tasks: Sequ
     files = select_files(find_source_files(sources), tuple(tasks) if tasks else None)
     build_spec = load_spec(spec)
     if labels == RULES:
-        episodes = label_source(files, RulesLabeller(), store=None, name=RULES, spec=build_spec, max_episodes=max_episodes, progress=progress).episodes
+        episodes = label_source(
+            files,
+            RulesLabeller(),
+            store=None,
+            name=RULES,
+            spec=build_spec,
+            max_episodes=max_episodes,
+            progress=progress,
+        ).episodes
     else:
         with LabelCache(store or default_store()) as cache:
             episodes = resolve(plan_source(files, max_episodes, build_spec.stride_for), cache, labels)
@@ -76,5 +98,16 @@ def write_audit_pictures(folder: Path, result: LabelAudit, progress: bool = True
     """Per episode a contact sheet of the memories' points beside the truth's objects (the audit had a truth), and the index page's path."""
     from .audit.pictures import write_pictures  # PIL: only for pictures
 
-    tables = {"Against the scene truth": truth_table(result.against), "Against the demonstrations": table(result.scores)}
-    return write_pictures(folder, result.episodes, result.truth, tables, f"label set {result.labels!r}", progress=progress, offsets=result.offsets)
+    tables = {
+        "Against the scene truth": truth_table(result.against),
+        "Against the demonstrations": table(result.scores),
+    }
+    return write_pictures(
+        folder,
+        result.episodes,
+        result.truth,
+        tables,
+        f"label set {result.labels!r}",
+        progress=progress,
+        offsets=result.offsets,
+    )

@@ -34,7 +34,6 @@ MAX_SHARD_BYTES = 500 * 1000 * 1000
 """A Parquet shard is closed once it passes this size (under the Hub's recommended size)."""
 
 
-
 def image_path(task: str, episode: int, step: int) -> str:
     """Path of a call frame's PNG, relative to the build folder."""
     return f"{SWIFT_IMAGES_DIR}/{IMAGE_NAME.format(task=task, episode=episode, step=step)}"

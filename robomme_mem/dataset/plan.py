@@ -19,11 +19,12 @@ from pathlib import Path
 
 import xxhash
 
-from .checksum import PLAN_DIGEST, READ_DIGEST
 from ..errors import SourceError
 from ..subgoals import STYLES, demonstration_items
+from .checksum import PLAN_DIGEST, READ_DIGEST
 from .segment import Boundary, Timeline, boundaries, segment_episode
 from .source import Episode, open_source
+
 
 @dataclass(frozen=True)
 class PlannedEpisode:
@@ -64,17 +65,27 @@ def plan_episode(episode: Episode, stride_for: Callable[[str], int] | None = Non
     """Plan an open episode; a source that cannot be planned is an error naming its field."""
     simple = episode.simple_subgoals
     try:
-        plan = segment_episode(simple, episode.execution_start, episode.task, stride_for(episode.task) if stride_for else None)
+        plan = segment_episode(
+            simple, episode.execution_start, episode.task, stride_for(episode.task) if stride_for else None
+        )
     except ValueError as exc:
         raise episode.error(str(exc), field="info/simple_subgoal") from None
     steps = sorted({*plan.call_frames, *plan.boundaries})
     subgoals = {step: (simple[step], episode.grounded_subgoal(step)) for step in steps}
-    texts = {
-        style: [(s.start, subgoals[s.start][i].lower()) for s in plan.segments] for i, style in enumerate(STYLES)
+    texts = {style: [(s.start, subgoals[s.start][i].lower()) for s in plan.segments] for i, style in enumerate(STYLES)}
+    demo = {
+        "simple": demonstration_items(list(simple[: plan.execution_start])),
+        "grounded": demonstration_items([episode.grounded_subgoal(k) for k in range(plan.execution_start)]),
     }
-    demo = {"simple": demonstration_items(list(simple[: plan.execution_start])),
-            "grounded": demonstration_items([episode.grounded_subgoal(k) for k in range(plan.execution_start)])}
-    read = [episode.goal, episode.seed, plan.num_steps, plan.execution_start, simple, [[k, g] for k, (_, g) in subgoals.items()], demo["grounded"]]
+    read = [
+        episode.goal,
+        episode.seed,
+        plan.num_steps,
+        plan.execution_start,
+        simple,
+        [[k, g] for k, (_, g) in subgoals.items()],
+        demo["grounded"],
+    ]
     failure = episode.injected_failure
     if failure is not None:  # a recorded failure is in the traces' rows: it is part of what planning read
         read.append(failure)
@@ -114,7 +125,11 @@ def episodes_of(files: Iterable[Path], max_episodes: int | None = None) -> list[
             task, indices = source.task, source.episode_indices[:max_episodes]
         for index in indices:
             if (task, index) in seen:
-                raise SourceError(path, f"{task} episode_{index} is also in {seen[(task, index)]}; episode numbers must be unique per task", episode=f"episode_{index}")
+                raise SourceError(
+                    path,
+                    f"{task} episode_{index} is also in {seen[(task, index)]}; episode numbers must be unique per task",
+                    episode=f"episode_{index}",
+                )
             seen[(task, index)] = path
             out.append((Path(path), index))
     return out
@@ -133,7 +148,11 @@ def plan_source(
     return [_plan_in_file(path, index, stride_for) for path, index in episodes_of(files, max_episodes)]
 
 
-def source_records(files: Sequence[Path], episodes: Sequence[PlannedEpisode], frame_digests: Mapping[tuple[str, int], str] | None = None) -> list[dict]:
+def source_records(
+    files: Sequence[Path],
+    episodes: Sequence[PlannedEpisode],
+    frame_digests: Mapping[tuple[str, int], str] | None = None,
+) -> list[dict]:
     """Per source file: name, task, episodes, size, and one digest of what was read from it.
 
     With ``frame_digests`` (a build) the digest is :data:`~.checksum.READ_DIGEST`; without

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
+from .audit import overall_table, overall_truth_table
 from .layout import CARD, MANIFEST
 from .staging import staged
-from .write.manifest import build_format_problem
-from .audit import overall_table, overall_truth_table
 from .write.card import render_card
+from .write.manifest import build_format_problem
 from .write.replace import link_or_copy
 
 REPO_TYPE = "dataset"
@@ -79,7 +79,12 @@ def plan_push(folder: str | Path, repo_id: str, tag: str | None = None, *, allow
         message += f", labels {labels.get('name')} ({(labels.get('id') or '')[:12]})"
     if manifest.get("origin") in ("synthetic", "mixed"):
         message += f" ({manifest['origin']} source)"
-    card = render_card(manifest, repo_id, overall_table(manifest.get("labels_audit")), overall_truth_table(manifest.get("labels_audit_truth")))
+    card = render_card(
+        manifest,
+        repo_id,
+        overall_table(manifest.get("labels_audit")),
+        overall_truth_table(manifest.get("labels_audit_truth")),
+    )
     files = [(path, len(card.encode("utf-8")) if path == CARD else size) for path, size in files]
     return PushPlan(folder, repo_id, files, message, tag, card)
 
@@ -98,7 +103,9 @@ def push(plan: PushPlan, *, private: bool = False, api: HfApi | None = None) -> 
             delete_patterns=STALE_PATTERNS,
         )
     if plan.tag:
-        api.create_tag(plan.repo_id, tag=plan.tag, repo_type=REPO_TYPE, revision=commit.oid, tag_message=plan.commit_message)
+        api.create_tag(
+            plan.repo_id, tag=plan.tag, repo_type=REPO_TYPE, revision=commit.oid, tag_message=plan.commit_message
+        )
     return commit.oid
 
 

@@ -60,8 +60,13 @@ def is_hub_id(name: str) -> bool:
     return bool(HUB_ID.fullmatch(name)) and ".." not in name and "--" not in name and not name.endswith(".")
 
 
-def locate_dataset(dataset: str | os.PathLike | None, *, revision: str | None = None, patterns: Sequence[str] = (),
-                   flag: str = "--dataset") -> Located:
+def locate_dataset(
+    dataset: str | os.PathLike | None,
+    *,
+    revision: str | None = None,
+    patterns: Sequence[str] = (),
+    flag: str = "--dataset",
+) -> Located:
     """The build ``dataset`` names (None: ``./robomme-mem``), or the Hub repo's snapshot of ``patterns``.
 
     Every refusal is a :class:`DatasetError` with a one-line message naming ``flag``.
@@ -69,27 +74,37 @@ def locate_dataset(dataset: str | os.PathLike | None, *, revision: str | None = 
     if dataset is None:
         default = Path(DEFAULT_OUT)
         if not (default / MANIFEST).is_file():
-            raise DatasetError(f"no {flag} given and no build here (looked for ./{default / MANIFEST} in {Path.cwd()}): "
-                               f"pass {flag} FOLDER (a build made by `robomme-mem build`) or {flag} ORG/NAME (a Hub dataset repo)")
+            raise DatasetError(
+                f"no {flag} given and no build here (looked for ./{default / MANIFEST} in {Path.cwd()}): "
+                f"pass {flag} FOLDER (a build made by `robomme-mem build`) or {flag} ORG/NAME (a Hub dataset repo)"
+            )
         dataset = DEFAULT_OUT
     name = os.fspath(dataset)
     root = Path(name).expanduser()
     if root.exists():
         if not (root / MANIFEST).is_file():
-            raise DatasetError(f"{name}: not a robomme-mem build (no {MANIFEST} in it): pass the folder `robomme-mem build --out` "
-                               f"wrote, or a Hub dataset repo as ORG/NAME")
+            raise DatasetError(
+                f"{name}: not a robomme-mem build (no {MANIFEST} in it): pass the folder `robomme-mem build --out` "
+                f"wrote, or a Hub dataset repo as ORG/NAME"
+            )
         if revision is not None:
-            raise DatasetError(f"--revision {revision} names a Hub revision, but {name} is a local build folder: "
-                               f"drop --revision, or name the Hub repo as ORG/NAME")
+            raise DatasetError(
+                f"--revision {revision} names a Hub revision, but {name} is a local build folder: "
+                f"drop --revision, or name the Hub repo as ORG/NAME"
+            )
         return Located(root, name, manifest=_manifest(root))
     if not is_hub_id(name):
-        raise DatasetError(f"{flag} {name}: no such build folder (looked for {root.absolute() / MANIFEST}) and not a Hub dataset "
-                           f"repo id (ORG/NAME): build one with `robomme-mem build --out {name}`, or name the Hub repo as ORG/NAME")
+        raise DatasetError(
+            f"{flag} {name}: no such build folder (looked for {root.absolute() / MANIFEST}) and not a Hub dataset "
+            f"repo id (ORG/NAME): build one with `robomme-mem build --out {name}`, or name the Hub repo as ORG/NAME"
+        )
     try:
         snapshot, note = hub_snapshot(name, revision=revision, patterns=[MANIFEST, CARD, *patterns])
     except HubError as exc:
         where = name + (f" at revision {revision}" if revision else "")
-        raise DatasetError(f"cannot fetch the dataset {where} from the Hub: {exc} (nor is there a local folder {name})") from None
+        raise DatasetError(
+            f"cannot fetch the dataset {where} from the Hub: {exc} (nor is there a local folder {name})"
+        ) from None
     if not (snapshot / MANIFEST).is_file():
         raise DatasetError(f"{name}: not a robomme-mem dataset repo (no {MANIFEST} in it)")
     return Located(snapshot, name, revision, snapshot.name, note, _manifest(snapshot))
@@ -107,8 +122,9 @@ def _manifest(root: Path) -> dict:
     return manifest
 
 
-def hub_snapshot(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,
-                 patterns: Sequence[str] | None = None) -> tuple[Path, str | None]:
+def hub_snapshot(
+    repo_id: str, *, repo_type: str = "dataset", revision: str | None = None, patterns: Sequence[str] | None = None
+) -> tuple[Path, str | None]:
     """A local snapshot of a Hub repo at ``revision`` (only ``patterns``), and a note if it is a cached copy.
 
     The Hub is asked first (one request, no retries), so a failure says what it was: offline
@@ -129,9 +145,13 @@ def hub_snapshot(repo_id: str, *, repo_type: str = "dataset", revision: str | No
         except RevisionNotFoundError:
             raise HubError(f"the {kind} {repo_id} has no revision {revision!r}") from None
         except GatedRepoError:
-            raise HubError(f"the {kind} {repo_id} is gated: accept its terms on the Hub and log in (`hf auth login`)") from None
+            raise HubError(
+                f"the {kind} {repo_id} is gated: accept its terms on the Hub and log in (`hf auth login`)"
+            ) from None
         except RepositoryNotFoundError:
-            raise HubError(f"no {kind} {repo_id} on the Hub (or it is private and this machine is not logged in: `hf auth login`)") from None
+            raise HubError(
+                f"no {kind} {repo_id} on the Hub (or it is private and this machine is not logged in: `hf auth login`)"
+            ) from None
         except Exception as exc:  # noqa: BLE001 -- a connection error (httpx's or the OS's) or a Hub error status
             if not isinstance(exc, HfHubHTTPError) and hub_cause(exc) is None:
                 raise
@@ -142,10 +162,17 @@ def hub_snapshot(repo_id: str, *, repo_type: str = "dataset", revision: str | No
         except Exception as exc:  # noqa: BLE001 -- any failure to download is one line for the user
             raise HubError(f"download failed ({type(exc).__name__}: {_first_line(exc)})") from None
     try:
-        cached = Path(snapshot_download(repo_id, repo_type=repo_type, revision=revision, allow_patterns=allow, local_files_only=True))
+        cached = Path(
+            snapshot_download(
+                repo_id, repo_type=repo_type, revision=revision, allow_patterns=allow, local_files_only=True
+            )
+        )
     except Exception:  # noqa: BLE001 -- "not in the cache" differs by huggingface_hub version
         raise HubError(f"{why}, and no copy of it is cached on this machine") from None
-    return cached, f"{why}: using the copy of {repo_id} (revision {revision or 'main'}, commit {cached.name[:12]}) cached on this machine"
+    return (
+        cached,
+        f"{why}: using the copy of {repo_id} (revision {revision or 'main'}, commit {cached.name[:12]}) cached on this machine",
+    )
 
 
 def hub_cause(exc: BaseException) -> str | None:

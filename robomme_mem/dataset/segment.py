@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..subgoals import is_complete_marker, normalise
 from ..prompts import NO_HISTORY_YET, format_history
+from ..subgoals import is_complete_marker, normalise
 from ..tasks import FIXED_CUT_TASKS, stride_for
+
 
 def resolve_complete(subgoals: Sequence[str]) -> list[str | None]:
     """Replace each "complete" marker by the subgoal before it (``None`` if there is none yet)."""

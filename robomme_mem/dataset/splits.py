@@ -40,7 +40,9 @@ def assign_splits(episodes: Iterable[tuple[str, int]], seed: int, fraction: floa
     return out
 
 
-def read_split_file(path: str | Path, episodes: Iterable[tuple[str, int]], known: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], str]:
+def read_split_file(
+    path: str | Path, episodes: Iterable[tuple[str, int]], known: Iterable[tuple[str, int]] | None = None
+) -> dict[tuple[str, int], str]:
     """Splits of ``episodes`` from a split file.
 
     An episode it lists that the source lacks is an error; ``known`` (default: ``episodes``)
@@ -52,11 +54,13 @@ def read_split_file(path: str | Path, episodes: Iterable[tuple[str, int]], known
         data = json.loads(path.read_text(encoding="utf-8"))
         held = {(str(task), int(e)) for task, items in data[VALIDATION_SPLIT].items() for e in items}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{path}: not a split file ({{\"validation\": {{task: [episode, ...]}}}}): {exc}") from None
+        raise ValueError(f'{path}: not a split file ({{"validation": {{task: [episode, ...]}}}}): {exc}') from None
     episodes = list(episodes)
     known = set(episodes if known is None else known)
     tasks = {task for task, _ in known}
     missing = sorted(k for k in held - known if k[0] in tasks)
     if missing:
-        raise ValueError(f"{path}: held-out episodes not in the source: {', '.join(f'{t} {e}' for t, e in missing[:5])}")
+        raise ValueError(
+            f"{path}: held-out episodes not in the source: {', '.join(f'{t} {e}' for t, e in missing[:5])}"
+        )
     return {key: VALIDATION_SPLIT if key in held else TRAIN_SPLIT for key in episodes}

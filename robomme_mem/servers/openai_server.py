@@ -59,8 +59,17 @@ _LIMIT_RE = re.compile(r"under (\d+) words", re.IGNORECASE)
 _DEFAULT_LIMITS = {"simple": 50, "grounded": 90, "spatial": 70}
 _IMAGE_TOKENS = 85
 """Prompt tokens charged per image (OpenAI's low-detail price), so usage is deterministic."""
-_MALFORMED = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assis'
-_REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found", 429: b"Too Many Requests", 500: b"Internal Server Error"}
+_MALFORMED = (
+    b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assis'
+)
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    404: b"Not Found",
+    429: b"Too Many Requests",
+    500: b"Internal Server Error",
+}
 
 
 # -- the default answer ---------------------------------------------------------------------
@@ -356,26 +365,47 @@ class FakeOpenAI:
         presented = headers.get("authorization", "").removeprefix("Bearer ").strip()
         if self.api_key is not None and presented != self.api_key:
             self._record(t, path, None, "ok", 401, key, body, 0)
-            await self._send(writer, 401, _error(f"Incorrect API key provided: {presented}.", "invalid_request_error", "invalid_api_key"), keep_alive)
+            await self._send(
+                writer,
+                401,
+                _error(f"Incorrect API key provided: {presented}.", "invalid_request_error", "invalid_api_key"),
+                keep_alive,
+            )
             return keep_alive
         if method == "POST" and path == CHAT_PATH:
             return await self._chat(reader, writer, body, t, key, keep_alive, presented)
         if method == "GET" and path == MODELS_PATH:
             status, payload = 200, _MODELS
         else:
-            status, payload = 404, _error(f"Unknown request URL: {method} {path}", "invalid_request_error", "unknown_url")
+            status, payload = (
+                404,
+                _error(f"Unknown request URL: {method} {path}", "invalid_request_error", "unknown_url"),
+            )
         self._record(t, path, None, "ok", status, key, body, 0)
         await self._send(writer, status, payload, keep_alive)
         return keep_alive
 
-    async def _chat(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, t: float, key: str | None, keep_alive: bool, presented: str = "") -> bool:
+    async def _chat(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        body: bytes,
+        t: float,
+        key: str | None,
+        keep_alive: bool,
+        presented: str = "",
+    ) -> bool:
         try:
             request = json.loads(body)
         except ValueError:
             request = None
         messages = request.get("messages") if isinstance(request, dict) else None
         if not isinstance(messages, list) or (isinstance(request, dict) and request.get("stream")):
-            why = "streaming is not supported by FakeOpenAI" if isinstance(messages, list) else "the body must be JSON with a 'messages' list"
+            why = (
+                "streaming is not supported by FakeOpenAI"
+                if isinstance(messages, list)
+                else "the body must be JSON with a 'messages' list"
+            )
             self._record(t, CHAT_PATH, None, "ok", 400, key, body, 0)
             await self._send(writer, 400, _error(why, "invalid_request_error"), keep_alive)
             return keep_alive
@@ -392,12 +422,22 @@ class FakeOpenAI:
                     chosen = "ok"
             fault = chosen
             if fault in _CONTENT_FAULTS:
-                status, payload = 200, self._completion(model, messages, _CONTENT_FAULTS[fault](self.answer(messages), messages))
+                status, payload = (
+                    200,
+                    self._completion(model, messages, _CONTENT_FAULTS[fault](self.answer(messages), messages)),
+                )
             elif fault == "429":
                 status, extra = 429, b"Retry-After: %s\r\n" % str(self.retry_after).encode("latin-1")
-                payload = _error("Rate limit reached (injected by FakeOpenAI).", "rate_limit_error", "rate_limit_exceeded")
+                payload = _error(
+                    "Rate limit reached (injected by FakeOpenAI).", "rate_limit_error", "rate_limit_exceeded"
+                )
             elif fault == "400":
-                status, payload = 400, _error(f"Invalid request (injected by FakeOpenAI), sent with key {presented}.", "invalid_request_error")
+                status, payload = (
+                    400,
+                    _error(
+                        f"Invalid request (injected by FakeOpenAI), sent with key {presented}.", "invalid_request_error"
+                    ),
+                )
             elif fault == "500":
                 status, payload = 500, _error("The server had an error (injected by FakeOpenAI).", "server_error")
             elif fault == "malformed":
@@ -424,7 +464,11 @@ class FakeOpenAI:
         self._served += 1
         text = "".join(_text(m.get("content")) for m in messages if isinstance(m, dict))
         images = sum(
-            1 for m in messages if isinstance(m, dict) and isinstance(m.get("content"), list) for p in m["content"] if isinstance(p, dict) and p.get("type") == "image_url"
+            1
+            for m in messages
+            if isinstance(m, dict) and isinstance(m.get("content"), list)
+            for p in m["content"]
+            if isinstance(p, dict) and p.get("type") == "image_url"
         )
         prompt_tokens = len(text) // 4 + _IMAGE_TOKENS * images
         completion_tokens = len(content.split())
@@ -435,19 +479,44 @@ class FakeOpenAI:
                 "created": int(time.time()),
                 "model": model,
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content, "refusal": None}, "logprobs": None, "finish_reason": "stop"}
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
                 ],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
             },
             separators=(",", ":"),
         ).encode()
 
-    def _record(self, t: float, path: str, model: str | None, fault: str, status: int, key: str | None, body: bytes, n_messages: int) -> None:
+    def _record(
+        self,
+        t: float,
+        path: str,
+        model: str | None,
+        fault: str,
+        status: int,
+        key: str | None,
+        body: bytes,
+        n_messages: int,
+    ) -> None:
         if self.keep_log:
-            self.log.append(LoggedRequest(t, path, model, fault, status, key, hashlib.sha256(body).hexdigest(), n_messages, _CONNECTION.get()))
+            self.log.append(
+                LoggedRequest(
+                    t, path, model, fault, status, key, hashlib.sha256(body).hexdigest(), n_messages, _CONNECTION.get()
+                )
+            )
 
     @staticmethod
-    async def _send(writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool, extra: bytes = b"") -> None:
+    async def _send(
+        writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool, extra: bytes = b""
+    ) -> None:
         head = b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%sConnection: %s\r\n\r\n" % (
             status,
             _REASONS.get(status, b"Unknown"),
@@ -459,7 +528,9 @@ class FakeOpenAI:
         await writer.drain()
 
 
-_MODELS = json.dumps({"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "robomme-mem"}]}).encode()
+_MODELS = json.dumps(
+    {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "robomme-mem"}]}
+).encode()
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -477,7 +548,9 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve in the foreground, so a benchmark can put the server in its own process."""
-    parser = argparse.ArgumentParser(prog="python -m robomme_mem.servers.openai_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m robomme_mem.servers.openai_server", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each chat request waits before answering")

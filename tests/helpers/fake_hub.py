@@ -96,12 +96,22 @@ class FakeHub:
         sha = revision if repo and revision in repo["commits"] else (repo["refs"].get(revision) if repo else None)
         if not sha:
             error = "RevisionNotFound" if repo else "RepoNotFound"
-            return self._send(handler, method, 404, {"error": error}, [("X-Error-Code", error), ("X-Error-Message", error)])
+            return self._send(
+                handler, method, 404, {"error": error}, [("X-Error-Code", error), ("X-Error-Message", error)]
+            )
         folder, kind, rel = repo["commits"][sha], match.group(2), unquote((match.group(4) or "").strip("/"))
         path = folder / rel
         if kind in (None, "revision"):
-            info = {"id": match.group(1), "sha": sha, "private": False, "gated": False, "disabled": False, "tags": [],
-                    "lastModified": "2026-01-01T00:00:00.000Z", "siblings": [{"rfilename": f} for f in self._files(folder)]}
+            info = {
+                "id": match.group(1),
+                "sha": sha,
+                "private": False,
+                "gated": False,
+                "disabled": False,
+                "tags": [],
+                "lastModified": "2026-01-01T00:00:00.000Z",
+                "siblings": [{"rfilename": f} for f in self._files(folder)],
+            }
             return self._send(handler, method, 200, info)
         if kind == "paths-info":
             form = json.loads(body) if "json" in handler.headers.get("Content-Type", "") else parse_qs(body.decode())
@@ -110,16 +120,30 @@ class FakeHub:
         if kind == "tree" and path.is_dir():
             recursive = parse_qs(url.query).get("recursive", ["false"])[0] == "true"
             children = sorted(path.rglob("*") if recursive else path.iterdir())
-            return self._send(handler, method, 200, [self._entry(folder, c.relative_to(folder).as_posix()) for c in children])
+            return self._send(
+                handler, method, 200, [self._entry(folder, c.relative_to(folder).as_posix()) for c in children]
+            )
         if kind == "resolve" and path.is_file():
             data = path.read_bytes()
             headers = [("X-Repo-Commit", sha), ("ETag", f'"{hashlib.sha256(data).hexdigest()}"')]
             ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", handler.headers.get("Range", ""))
             if ranged and method == "GET":
                 start, end = int(ranged.group(1)), min(int(ranged.group(2) or len(data) - 1), len(data) - 1)
-                return self._send(handler, method, 206, data[start : end + 1], [*headers, ("Content-Range", f"bytes {start}-{end}/{len(data)}")])
+                return self._send(
+                    handler,
+                    method,
+                    206,
+                    data[start : end + 1],
+                    [*headers, ("Content-Range", f"bytes {start}-{end}/{len(data)}")],
+                )
             return self._send(handler, method, 200, data, headers)
-        self._send(handler, method, 404, {"error": "EntryNotFound"}, [("X-Error-Code", "EntryNotFound"), ("X-Error-Message", "not found")])
+        self._send(
+            handler,
+            method,
+            404,
+            {"error": "EntryNotFound"},
+            [("X-Error-Code", "EntryNotFound"), ("X-Error-Message", "not found")],
+        )
 
 
 def use_fake_hub(monkeypatch, tmp_path: Path, endpoint: str) -> None:

@@ -42,13 +42,26 @@ def main() -> int:
         persistent = item.get("language_persistent") or []
         events = item.get("language_events") or []
         record = {
-            "index": index, "timestamp": t, "episode_index": int(item["episode_index"]), "frame_index": int(item["frame_index"]),
-            "task": item["task"], "robomme_task": item[F.TASK], "robomme_episode": int(item[F.EPISODE]),
-            "simple_subgoal": item[F.SIMPLE], "grounded_subgoal": item[F.GROUNDED],
-            "image_shape": list(item[F.IMAGE].shape), "image_mean": float(item[F.IMAGE].float().mean()),
+            "index": index,
+            "timestamp": t,
+            "episode_index": int(item["episode_index"]),
+            "frame_index": int(item["frame_index"]),
+            "task": item["task"],
+            "robomme_task": item[F.TASK],
+            "robomme_episode": int(item[F.EPISODE]),
+            "simple_subgoal": item[F.SIMPLE],
+            "grounded_subgoal": item[F.GROUNDED],
+            "image_shape": list(item[F.IMAGE].shape),
+            "image_mean": float(item[F.IMAGE].float().mean()),
             "persistent_rows": len(persistent),
-            "active": {s: (row or {}).get("content") for s in styles for row in [active_at(t, persistent=persistent, style=s)]},
-            "emitted": {s: (row or {}).get("content") for s in styles for row in [emitted_at(t, persistent=persistent, events=events, style=s)]},
+            "active": {
+                s: (row or {}).get("content") for s in styles for row in [active_at(t, persistent=persistent, style=s)]
+            },
+            "emitted": {
+                s: (row or {}).get("content")
+                for s in styles
+                for row in [emitted_at(t, persistent=persistent, events=events, style=s)]
+            },
         }
         out["frames"].append(record)
     print(json.dumps(out))

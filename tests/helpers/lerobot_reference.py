@@ -67,8 +67,12 @@ def main() -> int:
         shape = first[F.FRONT_RGB].shape
         if dataset is None:
             dataset = LeRobotDataset.create(
-                repo_id="robomme-mem/reference", fps=args.fps, root=args.out, robot_type=F.ROBOT_TYPE,
-                features=F.frame_features(tuple(shape), has_motion), use_videos=True,
+                repo_id="robomme-mem/reference",
+                fps=args.fps,
+                root=args.out,
+                robot_type=F.ROBOT_TYPE,
+                features=F.frame_features(tuple(shape), has_motion),
+                use_videos=True,
             )
         goal = text(group["setup/task_goal"][()])
         seed = int(np.asarray(group["setup/seed"][()]).reshape(-1)[0]) if "setup/seed" in group else -1

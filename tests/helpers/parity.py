@@ -39,7 +39,7 @@ def _pixels(value: dict) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def compare_builds(a: str | Path, b: str | Path) -> dict:
@@ -50,7 +50,10 @@ def compare_builds(a: str | Path, b: str | Path) -> dict:
     configs = json.loads((a / "manifest.json").read_text())["configs"]
     for config in configs:
         folder = lambda root: root / config if (root / config).is_dir() else root / "data" / config  # noqa: E731
-        rows = {side: [r for f in sorted(folder(root).glob("*.parquet")) for r in pq.read_table(f).to_pylist()] for side, root in (("a", a), ("b", b))}
+        rows = {
+            side: [r for f in sorted(folder(root).glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+            for side, root in (("a", a), ("b", b))
+        }
         differ, first, values = 0, None, []
         for ra, rb in zip(rows["a"], rows["b"]):
             ta, ia = _split(ra)
@@ -65,11 +68,18 @@ def compare_builds(a: str | Path, b: str | Path) -> dict:
                 values.extend(psnr(_pixels(x), _pixels(y)) for x, y in pairs if y is not None)
         finite = [v for v in values if math.isfinite(v)]
         out["configs"][config] = {
-            "rows": (len(rows["a"]), len(rows["b"])), "text_differ": differ + abs(len(rows["a"]) - len(rows["b"])), "first_difference": first,
-            "images": len(values), "psnr_mean": float(np.mean(finite)) if finite else math.inf, "psnr_min": min(values) if values else math.inf,
+            "rows": (len(rows["a"]), len(rows["b"])),
+            "text_differ": differ + abs(len(rows["a"]) - len(rows["b"])),
+            "first_difference": first,
+            "images": len(values),
+            "psnr_mean": float(np.mean(finite)) if finite else math.inf,
+            "psnr_min": min(values) if values else math.inf,
         }
     for path in sorted((a / "swift").glob("*/*.jsonl")):
         mine = path.read_text().splitlines()
         theirs = (b / path.relative_to(a)).read_text().splitlines()
-        out["swift"][str(path.relative_to(a / "swift"))] = {"lines": (len(mine), len(theirs)), "differ": sum(x != y for x, y in zip(mine, theirs)) + abs(len(mine) - len(theirs))}
+        out["swift"][str(path.relative_to(a / "swift"))] = {
+            "lines": (len(mine), len(theirs)),
+            "differ": sum(x != y for x, y in zip(mine, theirs)) + abs(len(mine) - len(theirs)),
+        }
     return out

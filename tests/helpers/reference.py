@@ -101,11 +101,24 @@ def _episode(ep, env, idx, images, simple_path, grounded_path, rng) -> None:
         target = re.sub(r"at <(\d+), (\d+)>", "at <bbox>", g)
         rows = []
         for (system, user_t, hist_t, grounded), hist, answer in zip(STYLES, (hist_s, hist_g), (s, target)):
-            line = hist_t.render(history="; ".join(f"{k + 1}. {h}" for k, h in enumerate(hist))) if hist else BASELINE_INITIAL_TURN.render()
+            line = (
+                hist_t.render(history="; ".join(f"{k + 1}. {h}" for k, h in enumerate(hist)))
+                if hist
+                else BASELINE_INITIAL_TURN.render()
+            )
             user = user_t.render(video=prefix, task_goal=goal, history_line=line)
-            row = {"messages": [{"role": "system", "content": system.render()}, {"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
+            row = {
+                "messages": [
+                    {"role": "system", "content": system.render()},
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": answer},
+                ]
+            }
             if grounded:
-                noisy = [[min(max(y + rng.randint(-2, 2), 0), 255), min(max(x + rng.randint(-2, 2), 0), 255)] for y, x in hist_pts + pts]
+                noisy = [
+                    [min(max(y + rng.randint(-2, 2), 0), 255), min(max(x + rng.randint(-2, 2), 0), 255)]
+                    for y, x in hist_pts + pts
+                ]
                 row["objects"] = {"ref": [], "bbox": noisy}
             row["images"] = [path]
             if video:

@@ -26,7 +26,18 @@ peft_out = peft_model.generate(input_ids=ids, max_new_tokens=4, do_sample=False)
 from swift.infer_engine import InferRequest, RequestConfig, TransformersEngine  # noqa: E402
 
 engine = TransformersEngine(model_dir, model_type="qwen3_vl", adapters=[adapter_dir])
-request = InferRequest(messages=[{"role": "user", "content": "<image>What's the next language subgoal based on current observation?"}], images=[image])
+request = InferRequest(
+    messages=[{"role": "user", "content": "<image>What's the next language subgoal based on current observation?"}],
+    images=[image],
+)
 response = engine.infer([request], RequestConfig(max_tokens=8, temperature=0))[0]
-print(json.dumps({"lora_tensors": len(lora), "peft_new_tokens": int(peft_out.shape[1] - ids.shape[1]),
-                  "swift_text": response.choices[0].message.content, "swift_completion_tokens": response.usage.completion_tokens}))
+print(
+    json.dumps(
+        {
+            "lora_tensors": len(lora),
+            "peft_new_tokens": int(peft_out.shape[1] - ids.shape[1]),
+            "swift_text": response.choices[0].message.content,
+            "swift_completion_tokens": response.usage.completion_tokens,
+        }
+    )
+)

@@ -31,6 +31,11 @@ for path in paths:
                 row["videos"] = [os.path.join(root, p) for p in row["videos"]]
             encoded = template.encode(row)
             supervised = [t for t, label in zip(encoded["input_ids"], encoded["labels"]) if label != -100]
-            out.append({"length": len(encoded["input_ids"]), "supervised": processor.tokenizer.decode(supervised),
-                        "target": row["messages"][-1]["content"]})
+            out.append(
+                {
+                    "length": len(encoded["input_ids"]),
+                    "supervised": processor.tokenizer.decode(supervised),
+                    "target": row["messages"][-1]["content"],
+                }
+            )
 print(json.dumps(out))

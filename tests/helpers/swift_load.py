@@ -26,7 +26,16 @@ for path in sys.argv[1:]:
     if not os.path.isfile(path):  # a missing path would be taken for a hub dataset id
         sys.exit(f"no such file: {path}")
     try:
-        train, _ = load_dataset([path], split_dataset_ratio=0.0, shuffle=False, seed=42, num_proc=1, load_from_cache_file=False, strict=True, remove_unused_columns=True)
+        train, _ = load_dataset(
+            [path],
+            split_dataset_ratio=0.0,
+            shuffle=False,
+            seed=42,
+            num_proc=1,
+            load_from_cache_file=False,
+            strict=True,
+            remove_unused_columns=True,
+        )
     except Exception as exc:  # noqa: BLE001 - report whatever ms-swift raised
         sys.exit(f"{path}: {type(exc).__name__}: {exc}")
     first = train[0]
@@ -35,7 +44,11 @@ for path in sys.argv[1:]:
         "rows": len(train),
         "columns": sorted(train.column_names),
         "roles": [m["role"] for m in first["messages"]],
-        "image": None if not images else {"path": images[0].get("path") if isinstance(images[0], dict) else None,
-                                          "has_bytes": bool(isinstance(images[0], dict) and images[0].get("bytes"))},
+        "image": None
+        if not images
+        else {
+            "path": images[0].get("path") if isinstance(images[0], dict) else None,
+            "has_bytes": bool(isinstance(images[0], dict) and images[0].get("bytes")),
+        },
     }
 print(json.dumps(out))

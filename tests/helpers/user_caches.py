@@ -13,7 +13,15 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-REDIRECTED = ("HF_HOME", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "HF_XET_CACHE", "HF_ASSETS_CACHE", "ROBOMME_MEM_CACHE", "ROBOMME_MEM_LABELS")
+REDIRECTED = (
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_DATASETS_CACHE",
+    "HF_XET_CACHE",
+    "HF_ASSETS_CACHE",
+    "ROBOMME_MEM_CACHE",
+    "ROBOMME_MEM_LABELS",
+)
 """Every variable that decides where a Hugging Face library or robomme-mem writes its cache."""
 
 VENV_SUFFIX = "-venv"
@@ -24,8 +32,12 @@ def user_cache_dirs(env: Mapping[str, str]) -> list[Path]:
     """The folders the user's own runs would write to, as this environment names them."""
     cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     hf_home = Path(env.get("HF_HOME") or cache / "huggingface")
-    dirs = [hf_home, Path(env.get("HF_DATASETS_CACHE") or hf_home / "datasets"), Path(env.get("HF_HUB_CACHE") or hf_home / "hub"),
-            Path(env.get("ROBOMME_MEM_CACHE") or cache / "robomme-mem")]
+    dirs = [
+        hf_home,
+        Path(env.get("HF_DATASETS_CACHE") or hf_home / "datasets"),
+        Path(env.get("HF_HUB_CACHE") or hf_home / "hub"),
+        Path(env.get("ROBOMME_MEM_CACHE") or cache / "robomme-mem"),
+    ]
     if env.get("ROBOMME_MEM_LABELS"):
         dirs.append(Path(env["ROBOMME_MEM_LABELS"]).parent)
     return list(dict.fromkeys(dirs))
@@ -49,9 +61,11 @@ def snapshot(dirs: list[Path]) -> dict[str, tuple[int, int]]:
 
 def changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
     """What a session did to the user's caches, one line per file, empty when nothing."""
-    return ([f"added {p}" for p in sorted(after.keys() - before.keys())]
-            + [f"removed {p}" for p in sorted(before.keys() - after.keys())]
-            + [f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]])
+    return (
+        [f"added {p}" for p in sorted(after.keys() - before.keys())]
+        + [f"removed {p}" for p in sorted(before.keys() - after.keys())]
+        + [f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    )
 
 
 def redirect(environ: dict[str, str]) -> Path:

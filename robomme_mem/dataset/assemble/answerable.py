@@ -69,7 +69,9 @@ def _holds_words(sentence: str, subgoal: str) -> bool:
 def _states_fact(sentence: str, fact: str) -> bool:
     s = sentence.lower()
     if fact.startswith("hides:"):
-        return f"{fact.split(':')[1]} cube" in s and re.search(r"\b(under|hidden|hides|hiding|covered)\b", s) is not None
+        return (
+            f"{fact.split(':')[1]} cube" in s and re.search(r"\b(under|hidden|hides|hiding|covered)\b", s) is not None
+        )
     if fact == "highlighted":
         return "white area" in s or "highlighted" in s
     return "video" in s
@@ -79,7 +81,9 @@ def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.;])\s+", text or "") if s.strip()]
 
 
-def answerable(task: str, subgoal: str, grounded_subgoal: str, inputs: Iterable[str], has_video: bool = False) -> bool | None:
+def answerable(
+    task: str, subgoal: str, grounded_subgoal: str, inputs: Iterable[str], has_video: bool = False
+) -> bool | None:
     """Whether a row is answerable from its input (``None``: its target does not depend on the past)."""
     fact = singled_out(task, subgoal)
     if fact is None:
@@ -104,7 +108,11 @@ def answerable(task: str, subgoal: str, grounded_subgoal: str, inputs: Iterable[
     return False
 
 
-def answerable_report(episodes: Iterable[tuple[PlannedEpisode, EpisodeMemories]], configs: Sequence[str], video_tasks_see_video: bool = True) -> dict:
+def answerable_report(
+    episodes: Iterable[tuple[PlannedEpisode, EpisodeMemories]],
+    configs: Sequence[str],
+    video_tasks_see_video: bool = True,
+) -> dict:
     """Per config and task, the share of rows whose past-dependent target their input singles out
     (Wilson 95% intervals), and the first rows that are not answerable (JSON-ready).
 
@@ -129,17 +137,28 @@ def answerable_report(episodes: Iterable[tuple[PlannedEpisode, EpisodeMemories]]
                 if baseline:
                     inputs, seen = history, video is not None
                 else:
-                    inputs = [call.memory_in[style], *([call.spatial_in or ""] if dual else []), *(history if config.endswith("_history") else [])]
+                    inputs = [
+                        call.memory_in[style],
+                        *([call.spatial_in or ""] if dual else []),
+                        *(history if config.endswith("_history") else []),
+                    ]
                     seen = call.video is not None
-                verdict = answerable(planned.task, call.subgoal[style], call.subgoal["grounded"], inputs, has_video=seen)
+                verdict = answerable(
+                    planned.task, call.subgoal[style], call.subgoal["grounded"], inputs, has_video=seen
+                )
                 if verdict is None:
                     continue
                 for key in (planned.task, "overall"):
                     rates.setdefault(config, {}).setdefault(key, Rate()).add(verdict)
                 if not verdict and len(missing) < 50:
                     missing.append(f"{config}: {planned.name} step {call.step}: {call.subgoal[style]!r}")
-    return {"by_config": {c: {t: r.to_dict() for t, r in sorted(tasks.items(), key=lambda kv: (kv[0] == "overall", kv[0]))} for c, tasks in rates.items()},
-            "not_answerable": missing}
+    return {
+        "by_config": {
+            c: {t: r.to_dict() for t, r in sorted(tasks.items(), key=lambda kv: (kv[0] == "overall", kv[0]))}
+            for c, tasks in rates.items()
+        },
+        "not_answerable": missing,
+    }
 
 
 def answerable_table(report: dict, overall_only: bool = False) -> str:

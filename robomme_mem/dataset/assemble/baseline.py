@@ -84,7 +84,9 @@ def jitter_points(points: Sequence[Sequence[int]], rng: np.random.Generator) -> 
     ]
 
 
-def user_prompt(template: PromptTemplate, history_template: PromptTemplate, goal: str, history: list[str], video: bool) -> str:
+def user_prompt(
+    template: PromptTemplate, history_template: PromptTemplate, goal: str, history: list[str], video: bool
+) -> str:
     history_line = (
         history_template.render(history=format_history(history)) if history else BASELINE_INITIAL_TURN.render()
     )
@@ -122,7 +124,12 @@ def baseline_rows(
         simple_row = {
             "messages": [
                 {"role": "system", "content": BASELINE_SYSTEM_SIMPLE.render()},
-                {"role": "user", "content": user_prompt(BASELINE_USER_SIMPLE, BASELINE_HISTORY_SIMPLE, goal, simple_history, video is not None)},
+                {
+                    "role": "user",
+                    "content": user_prompt(
+                        BASELINE_USER_SIMPLE, BASELINE_HISTORY_SIMPLE, goal, simple_history, video is not None
+                    ),
+                },
                 {"role": "assistant", "content": simple},
             ],
             "images": [call.image],
@@ -130,7 +137,12 @@ def baseline_rows(
         grounded_row = {
             "messages": [
                 {"role": "system", "content": BASELINE_SYSTEM_GROUNDED.render()},
-                {"role": "user", "content": user_prompt(BASELINE_USER_GROUNDED, BASELINE_HISTORY_GROUNDED, goal, grounded_history, video is not None)},
+                {
+                    "role": "user",
+                    "content": user_prompt(
+                        BASELINE_USER_GROUNDED, BASELINE_HISTORY_GROUNDED, goal, grounded_history, video is not None
+                    ),
+                },
                 {"role": "assistant", "content": target},
             ],
             "objects": {"ref": [], "bbox": jitter_points(grounded_points + points, rng)},

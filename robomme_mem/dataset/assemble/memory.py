@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ...configs import variant_of
-from .fill import forward_fill, spatial_inputs
 from ...prompts import POLICY_SYSTEM, policy_target, policy_user_prompt, subgoal_style
 from ..labels.engine.memories import EpisodeMemories
 from ..segment import Timeline
+from .fill import forward_fill, spatial_inputs
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,9 @@ class MemoryCall:
     target states what the task needs of it, and later calls carry that in memory."""
 
 
-def memory_calls(plan: Timeline, memories: EpisodeMemories, images: Sequence[str], video: str | None = None) -> list[MemoryCall]:
+def memory_calls(
+    plan: Timeline, memories: EpisodeMemories, images: Sequence[str], video: str | None = None
+) -> list[MemoryCall]:
     """Inputs and targets of every call frame of one episode (``video``: its demonstration, given to the first call)."""
     filled = {style: forward_fill(plan, memories.action[style]) for style in memories.action}
     spatial_out = list(memories.spatial) if memories.spatial is not None else None
@@ -92,7 +94,12 @@ def memory_row(config: str, goal: str, call: MemoryCall) -> dict:
     row = {
         "messages": [
             {"role": "system", "content": POLICY_SYSTEM[variant].render()},
-            {"role": "user", "content": policy_user_prompt(variant, goal, call.memory_in[style], spatial_in, history, video=call.video is not None)},
+            {
+                "role": "user",
+                "content": policy_user_prompt(
+                    variant, goal, call.memory_in[style], spatial_in, history, video=call.video is not None
+                ),
+            },
             {"role": "assistant", "content": policy_target(call.subgoal[style], call.memory_out[style], spatial_out)},
         ],
         "images": [call.image],

@@ -68,12 +68,19 @@ def baseline_config_rows(
         for row in rows:
             segment = plan.segment_of(row.step)
             swift = getattr(row, key)
-            meta = {"frame": row.step, "segment": segment.index, "is_boundary": row.step == segment.start, "subgoal": swift["messages"][-1]["content"]}
+            meta = {
+                "frame": row.step,
+                "segment": segment.index,
+                "is_boundary": row.step == segment.start,
+                "subgoal": swift["messages"][-1]["content"],
+            }
             out[config].extend([(swift, meta)] * row.copies)
     return out
 
 
-def memory_config_rows(planned: PlannedEpisode, configs: Sequence[str], memories: EpisodeMemories, video: str | None = None) -> dict[str, list[Row]]:
+def memory_config_rows(
+    planned: PlannedEpisode, configs: Sequence[str], memories: EpisodeMemories, video: str | None = None
+) -> dict[str, list[Row]]:
     """Rows of the requested memory configs and their ``*_history`` ablations (``video``: a video
     task's demonstration, shown to its first call)."""
     wanted = [c for c in configs if c in ROW_CONFIGS and c not in BASELINE_CONFIGS]
@@ -81,7 +88,10 @@ def memory_config_rows(planned: PlannedEpisode, configs: Sequence[str], memories
         return {}
     images = [image_path(planned.task, planned.episode, step) for step in planned.timeline.call_frames]
     calls = memory_calls(planned.timeline, memories, images, video)
-    return {config: [(memory_row(config, planned.goal, call), memory_meta(config, call)) for call in calls] for config in wanted}
+    return {
+        config: [(memory_row(config, planned.goal, call), memory_meta(config, call)) for call in calls]
+        for config in wanted
+    }
 
 
 def table_row(task: str, episode: int, row: Row, frames: Mapping[str, bytes], baseline: bool) -> dict:

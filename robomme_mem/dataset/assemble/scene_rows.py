@@ -40,8 +40,10 @@ def scene_rows(planned: PlannedEpisode, truth: dict, frames: Mapping[str, bytes]
     timeline = planned.timeline
     missing = [s for s in timeline.call_frames if s not in calls or s not in steps]
     if missing:
-        raise SceneMismatch(f"{name}: the truth has no call frame at step(s) {missing[:5]} (it was recorded with another build spec's "
-                            "strides: run `robomme-mem truth` with this spec)")
+        raise SceneMismatch(
+            f"{name}: the truth has no call frame at step(s) {missing[:5]} (it was recorded with another build spec's "
+            "strides: run `robomme-mem truth` with this spec)"
+        )
     objects = truth["objects"]
     left: dict[str, int] = {}
     for event in truth.get("events", []):
@@ -60,36 +62,48 @@ def scene_rows(planned: PlannedEpisode, truth: dict, frames: Mapping[str, bytes]
         for obj, info in sorted(objects.items()):
             seen = call["visible"].get(obj, {"pixels": 0, "centre": None})
             pixel = row["pixel"].get(obj)
-            listed.append({
-                "name": obj,
-                "kind": info["kind"],
-                "colour": info.get("colour"),
-                "point": list(pixel) if pixel else None,
-                "mask_point": list(seen["centre"]) if seen.get("centre") else None,
-                "visible_pixels": int(seen["pixels"]),
-                "position": [float(v) for v in row["position"][obj]],
-                "in_scene": obj not in parked,
-                "hidden_by": under.get(obj),
-                "held": obj in held,
-                "inside": _inside(obj, step, objects, left, parked),
-                "highlighted": obj in highlighted,
-            })
-        events = [{"step": e["step"], "kind": e["kind"], "object": e.get("object") or ",".join(e.get("targets") or e.get("objects") or []) or None, "subgoal": e.get("subgoal")}
-                  for e in truth.get("events", []) if previous < e["step"] <= step]
+            listed.append(
+                {
+                    "name": obj,
+                    "kind": info["kind"],
+                    "colour": info.get("colour"),
+                    "point": list(pixel) if pixel else None,
+                    "mask_point": list(seen["centre"]) if seen.get("centre") else None,
+                    "visible_pixels": int(seen["pixels"]),
+                    "position": [float(v) for v in row["position"][obj]],
+                    "in_scene": obj not in parked,
+                    "hidden_by": under.get(obj),
+                    "held": obj in held,
+                    "inside": _inside(obj, step, objects, left, parked),
+                    "highlighted": obj in highlighted,
+                }
+            )
+        events = [
+            {
+                "step": e["step"],
+                "kind": e["kind"],
+                "object": e.get("object") or ",".join(e.get("targets") or e.get("objects") or []) or None,
+                "subgoal": e.get("subgoal"),
+            }
+            for e in truth.get("events", [])
+            if previous < e["step"] <= step
+        ]
         path = image_path(planned.task, planned.episode, step)
-        rows.append({
-            "image": {"bytes": frames[path], "path": Path(path).name},
-            "task": planned.task,
-            "episode": planned.episode,
-            "frame": step,
-            "segment": segment.index,
-            "is_boundary": step == segment.start,
-            "subgoal": planned.simple_subgoal(step),
-            "grounded_subgoal": planned.grounded_subgoal(step),
-            "objects": listed,
-            "events": events,
-            "image_diff_mean": float(call["image_diff"]["mean"]),
-            "injected_failure": failure,
-        })
+        rows.append(
+            {
+                "image": {"bytes": frames[path], "path": Path(path).name},
+                "task": planned.task,
+                "episode": planned.episode,
+                "frame": step,
+                "segment": segment.index,
+                "is_boundary": step == segment.start,
+                "subgoal": planned.simple_subgoal(step),
+                "grounded_subgoal": planned.grounded_subgoal(step),
+                "objects": listed,
+                "events": events,
+                "image_diff_mean": float(call["image_diff"]["mean"]),
+                "injected_failure": failure,
+            }
+        )
         previous = step
     return rows

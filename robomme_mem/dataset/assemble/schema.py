@@ -133,7 +133,9 @@ SCENE_FEATURES = Features(
                 "highlighted": Value("bool"),
             }
         ),
-        "events": List({"step": Value("int32"), "kind": Value("string"), "object": Value("string"), "subgoal": Value("string")}),
+        "events": List(
+            {"step": Value("int32"), "kind": Value("string"), "object": Value("string"), "subgoal": Value("string")}
+        ),
         "image_diff_mean": Value("float32"),
         "injected_failure": Value("string"),
     }

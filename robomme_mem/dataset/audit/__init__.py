@@ -19,5 +19,21 @@ from .demonstrations import (
     table,
 )
 
-__all__ = ["audit_against_truth", "overall_truth_table", "truth_table", "FIXTURE_PX", "RECALL_PX", "Mean", "Rate", "TaskAudit", "action_key", "audit", "fixtures", "history_count", "mentions",
-           "overall_table", "stated_count", "table"]
+__all__ = [
+    "audit_against_truth",
+    "overall_truth_table",
+    "truth_table",
+    "FIXTURE_PX",
+    "RECALL_PX",
+    "Mean",
+    "Rate",
+    "TaskAudit",
+    "action_key",
+    "audit",
+    "fixtures",
+    "history_count",
+    "mentions",
+    "overall_table",
+    "stated_count",
+    "table",
+]

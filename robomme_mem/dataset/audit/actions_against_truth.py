@@ -26,7 +26,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...subgoals import BUTTON, COLOURS, CONTAINER, CUBE, IN_THE_VIDEO, NUMBER_WORDS, VIDEO_SHOWED, POINT, TIMES_WORDS, count_value, point_of
+from ...subgoals import (
+    BUTTON,
+    COLOURS,
+    CONTAINER,
+    CUBE,
+    IN_THE_VIDEO,
+    NUMBER_WORDS,
+    POINT,
+    TIMES_WORDS,
+    VIDEO_SHOWED,
+    count_value,
+    point_of,
+)
 from ..labels.engine.episodes import EpisodeLabels
 from ..labels.labellers.rules import PAST_TENSE
 from ..truth.actions import records_actions
@@ -89,10 +101,20 @@ def claims(memory: str) -> list[Claim]:
             if action is None:
                 continue
             clause = _RELATIVE_RE.sub("", clause)
-            found = [m for m in _OBJECT_RE.finditer(clause) if not (action in ("bin", "target") and m.group("kind").lower().startswith("target"))]
-            clause_times = count_value(m.group(1)) if (m := re.search(rf"\b({'|'.join(TIMES_WORDS)}|\d+ times)\s*(?:in all)?\.?\s*$", clause.strip())) else None
+            found = [
+                m
+                for m in _OBJECT_RE.finditer(clause)
+                if not (action in ("bin", "target") and m.group("kind").lower().startswith("target"))
+            ]
+            clause_times = (
+                count_value(m.group(1))
+                if (m := re.search(rf"\b({'|'.join(TIMES_WORDS)}|\d+ times)\s*(?:in all)?\.?\s*$", clause.strip()))
+                else None
+            )
             if not found and last is not None and re.search(r"\bit\b", clause):  # "and put it into the bin twice"
-                out.append(last := Claim(action, last.kind, last.colour, last.point, clause_times or 1, False, clause.strip()))
+                out.append(
+                    last := Claim(action, last.kind, last.colour, last.point, clause_times or 1, False, clause.strip())
+                )
                 continue
             for m in found:
                 kind = m.group("kind").lower().rstrip("s")
@@ -102,12 +124,22 @@ def claims(memory: str) -> list[Claim]:
                 point = point_of(m.group(4), m.group(5)) if m.group(4) else None
                 distinct = number is not None
                 count = number if distinct else times or (clause_times if len(found) == 1 else None) or 1
-                out.append(last := Claim(action, kind, (m.group("colour") or "").lower() or None, point, count, distinct, clause.strip()))
+                out.append(
+                    last := Claim(
+                        action, kind, (m.group("colour") or "").lower() or None, point, count, distinct, clause.strip()
+                    )
+                )
     return out
 
 
-def tallies(events: Sequence[dict], objects: dict, step: int | None = None, *, held_only: bool = False,
-            unseen: frozenset[str] = frozenset()) -> dict[tuple[str, str], list[tuple[int, int] | None]]:
+def tallies(
+    events: Sequence[dict],
+    objects: dict,
+    step: int | None = None,
+    *,
+    held_only: bool = False,
+    unseen: frozenset[str] = frozenset(),
+) -> dict[tuple[str, str], list[tuple[int, int] | None]]:
     """(action, object) -> the points where it was done, one per time, from the execution's events up to ``step``.
 
     ``held_only``: a pick counts only while its object is still held (what a memory must state:
@@ -155,12 +187,20 @@ def claim_is_true(claim: Claim, done: dict, objects: dict) -> bool:
         if action in actions and _fits(claim, name, objects):
             candidates.setdefault(name, []).extend(points)
     if claim.point is not None:
-        candidates = {n: p for n, p in candidates.items() if any(q is not None and math.dist(q, claim.point) <= MATCH_PX for q in p)}
+        candidates = {
+            n: p
+            for n, p in candidates.items()
+            if any(q is not None and math.dist(q, claim.point) <= MATCH_PX for q in p)
+        }
     if not candidates:
         return False
     if claim.distinct:
         return len(candidates) == claim.count
-    return any(len(p) == claim.count for p in candidates.values()) or sum(map(len, candidates.values())) == claim.count and claim.point is None
+    return (
+        any(len(p) == claim.count for p in candidates.values())
+        or sum(map(len, candidates.values())) == claim.count
+        and claim.point is None
+    )
 
 
 def _covers(claim: Claim, action: str, name: str, points: list, objects: dict) -> bool:
@@ -179,8 +219,14 @@ class ActionAudit:
     missed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"true": self.true.to_dict(), "complete": self.complete.to_dict(), "leaked": self.leaked.to_dict(),
-                "failed_attempt_counted": self.failed_counted.to_dict(), "false_claims": self.false_claims[:5], "missed": self.missed[:5]}
+        return {
+            "true": self.true.to_dict(),
+            "complete": self.complete.to_dict(),
+            "leaked": self.leaked.to_dict(),
+            "failed_attempt_counted": self.failed_counted.to_dict(),
+            "false_claims": self.false_claims[:5],
+            "missed": self.missed[:5],
+        }
 
 
 def score_memory(memory: str, episode: dict, step: int, scores: ActionAudit, where: str) -> list[Claim]:
@@ -191,6 +237,7 @@ def score_memory(memory: str, episode: dict, step: int, scores: ActionAudit, whe
     held = tallies(events, objects, step, held_only=True, unseen=unseen)
     said = claims(memory)
     false = []
+
     def true(claim: Claim) -> bool:
         # a pick is true counted in all, or counting only the object's pick now in the gripper
         # ("I put the cube down and picked it up": the second pick, the first being in the put)
@@ -234,12 +281,18 @@ class ActionScores:
             return
         for style, entries in labels.action.items():
             for entry in entries:
-                for scores in (self.by_task.setdefault(work.task, {}).setdefault(style, ActionAudit()), self.overall.setdefault(style, ActionAudit())):
+                for scores in (
+                    self.by_task.setdefault(work.task, {}).setdefault(style, ActionAudit()),
+                    self.overall.setdefault(style, ActionAudit()),
+                ):
                     score_memory(entry.text, record, entry.step, scores, f"{work.name} step {entry.step} ({style})")
 
     def to_dict(self, truth: str | Path) -> dict:
         """Scores per task, style and ``overall`` (JSON-ready), plus the episodes the truth lacks."""
-        out = {task: {style: s.to_dict() for style, s in sorted(styles.items())} for task, styles in sorted(self.by_task.items())}
+        out = {
+            task: {style: s.to_dict() for style, s in sorted(styles.items())}
+            for task, styles in sorted(self.by_task.items())
+        }
         out["overall"] = {style: s.to_dict() for style, s in sorted(self.overall.items())}
         return {"scores": out, "without_truth": self.without, "truth": Path(truth).name}
 
@@ -251,5 +304,7 @@ def actions_table(result: dict) -> str:
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for task, styles in result["scores"].items():
         for style, s in styles.items():
-            lines.append(f"| {task} | {style} | {rate(s['true'])} | {rate(s['complete'])} | {rate(s['leaked'])} | {rate(s['failed_attempt_counted'])} |")
+            lines.append(
+                f"| {task} | {style} | {rate(s['true'])} | {rate(s['complete'])} | {rate(s['leaked'])} | {rate(s['failed_attempt_counted'])} |"
+            )
     return "\n".join(lines)

@@ -30,8 +30,8 @@ from pathlib import Path
 from ...subgoals import OBJECT_KINDS
 from ..labels.engine.episodes import EpisodeLabels
 from ..labels.labellers.truth_labeller import SILENT_KINDS
-from ..truth.truth_file import offsets_by_source, read_record
 from ..truth.seen import seen_by, visible_now
+from ..truth.truth_file import offsets_by_source, read_record
 from .actions_against_truth import ActionScores, actions_table
 from .demonstrations import Rate, rate_cell, stated_count
 from .entries import Entry, entries
@@ -40,7 +40,10 @@ MATCH_PX = 10.0
 """Pixels between an entry's point and a place of the object it names."""
 NAMED_KINDS = set(OBJECT_KINDS)
 """The kinds recall asks for (a button's base and unknown kinds are not asked for)."""
-EVENT_WORDS = {"pass": re.compile(r"[^.;]*\bpass(?:ed|es)?\b[^.;]*", re.IGNORECASE), "swap": re.compile(r"[^.;]*\bswap(?:ped|s)?\b[^.;]*", re.IGNORECASE)}
+EVENT_WORDS = {
+    "pass": re.compile(r"[^.;]*\bpass(?:ed|es)?\b[^.;]*", re.IGNORECASE),
+    "swap": re.compile(r"[^.;]*\bswap(?:ped|s)?\b[^.;]*", re.IGNORECASE),
+}
 
 
 @dataclass
@@ -83,16 +86,39 @@ def things_at(episode: dict, index: int) -> list[Thing]:
         if info["kind"] in SILENT_KINDS:
             continue
         visible = visible_now(now, name)
-        places = [p for p in (centre(name), tuple(row["pixel"][name]) if row["pixel"].get(name) else None, seen.last.get(name)) if p]
+        places = [
+            p
+            for p in (centre(name), tuple(row["pixel"][name]) if row["pixel"].get(name) else None, seen.last.get(name))
+            if p
+        ]
         if name in under and centre(under[name]):
             places.append(centre(under[name]))
         known = seen.known(name)
-        out.append(Thing(name, info["kind"], info.get("colour"), places, tuple(now["visible"][name]["centre"]) if visible else None, known,
-                         held=name in held, binned=name in parked and has_bin and known,
-                         hidden=known and not visible and name not in held and (name not in parked or name in under),
-                         sightings=seen.every.get(name, [])))
+        out.append(
+            Thing(
+                name,
+                info["kind"],
+                info.get("colour"),
+                places,
+                tuple(now["visible"][name]["centre"]) if visible else None,
+                known,
+                held=name in held,
+                binned=name in parked and has_bin and known,
+                hidden=known and not visible and name not in held and (name not in parked or name in under),
+                sightings=seen.every.get(name, []),
+            )
+        )
     for name, place in sorted(seen.lit.items()):  # PickHighlight's white areas: where each was seen while shown
-        out.append(Thing(f"white area of {name}", "white area", None, [place], place if name in row.get("highlighted", []) else None, True))
+        out.append(
+            Thing(
+                f"white area of {name}",
+                "white area",
+                None,
+                [place],
+                place if name in row.get("highlighted", []) else None,
+                True,
+            )
+        )
     return out
 
 
@@ -106,7 +132,9 @@ def _near(point: tuple[int, int], places: list[tuple[int, int]]) -> float:
 
 def entry_is_true(entry: Entry, things: list[Thing]) -> bool:
     """Whether the truth has an object of the entry's kind (and colour) within :data:`MATCH_PX` of its point."""
-    return entry.point is not None and any(_compatible(entry, t) and _near(entry.point, t.places) <= MATCH_PX for t in things)
+    return entry.point is not None and any(
+        _compatible(entry, t) and _near(entry.point, t.places) <= MATCH_PX for t in things
+    )
 
 
 @dataclass
@@ -122,9 +150,15 @@ class TruthAudit:
     """Where recall failed: "episode 3 step 120: red cube (hidden) not named"."""
 
     def to_dict(self) -> dict:
-        return {"precision": self.precision.to_dict(), "recall_seen": self.recall.to_dict(), "hidden": self.hidden.to_dict(),
-                "stale_or_doubled": self.stale.to_dict(), "events": self.events.to_dict(),
-                "false_entries": self.false_entries[:5], "missed": self.missed[:5]}
+        return {
+            "precision": self.precision.to_dict(),
+            "recall_seen": self.recall.to_dict(),
+            "hidden": self.hidden.to_dict(),
+            "stale_or_doubled": self.stale.to_dict(),
+            "events": self.events.to_dict(),
+            "false_entries": self.false_entries[:5],
+            "missed": self.missed[:5],
+        }
 
 
 def score_frame(memory: str, things: list[Thing], scores: TruthAudit, where: str) -> None:
@@ -140,22 +174,38 @@ def score_frame(memory: str, things: list[Thing], scores: TruthAudit, where: str
         if not ok:
             scores.false_entries.append(f"{where}: {entry.text!r}")
         # whose entry it is: the object at that place now, else the one the camera saw there before
-        owner = min(compatible, key=lambda t: _near(entry.point, t.places if ok else t.places + t.sightings), default=None)
+        owner = min(
+            compatible, key=lambda t: _near(entry.point, t.places if ok else t.places + t.sightings), default=None
+        )
         if owner is None or _near(entry.point, owner.places + owner.sightings) > MATCH_PX:
             scores.stale.add(False)  # an invention, counted by precision
             continue
-        stale = entry.status in ("last_seen", "hidden") and owner.visible_at is not None and math.dist(entry.point, owner.visible_at) > MATCH_PX
+        stale = (
+            entry.status in ("last_seen", "hidden")
+            and owner.visible_at is not None
+            and math.dist(entry.point, owner.visible_at) > MATCH_PX
+        )
         scores.stale.add(owner.name in matched or stale)
         matched.setdefault(owner.name, entry)
     for thing in things:
-        if not thing.seen or thing.kind not in NAMED_KINDS or (not thing.places and not thing.held and not thing.binned):
+        if (
+            not thing.seen
+            or thing.kind not in NAMED_KINDS
+            or (not thing.places and not thing.held and not thing.binned)
+        ):
             continue
         if thing.held:
-            named = any(_compatible(e, thing) and (e.status == "held" or (e.point and _near(e.point, thing.places) <= MATCH_PX)) for e in claimed)
+            named = any(
+                _compatible(e, thing) and (e.status == "held" or (e.point and _near(e.point, thing.places) <= MATCH_PX))
+                for e in claimed
+            )
         elif thing.binned:
             named = any(_compatible(e, thing) and e.status == "in_bin" for e in claimed)
         else:
-            named = any(_compatible(e, thing) and e.point is not None and _near(e.point, thing.places) <= MATCH_PX for e in claimed)
+            named = any(
+                _compatible(e, thing) and e.point is not None and _near(e.point, thing.places) <= MATCH_PX
+                for e in claimed
+            )
         scores.recall.add(named)
         if thing.hidden:
             scores.hidden.add(named)
@@ -190,8 +240,12 @@ def _has_spatial(labels: EpisodeLabels) -> bool:
     return labels.complete and bool(labels.spatial)
 
 
-def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None,
-               with_actions: bool = False) -> Iterator[TruthEpisode]:
+def with_truth(
+    episodes: Iterable[EpisodeLabels],
+    truth: str | Path,
+    offsets: dict[tuple[str, int], int] | None = None,
+    with_actions: bool = False,
+) -> Iterator[TruthEpisode]:
     """Each complete episode with spatial memories, beside its truth, one record read at a time
     (``offsets``: from :func:`~robomme_mem.dataset.truth.truth_file.offsets_by_source`, computed here
     when not given; ``with_actions``: episodes with action memories too, whose ``frames`` stay
@@ -216,7 +270,9 @@ def with_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: di
         yield found
 
 
-def audit_against_truth(episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None) -> dict:
+def audit_against_truth(
+    episodes: Iterable[EpisodeLabels], truth: str | Path, offsets: dict[tuple[str, int], int] | None = None
+) -> dict:
     """Scores per task and ``overall`` (JSON-ready), plus the episodes the truth lacks; under
     ``actions``, the action memories against what happened (:mod:`.actions_against_truth`)."""
     by_task: dict[str, TruthAudit] = {}
@@ -249,7 +305,9 @@ def truth_table(result: dict) -> str:
     header = "| task | precision | recall (seen) | hidden | stale or doubled | events stated |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for task, s in result["scores"].items():
-        lines.append(f"| {task} | {rate(s['precision'])} | {rate(s['recall_seen'])} | {rate(s['hidden'])} | {rate(s['stale_or_doubled'])} | {rate(s['events'])} |")
+        lines.append(
+            f"| {task} | {rate(s['precision'])} | {rate(s['recall_seen'])} | {rate(s['hidden'])} | {rate(s['stale_or_doubled'])} | {rate(s['events'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -261,4 +319,8 @@ def overall_truth_table(result: dict | None) -> str | None:
     spatial = truth_table({"scores": {"overall": result["scores"]["overall"]}})
     if not result.get("actions"):
         return spatial
-    return spatial + "\n\nAction memories against what happened:\n\n" + actions_table({"scores": {"overall": result["actions"]["scores"].get("overall", {})}})
+    return (
+        spatial
+        + "\n\nAction memories against what happened:\n\n"
+        + actions_table({"scores": {"overall": result["actions"]["scores"].get("overall", {})}})
+    )

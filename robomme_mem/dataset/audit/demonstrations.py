@@ -31,10 +31,21 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ...subgoals import AGAIN, COUNTING_TASKS, GROUNDING, NUMBER_WORDS, ORDINAL_WORDS, POINT, counts, point_of, point_text, points
+from ...subgoals import (
+    AGAIN,
+    COUNTING_TASKS,
+    GROUNDING,
+    NUMBER_WORDS,
+    ORDINAL_WORDS,
+    POINT,
+    counts,
+    point_of,
+    point_text,
+    points,
+)
 from ..labels.engine.episodes import EpisodeLabels
-from ..labels.labellers.rules import PAST_TENSE
 from ..labels.engine.validate import check_action
+from ..labels.labellers.rules import PAST_TENSE
 
 RECALL_PX = 10.0
 FIXTURE_PX = 20.0
@@ -43,8 +54,33 @@ detector's "red" table moves up to 17 px on real frames); objects of episodes wi
 lie further apart."""
 Z95 = 1.959964
 
-_FOLD_RE = re.compile(GROUNDING + "|" + AGAIN + r"|\b(" + "|".join(ORDINAL_WORDS) + r")\b|\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
-_STOP = {"the", "a", "an", "it", "to", "of", "on", "in", "into", "onto", "at", "from", "that", "which", "is", "and", "then", "up", "down", "top", "with"}
+_FOLD_RE = re.compile(
+    GROUNDING + "|" + AGAIN + r"|\b(" + "|".join(ORDINAL_WORDS) + r")\b|\b(" + "|".join(NUMBER_WORDS) + r")\b",
+    re.IGNORECASE,
+)
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "it",
+    "to",
+    "of",
+    "on",
+    "in",
+    "into",
+    "onto",
+    "at",
+    "from",
+    "that",
+    "which",
+    "is",
+    "and",
+    "then",
+    "up",
+    "down",
+    "top",
+    "with",
+}
 
 
 def stated_count(text: str) -> int:
@@ -107,7 +143,12 @@ class Rate:
         p, n = self.hits / self.n, self.n
         centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
         half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
-        return {"rate": round(p, 4), "low": round(max(0.0, centre - half), 4), "high": round(min(1.0, centre + half), 4), "n": n}
+        return {
+            "rate": round(p, 4),
+            "low": round(max(0.0, centre - half), 4),
+            "high": round(min(1.0, centre + half), 4),
+            "n": n,
+        }
 
 
 def rate_cell(d: dict | None) -> str:
@@ -154,7 +195,11 @@ class TaskAudit:
     def to_dict(self) -> dict:
         return {
             "action": {
-                style: {"count": self.count[style].to_dict(), "recent": self.recent[style].to_dict(), "rules": self.rules[style].to_dict()}
+                style: {
+                    "count": self.count[style].to_dict(),
+                    "recent": self.recent[style].to_dict(),
+                    "rules": self.rules[style].to_dict(),
+                }
                 for style in ("simple", "grounded")
             },
             "grounded_coordinates": self.coordinates.to_dict(),
@@ -239,7 +284,9 @@ def _score_spatial(labels: EpisodeLabels, scores: TaskAudit) -> None:
             hit = any(math.hypot(a - y, b - x) <= RECALL_PX for y, x in seen)
             scores.recall.add(hit)
             if not hit:
-                scores.misses.append(f"episode {work.episode} step {plan.call_frames[index]}: {point_text((a, b))} not in {memories[index - 1]!r}")
+                scores.misses.append(
+                    f"episode {work.episode} step {plan.call_frames[index]}: {point_text((a, b))} not in {memories[index - 1]!r}"
+                )
 
 
 def fixtures(chains: Sequence[Sequence[str]], tolerance: float = FIXTURE_PX) -> list[str]:

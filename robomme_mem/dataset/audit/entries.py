@@ -14,17 +14,42 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ...subgoals import (BIN, BUTTON, COLOURS, CONTAINER, CUBE, HIDDEN, NOT_IN_VIEW, OBJECT_KINDS, POINT_RE, TARGET, VISIBLE, WHITE_AREA,
-                         point_of, status_of)
+from ...subgoals import (
+    BIN,
+    BUTTON,
+    COLOURS,
+    CONTAINER,
+    CUBE,
+    HIDDEN,
+    NOT_IN_VIEW,
+    OBJECT_KINDS,
+    POINT_RE,
+    TARGET,
+    VISIBLE,
+    WHITE_AREA,
+    point_of,
+    status_of,
+)
 
 KINDS = {
     **{kind: kind for kind in OBJECT_KINDS},
     **{kind + "s": kind for kind in (WHITE_AREA, CUBE, BUTTON, CONTAINER, TARGET)},
-    "block": CUBE, "blocks": CUBE, "cup": CONTAINER, "cups": CONTAINER, "board": BIN, "goal": TARGET,
-    "gripper": "other", "arm": "other", "robot": "other", "table": "other", "hand": "other",
+    "block": CUBE,
+    "blocks": CUBE,
+    "cup": CONTAINER,
+    "cups": CONTAINER,
+    "board": BIN,
+    "goal": TARGET,
+    "gripper": "other",
+    "arm": "other",
+    "robot": "other",
+    "table": "other",
+    "hand": "other",
 }
 """The memories' object words, by the kind they name (``other``: no task object)."""
-_NOUN_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(k) for k in KINDS), key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_NOUN_RE = re.compile(
+    r"\b(" + "|".join(sorted((re.escape(k) for k in KINDS), key=len, reverse=True)) + r")\b", re.IGNORECASE
+)
 _COLOUR_RE = re.compile(r"\b(" + "|".join(COLOURS) + r")\s+$", re.IGNORECASE)
 _COLOUR_AFTER_RE = re.compile(r"\W*(" + "|".join(COLOURS) + r")\b", re.IGNORECASE)
 """A colour after its noun, before the point ("cubes: red <106, 110>")."""
@@ -60,7 +85,9 @@ def entries(memory: str) -> list[Entry]:
             continue
         kind = KINDS[noun.group(1).lower()]
         found = POINT_RE.search(text)
-        colour_match = _COLOUR_RE.search(text[: noun.start()]) or _COLOUR_AFTER_RE.match(text[noun.end(): found.start() if found else None])
+        colour_match = _COLOUR_RE.search(text[: noun.start()]) or _COLOUR_AFTER_RE.match(
+            text[noun.end() : found.start() if found else None]
+        )
         colour = colour_match.group(1).lower() if colour_match and kind != WHITE_AREA else None
         point = point_of(*found.groups()) if found else None
         status = status_of(text, heading_status)

@@ -55,7 +55,13 @@ class Mark:
     hidden: bool = False
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "point": list(self.point), "sheet": list(self.sheet), "verdict": self.verdict, "hidden": self.hidden}
+        return {
+            "label": self.label,
+            "point": list(self.point),
+            "sheet": list(self.sheet),
+            "verdict": self.verdict,
+            "hidden": self.hidden,
+        }
 
 
 def tile_origin(index: int, width: int, height: int) -> tuple[int, int]:
@@ -92,7 +98,9 @@ def contact_sheet(frames: list[tuple], title: str) -> tuple[Image.Image, list[di
     and optionally the action memory in force and its false claims)."""
     height, width = frames[0][1].shape[:2]
     rows = (len(frames) + COLUMNS - 1) // COLUMNS
-    sheet = Image.new("RGB", (GAP + COLUMNS * (width * SCALE + GAP), GAP + rows * (height * SCALE + TEXT_BAND + GAP) + 24), "white")
+    sheet = Image.new(
+        "RGB", (GAP + COLUMNS * (width * SCALE + GAP), GAP + rows * (height * SCALE + TEXT_BAND + GAP) + 24), "white"
+    )
     draw = ImageDraw.Draw(sheet)
     small, text_font = _font(11), _font(12)
     draw.text((GAP, sheet.height - 20), f"{title}. {COORDINATES}", fill="black", font=text_font)
@@ -124,9 +132,22 @@ def contact_sheet(frames: list[tuple], title: str) -> tuple[Image.Image, list[di
             draw.multiline_text((left, below), "\n".join(lines), fill=(40, 40, 160), font=small, spacing=2)
             wrong = textwrap.wrap("false: " + "; ".join(false_claims), width=78)[:3] if false_claims else []
             if wrong:
-                draw.multiline_text((left, below + 13 * len(lines) + 2), "\n".join(wrong), fill=FALSE_RING, font=small, spacing=2)
-        out.append({"step": step, "memory": memory, "origin": [left, top], "marks": [m.to_dict() for m in marks],
-                    **({"action_memory": action_memory, "false_claims": list(false_claims)} if action_memory is not None else {})})
+                draw.multiline_text(
+                    (left, below + 13 * len(lines) + 2), "\n".join(wrong), fill=FALSE_RING, font=small, spacing=2
+                )
+        out.append(
+            {
+                "step": step,
+                "memory": memory,
+                "origin": [left, top],
+                "marks": [m.to_dict() for m in marks],
+                **(
+                    {"action_memory": action_memory, "false_claims": list(false_claims)}
+                    if action_memory is not None
+                    else {}
+                ),
+            }
+        )
     return sheet, out
 
 
@@ -142,10 +163,19 @@ def write_sheet(folder: Path, task: str, episode: int, frames: list, title: str)
     tmp = folder / f".{name}.png.partial"
     sheet.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     tmp.replace(folder / f"{name}.png")
-    (folder / f"{name}.json").write_text(json.dumps({"task": task, "episode": episode, "scale": SCALE, "frames": points}), encoding="utf-8")
+    (folder / f"{name}.json").write_text(
+        json.dumps({"task": task, "episode": episode, "scale": SCALE, "frames": points}), encoding="utf-8"
+    )
     false = sum(1 for f in points for m in f["marks"] if m["verdict"] is False)
-    return {"task": task, "episode": episode, "png": f"{name}.png", "json": f"{name}.json", "frames": len(points), "false": false,
-            "size": list(sheet.size)}
+    return {
+        "task": task,
+        "episode": episode,
+        "png": f"{name}.png",
+        "json": f"{name}.json",
+        "frames": len(points),
+        "false": false,
+        "size": list(sheet.size),
+    }
 
 
 def write_index(folder: Path, sheets: list[dict], tables: dict[str, str], title: str) -> Path:
@@ -170,11 +200,13 @@ def write_index(folder: Path, sheets: list[dict], tables: dict[str, str], title:
     for task, items in tasks.items():
         parts.append(f"<section id='{html.escape(task)}'><h2>{html.escape(task)}</h2>")
         for item in items:
-            parts.append(f"<figure class='episode' data-task='{html.escape(task)}' data-episode='{item['episode']}'>"
-                         f"<figcaption>{html.escape(task)} episode {item['episode']}: {item['frames']} call frames, {item['false']} false entries "
-                         f"(<a href='{item['json']}'>points</a>)</figcaption>"
-                         f"<img src='{item['png']}' width='{item['size'][0]}' alt='{html.escape(task)} episode {item['episode']}' "
-                         "onload=\"this.dataset.loaded='yes'\" onerror=\"this.dataset.loaded='no'\"></figure>")
+            parts.append(
+                f"<figure class='episode' data-task='{html.escape(task)}' data-episode='{item['episode']}'>"
+                f"<figcaption>{html.escape(task)} episode {item['episode']}: {item['frames']} call frames, {item['false']} false entries "
+                f"(<a href='{item['json']}'>points</a>)</figcaption>"
+                f"<img src='{item['png']}' width='{item['size'][0]}' alt='{html.escape(task)} episode {item['episode']}' "
+                "onload=\"this.dataset.loaded='yes'\" onerror=\"this.dataset.loaded='no'\"></figure>"
+            )
         parts.append("</section>")
     parts.append("</body></html>")
     index = folder / "index.html"
@@ -183,7 +215,11 @@ def write_index(folder: Path, sheets: list[dict], tables: dict[str, str], title:
 
 
 def _markdown_table(table: str) -> str:
-    rows = [line.strip().strip("|").split("|") for line in table.splitlines() if line.strip() and not set(line) <= set("|-: ")]
+    rows = [
+        line.strip().strip("|").split("|")
+        for line in table.splitlines()
+        if line.strip() and not set(line) <= set("|-: ")
+    ]
     if not rows:
         return ""
     head, body = rows[0], rows[1:]
@@ -207,8 +243,15 @@ def _action_at(found, step: int) -> tuple:
     return entry.text, [c.text for c in false]
 
 
-def write_pictures(folder: str | Path, episodes, truth: str | Path, tables: dict[str, str], title: str, progress: bool = True,
-                   offsets: dict[tuple[str, int], int] | None = None) -> Path:
+def write_pictures(
+    folder: str | Path,
+    episodes,
+    truth: str | Path,
+    tables: dict[str, str],
+    title: str,
+    progress: bool = True,
+    offsets: dict[tuple[str, int], int] | None = None,
+) -> Path:
     """Every labelled episode the truth holds as a sheet, and ``index.html`` over them; the index's path."""
     from tqdm.auto import tqdm
 
@@ -217,12 +260,17 @@ def write_pictures(folder: str | Path, episodes, truth: str | Path, tables: dict
 
     folder = Path(folder)
     sheets = []
-    for found in tqdm(with_truth(episodes, truth, offsets), desc="pictures", unit="episode", disable=not progress):  # one record in memory at a time
+    for found in tqdm(
+        with_truth(episodes, truth, offsets), desc="pictures", unit="episode", disable=not progress
+    ):  # one record in memory at a time
         work = found.labels.work
         if not found.frames:
             continue
         with open_source(work.file) as source:
             episode = source.episode(work.episode)
-            frames = [(step, episode.front_image(step), memory, things, *_action_at(found, step)) for step, memory, things in found.frames]
+            frames = [
+                (step, episode.front_image(step), memory, things, *_action_at(found, step))
+                for step, memory, things in found.frames
+            ]
         sheets.append(write_sheet(folder, work.task, work.episode, frames, f"{work.name}, {title}"))
     return write_index(folder, sheets, tables, title)

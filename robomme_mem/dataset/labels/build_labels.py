@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from ..plan import PlannedEpisode
-from .store.cache import Answer, LabelCache
 from .engine.defaults import RULES, TRUTH
-from .engine.episodes import EpisodeLabels, FrameSource, Frames, label_now
+from .engine.episodes import EpisodeLabels, Frames, FrameSource, label_now
 from .engine.requests import LabelParams, LabelRequest
-from .labellers.rules import RulesLabeller
 from .engine.session import Pending
+from .labellers.rules import RulesLabeller
+from .store.cache import Answer, LabelCache
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,11 @@ class BuildLabels:
 
     def label(self, planned: PlannedEpisode, frames: FrameSource | None = None) -> EpisodeLabels:
         """One episode's labels, sending nothing; raises naming the episode if a set lacks them."""
-        labeller = RulesLabeller() if self.name == RULES else _stored_answers(self.store, self.name, self.pinned().set_id, os.getpid())
+        labeller = (
+            RulesLabeller()
+            if self.name == RULES
+            else _stored_answers(self.store, self.name, self.pinned().set_id, os.getpid())
+        )
         reader = Frames() if frames is None else None
         try:
             if self.name == RULES:

@@ -14,14 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ... import __version__
+from ...subgoals import STYLES
 from ..plan import plan_source, source_records
 from ..spec import BuildSpec, load_spec
-from .store.cache import LabelCache
 from .engine.episodes import EpisodeLabels, label_works
-from ...subgoals import STYLES
-from .engine.session import LabelSession, Stats
 from .engine.requests import LabelParams
-from .store.sets import LABEL_SET_FORMAT, LABEL_TEMPLATES, check_name, describe_sources, free_name, placed_id, run_scope, scope_differences, who
+from .engine.session import LabelSession, Stats
+from .store.cache import LabelCache
+from .store.sets import (
+    LABEL_SET_FORMAT,
+    LABEL_TEMPLATES,
+    check_name,
+    describe_sources,
+    free_name,
+    placed_id,
+    run_scope,
+    scope_differences,
+    who,
+)
 
 
 def default_name(params: LabelParams) -> str:
@@ -30,10 +40,20 @@ def default_name(params: LabelParams) -> str:
 
 def content_id(episodes: Sequence[EpisodeLabels]) -> str:
     """sha256 over every answer in its place: equal ids, equal labels."""
-    return placed_id((row, entry.answer.status, entry.answer.text) for episode in episodes for row, entry in episode.placed())
+    return placed_id(
+        (row, entry.answer.status, entry.answer.text) for episode in episodes for row, entry in episode.placed()
+    )
 
 
-def set_meta(name: str, labeller, styles: Sequence[str], spatial: bool, sources: Sequence[Path], episodes: Sequence[EpisodeLabels], spec: BuildSpec) -> dict:
+def set_meta(
+    name: str,
+    labeller,
+    styles: Sequence[str],
+    spatial: bool,
+    sources: Sequence[Path],
+    episodes: Sequence[EpisodeLabels],
+    spec: BuildSpec,
+) -> dict:
     """Provenance and content id of a label set (deterministic: no run statistics or times)."""
     usage = {"prompt_tokens": 0, "completion_tokens": 0}
     failed = entries = 0
@@ -113,12 +133,16 @@ def label_source(
     spec = spec or load_spec()
     works = plan_source(files, max_episodes, spec.stride_for)
     if store is not None and not replace and name in store.set_names():
-        check_replacement(store, name, labeller, run_scope(labeller, styles, spatial, source_records(files, works), spec))
+        check_replacement(
+            store, name, labeller, run_scope(labeller, styles, spatial, source_records(files, works), spec)
+        )
     session = LabelSession(labeller, store, concurrency=concurrency, retry_failed=retry_failed)
 
     async def go() -> list[EpisodeLabels]:
         try:
-            return await label_works(works, session, styles=styles, spatial=spatial, image_size=labeller.params.image_size, progress=progress)
+            return await label_works(
+                works, session, styles=styles, spatial=spatial, image_size=labeller.params.image_size, progress=progress
+            )
         finally:
             await labeller.aclose()
 
@@ -154,12 +178,22 @@ def check_replacement(store: LabelCache, name: str, labeller, scope: dict | None
     if name not in store.set_names():
         return
     old = store.set_meta(name)
-    new = scope if scope is not None else {"labeller": labeller.describe()["labeller"], "params": labeller.params.to_dict()}
+    new = (
+        scope
+        if scope is not None
+        else {"labeller": labeller.describe()["labeller"], "params": labeller.params.to_dict()}
+    )
     differs = scope_differences(old, new)
     if not differs:
         return
     same_sources = bool(old.get("sources")) and not any(d.startswith("sources (") for d in differs)
-    selection = "its sources" if not new.get("sources") else "the same sources" if same_sources else describe_sources(new["sources"])
+    selection = (
+        "its sources"
+        if not new.get("sources")
+        else "the same sources"
+        if same_sources
+        else describe_sources(new["sources"])
+    )
     raise ValueError(
         f"{store.path}: label set {name!r} holds {who(old)} answers for {describe_sources(old.get('sources'))}; "
         f"this run labels {selection} with {who(new)}; they differ in {'; '.join(differs)}: "

@@ -61,7 +61,18 @@ def label_round(
     run = label_source(files, labeller, store=store, name=name, spec=load_spec(spec), **options)
     seconds = time.perf_counter() - start
     offline = kind in (RULES, TRUTH)
-    cost = None if offline else run_cost(run.stats, labeller.params.model, price_input=price_input, price_output=price_output, prices_file=prices, batch=batch)
+    cost = (
+        None
+        if offline
+        else run_cost(
+            run.stats,
+            labeller.params.model,
+            price_input=price_input,
+            price_output=price_output,
+            prices_file=prices,
+            batch=batch,
+        )
+    )
     written = None
     if export_batch and labeller.pending:
         written = write_batch(export_batch, labeller.pending, labeller.params, store)

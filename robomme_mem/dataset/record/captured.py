@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..checksum import SOURCE_CHECKSUM, file_checksum
+from ..source import task_of
 from ..truth.fidelity import Thresholds, judged
 from ..truth.truth_file import truth_header, write_records
-from ..source import task_of
 from .staged import episodes_in, task_files
 
 CAPTURED = ".captured"
@@ -50,8 +50,9 @@ class CapturedTruth:
     uncaptured: list[str] = field(default_factory=list)
 
 
-def write_captured_truth(out: Path, tasks: Iterable[str], truth: Path, versions: dict,
-                         thresholds: Thresholds = Thresholds()) -> CapturedTruth:
+def write_captured_truth(
+    out: Path, tasks: Iterable[str], truth: Path, versions: dict, thresholds: Thresholds = Thresholds()
+) -> CapturedTruth:
     """Key and judge the captured truth of every episode of ``out``'s task files, into ``truth``."""
     done, records = CapturedTruth(), []
     for path in (p for task in tasks for p in task_files(out, task)):
@@ -68,5 +69,7 @@ def write_captured_truth(out: Path, tasks: Iterable[str], truth: Path, versions:
                 done.refused.append(records[-1])
             else:
                 done.kept.append(name)
-    done.added = write_records(truth, truth_header(versions, thresholds, captured="while recording (robomme-mem record --truth)"), records)
+    done.added = write_records(
+        truth, truth_header(versions, thresholds, captured="while recording (robomme-mem record --truth)"), records
+    )
     return done

@@ -71,8 +71,8 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path, *, capture: bool = Fal
 
     patch_stock_maniskill()
     import gymnasium as gym
-    import torch
     import robomme.robomme_env  # noqa: F401  (registers the tasks)
+    import torch
     from robomme.env_record_wrapper import FailsafeTimeout, RobommeRecordWrapper
     from robomme.robomme_env.utils import subgoal_planner_func as planner_functions
     from robomme.robomme_env.utils.planner_fail_safe import (
@@ -84,7 +84,9 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path, *, capture: bool = Fal
 
     from ..truth.replay import RECORDER_ENV
 
-    executed: list[str] = []  # the failed grasps the solvers really ran (the env marks one; a solver may never reach it)
+    executed: list[
+        str
+    ] = []  # the failed grasps the solvers really ran (the env marks one; a solver may never reach it)
     failing = planner_functions.solve_pickup_fail
 
     def counted(*args, **kwargs):
@@ -92,14 +94,21 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path, *, capture: bool = Fal
         return failing(*args, **kwargs)
 
     planner_functions.solve_pickup_fail = counted
-    kwargs = dict(**RECORDER_ENV, seed=seed, difficulty=job.difficulty, sensor_configs={"hand_camera": {"width": WRIST_SIZE, "height": WRIST_SIZE}})
+    kwargs = dict(
+        **RECORDER_ENV,
+        seed=seed,
+        difficulty=job.difficulty,
+        sensor_configs={"hand_camera": {"width": WRIST_SIZE, "height": WRIST_SIZE}},
+    )
     if job.failure is not None:
         kwargs["robomme_failure_recovery"] = True
         kwargs["robomme_failure_recovery_mode"] = None if job.failure == "mixed" else job.failure
     out = {"seed": seed, "success": False, "reason": None, "raw": None, "injected_failure": None, "capture": None}
     started = time.perf_counter()
     env = gym.make(job.task, **kwargs)
-    env = RobommeRecordWrapper(env, dataset=str(raw_dir), env_id=job.task, episode=job.episode, seed=seed, save_video=True)
+    env = RobommeRecordWrapper(
+        env, dataset=str(raw_dir), env_id=job.task, episode=job.episode, seed=seed, save_video=True
+    )
     success = False
     riding = contextlib.ExitStack()
     try:
@@ -112,9 +121,19 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path, *, capture: bool = Fal
         tasks = list(getattr(base, "task_list", []) or [])
         marked = getattr(base, "fail_grasp_task_index", None)
         if marked is not None:
-            out["injected_failure"] = {"mode": getattr(base, "robomme_failure_recovery_mode", None) or job.failure, "subgoal_index": int(marked),
-                                       "subgoal": str(tasks[marked].get("name", "")) if marked < len(tasks) else None, "executed": False}
-        common = dict(debug=False, vis=False, base_pose=base.agent.robot.pose, visualize_target_grasp_pose=False, print_env_info=False)
+            out["injected_failure"] = {
+                "mode": getattr(base, "robomme_failure_recovery_mode", None) or job.failure,
+                "subgoal_index": int(marked),
+                "subgoal": str(tasks[marked].get("name", "")) if marked < len(tasks) else None,
+                "executed": False,
+            }
+        common = dict(
+            debug=False,
+            vis=False,
+            base_pose=base.agent.robot.pose,
+            visualize_target_grasp_pose=False,
+            print_env_info=False,
+        )
         if job.task in STICK_TASKS:
             planner = FailAwarePandaStickMotionPlanningSolver(env, **common, joint_vel_limits=0.3)
         else:
@@ -144,7 +163,9 @@ def record_once(job: RecordJob, seed: int, raw_dir: Path, *, capture: bool = Fal
                 success = True
                 break
             if exhausted or _to_bool(evaluation.get("fail", False)):
-                out["reason"] = f"subgoal {index} ({entry.get('name', '')}): " + ("no plan (screw and RRT* exhausted)" if exhausted else "the env says fail")
+                out["reason"] = f"subgoal {index} ({entry.get('name', '')}): " + (
+                    "no plan (screw and RRT* exhausted)" if exhausted else "the env says fail"
+                )
                 break
         else:
             success = _to_bool(base.evaluate(solve_complete_eval=True).get("success", False))

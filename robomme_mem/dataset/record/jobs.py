@@ -105,7 +105,17 @@ def plan_jobs(task: str, split: str, episodes: list[int], metadata: dict[int, di
             jobs.append(RecordJob(task, split, k, (metadata[k]["seed"],), metadata[k]["difficulty"], failure, True))
         else:
             seed = base + SEED_STEP * k
-            jobs.append(RecordJob(task, split, k, tuple(range(seed, seed + SEED_ATTEMPTS)), DIFFICULTY_CYCLE[k % len(DIFFICULTY_CYCLE)], failure, False))
+            jobs.append(
+                RecordJob(
+                    task,
+                    split,
+                    k,
+                    tuple(range(seed, seed + SEED_ATTEMPTS)),
+                    DIFFICULTY_CYCLE[k % len(DIFFICULTY_CYCLE)],
+                    failure,
+                    False,
+                )
+            )
     return jobs
 
 

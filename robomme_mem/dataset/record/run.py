@@ -21,11 +21,11 @@ from pathlib import Path
 
 from ... import __version__
 from ...formats import RECORD_FORMAT
-from ...parallel import EpisodesRun, run_jobs, worker_count
 from ...jsonl import append_line
+from ...parallel import EpisodesRun, run_jobs, worker_count
 from .captured import CapturedTruth, save_capture, write_captured_truth
-from .staged import merge_staged, recorded_episodes, same_kept_data, stage_episode, staged_file
 from .jobs import RecordJob, metadata_file, pin_numerics, plan_jobs, read_metadata
+from .staged import merge_staged, recorded_episodes, same_kept_data, stage_episode, staged_file
 
 MANIFEST = "record-manifest.jsonl"
 RAW = ".raw"
@@ -61,7 +61,9 @@ def robomme_root() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def plan_run(tasks: Sequence[str], split: str, episodes: list[int], policy: str, root: Path | None = None) -> list[RecordJob]:
+def plan_run(
+    tasks: Sequence[str], split: str, episodes: list[int], policy: str, root: Path | None = None
+) -> list[RecordJob]:
     root = root or robomme_root()
     jobs = []
     for task in tasks:
@@ -72,9 +74,20 @@ def plan_run(tasks: Sequence[str], split: str, episodes: list[int], policy: str,
     return jobs
 
 
-def record_run(tasks: Sequence[str], split: str, episodes: list[int], out: str | Path, *, failures: str = "auto", trim: bool = False,
-               workers: int | None = 1, ray_address: str | None = None, progress: bool = True, truth: str | Path | None = None,
-               shard_episodes: int | None = None) -> RecordRun:
+def record_run(
+    tasks: Sequence[str],
+    split: str,
+    episodes: list[int],
+    out: str | Path,
+    *,
+    failures: str = "auto",
+    trim: bool = False,
+    workers: int | None = 1,
+    ray_address: str | None = None,
+    progress: bool = True,
+    truth: str | Path | None = None,
+    shard_episodes: int | None = None,
+) -> RecordRun:
     """Record every asked episode ``out`` does not hold yet (see the module's docstring).
 
     ``truth``: capture each episode's scene truth while recording it, and write the truth file
@@ -100,8 +113,16 @@ def record_run(tasks: Sequence[str], split: str, episodes: list[int], out: str |
         append_line(manifest, result)
         (run.kept if result["kind"] == "episode" else run.refused).append(result)
 
-    run_jobs(_record_job, [_Work(job, str(out), trim, versions, truth is not None) for job in todo], keep, workers=worker_count(workers, len(todo)),
-             ray_address=ray_address, name=lambda w: f"{w.job.task}:{w.job.episode}", desc="recording", progress=progress)
+    run_jobs(
+        _record_job,
+        [_Work(job, str(out), trim, versions, truth is not None) for job in todo],
+        keep,
+        workers=worker_count(workers, len(todo)),
+        ray_address=ray_address,
+        name=lambda w: f"{w.job.task}:{w.job.episode}",
+        desc="recording",
+        progress=progress,
+    )
     run.files = merge_staged(out, tasks, shard_episodes)
     shutil.rmtree(out / RAW, ignore_errors=True)
     if truth is not None:
@@ -123,17 +144,29 @@ def _record_job(work: _Work) -> dict:
         tries.append({"seed": seed, "reason": result["reason"], "seconds": result["seconds"]})
         if result["success"]:
             break
-    line = {"task": job.task, "split": job.split, "episode": job.episode, "seed": result["seed"], "difficulty": job.difficulty,
-            "listed": job.listed, "failure_policy": job.failure, "injected_failure": result["injected_failure"],
-            "seconds": round(sum(t["seconds"] for t in tries), 1), "peak_rss_mb": result["peak_rss_mb"]}
+    line = {
+        "task": job.task,
+        "split": job.split,
+        "episode": job.episode,
+        "seed": result["seed"],
+        "difficulty": job.difficulty,
+        "listed": job.listed,
+        "failure_policy": job.failure,
+        "injected_failure": result["injected_failure"],
+        "seconds": round(sum(t["seconds"] for t in tries), 1),
+        "peak_rss_mb": result["peak_rss_mb"],
+    }
     if len(tries) > 1:
         line["tries"] = tries
     if not result["success"]:
         shutil.rmtree(raw_dir, ignore_errors=True)
         return {"kind": "refused", **line, "reason": result["reason"]}
     raw = Path(result["raw"])
-    provenance = {**{k: line[k] for k in ("task", "split", "episode", "seed", "difficulty", "injected_failure")}, "versions": work.versions,
-                  "trimmed": work.trim}
+    provenance = {
+        **{k: line[k] for k in ("task", "split", "episode", "seed", "difficulty", "injected_failure")},
+        "versions": work.versions,
+        "trimmed": work.trim,
+    }
     staged = staged_file(Path(work.out), job.task, job.episode)
     try:
         stage_episode(raw, staged, job.episode, provenance, trim=work.trim)
@@ -142,7 +175,11 @@ def _record_job(work: _Work) -> dict:
     except Exception as exc:  # noqa: BLE001  (a staged copy that fails its checks is this episode's refusal)
         shutil.rmtree(staged.parent, ignore_errors=True)
         shutil.rmtree(raw_dir, ignore_errors=True)
-        return {"kind": "refused", **line, "reason": f"the recorded episode fails its check: {type(exc).__name__}: {exc}"}
+        return {
+            "kind": "refused",
+            **line,
+            "reason": f"the recorded episode fails its check: {type(exc).__name__}: {exc}",
+        }
     line["raw_mb"], line["mb"] = round(raw.stat().st_size / 1e6, 1), round(staged.stat().st_size / 1e6, 1)
     shutil.rmtree(raw_dir, ignore_errors=True)
     if result["capture"] is not None:
@@ -176,5 +213,9 @@ def read_back(path: Path, episode: int) -> dict:
         planned = plan_episode(ep)
         for step in planned.read_steps:
             ep.front_image(step)
-        return {"steps": ep.num_steps, "video_steps": planned.timeline.execution_start, "call_frames": len(planned.timeline.call_frames),
-                "completed": bool(ep.is_completed(ep.num_steps - 1))}
+        return {
+            "steps": ep.num_steps,
+            "video_steps": planned.timeline.execution_start,
+            "call_frames": len(planned.timeline.call_frames),
+            "completed": bool(ep.is_completed(ep.num_steps - 1)),
+        }

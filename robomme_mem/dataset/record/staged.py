@@ -101,7 +101,9 @@ def _copy_trimmed(source: h5py.Group, target: h5py.Group) -> None:
                     continue
                 if field == "front_rgb":
                     image = data[()]
-                    obs.create_dataset(field, data=image, chunks=image.shape, compression="gzip", compression_opts=9, shuffle=True)
+                    obs.create_dataset(
+                        field, data=image, chunks=image.shape, compression="gzip", compression_opts=9, shuffle=True
+                    )
                 else:
                     group.copy(data, obs, field)
 
@@ -114,7 +116,11 @@ def same_kept_data(raw: Path, staged: Path, episode: int) -> int:
         b[name].visititems(lambda path, obj: checked.append(path) if isinstance(obj, h5py.Dataset) else None)
         for path in checked:
             x, y = a[name][path], b[name][path]
-            if x.shape != y.shape or x.dtype != y.dtype or not np.array_equal(np.asarray(x[()]), np.asarray(y[()]), equal_nan=x.dtype.kind == "f"):
+            if (
+                x.shape != y.shape
+                or x.dtype != y.dtype
+                or not np.array_equal(np.asarray(x[()]), np.asarray(y[()]), equal_nan=x.dtype.kind == "f")
+            ):
                 raise ValueError(f"{staged}: {name}/{path} differs from the recorder's {raw}")
     return len(checked)
 

@@ -47,8 +47,10 @@ def resolve_truth(given: Path | None, sources_given: bool) -> Path | None:
     if given is None or str(given) != SAMPLE_TRUTH:
         return given
     if sources_given:
-        raise ValueError(f"--truth {SAMPLE_TRUTH} is the embedded sample's truth; with --source, pass the truth file "
-                         "`robomme-mem truth` wrote for those files")
+        raise ValueError(
+            f"--truth {SAMPLE_TRUTH} is the embedded sample's truth; with --source, pass the truth file "
+            "`robomme-mem truth` wrote for those files"
+        )
     return sample_truth_file()
 
 
@@ -66,8 +68,8 @@ def sample_source(cache: str | Path | None = None) -> Path:
     # an interrupted or older copy is replaced; a complete one another process made meanwhile is kept
     with staged(folder, keep_existing=lambda there: (there / _DONE).is_file()) as tmp:
         files = write_source(tmp, SYNTHETIC_TASKS, episodes=SAMPLE_EPISODES)
-        from .generated_truth import write_sample_truth
         from ..spec import load_spec
+        from .generated_truth import write_sample_truth
 
         write_sample_truth(files, tmp / TRUTH_FILE, load_spec())
         held_out = {task: [SAMPLE_EPISODES - 1] for task in SYNTHETIC_TASKS}

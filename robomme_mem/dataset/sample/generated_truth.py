@@ -22,11 +22,11 @@ from ..checksum import SOURCE_CHECKSUM, file_checksum, image_sha256
 from ..plan import plan_episode
 from ..source import SourceFile
 from ..spec import BuildSpec
-from .generator import COLOURS, GENERATOR, Frame, Thing, episode_seed, play, segmentation
 from ..truth.fidelity import distance
-from ..truth.truth_file import TruthWriter
 from ..truth.geometry import mask_centres
 from ..truth.story import episode_events
+from ..truth.truth_file import TruthWriter
+from .generator import COLOURS, GENERATOR, Frame, Thing, episode_seed, play, segmentation
 
 METRES_PER_PIXEL = 0.002
 """The drawn table's scale: 256 pixels are half a metre."""
@@ -41,8 +41,11 @@ _COLOUR_NAMES = {rgb: name for name, rgb in COLOURS.items()}
 
 
 def _objects(things: dict[str, Thing]) -> dict[str, dict]:
-    return {name: {"kind": t.kind, "colour": _COLOUR_NAMES.get(t.colour) if t.kind == "cube" else None}
-            for name, t in sorted(things.items()) if t.kind != "halo"}
+    return {
+        name: {"kind": t.kind, "colour": _COLOUR_NAMES.get(t.colour) if t.kind == "cube" else None}
+        for name, t in sorted(things.items())
+        if t.kind != "halo"
+    }
 
 
 def _position(thing: Thing) -> list[float]:
@@ -64,7 +67,12 @@ def _row(frame: Frame, names: Iterable[str]) -> dict:
             continue
         for container in names:
             k = things[container]
-            if k.kind == "container" and not k.parked and abs(c.yx[0] - k.yx[0]) <= UNDER_PX and abs(c.yx[1] - k.yx[1]) <= UNDER_PX:
+            if (
+                k.kind == "container"
+                and not k.parked
+                and abs(c.yx[0] - k.yx[0]) <= UNDER_PX
+                and abs(c.yx[1] - k.yx[1]) <= UNDER_PX
+            ):
                 under[cube] = container
     row = {
         "step": frame.step,
@@ -92,7 +100,9 @@ def _targets(frame: Frame, target: tuple[int, int], names: list[str]) -> list[st
     return [n for n in seen if not things[n].held] or seen or here
 
 
-def episode_truth(task: str, episode: int, call_frames: Iterable[int], boundaries: Iterable[int], *, seed: int = 0) -> dict:
+def episode_truth(
+    task: str, episode: int, call_frames: Iterable[int], boundaries: Iterable[int], *, seed: int = 0
+) -> dict:
     """The truth record of one generated episode (without its ``key``), drawn step by step."""
     script, frames = play(task, episode, seed)
     objects = _objects(script.things)
@@ -107,26 +117,62 @@ def episode_truth(task: str, episode: int, call_frames: Iterable[int], boundarie
         row = _row(frame, names)
         (demo if frame.video else rows).append(row)
         if frame.done is not None:
-            completions.append({"step": frame.step, "kind": "subgoal_done", "subgoal": frame.done.simple, "targets": aimed[frame.segment - 1]})
+            completions.append(
+                {
+                    "step": frame.step,
+                    "kind": "subgoal_done",
+                    "subgoal": frame.done.simple,
+                    "targets": aimed[frame.segment - 1],
+                }
+            )
         if frame.boundary and 0 <= frame.segment < len(script.segments) and not frame.video:
             aimed[frame.segment] = _targets(frame, script.segments[frame.segment].target, names)
             if frame.completed:
                 ended = frame.step
         if frame.step in calls_at and not frame.video:
             visible = mask_centres(segmentation(frame.things, frame.gripper, ids), {n: [ids[n]] for n in names})
-            visible = {n: {"pixels": v["pixels"], "centre": list(v["centre"]) if v["centre"] else None} for n, v in visible.items()}
-            calls.append({"step": frame.step, "image_sha256": image_sha256(frame.image), "visible": visible, "image_diff": {"mean": 0.0, "max": 0}})
+            visible = {
+                n: {"pixels": v["pixels"], "centre": list(v["centre"]) if v["centre"] else None}
+                for n, v in visible.items()
+            }
+            calls.append(
+                {
+                    "step": frame.step,
+                    "image_sha256": image_sha256(frame.image),
+                    "visible": visible,
+                    "image_diff": {"mean": 0.0, "max": 0},
+                }
+            )
             point = first_point(frame.grounded) if frame.step in starts else None
             if point is not None:
                 targets = aimed[frame.segment]
                 found = [visible[t]["centre"] for t in targets if visible[t]["centre"]]
                 truth = min(found, key=lambda c: distance(c, point)) if found else None
-                grounded.append({"step": frame.step, "subgoal": frame.grounded, "point": list(point), "target": ",".join(targets) or None,
-                                 "truth": list(truth) if truth else None, "distance": distance(truth, point)})
+                grounded.append(
+                    {
+                        "step": frame.step,
+                        "subgoal": frame.grounded,
+                        "point": list(point),
+                        "target": ",".join(targets) or None,
+                        "truth": list(truth) if truth else None,
+                        "distance": distance(truth, point),
+                    }
+                )
     return {
-        "task": task, "episode": episode, "seed": episode_seed(task, episode, seed), "difficulty": script.difficulty,
-        "execution_start": start, "num_steps": steps, "objects": objects, "status": "success", "ended_at": ended,
-        "recorded_status": "success", "steps": rows, "demonstration": demo, "calls": calls, "grounded": grounded,
+        "task": task,
+        "episode": episode,
+        "seed": episode_seed(task, episode, seed),
+        "difficulty": script.difficulty,
+        "execution_start": start,
+        "num_steps": steps,
+        "objects": objects,
+        "status": "success",
+        "ended_at": ended,
+        "recorded_status": "success",
+        "steps": rows,
+        "demonstration": demo,
+        "calls": calls,
+        "grounded": grounded,
         "events": episode_events(task, rows, objects, completions, demo),
         "seconds": {},
     }
@@ -141,7 +187,9 @@ def write_sample_truth(files: Iterable[Path], out: Path, spec: BuildSpec, *, see
             for index in source.episode_indices:
                 planned = plan_episode(source.episode(index), spec.stride_for)
                 timeline = planned.timeline
-                record = episode_truth(planned.task, index, timeline.call_frames, [s.start for s in timeline.segments], seed=seed)
+                record = episode_truth(
+                    planned.task, index, timeline.call_frames, [s.start for s in timeline.segments], seed=seed
+                )
                 key = {"file": Path(path).name, SOURCE_CHECKSUM: checksum, "episode": index, "simulator": SIMULATOR}
                 writer.append({"kind": "episode", "key": key, **record})
     return out

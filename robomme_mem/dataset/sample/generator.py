@@ -23,10 +23,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ...subgoals import again_words, listed, number_word, ordinal_word, point_text
 from ...parallel import ignore_interrupts, worker_context, worker_count
-from ..source import SYNTHETIC_ATTR
+from ...subgoals import again_words, listed, number_word, ordinal_word, point_text
 from ...tasks import EVALUATED_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX
+from ..source import SYNTHETIC_ATTR
 
 IMAGE_SIZE = 256
 COMPLETED = "All tasks completed"
@@ -111,6 +111,7 @@ def _spot(rng: np.random.Generator, taken: list[tuple[int, int]], area=(70, 200,
 
 def _grab(name: str) -> Callable[[dict[str, Thing]], None]:
     """The gripper closes on ``name``: from now on it is carried wherever the gripper goes."""
+
     def effect(things: dict[str, Thing]) -> None:
         things[name].held = True
 
@@ -119,6 +120,7 @@ def _grab(name: str) -> Callable[[dict[str, Thing]], None]:
 
 def _into_bin(name: str) -> Callable[[dict[str, Thing]], None]:
     """Let go over the bin: the cube drops in and, as in RoboMME, leaves the scene."""
+
     def effect(things: dict[str, Thing]) -> None:
         things[name].held, things[name].visible, things[name].parked = False, False, True
 
@@ -127,6 +129,7 @@ def _into_bin(name: str) -> Callable[[dict[str, Thing]], None]:
 
 def _move(name: str, yx: tuple[int, int]) -> Callable[[dict[str, Thing]], None]:
     """Let go of ``name`` at ``yx``."""
+
     def effect(things: dict[str, Thing]) -> None:
         things[name].yx, things[name].held = yx, False
 
@@ -167,13 +170,34 @@ def script_binfill(rng: np.random.Generator) -> Script:
             name = f"{colour}{i}"
             things[name] = Thing("cube", COLOURS[colour], _spot(rng, taken))
             text = f"pick up the {ordinal_word(i)} {colour} cube"
-            segments.append(Segment(text, _at(text, things[name].yx), _length(rng, 60, 120), things[name].yx, _grab(name)))
-            segments.append(Segment("put it into the bin", _at("put it into the bin", things["bin"].yx), _length(rng, 50, 80), things["bin"].yx, _into_bin(name)))
+            segments.append(
+                Segment(text, _at(text, things[name].yx), _length(rng, 60, 120), things[name].yx, _grab(name))
+            )
+            segments.append(
+                Segment(
+                    "put it into the bin",
+                    _at("put it into the bin", things["bin"].yx),
+                    _length(rng, 50, 80),
+                    things["bin"].yx,
+                    _into_bin(name),
+                )
+            )
     spare = next(c for c in palette if c not in counts) if len(counts) < 3 else "yellow"
     things["distractor"] = Thing("cube", COLOURS[spare], _spot(rng, taken))
-    segments.append(Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 50, 70), things["button"].yx, _press("button")))
+    segments.append(
+        Segment(
+            "press the button",
+            _at("press the button", things["button"].yx),
+            _length(rng, 50, 70),
+            things["button"].yx,
+            _press("button"),
+        )
+    )
     phrase = _colour_phrase({c: counts[c] for c in palette if c in counts})
-    goals = [f"put {phrase} into the bin, then press the button to stop", f"put {phrase} into the bin and press the button to stop"]
+    goals = [
+        f"put {phrase} into the bin, then press the button to stop",
+        f"put {phrase} into the bin and press the button to stop",
+    ]
     return Script(goals, things, segments, tail=_tail(rng))
 
 
@@ -186,10 +210,34 @@ def script_pickxtimes(rng: np.random.Generator) -> Script:
     segments = []
     for i in range(1, n + 1):
         at = things["cube"].yx if i == 1 else things["target"].yx  # placed on the target, it is picked from there
-        segments.append(Segment(f"pick up the {colour} cube {again_words(i)}", f"pick up the {colour} cube at {point_text(at)} {again_words(i)}", _length(rng, 40, 80), at, _grab("cube")))
+        segments.append(
+            Segment(
+                f"pick up the {colour} cube {again_words(i)}",
+                f"pick up the {colour} cube at {point_text(at)} {again_words(i)}",
+                _length(rng, 40, 80),
+                at,
+                _grab("cube"),
+            )
+        )
         place = f"place the {colour} cube onto the target"
-        segments.append(Segment(place, _at(place, things["target"].yx), _length(rng, 30, 60), things["target"].yx, _move("cube", things["target"].yx)))
-    segments.append(Segment("press the button to stop", f"press the button at {point_text(things['button'].yx)} to stop", _length(rng, 40, 70), things["button"].yx, _press("button")))
+        segments.append(
+            Segment(
+                place,
+                _at(place, things["target"].yx),
+                _length(rng, 30, 60),
+                things["target"].yx,
+                _move("cube", things["target"].yx),
+            )
+        )
+    segments.append(
+        Segment(
+            "press the button to stop",
+            f"press the button at {point_text(things['button'].yx)} to stop",
+            _length(rng, 40, 70),
+            things["button"].yx,
+            _press("button"),
+        )
+    )
     if n > 1:
         goals = [
             f"pick up the {colour} cube and place it on the target, repeating this action {number_word(n)} times, then press the button to stop",
@@ -212,9 +260,32 @@ def script_swingxtimes(rng: np.random.Generator) -> Script:
     segments = [Segment(pick, _at(pick, things["cube"].yx), _length(rng, 40, 70), things["cube"].yx, _grab("cube"))]
     for i in range(1, n + 1):
         for side, yx in (("right", right), ("left", left)):
-            segments.append(Segment(f"move to the top of the {side}-side target {again_words(i)}", f"move to the top of the {side}-side target at {point_text(yx)} {again_words(i)}", _length(rng, 25, 45), yx))
-    segments.append(Segment(f"put the {colour} cube on the table", f"put the {colour} cube on the table", _length(rng, 8, 15), left, _move("cube", left)))
-    segments.append(Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 40, 70), things["button"].yx, _press("button")))
+            segments.append(
+                Segment(
+                    f"move to the top of the {side}-side target {again_words(i)}",
+                    f"move to the top of the {side}-side target at {point_text(yx)} {again_words(i)}",
+                    _length(rng, 25, 45),
+                    yx,
+                )
+            )
+    segments.append(
+        Segment(
+            f"put the {colour} cube on the table",
+            f"put the {colour} cube on the table",
+            _length(rng, 8, 15),
+            left,
+            _move("cube", left),
+        )
+    )
+    segments.append(
+        Segment(
+            "press the button",
+            _at("press the button", things["button"].yx),
+            _length(rng, 40, 70),
+            things["button"].yx,
+            _press("button"),
+        )
+    )
     if n > 1:
         goals = [
             f"pick up the {colour} cube, move it to the top of the right-side target, then move it to the top of the left-side target, repeating this back-and-forth motion {number_word(n)} times, finally press the button to stop",
@@ -234,7 +305,14 @@ def script_stopcube(rng: np.random.Generator) -> Script:
     things["target"] = Thing("target", (230, 230, 230), (150, 128), size=18)
     things["cube"] = Thing("cube", COLOURS["red"], (150, 40))
     button = things["button"].yx
-    segments = [Segment("move to the top of the button to prepare", f"move to the top of the button at {point_text(button)} to prepare", _length(rng, 30, 60), button)]
+    segments = [
+        Segment(
+            "move to the top of the button to prepare",
+            f"move to the top of the button at {point_text(button)} to prepare",
+            _length(rng, 30, 60),
+            button,
+        )
+    ]
     interval = int(rng.choice([60, 80, 120]))
     # "remain static" checkpoints every 100 steps: separate boundaries with the same text
     for _ in range(max(1, (interval * k - interval // 2) // 100)):
@@ -275,13 +353,31 @@ def _picks(rng: np.random.Generator, things: dict[str, Thing], hidden: list[tupl
     for i, (name, colour) in enumerate(hidden):
         if i:
             before = things[hidden[i - 1][0]].yx
-            segments.append(Segment("put down the container", "put down the container", _length(rng, 10, 15), before, _move(hidden[i - 1][0], before)))
+            segments.append(
+                Segment(
+                    "put down the container",
+                    "put down the container",
+                    _length(rng, 10, 15),
+                    before,
+                    _move(hidden[i - 1][0], before),
+                )
+            )
         yx = things[name].yx
-        segments.append(Segment(f"pick up the container that hides the {colour} cube", f"pick up the container at {point_text(yx)} that hides the {colour} cube", _length(rng, 60, 110), yx, _grab(name)))
+        segments.append(
+            Segment(
+                f"pick up the container that hides the {colour} cube",
+                f"pick up the container at {point_text(yx)} that hides the {colour} cube",
+                _length(rng, 60, 110),
+                yx,
+                _grab(name),
+            )
+        )
     return segments
 
 
-def _unmask_setup(rng: np.random.Generator, things: dict[str, Thing], taken: list) -> tuple[list[str], list[tuple[str, str]], str]:
+def _unmask_setup(
+    rng: np.random.Generator, things: dict[str, Thing], taken: list
+) -> tuple[list[str], list[tuple[str, str]], str]:
     names = _containers(rng, things, taken)
     colours = rng.permutation(["red", "green", "blue"]).tolist()
     for name, colour in zip(names, colours):
@@ -296,7 +392,15 @@ def _unmask_setup(rng: np.random.Generator, things: dict[str, Thing], taken: lis
 def script_buttonunmask(rng: np.random.Generator) -> Script:
     things, taken = _base(rng)
     _, hidden, suffix = _unmask_setup(rng, things, taken)
-    segments = [Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 80, 120), things["button"].yx, _press("button"))]
+    segments = [
+        Segment(
+            "press the button",
+            _at("press the button", things["button"].yx),
+            _length(rng, 80, 120),
+            things["button"].yx,
+            _press("button"),
+        )
+    ]
     segments += _picks(rng, things, hidden)
     goals = [f"first press the button, then pick up the container hiding the {hidden[0][1]} cube{suffix}"]
     return Script(goals, things, segments, tail=_tail(rng))
@@ -308,13 +412,23 @@ def script_buttonunmaskswap(rng: np.random.Generator) -> Script:
     names, hidden, suffix = _unmask_setup(rng, things, taken)
     b1, b2 = things["button"].yx, things["button2"].yx
     segments = [
-        Segment("press the first button", _at("press the first button", b1), _length(rng, 90, 120), b1, _compose(_press("button"), _swap(names[0], names[2]))),
-        Segment("press the second button", _at("press the second button", b2), _length(rng, 90, 110), b2, _press("button2")),
+        Segment(
+            "press the first button",
+            _at("press the first button", b1),
+            _length(rng, 90, 120),
+            b1,
+            _compose(_press("button"), _swap(names[0], names[2])),
+        ),
+        Segment(
+            "press the second button", _at("press the second button", b2), _length(rng, 90, 110), b2, _press("button2")
+        ),
     ]
     _swap(names[0], names[2])(things)  # the picks are aimed where the containers stand after the swap
     segments += _picks(rng, things, hidden)
     _swap(names[0], names[2])(things)
-    goals = [f"first press both buttons on the table, then pick up the container hiding the {hidden[0][1]} cube{suffix}"]
+    goals = [
+        f"first press both buttons on the table, then pick up the container hiding the {hidden[0][1]} cube{suffix}"
+    ]
     return Script(goals, things, segments, tail=_tail(rng))
 
 
@@ -328,6 +442,7 @@ def _compose(*effects: Callable[[dict[str, Thing]], None]) -> Callable[[dict[str
 
 def _swap(a: str, b: str) -> Callable[[dict[str, Thing]], None]:
     """Two containers trade places (and so do the cubes under them): the memory test of *Swap tasks."""
+
     def effect(things: dict[str, Thing]) -> None:
         at_a, at_b = things[a].yx, things[b].yx
         for thing in things.values():
@@ -345,14 +460,38 @@ def script_pickhighlight(rng: np.random.Generator) -> Script:
         things[f"cube_{c}"] = Thing("cube", COLOURS[c], _spot(rng, taken))
     k = _length(rng, 1, 3)
     targets = colours[:k]
-    segments = [Segment("press the button", _at("press the button", things["button"].yx), _length(rng, 80, 110), things["button"].yx, _highlight([f"cube_{c}" for c in targets]))]
+    segments = [
+        Segment(
+            "press the button",
+            _at("press the button", things["button"].yx),
+            _length(rng, 80, 110),
+            things["button"].yx,
+            _highlight([f"cube_{c}" for c in targets]),
+        )
+    ]
     for i, c in enumerate(targets, start=1):
         yx = things[f"cube_{c}"].yx
         which = "the highlighted cube" if k == 1 else f"the {ordinal_word(i)} highlighted cube"
-        segments.append(Segment(f"pick up {which}, which is {c}", f"pick up {which} at {point_text(yx)}, which is {c}", _length(rng, 50, 90), yx, _grab(f"cube_{c}")))
+        segments.append(
+            Segment(
+                f"pick up {which}, which is {c}",
+                f"pick up {which} at {point_text(yx)}, which is {c}",
+                _length(rng, 50, 90),
+                yx,
+                _grab(f"cube_{c}"),
+            )
+        )
         if i < k:
             aside = (190, 88 + 40 * i)  # each put down apart from the others
-            segments.append(Segment("place the cube onto the table", "place the cube onto the table", _length(rng, 10, 14), aside, _move(f"cube_{c}", aside)))
+            segments.append(
+                Segment(
+                    "place the cube onto the table",
+                    "place the cube onto the table",
+                    _length(rng, 10, 14),
+                    aside,
+                    _move(f"cube_{c}", aside),
+                )
+            )
     goals = [
         "first press the button, then pick up all cubes that have been highlighteted with white areas on the table",
         "first press the button, then pick up all highlighted cubes, finally press the button again to stop",
@@ -384,7 +523,14 @@ def script_videounmask(rng: np.random.Generator) -> Script:
                 scene[key].visible = False
 
     goals = [f"watch the video carefully, then pick up the container hiding the {hidden[0][1]} cube{suffix}"]
-    return Script(goals, things, _picks(rng, things, hidden), video_steps=_length(rng, 64, 66), video_effect=video, tail=_tail(rng))
+    return Script(
+        goals,
+        things,
+        _picks(rng, things, hidden),
+        video_steps=_length(rng, 64, 66),
+        video_effect=video,
+        tail=_tail(rng),
+    )
 
 
 SCRIPTS: dict[str, Callable[[np.random.Generator], Script]] = {
@@ -423,7 +569,14 @@ def _square(img: np.ndarray, yx: tuple[int, int], size: int, colour: tuple[int, 
     img[y0 : yx[0] + h, x0 : yx[1] + h] = colour
 
 
-def _paint(canvas: np.ndarray, things: dict[str, Thing], gripper: tuple[float, float], fill: Callable[[str, Thing], object], dark, light) -> None:
+def _paint(
+    canvas: np.ndarray,
+    things: dict[str, Thing],
+    gripper: tuple[float, float],
+    fill: Callable[[str, Thing], object],
+    dark,
+    light,
+) -> None:
     """Objects (halos first, what the gripper holds last), then the gripper on top, in ``fill``'s values."""
     for name, thing in sorted(things.items(), key=lambda item: (item[1].kind != "halo", item[1].held)):
         if thing.visible:
@@ -506,8 +659,20 @@ def play(task: str, episode: int, seed: int = 0) -> tuple[Script, Iterator[Frame
         for k in range(script.video_steps):
             if script.video_effect:
                 script.video_effect(things, k, script.video_steps)
-            yield Frame(step, render(things, gripper, step), VIDEO_STATIC, VIDEO_STATIC, first.simple, first.grounded, True, k == 0, False,
-                        gripper.copy(), _snapshot(things), -1)
+            yield Frame(
+                step,
+                render(things, gripper, step),
+                VIDEO_STATIC,
+                VIDEO_STATIC,
+                first.simple,
+                first.grounded,
+                True,
+                k == 0,
+                False,
+                gripper.copy(),
+                _snapshot(things),
+                -1,
+            )
             step += 1
         done = None
         for index, seg in enumerate(script.segments):
@@ -515,8 +680,21 @@ def play(task: str, episode: int, seed: int = 0) -> tuple[Script, Iterator[Frame
             for j in range(seg.steps):
                 gripper = start + (np.array(seg.target, float) - start) * min(1.0, (j + 1) / max(seg.steps * 0.7, 1))
                 _carry(things, gripper)
-                yield Frame(step, render(things, gripper, step), seg.simple, seg.grounded, seg.simple, seg.grounded, False, j == 0, False,
-                            gripper.copy(), _snapshot(things), index, done if j == 0 else None)
+                yield Frame(
+                    step,
+                    render(things, gripper, step),
+                    seg.simple,
+                    seg.grounded,
+                    seg.simple,
+                    seg.grounded,
+                    False,
+                    j == 0,
+                    False,
+                    gripper.copy(),
+                    _snapshot(things),
+                    index,
+                    done if j == 0 else None,
+                )
                 step += 1
             if seg.effect:
                 seg.effect(things)
@@ -526,8 +704,21 @@ def play(task: str, episode: int, seed: int = 0) -> tuple[Script, Iterator[Frame
         tail_grounded = COMPLETED if episode % 2 else last.grounded
         for j in range(script.tail):
             _carry(things, gripper)
-            yield Frame(step, render(things, gripper, step), COMPLETED, tail_grounded, last.simple, last.grounded, False, j == 0, True,
-                        gripper.copy(), _snapshot(things), len(script.segments), done if j == 0 else None)
+            yield Frame(
+                step,
+                render(things, gripper, step),
+                COMPLETED,
+                tail_grounded,
+                last.simple,
+                last.grounded,
+                False,
+                j == 0,
+                True,
+                gripper.copy(),
+                _snapshot(things),
+                len(script.segments),
+                done if j == 0 else None,
+            )
             step += 1
 
     return script, frames()
@@ -545,12 +736,27 @@ def write_episode(h5: h5py.File, task: str, episode: int, seed: int = 0, *, comp
     setup.create_dataset("seed", data=np.int64(episode_seed(task, episode, seed)))
     setup.create_dataset("difficulty", data=script.difficulty, dtype=_STR)
     setup.create_dataset("task_goal", data=np.array(script.goals, dtype=object), dtype=_STR)
-    setup.create_dataset("front_camera_intrinsic", data=np.array([[128, 0, 128], [0, 128, 128], [0, 0, 1]], dtype=np.float32))
+    setup.create_dataset(
+        "front_camera_intrinsic", data=np.array([[128, 0, 128], [0, 128, 128], [0, 0, 1]], dtype=np.float32)
+    )
     setup.create_dataset("available_multi_choices", data=json.dumps(script.choices), dtype=_STR)
     steps = 0
     for f in frames:
-        write_step(group, f.step, f.image, f.simple, f.grounded, f.simple_online, f.grounded_online, f.video, f.boundary, f.completed, f.gripper, compression,
-                   closed=any(t.held for t in f.things.values()))
+        write_step(
+            group,
+            f.step,
+            f.image,
+            f.simple,
+            f.grounded,
+            f.simple_online,
+            f.grounded_online,
+            f.video,
+            f.boundary,
+            f.completed,
+            f.gripper,
+            compression,
+            closed=any(t.held for t in f.things.values()),
+        )
         steps += 1
     return steps
 
@@ -560,10 +766,30 @@ def episode_seed(task: str, episode: int, seed: int = 0) -> int:
     return seed * 100_000 + episode * 100 + zlib.crc32(task.encode()) % 97
 
 
-def write_step(group, k, image, simple, grounded, simple_online, grounded_online, video, boundary, completed, gripper, compression, *, closed: bool = False) -> None:
+def write_step(
+    group,
+    k,
+    image,
+    simple,
+    grounded,
+    simple_online,
+    grounded_online,
+    video,
+    boundary,
+    completed,
+    gripper,
+    compression,
+    *,
+    closed: bool = False,
+) -> None:
     t = group.create_group(f"timestep_{k}")
     info = t.create_group("info")
-    for name, text in (("simple_subgoal", simple), ("grounded_subgoal", grounded), ("simple_subgoal_online", simple_online), ("grounded_subgoal_online", grounded_online)):
+    for name, text in (
+        ("simple_subgoal", simple),
+        ("grounded_subgoal", grounded),
+        ("simple_subgoal_online", simple_online),
+        ("grounded_subgoal_online", grounded_online),
+    ):
         info.create_dataset(name, data=text.encode("ascii"), dtype=_ASCII)
     info.create_dataset("is_video_demo", data=np.bool_(video))
     info.create_dataset("is_subgoal_boundary", data=np.bool_(boundary))
@@ -572,11 +798,15 @@ def write_step(group, k, image, simple, grounded, simple_online, grounded_online
     if compression is None:
         obs.create_dataset("front_rgb", data=image)
     else:
-        obs.create_dataset("front_rgb", data=image, chunks=image.shape, compression="gzip", compression_opts=compression)
+        obs.create_dataset(
+            "front_rgb", data=image, chunks=image.shape, compression="gzip", compression_opts=compression
+        )
     obs.create_dataset("eef_state", data=np.array([gripper[1] / 256, gripper[0] / 256, 0.1, 0, 0, 0], dtype=np.float32))
     obs.create_dataset("is_gripper_close", data=np.bool_(closed))
     action = t.create_group("action")
-    action.create_dataset("eef_action", data=np.array([gripper[1] / 256, gripper[0] / 256, 0.1, 0, 0, 0, 1], dtype=np.float64))
+    action.create_dataset(
+        "eef_action", data=np.array([gripper[1] / 256, gripper[0] / 256, 0.1, 0, 0, 0, 1], dtype=np.float64)
+    )
 
 
 GENERATOR = "robomme-mem synthetic generator (RoboMME's HDF5 layout, drawn scenes, scripted subgoals)"
@@ -587,7 +817,9 @@ def mark_synthetic(h5: h5py.File) -> None:
     h5.attrs[SYNTHETIC_ATTR] = GENERATOR
 
 
-def write_task_file(folder: str | Path, task: str, episodes: Sequence[int], seed: int = 0, compression: int | None = 1) -> Path:
+def write_task_file(
+    folder: str | Path, task: str, episodes: Sequence[int], seed: int = 0, compression: int | None = 1
+) -> Path:
     """Write ``record_dataset_<task>.h5`` with the given episode numbers; returns its path."""
     path = Path(folder) / f"{SOURCE_FILE_PREFIX}{task}{SOURCE_FILE_SUFFIX}"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,18 @@ from .hdf5 import SYNTHETIC_ATTR, Episode, SourceFile
 from .hdf5 import task_of as _hdf5_task_of
 from .lerobot_dataset import PART_SEPARATOR, LeRobotPart, is_lerobot_folder, lerobot_parts, split_part
 
-__all__ = ["SYNTHETIC_ATTR", "Episode", "LeRobotPart", "SourceFile", "find_source_files", "is_lerobot", "open_source", "require_hdf5", "select_files", "task_of"]
+__all__ = [
+    "SYNTHETIC_ATTR",
+    "Episode",
+    "LeRobotPart",
+    "SourceFile",
+    "find_source_files",
+    "is_lerobot",
+    "open_source",
+    "require_hdf5",
+    "select_files",
+    "task_of",
+]
 
 
 def is_lerobot(path: str | Path) -> bool:
@@ -34,8 +45,11 @@ def require_hdf5(paths, what: str) -> None:
     """Refuse LeRobot parts for work that replays RoboMME's recordings (the scene truth and what reads it)."""
     for path in paths:
         if is_lerobot(path):
-            raise SourceError(path, f"{what} needs RoboMME's HDF5 recordings (it replays joint actions with the camera poses, "
-                              "which a LeRobot copy does not carry); pass the record_dataset_<Task>.h5 files")
+            raise SourceError(
+                path,
+                f"{what} needs RoboMME's HDF5 recordings (it replays joint actions with the camera poses, "
+                "which a LeRobot copy does not carry); pass the record_dataset_<Task>.h5 files",
+            )
 
 
 def open_source(path: str | Path) -> SourceFile | LeRobotPart:
@@ -70,13 +84,21 @@ def find_source_files(paths: Sequence[str | Path]) -> list[Path]:
             files.append(path)
         elif path.is_dir():
             found = sorted(
-                p for p in path.iterdir()
+                p
+                for p in path.iterdir()
                 if p.name.startswith(SOURCE_FILE_PREFIX) and p.name.endswith(SOURCE_FILE_SUFFIX)
             )
             if not found:
                 below = sorted({p.parent.name for p in path.glob(f"*/{SOURCE_FILE_PREFIX}*{SOURCE_FILE_SUFFIX}")})
-                hint = f"; found some one level down, in {', '.join(f'{b}/' for b in below[:3])}{', ...' if len(below) > 3 else ''}: pass those folders" if below else ""
-                raise SourceError(path, f"folder has no {SOURCE_FILE_PREFIX}<Task>{SOURCE_FILE_SUFFIX} files and no meta/info.json (a LeRobot dataset){hint}")
+                hint = (
+                    f"; found some one level down, in {', '.join(f'{b}/' for b in below[:3])}{', ...' if len(below) > 3 else ''}: pass those folders"
+                    if below
+                    else ""
+                )
+                raise SourceError(
+                    path,
+                    f"folder has no {SOURCE_FILE_PREFIX}<Task>{SOURCE_FILE_SUFFIX} files and no meta/info.json (a LeRobot dataset){hint}",
+                )
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -100,4 +122,3 @@ def select_files(files: list[Path], tasks: Sequence[str] | None) -> list[Path]:
         have = sorted({t for _, t in by_task})
         raise SourceError(files[0].parent if files else ".", f"no source file for tasks {list(tasks)} (found {have})")
     return chosen
-

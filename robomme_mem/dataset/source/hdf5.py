@@ -30,8 +30,8 @@ except ImportError:  # pragma: no cover - isal is a dependency; HDF5's own zlib 
     isal_zlib, isal_error = None, OSError
 
 from ...errors import SourceError, first_line
-from .lerobot_features import MOTION_FIELDS, state_of
 from ...tasks import ALL_TASKS, SOURCE_FILE_PREFIX, SOURCE_FILE_SUFFIX, task_from_filename
+from .lerobot_features import MOTION_FIELDS, state_of
 
 EPISODE_RE = re.compile(r"^episode_(\d+)$")
 TIMESTEP_RE = re.compile(r"^timestep_(\d+)$")
@@ -116,7 +116,6 @@ class SourceFile:
         return Episode(file=self.path, task=self.task, index=index, _group=group)
 
 
-
 @dataclass(eq=False)
 class Episode:
     """One demonstration. Per-step fields are read on first use and cached; images never are."""
@@ -146,7 +145,9 @@ class Episode:
             raise self.error(f"timesteps must start at timestep_0, first is timestep_{steps[0]}")
         for expected, got in enumerate(steps):
             if got != expected:
-                raise self.error(f"timesteps are not contiguous: timestep_{expected} is missing (next is timestep_{got})")
+                raise self.error(
+                    f"timesteps are not contiguous: timestep_{expected} is missing (next is timestep_{got})"
+                )
         return len(steps)
 
     # -- setup ---------------------------------------------------------------------
@@ -208,7 +209,11 @@ class Episode:
         self._check_step(step)
         value = np.asarray(self._read(f"timestep_{step}/action/joint_action", step=step, field="action/joint_action"))
         if value.ndim != 1 or value.size < 8 or not np.all(np.isfinite(value)):
-            raise self.error(f"expected 8 finite joint targets, got {value.dtype} {value.shape}", step=step, field="action/joint_action")
+            raise self.error(
+                f"expected 8 finite joint targets, got {value.dtype} {value.shape}",
+                step=step,
+                field="action/joint_action",
+            )
         return value
 
     @cached_property
@@ -236,9 +241,10 @@ class Episode:
         field = path.split("/", 1)[1] if path.startswith("timestep_") else path
         value = np.asarray(self._read(path, step=step, field=field), dtype=np.float64)
         if value.shape != shape or not np.all(np.isfinite(value)):
-            raise self.error(f"expected a finite {shape[0]} x {shape[1]} matrix, got {value.shape}", step=step, field=field)
+            raise self.error(
+                f"expected a finite {shape[0]} x {shape[1]} matrix, got {value.shape}", step=step, field=field
+            )
         return value
-
 
     def simple_subgoal(self, step: int) -> str:
         """The raw simple subgoal of a step (decoded, not lower-cased)."""
@@ -379,7 +385,9 @@ class Episode:
             try:
                 return bytes(value).decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise self.error(f"bytes are not valid UTF-8 ({exc.reason} at byte {exc.start})", step=step, field=field) from None
+                raise self.error(
+                    f"bytes are not valid UTF-8 ({exc.reason} at byte {exc.start})", step=step, field=field
+                ) from None
         raise self.error(f"expected a string, got {type(value).__name__}", step=step, field=field)
 
 
@@ -391,7 +399,10 @@ def _inflatable(dsid) -> bool:
     if plist.get_layout() != h5py.h5d.CHUNKED or plist.get_chunk() != dsid.shape:
         return False
     filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    return filters.count(h5py.h5z.FILTER_DEFLATE) == 1 and set(filters) <= {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE}
+    return filters.count(h5py.h5z.FILTER_DEFLATE) == 1 and set(filters) <= {
+        h5py.h5z.FILTER_DEFLATE,
+        h5py.h5z.FILTER_SHUFFLE,
+    }
 
 
 _TEXT_BUFFER = 4096

@@ -39,7 +39,14 @@ from ..lerobot_layout import CHUNK_FILE_GLOB, EPISODES_DIR, INFO_PATH, PROVENANC
 from . import lerobot_features as F
 
 PART_SEPARATOR = "#"
-_EPISODE_COLUMNS = ("episode_index", "length", "dataset_from_index", "dataset_to_index", "data/chunk_index", "data/file_index")
+_EPISODE_COLUMNS = (
+    "episode_index",
+    "length",
+    "dataset_from_index",
+    "dataset_to_index",
+    "data/chunk_index",
+    "data/file_index",
+)
 
 
 def is_lerobot_folder(path: str | Path) -> bool:
@@ -130,19 +137,34 @@ class LeRobotFolder:
 
         files = sorted((self.root / EPISODES_DIR).glob(f"{CHUNK_FILE_GLOB}.parquet"))
         if not files:
-            raise SourceError(self.root / EPISODES_DIR, f"no {CHUNK_FILE_GLOB}.parquet: not a LeRobot v3.0 dataset, or not finalized")
-        video_columns = tuple(f"videos/{self.image_key}/{c}" for c in ("chunk_index", "file_index", "from_timestamp")) if self.image_is_video else ()
-        meta = pa.concat_tables([_read_parquet(path, [*_EPISODE_COLUMNS, "tasks", *video_columns]) for path in files]).to_pylist()
+            raise SourceError(
+                self.root / EPISODES_DIR, f"no {CHUNK_FILE_GLOB}.parquet: not a LeRobot v3.0 dataset, or not finalized"
+            )
+        video_columns = (
+            tuple(f"videos/{self.image_key}/{c}" for c in ("chunk_index", "file_index", "from_timestamp"))
+            if self.image_is_video
+            else ()
+        )
+        meta = pa.concat_tables(
+            [_read_parquet(path, [*_EPISODE_COLUMNS, "tasks", *video_columns]) for path in files]
+        ).to_pylist()
         identity = self._identities((row["data/chunk_index"], row["data/file_index"]) for row in meta)
         out = []
         for row in meta:
             k = int(row["episode_index"])
-            data_file = self.path_of("data_path", chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+            data_file = self.path_of(
+                "data_path", chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+            )
             goal = (row["tasks"] or [None])[0]
             if not isinstance(goal, str):
                 raise SourceError(files[0], "episode has no task sentence", episode=f"episode_index {k}", field="tasks")
             if k not in identity:
-                raise SourceError(data_file, "episode has no rows in its data file", episode=f"episode_index {k}", field="episode_index")
+                raise SourceError(
+                    data_file,
+                    "episode has no rows in its data file",
+                    episode=f"episode_index {k}",
+                    field="episode_index",
+                )
             task, number, seed = identity[k]
             if task is None:
                 try:
@@ -152,15 +174,24 @@ class LeRobotFolder:
                     continue
             video = None
             if self.image_is_video:
-                mp4 = self.path_of("video_path", video_key=self.image_key, chunk_index=row[video_columns[0]], file_index=row[video_columns[1]])
+                mp4 = self.path_of(
+                    "video_path",
+                    video_key=self.image_key,
+                    chunk_index=row[video_columns[0]],
+                    file_index=row[video_columns[1]],
+                )
                 video = (mp4, float(row[video_columns[2]]))
             length = int(row["length"])
             out.append(EpisodeEntry(k, task, number, goal, length, data_file, video, seed))
         seen: dict[tuple[str, int], int] = {}
         for e in out:
             if (e.task, e.number) in seen:
-                raise SourceError(e.data_file, f"{e.task} episode {e.number} is both LeRobot episode_index {seen[(e.task, e.number)]} and {e.index}",
-                                  episode=f"episode_index {e.index}", field=F.EPISODE)
+                raise SourceError(
+                    e.data_file,
+                    f"{e.task} episode {e.number} is both LeRobot episode_index {seen[(e.task, e.number)]} and {e.index}",
+                    episode=f"episode_index {e.index}",
+                    field=F.EPISODE,
+                )
             seen[(e.task, e.number)] = e.index
         return out
 
@@ -178,7 +209,9 @@ class LeRobotFolder:
                 k = int(indices[start])
                 task = table.column(F.TASK)[int(start)].as_py() if F.TASK in columns else None
                 if task is not None and task not in ALL_TASKS:
-                    raise SourceError(path, f"{task!r} is not a RoboMME task", episode=f"episode_index {k}", field=F.TASK)
+                    raise SourceError(
+                        path, f"{task!r} is not a RoboMME task", episode=f"episode_index {k}", field=F.TASK
+                    )
                 number = int(_scalar(table.column(F.EPISODE)[int(start)].as_py())) if F.EPISODE in columns else k
                 seed = _scalar(table.column(F.SEED)[int(start)].as_py()) if F.SEED in columns else None
                 out[k] = (task, number, None if seed is None or seed < 0 else int(seed))
@@ -230,9 +263,15 @@ class LeRobotPart:
     def rows(self, entry: EpisodeEntry):
         """The columns a build reads of one episode's frames: its own row group (LeRobot writes one per episode)."""
         features = self.folder.info["features"]
-        wanted = ["episode_index", "frame_index", "timestamp", F.SIMPLE, F.GROUNDED,
-                  *(k for k in (self.folder.video_demo_key, F.STATE, F.ACTIONS) if k and k in features),
-                  *([self.folder.image_key] if not self.folder.image_is_video else [])]
+        wanted = [
+            "episode_index",
+            "frame_index",
+            "timestamp",
+            F.SIMPLE,
+            F.GROUNDED,
+            *(k for k in (self.folder.video_demo_key, F.STATE, F.ACTIONS) if k and k in features),
+            *([self.folder.image_key] if not self.folder.image_is_video else []),
+        ]
         return _read_parquet(entry.data_file, wanted, filters=[("episode_index", "==", entry.index)])
 
     def video(self, path: Path) -> _Video:
@@ -254,9 +293,16 @@ class LeRobotEpisode:
     def name(self) -> str:
         return f"episode_{self.index}"
 
-    def error(self, problem: str, *, step: int | None = None, field: str | None = None, file: Path | None = None) -> SourceError:
-        return SourceError(file or self.entry.data_file, problem, episode=f"{self.name} ({self.task}, LeRobot episode_index {self.entry.index})",
-                           step=step, field=field)
+    def error(
+        self, problem: str, *, step: int | None = None, field: str | None = None, file: Path | None = None
+    ) -> SourceError:
+        return SourceError(
+            file or self.entry.data_file,
+            problem,
+            episode=f"{self.name} ({self.task}, LeRobot episode_index {self.entry.index})",
+            step=step,
+            field=field,
+        )
 
     # -- what the build reads -----------------------------------------------------------
 
@@ -264,7 +310,9 @@ class LeRobotEpisode:
     def _rows(self):
         rows = self._part.rows(self.entry)
         if rows.num_rows != self.entry.length:
-            raise self.error(f"the episodes table says {self.entry.length} frames, the data file has {rows.num_rows}", field="length")
+            raise self.error(
+                f"the episodes table says {self.entry.length} frames, the data file has {rows.num_rows}", field="length"
+            )
         episode = rows.column("episode_index").to_numpy(zero_copy_only=False)
         frames = rows.column("frame_index").to_numpy(zero_copy_only=False)
         if not (np.all(episode == self.entry.index) and np.array_equal(frames, np.arange(len(frames)))):
@@ -325,9 +373,11 @@ class LeRobotEpisode:
         if key is not None:
             return np.array([bool(_scalar(v)) for v in self._rows.column(key).to_pylist()])
         if self.task in VIDEO_DEMO_TASKS:
-            raise self.error(f"{self.task} opens with a video demonstration, and this copy has no is_video_demo column to tell it from "
-                             "the execution; export the copy with `robomme-mem export lerobot` (which writes it), or leave video tasks out with --tasks",
-                             field=F.VIDEO_DEMO)
+            raise self.error(
+                f"{self.task} opens with a video demonstration, and this copy has no is_video_demo column to tell it from "
+                "the execution; export the copy with `robomme-mem export lerobot` (which writes it), or leave video tasks out with --tasks",
+                field=F.VIDEO_DEMO,
+            )
         return np.zeros(self.num_steps, dtype=bool)
 
     def is_video_demo(self, step: int) -> bool:
@@ -364,10 +414,20 @@ class LeRobotEpisode:
         try:
             image = self._part.video(path).frame_at(timestamp, folder.fps)
         except (OSError, ValueError) as exc:
-            raise self.error(f"cannot decode the frame at {timestamp:.3f} s ({first_line(exc)})", step=step, field=folder.image_key, file=path) from None
+            raise self.error(
+                f"cannot decode the frame at {timestamp:.3f} s ({first_line(exc)})",
+                step=step,
+                field=folder.image_key,
+                file=path,
+            ) from None
         expected = tuple(folder.info["features"][folder.image_key]["shape"])
         if image.shape != expected:
-            raise self.error(f"decoded a {image.shape} frame, info.json says {expected}", step=step, field=folder.image_key, file=path)
+            raise self.error(
+                f"decoded a {image.shape} frame, info.json says {expected}",
+                step=step,
+                field=folder.image_key,
+                file=path,
+            )
         return image
 
     def _stored_image(self, step: int) -> np.ndarray:
@@ -380,7 +440,9 @@ class LeRobotEpisode:
             with Image.open(io.BytesIO(value["bytes"])) as im:
                 return np.asarray(im.convert("RGB"))
         except (TypeError, KeyError, OSError) as exc:
-            raise self.error(f"cannot decode the stored image ({first_line(exc)})", step=step, field=self._part.folder.image_key) from None
+            raise self.error(
+                f"cannot decode the stored image ({first_line(exc)})", step=step, field=self._part.folder.image_key
+            ) from None
 
     def check_images(self) -> None:
         """Check the video file exists and its stream is the size info.json says, without decoding."""
@@ -393,7 +455,11 @@ class LeRobotEpisode:
         height, width = folder.info["features"][folder.image_key]["shape"][:2]
         stream = self._part.video(path).stream
         if (stream.height, stream.width) != (height, width):
-            raise self.error(f"video is {stream.width}x{stream.height}, info.json says {width}x{height}", field=folder.image_key, file=path)
+            raise self.error(
+                f"video is {stream.width}x{stream.height}, info.json says {width}x{height}",
+                field=folder.image_key,
+                file=path,
+            )
 
     # -- what only HDF5 has -------------------------------------------------------------
 
@@ -436,8 +502,15 @@ class _Video:
         tolerance = 0.5 / fps
         if self._last is not None and abs(self._last[0] - timestamp) < tolerance:
             return self._last[1].copy()
-        if self._frames is None or self._last is None or timestamp < self._last[0] or timestamp - self._last[0] > self.SEEK_GAP_S:
-            self.container.seek(max(0, int(timestamp / self.stream.time_base)), stream=self.stream, backward=True, any_frame=False)
+        if (
+            self._frames is None
+            or self._last is None
+            or timestamp < self._last[0]
+            or timestamp - self._last[0] > self.SEEK_GAP_S
+        ):
+            self.container.seek(
+                max(0, int(timestamp / self.stream.time_base)), stream=self.stream, backward=True, any_frame=False
+            )
             self._frames = self.container.decode(self.stream)
         for frame in self._frames:
             at = float(frame.pts * self.stream.time_base)
@@ -462,11 +535,22 @@ def _read_info(path: Path) -> dict:
         raise SourceError(path, "expected a JSON object")
     version = info.get("codebase_version")
     if not isinstance(version, str) or not version.startswith("v3."):
-        raise SourceError(path, f"codebase_version is {version!r}; this reads LeRobot v3.x datasets (convert older ones with LeRobot's v2.1 -> v3.0 script)", field="codebase_version")
+        raise SourceError(
+            path,
+            f"codebase_version is {version!r}; this reads LeRobot v3.x datasets (convert older ones with LeRobot's v2.1 -> v3.0 script)",
+            field="codebase_version",
+        )
     fps = info.get("fps")
     if not isinstance(fps, (int, float)) or isinstance(fps, bool) or fps <= 0:
         raise SourceError(path, f"fps must be a positive number, got {fps!r}", field="fps")
-    for key in ("data_path", *(("video_path",) if any(isinstance(f, dict) and f.get("dtype") == "video" for f in (info.get("features") or {}).values()) else ())):
+    for key in (
+        "data_path",
+        *(
+            ("video_path",)
+            if any(isinstance(f, dict) and f.get("dtype") == "video" for f in (info.get("features") or {}).values())
+            else ()
+        ),
+    ):
         if not isinstance(info.get(key), str):
             raise SourceError(path, f"{key} must be a path template string", field=key)
     features = info.get("features")
@@ -475,13 +559,25 @@ def _read_info(path: Path) -> dict:
     image = next((k for k in F.IMAGE_KEYS if k in features), None)
     if image is None:
         raise SourceError(path, f"no front camera: expected one of {', '.join(F.IMAGE_KEYS)}", field="features")
-    if not isinstance(features[image], dict) or features[image].get("dtype") not in ("video", "image") or len(features[image].get("shape") or ()) != 3:
-        raise SourceError(path, "the front camera must be a video or image feature of shape [height, width, 3]", field=f"features.{image}")
+    if (
+        not isinstance(features[image], dict)
+        or features[image].get("dtype") not in ("video", "image")
+        or len(features[image].get("shape") or ()) != 3
+    ):
+        raise SourceError(
+            path,
+            "the front camera must be a video or image feature of shape [height, width, 3]",
+            field=f"features.{image}",
+        )
     for key in (F.SIMPLE, F.GROUNDED):
         if not isinstance(features.get(key), dict):
-            raise SourceError(path, "missing: a build reads RoboMME's subgoal strings per frame", field=f"features.{key}")
+            raise SourceError(
+                path, "missing: a build reads RoboMME's subgoal strings per frame", field=f"features.{key}"
+            )
         if features[key].get("dtype") != "string":
-            raise SourceError(path, f"dtype must be 'string', got {features[key].get('dtype')!r}", field=f"features.{key}.dtype")
+            raise SourceError(
+                path, f"dtype must be 'string', got {features[key].get('dtype')!r}", field=f"features.{key}.dtype"
+            )
     return info
 
 
@@ -494,7 +590,9 @@ def _read_parquet(path: Path, columns: list[str], filters=None):
         names = pq.read_schema(path).names
         missing = [c for c in columns if c not in names]
         if missing:
-            raise SourceError(path, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", field=missing[0])
+            raise SourceError(
+                path, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", field=missing[0]
+            )
         return pq.read_table(path, columns=columns, filters=filters)
     except (OSError, pa.ArrowException) as exc:
         raise SourceError(path, f"not a readable Parquet file ({first_line(exc)})") from None
@@ -504,9 +602,18 @@ def _task_from_goal(goal: str, data_file: Path, index: int) -> str:
     found = tasks_from_goal(goal)
     if len(found) == 1:
         return found[0]
-    why = f"it matches {' and '.join(found)}, whose goals are worded alike" if found else "it matches no RoboMME task's goal wording"
-    raise SourceError(data_file, f"cannot tell RoboMME's task from the task sentence {goal!r}: {why}; a robomme_task column names it "
-                      "(`robomme-mem export lerobot` writes one)", episode=f"episode_index {index}", field=F.TASK)
+    why = (
+        f"it matches {' and '.join(found)}, whose goals are worded alike"
+        if found
+        else "it matches no RoboMME task's goal wording"
+    )
+    raise SourceError(
+        data_file,
+        f"cannot tell RoboMME's task from the task sentence {goal!r}: {why}; a robomme_task column names it "
+        "(`robomme-mem export lerobot` writes one)",
+        episode=f"episode_index {index}",
+        field=F.TASK,
+    )
 
 
 def _scalar(value):

@@ -65,14 +65,22 @@ PROJECT_STYLES = {
     MEMORY_GROUNDED: "the grounded-style action memory at each subgoal boundary",
     SPATIAL_MEMORY: "the spatial memory at each high-level call frame",
 }
-STYLE_OF = {("subtask", "simple"): SUBTASK, ("subtask", "grounded"): SUBTASK_GROUNDED,
-            ("memory", "simple"): MEMORY, ("memory", "grounded"): MEMORY_GROUNDED}
+STYLE_OF = {
+    ("subtask", "simple"): SUBTASK,
+    ("subtask", "grounded"): SUBTASK_GROUNDED,
+    ("memory", "simple"): MEMORY,
+    ("memory", "grounded"): MEMORY_GROUNDED,
+}
 
 
 def state_of(joint_state, gripper_state) -> np.ndarray:
     """``state``: the 7 joint positions and the first finger's opening, float32."""
-    return np.concatenate([np.asarray(joint_state, dtype=np.float32).reshape(-1)[:7],
-                           np.asarray(gripper_state, dtype=np.float32).reshape(-1)[:1]])
+    return np.concatenate(
+        [
+            np.asarray(joint_state, dtype=np.float32).reshape(-1)[:7],
+            np.asarray(gripper_state, dtype=np.float32).reshape(-1)[:1],
+        ]
+    )
 
 
 def frame_features(image_shape: tuple[int, int, int], motion: bool) -> dict[str, dict]:
@@ -83,14 +91,16 @@ def frame_features(image_shape: tuple[int, int, int], motion: bool) -> dict[str,
     if motion:
         out[STATE] = {"dtype": "float32", "shape": (8,), "names": list(STATE_NAMES)}
         out[ACTIONS] = {"dtype": "float32", "shape": (8,), "names": list(ACTION_NAMES)}
-    out.update({
-        SIMPLE: {"dtype": "string", "shape": (1,), "names": None},
-        GROUNDED: {"dtype": "string", "shape": (1,), "names": None},
-        VIDEO_DEMO: {"dtype": "bool", "shape": (1,), "names": None},
-        TASK: {"dtype": "string", "shape": (1,), "names": None},
-        EPISODE: {"dtype": "int64", "shape": (1,), "names": None},
-        SEED: {"dtype": "int64", "shape": (1,), "names": None},
-    })
+    out.update(
+        {
+            SIMPLE: {"dtype": "string", "shape": (1,), "names": None},
+            GROUNDED: {"dtype": "string", "shape": (1,), "names": None},
+            VIDEO_DEMO: {"dtype": "bool", "shape": (1,), "names": None},
+            TASK: {"dtype": "string", "shape": (1,), "names": None},
+            EPISODE: {"dtype": "int64", "shape": (1,), "names": None},
+            SEED: {"dtype": "int64", "shape": (1,), "names": None},
+        }
+    )
     return out
 
 
@@ -106,8 +116,16 @@ def language_rows(trace: dict, fps: int) -> list[dict]:
 
     def add(style: str, frame: int, content: str | None) -> None:
         if content is not None:
-            rows.append({"role": ROLE, "content": content, "style": style, "timestamp": timestamp_of(frame, fps),
-                         "camera": None, "tool_calls": None})
+            rows.append(
+                {
+                    "role": ROLE,
+                    "content": content,
+                    "style": style,
+                    "timestamp": timestamp_of(frame, fps),
+                    "camera": None,
+                    "tool_calls": None,
+                }
+            )
 
     for b in trace["boundaries"]:
         for style in ("simple", "grounded"):

@@ -69,7 +69,7 @@ def picks_and_places(rows: Sequence[dict], kinds: dict) -> list[dict]:
 def _place(rows: Sequence[dict], i: int, name: str, targets: list[str], has_bin: bool) -> dict:
     """Where an object let go at ``rows[i]`` came to rest."""
     rest = rows[i]
-    for later in rows[i + 1: i + 1 + SETTLE_STEPS]:
+    for later in rows[i + 1 : i + 1 + SETTLE_STEPS]:
         if name in later.get("held", []):
             break  # picked again before it settled: judged where it was
         rest = later
@@ -132,7 +132,10 @@ def failed_grasps(rows: Sequence[dict], picks: Sequence[dict]) -> list[dict]:
             empty = empty and not row.get("held")
         if not closed and closed_at is not None:
             start = rows[closed_at]
-            aimed = next((p for p in picks if p["step"] > start["step"] and task_of.get(p["step"]) == start.get("task_index")), None)
+            aimed = next(
+                (p for p in picks if p["step"] > start["step"] and task_of.get(p["step"]) == start.get("task_index")),
+                None,
+            )
             if empty and aimed is not None:
                 out.append(_event("failed_grasp", start, object=aimed["object"], point=_pixel(start.get("tcp_pixel"))))
             closed_at = None

@@ -59,7 +59,11 @@ def row_differences(a: dict, b: dict) -> list[str]:
     """The fields of one step's rows that differ (beyond the tolerances; the subgoal index aside)."""
     out = [f for f in EXACT_ROW if a.get(f) != b.get(f)]
     away = set(a["parked"]) & set(b["parked"])
-    if not _near_each({n: p for n, p in a["position"].items() if n not in away}, {n: p for n, p in b["position"].items() if n not in away}, POSITION_M):
+    if not _near_each(
+        {n: p for n, p in a["position"].items() if n not in away},
+        {n: p for n, p in b["position"].items() if n not in away},
+        POSITION_M,
+    ):
         out.append("position")
     if not _near_each(a["pixel"], b["pixel"], PIXEL_PX):
         out.append("pixel")
@@ -82,7 +86,10 @@ def _rows(name: str, a: list[dict], b: list[dict], pairs: list[tuple[int, int]])
             fields.append("task_index")
         for field in fields:
             found.setdefault(field, []).append(x["step"])
-    return [f"{name}: {field} differs at {len(steps)} of {len(a)} steps (first at step {steps[0]})" for field, steps in found.items()]
+    return [
+        f"{name}: {field} differs at {len(steps)} of {len(a)} steps (first at step {steps[0]})"
+        for field, steps in found.items()
+    ]
 
 
 def _moving(step: int, ahead: int, pairs: list[tuple[int, int]]) -> bool:
@@ -103,7 +110,9 @@ def _calls(a: list[dict], b: list[dict], masks: bool = True) -> list[str]:
         seen, other = x["visible"], y["visible"]
         if seen.keys() != other.keys() or not all(same_count(seen[n]["pixels"], other[n]["pixels"]) for n in seen):
             out.append(f"calls: step {x['step']}: visible pixels differ")
-        elif not _near_each({n: v["centre"] for n, v in seen.items()}, {n: v["centre"] for n, v in other.items()}, PIXEL_PX):
+        elif not _near_each(
+            {n: v["centre"] for n, v in seen.items()}, {n: v["centre"] for n, v in other.items()}, PIXEL_PX
+        ):
             out.append(f"calls: step {x['step']}: visible centres differ")
     return out
 
@@ -117,7 +126,10 @@ def completion_pairs(captured: dict, replayed: dict, demo: bool = False) -> list
     """(replayed step, captured step) of each subgoal completion of execution (``demo``: of the
     video demonstration), in order (None: they complete other subgoals, or a completion and its
     counterpart are not between the neighbouring ones)."""
-    done = [[e for e in t["events"] if e["kind"] == "subgoal_done" and bool(e.get("demo")) == demo] for t in (captured, replayed)]
+    done = [
+        [e for e in t["events"] if e["kind"] == "subgoal_done" and bool(e.get("demo")) == demo]
+        for t in (captured, replayed)
+    ]
     if _shown(done[0]) != _shown(done[1]):
         return None
     pairs = [(r["step"], c["step"]) for c, r in zip(*done)]
@@ -135,13 +147,26 @@ def disagreements(captured: dict, replayed: dict) -> list[str]:
     if ending[0] != ending[1] and ending not in pairs:
         out.append(f"ended_at: {ending[1]!r} against {ending[0]!r}")
     out += _rows("steps", captured["steps"], replayed["steps"], pairs)
-    out += _rows("demonstration", captured["demonstration"], replayed["demonstration"], completion_pairs(captured, replayed, demo=True) or [])
+    out += _rows(
+        "demonstration",
+        captured["demonstration"],
+        replayed["demonstration"],
+        completion_pairs(captured, replayed, demo=True) or [],
+    )
     out += _calls(captured["calls"], replayed["calls"], masks=captured["task"] not in MOVES_AFTER_OBSERVING)
     if captured["grounded"] != replayed["grounded"]:
         out.append("grounded: the grounded points' checks differ")
-    back = {c: r for r, c in pairs}  # a press is noted with its completion: at the replay's step, it should be the replay's
-    seen = [sorted((back.get(e["step"], e["step"]) if t is captured and e["kind"] == "press" else e["step"], _shown([e])[0])
-                   for e in t["events"] if not e.get("demo") and e["kind"] != "subgoal_done") for t in (captured, replayed)]
+    back = {
+        c: r for r, c in pairs
+    }  # a press is noted with its completion: at the replay's step, it should be the replay's
+    seen = [
+        sorted(
+            (back.get(e["step"], e["step"]) if t is captured and e["kind"] == "press" else e["step"], _shown([e])[0])
+            for e in t["events"]
+            if not e.get("demo") and e["kind"] != "subgoal_done"
+        )
+        for t in (captured, replayed)
+    ]
     if seen[0] != seen[1]:
         out.append(f"events: {len(seen[0])} against {len(seen[1])} in execution, or at other steps")
     shown = [sorted(_shown(e for e in t["events"] if e.get("demo"))) for t in (captured, replayed)]

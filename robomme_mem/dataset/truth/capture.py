@@ -43,8 +43,14 @@ class Kept:
 class Capture:
     """The truth of the episode a recorder is recording (a context manager around its steps)."""
 
-    def __init__(self, recorder, task: str, kept: Callable[[tuple], Kept | None], intrinsic: np.ndarray,
-                 front_extrinsic: Callable[[], np.ndarray]) -> None:
+    def __init__(
+        self,
+        recorder,
+        task: str,
+        kept: Callable[[tuple], Kept | None],
+        intrinsic: np.ndarray,
+        front_extrinsic: Callable[[], np.ndarray],
+    ) -> None:
         """``recorder``: what the solvers step (its ``step`` is ridden); ``kept(result)``: the step
         the recorder kept of the env step that returned ``result``, if any; ``front_extrinsic()``: the front camera's extrinsic
         now (for the demonstration's rows, which the replay also notes with one fixed camera)."""
@@ -62,7 +68,9 @@ class Capture:
         env = recorder.unwrapped
 
         def stepped(action):
-            if not self.execution.rows:  # the execution's first subgoal is the env's when it starts, as after the replay's reset
+            if (
+                not self.execution.rows
+            ):  # the execution's first subgoal is the env's when it starts, as after the replay's reset
                 self.execution.task_index = int(getattr(env, "timestep", self.execution.task_index))
             result = step(action)
             started = time.perf_counter()
@@ -95,19 +103,31 @@ class Capture:
         executed = range(timeline.execution_start, timeline.num_steps)
         noted = [row["step"] for row in self.execution.rows]
         if noted != list(executed):
-            raise ValueError(f"{planned.task} episode {planned.episode}: the capture noted execution steps {_span(noted)}, "
-                             f"the recording holds {_span(list(executed))}")
+            raise ValueError(
+                f"{planned.task} episode {planned.episode}: the capture noted execution steps {_span(noted)}, "
+                f"the recording holds {_span(list(executed))}"
+            )
         boundaries = {s.start for s in timeline.segments}
         calls, grounded = [], []
         for step in timeline.call_frames:
             if step not in executed:
                 continue
             calls.append(call_row(step, self.visible[step], episode.front_image(step)))
-            check = grounded_check(planned, step, self.targets[step], self.visible[step]) if step in boundaries else None
+            check = (
+                grounded_check(planned, step, self.targets[step], self.visible[step]) if step in boundaries else None
+            )
             if check is not None:
                 grounded.append(check)
         demo = self.demo if timeline.execution_start > 0 else None
-        return truth_record(planned, episode, self.execution, calls, grounded, demo, {"capture": round(self.seconds, 2), **(seconds or {})})
+        return truth_record(
+            planned,
+            episode,
+            self.execution,
+            calls,
+            grounded,
+            demo,
+            {"capture": round(self.seconds, 2), **(seconds or {})},
+        )
 
 
 def _span(steps: list[int]) -> str:
@@ -132,8 +152,14 @@ def robomme_capture(recorder, task: str) -> Capture:
             return None
         seen[0] = len(buffer)
         record, (_, _, terminated, _, info) = buffer[-1], result
-        return Kept(len(buffer) - 1, np.asarray(record["obs"]["front_camera_extrinsic"]), np.asarray(record["obs"]["front_camera_segmentation"]),
-                    bool(record["info"]["is_video_demo"]), terminated, info)
+        return Kept(
+            len(buffer) - 1,
+            np.asarray(record["obs"]["front_camera_extrinsic"]),
+            np.asarray(record["obs"]["front_camera_segmentation"]),
+            bool(record["info"]["is_video_demo"]),
+            terminated,
+            info,
+        )
 
     intrinsic = params()["intrinsic_cv"].reshape(-1, 3, 3)[0]
     return Capture(recorder, task, kept, intrinsic, lambda: params()["extrinsic_cv"].reshape(-1, 3, 4)[0])

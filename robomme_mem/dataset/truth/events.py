@@ -49,7 +49,9 @@ def passes(rows: Sequence[dict], kinds: dict) -> list[dict]:
                 now = _xy_distance(where[cube], where[target]) <= PASS_RADIUS
                 if now and not over:
                     count += 1
-                    events.append({"step": row["step"], "kind": "pass", "object": cube, "target": target, "count": count})
+                    events.append(
+                        {"step": row["step"], "kind": "pass", "object": cube, "target": target, "count": count}
+                    )
                 over = now
     return events
 
@@ -71,14 +73,17 @@ def swaps(rows: Sequence[dict], kinds: dict) -> list[dict]:
     put back, or carried away, changes nothing.
     """
     names = _names(kinds, "container")
-    start = next((i for i, row in enumerate(rows) if all(n in row["position"] and in_scene(row["position"][n]) for n in names)), None)
+    start = next(
+        (i for i, row in enumerate(rows) if all(n in row["position"] and in_scene(row["position"][n]) for n in names)),
+        None,
+    )
     if len(names) < 2 or start is None:
         return []
     first = rows[start]["position"]
     places = [(first[n][0], first[n][1]) for n in names]
     last = {n: i for i, n in enumerate(names)}
     events = []
-    for row in rows[start + 1:]:
+    for row in rows[start + 1 :]:
         where = row["position"]
         now = {n: _place_of(where[n], places) for n in names if n in where}
         if len(now) != len(names) or None in now.values() or len(set(now.values())) != len(names):

@@ -31,14 +31,20 @@ def problems(truth: dict, thresholds: Thresholds = Thresholds()) -> list[str]:
     out = []
     worst = max(truth["calls"], key=lambda c: c["image_diff"]["mean"], default=None)
     if worst is not None and worst["image_diff"]["mean"] > thresholds.max_mean_diff:
-        out.append(f"replayed frame at step {worst['step']} differs from the recorded one by {worst['image_diff']['mean']:.2f}/255 on average "
-                   f"(threshold {thresholds.max_mean_diff})")
+        out.append(
+            f"replayed frame at step {worst['step']} differs from the recorded one by {worst['image_diff']['mean']:.2f}/255 on average "
+            f"(threshold {thresholds.max_mean_diff})"
+        )
     for check in truth["grounded"]:
         if check["distance"] is None:
-            out.append(f"step {check['step']}: the target {check['target']} of {check['subgoal']!r} is not visible in the replay")
+            out.append(
+                f"step {check['step']}: the target {check['target']} of {check['subgoal']!r} is not visible in the replay"
+            )
         elif check["distance"] > thresholds.max_point_px:
-            out.append(f"step {check['step']}: {check['subgoal']!r} points at {tuple(check['point'])}, the replayed {check['target']} "
-                       f"is at {tuple(check['truth'])} ({check['distance']:.1f} px, threshold {thresholds.max_point_px})")
+            out.append(
+                f"step {check['step']}: {check['subgoal']!r} points at {tuple(check['point'])}, the replayed {check['target']} "
+                f"is at {tuple(check['truth'])} ({check['distance']:.1f} px, threshold {thresholds.max_point_px})"
+            )
     if truth["status"] != truth["recorded_status"]:
         out.append(f"the replay ended {truth['status']!r}, the recording {truth['recorded_status']!r}")
     return out
@@ -54,7 +60,14 @@ def judged(truth: dict, key: dict, thresholds: Thresholds = Thresholds()) -> dic
     found = problems(truth, thresholds)
     if not found:
         return {"kind": "episode", "key": key, **truth}
-    return {"kind": "refused", "key": key, "task": truth["task"], "episode": truth["episode"], "status": truth["status"],
-            "seconds": truth["seconds"], "problems": found,
-            "worst_image_diff": max((c["image_diff"]["mean"] for c in truth["calls"]), default=None),
-            "worst_point_px": max((g["distance"] for g in truth["grounded"] if g["distance"] is not None), default=None)}
+    return {
+        "kind": "refused",
+        "key": key,
+        "task": truth["task"],
+        "episode": truth["episode"],
+        "status": truth["status"],
+        "seconds": truth["seconds"],
+        "problems": found,
+        "worst_image_diff": max((c["image_diff"]["mean"] for c in truth["calls"]), default=None),
+        "worst_point_px": max((g["distance"] for g in truth["grounded"] if g["distance"] is not None), default=None),
+    }

@@ -18,10 +18,12 @@ def project(points: np.ndarray, extrinsic: np.ndarray, intrinsic: np.ndarray) ->
     ``intrinsic`` the 3 x 3 camera matrix of the episode's setup.
     """
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    camera = np.asarray(extrinsic, dtype=np.float64)[:3, :3] @ points.T + np.asarray(extrinsic, dtype=np.float64)[:3, 3:4]
+    camera = (
+        np.asarray(extrinsic, dtype=np.float64)[:3, :3] @ points.T + np.asarray(extrinsic, dtype=np.float64)[:3, 3:4]
+    )
     pixels = np.asarray(intrinsic, dtype=np.float64) @ camera
     out: list[tuple[int, int] | None] = []
-    for (u, v, w) in pixels.T:
+    for u, v, w in pixels.T:
         out.append(None if w <= 1e-9 else (int(np.floor(v / w)), int(np.floor(u / w))))
     return out
 

@@ -47,7 +47,12 @@ def simulator_problem() -> str | None:
     return f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed in this environment; install with: {ROBOMME_INSTALL}"
 
 
-RECORDER_ENV = {"obs_mode": "rgb+depth+segmentation", "control_mode": "pd_joint_pos", "render_mode": "rgb_array", "reward_mode": "dense"}
+RECORDER_ENV = {
+    "obs_mode": "rgb+depth+segmentation",
+    "control_mode": "pd_joint_pos",
+    "render_mode": "rgb_array",
+    "reward_mode": "dense",
+}
 """How RoboMME's dataset generation makes a task's env (with the episode's seed and difficulty):
 ``robomme-mem record`` makes it so, and the replay of an episode without a demonstration too."""
 
@@ -67,8 +72,12 @@ def make_env(planned: PlannedEpisode, episode: Episode):
 
     record = {"task": planned.task, "episode": planned.episode, "seed": episode.seed, "difficulty": episode.difficulty}
     with tempfile.TemporaryDirectory(prefix="robomme-mem-truth-") as folder:  # read when the builder is made
-        (Path(folder) / f"record_dataset_{planned.task}_metadata.json").write_text(json.dumps({"env_id": planned.task, "records": [record]}))
-        builder = BenchmarkEnvBuilder(env_id=planned.task, dataset="train", action_space="joint_angle", override_metadata_path=folder)
+        (Path(folder) / f"record_dataset_{planned.task}_metadata.json").write_text(
+            json.dumps({"env_id": planned.task, "records": [record]})
+        )
+        builder = BenchmarkEnvBuilder(
+            env_id=planned.task, dataset="train", action_space="joint_angle", override_metadata_path=folder
+        )
     return builder.make_env_for_episode(planned.episode)
 
 
@@ -134,8 +143,11 @@ class _Blind:
             out = {}
             for name, sensor in env.scene.sensors.items():
                 h, w = sensor.config.height, sensor.config.width
-                out[name] = {"rgb": torch.zeros((1, h, w, 3), dtype=torch.uint8), "depth": torch.zeros((1, h, w, 1), dtype=torch.int16),
-                             "segmentation": torch.zeros((1, h, w, 1), dtype=torch.int16)}
+                out[name] = {
+                    "rgb": torch.zeros((1, h, w, 3), dtype=torch.uint8),
+                    "depth": torch.zeros((1, h, w, 1), dtype=torch.int16),
+                    "segmentation": torch.zeros((1, h, w, 1), dtype=torch.int16),
+                }
             return out
 
         env._get_obs_sensor_data = blank
@@ -229,7 +241,11 @@ def open_robomme_env(planned: PlannedEpisode, episode: Episode):
         return env
     wrapped = make_env(planned, episode)
     keep_renderer(wrapped.unwrapped)
-    with _Blind(wrapped.unwrapped), _Demonstration(wrapped.unwrapped, episode, planned.task) as demo, _NoSettlingStep(wrapped) as settling:
+    with (
+        _Blind(wrapped.unwrapped),
+        _Demonstration(wrapped.unwrapped, episode, planned.task) as demo,
+        _NoSettlingStep(wrapped) as settling,
+    ):
         wrapped.reset()
     settling.forget_last(demo.witness)
     wrapped.demonstration = demo.witness
@@ -263,11 +279,22 @@ def replay(planned: PlannedEpisode, episode: Episode, open_env: Callable | None 
             if step in calls:
                 rgb, seg = _render(env)
                 call_rows.append(call_row(step, visible_objects(seg, witness.ids), episode.front_image(step), rgb))
-                check = grounded_check(planned, step, witness.targets(), call_rows[-1]["visible"]) if step in boundaries else None
+                check = (
+                    grounded_check(planned, step, witness.targets(), call_rows[-1]["visible"])
+                    if step in boundaries
+                    else None
+                )
                 if check is not None:
                     grounded.append(check)
         demo = vars(wrapped).get("demonstration")  # set by open_robomme_env (never a wrapper lookup)
-        return truth_record(planned, episode, witness, call_rows, grounded, demo,
-                            {"make": round(made, 2), "total": round(time.perf_counter() - started, 2)})
+        return truth_record(
+            planned,
+            episode,
+            witness,
+            call_rows,
+            grounded,
+            demo,
+            {"make": round(made, 2), "total": round(time.perf_counter() - started, 2)},
+        )
     finally:
         wrapped.close()

@@ -76,15 +76,27 @@ def installed_commit(distribution: str) -> str | None:
     if url.scheme != "file":
         return None
     try:
-        done = subprocess.run(["git", "-C", unquote(url.path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["git", "-C", unquote(url.path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
-def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | None = None, max_episodes: int | None = None,
-                 thresholds: Thresholds = Thresholds(), workers_requested: int | None = 1, progress: bool = True,
-                 open_env: Callable | None = None, ray_address: str | None = None, retry_refused: bool = False) -> TruthRun:
+def record_truth(
+    files: Sequence[Path],
+    out: str | Path,
+    *,
+    spec: BuildSpec | None = None,
+    max_episodes: int | None = None,
+    thresholds: Thresholds = Thresholds(),
+    workers_requested: int | None = 1,
+    progress: bool = True,
+    open_env: Callable | None = None,
+    ray_address: str | None = None,
+    retry_refused: bool = False,
+) -> TruthRun:
     """Replay each episode (:func:`.replay.replay`) not yet in ``out``, judge it (:func:`.fidelity.problems`), append it.
 
     ``retry_refused`` replays the episodes the file holds as refused (after a fix, say; the new
@@ -95,8 +107,10 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
     for path in files:
         with SourceFile(path) as source:
             if source.synthetic:
-                raise ValueError(f"{path}: synthetic episodes ({source.synthetic}) have no scene to replay; "
-                                 "the truth needs RoboMME demonstrations recorded in its simulator")
+                raise ValueError(
+                    f"{path}: synthetic episodes ({source.synthetic}) have no scene to replay; "
+                    "the truth needs RoboMME demonstrations recorded in its simulator"
+                )
     started = time.perf_counter()
     versions = simulator_versions()
     sums = {Path(p): file_checksum(p)[0] for p in files}
@@ -110,6 +124,7 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
             run.skipped += 1
         else:
             jobs.append(_Job(str(path), index, key, spec, thresholds, open_env))
+
     def keep(record: dict) -> None:
         writer.append(record)
         if record["kind"] == "episode":
@@ -117,8 +132,16 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
         else:
             run.refused.append(record)
 
-    run_jobs(_replay_job, jobs, keep, workers=worker_count(workers_requested, len(jobs)), ray_address=ray_address,
-             name=lambda job: f"{Path(job.file).name}:{job.episode}", desc="replaying", progress=progress)
+    run_jobs(
+        _replay_job,
+        jobs,
+        keep,
+        workers=worker_count(workers_requested, len(jobs)),
+        ray_address=ray_address,
+        name=lambda job: f"{Path(job.file).name}:{job.episode}",
+        desc="replaying",
+        progress=progress,
+    )
     run.seconds = time.perf_counter() - started
     return run
 
@@ -126,9 +149,17 @@ def record_truth(files: Sequence[Path], out: str | Path, *, spec: BuildSpec | No
 def summary(record: dict) -> dict:
     """What a run reports of an episode given its truth: outcome, fidelity, time and memory."""
     points = [g["distance"] for g in record["grounded"] if g["distance"] is not None]
-    return {"task": record["task"], "episode": record["episode"], "status": record["status"], "steps": len(record["steps"]),
-            "calls": len(record["calls"]), "worst_image_diff": max((c["image_diff"]["mean"] for c in record["calls"]), default=0.0),
-            "worst_point_px": max(points, default=None), "points": len(points), "seconds": record["seconds"]}
+    return {
+        "task": record["task"],
+        "episode": record["episode"],
+        "status": record["status"],
+        "steps": len(record["steps"]),
+        "calls": len(record["calls"]),
+        "worst_image_diff": max((c["image_diff"]["mean"] for c in record["calls"]), default=0.0),
+        "worst_point_px": max(points, default=None),
+        "points": len(points),
+        "seconds": record["seconds"],
+    }
 
 
 def _replay_job(job: _Job) -> dict:
@@ -141,8 +172,18 @@ def _replay_job(job: _Job) -> dict:
         try:
             truth = replay(planned, episode, job.open_env)
         except Exception as exc:  # noqa: BLE001  (one episode's broken replay is its own refusal, not the run's end)
-            return {"kind": "refused", "key": job.key, "task": planned.task, "episode": planned.episode, "status": "error",
-                    "seconds": {}, "problems": [f"the replay failed: {type(exc).__name__}: {exc}".strip()],
-                    "worst_image_diff": None, "worst_point_px": None}
-    truth["seconds"]["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # this worker's, so far
+            return {
+                "kind": "refused",
+                "key": job.key,
+                "task": planned.task,
+                "episode": planned.episode,
+                "status": "error",
+                "seconds": {},
+                "problems": [f"the replay failed: {type(exc).__name__}: {exc}".strip()],
+                "worst_image_diff": None,
+                "worst_point_px": None,
+            }
+    truth["seconds"]["peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )  # this worker's, so far
     return judged(truth, job.key, job.thresholds)

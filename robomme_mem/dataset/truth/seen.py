@@ -48,12 +48,18 @@ def seen_by(episode: dict, index: int, rows: dict[int, dict] | None = None) -> S
                 centre = tuple(v["centre"])
                 partial = v["pixels"] < PARTIAL * best.get(name, 0)
                 if not (partial and name in last and math.dist(centre, last[name]) <= MOVED_PX):
-                    last[name] = centre  # a half-hidden object's mask centre is off its middle: kept only once it has moved
+                    last[name] = (
+                        centre  # a half-hidden object's mask centre is off its middle: kept only once it has moved
+                    )
                 best[name] = max(best.get(name, 0), v["pixels"])
                 every.setdefault(name, []).append(centre)
                 if name in rows[call["step"]].get("highlighted", []):
                     lit[name] = last[name]
-    before = frozenset(rows[episode["calls"][0]["step"]].get("under", {})) if episode.get("execution_start", 0) > 0 else frozenset()
+    before = (
+        frozenset(rows[episode["calls"][0]["step"]].get("under", {}))
+        if episode.get("execution_start", 0) > 0
+        else frozenset()
+    )
     return Seen(last, every, lit, before)
 
 
@@ -61,5 +67,10 @@ def never_seen(episode: dict) -> frozenset[str]:
     """Objects the camera never shows at any call frame (VideoPlaceButton's and VideoPlaceOrder's
     ``goal_site``, a marker the video's last drop aims at): no memory names them, and a cube
     let go over one is on the table."""
-    seen = {n for call in episode.get("calls", []) for n, v in call["visible"].items() if v.get("pixels", 0) >= MIN_VISIBLE_PX}
+    seen = {
+        n
+        for call in episode.get("calls", [])
+        for n, v in call["visible"].items()
+        if v.get("pixels", 0) >= MIN_VISIBLE_PX
+    }
     return frozenset(n for n in episode.get("objects", {}) if n not in seen)

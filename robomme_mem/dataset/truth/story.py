@@ -34,18 +34,32 @@ def scene_changes(rows: Sequence[dict]) -> list[dict]:
     return events
 
 
-def episode_events(task: str, rows: Sequence[dict], kinds: dict, completions: Sequence[dict],
-                   demo_rows: Sequence[dict] = (), demo_completions: Sequence[dict] = ()) -> list[dict]:
+def episode_events(
+    task: str,
+    rows: Sequence[dict],
+    kinds: dict,
+    completions: Sequence[dict],
+    demo_rows: Sequence[dict] = (),
+    demo_completions: Sequence[dict] = (),
+) -> list[dict]:
     """Every event of an episode, the demonstration's first, then in step order.
 
     ``completions`` are the ``subgoal_done`` events of execution (the env's own judgement);
     ``demo_rows`` / ``demo_completions`` those of a video task's demonstration (marked ``demo``).
     A cube covered in the video is not covered again by execution.
     """
-    found = [*completions, *scene_changes(rows), *swaps(rows, kinds), *(passes(rows, kinds) if task in PASS_TASKS else [])]
+    found = [
+        *completions,
+        *scene_changes(rows),
+        *swaps(rows, kinds),
+        *(passes(rows, kinds) if task in PASS_TASKS else []),
+    ]
     found += robot_actions(rows, kinds, completions)
     if demo_rows:
-        shown = [*robot_actions(demo_rows, kinds, demo_completions), *({**e, "demo": True} for e in swaps(demo_rows, kinds))]
+        shown = [
+            *robot_actions(demo_rows, kinds, demo_completions),
+            *({**e, "demo": True} for e in swaps(demo_rows, kinds)),
+        ]
         covered = {e["object"] for e in shown if e["kind"] == "cover"}
         found = [e for e in found if not (e["kind"] == "cover" and e["object"] in covered)]
         found += [*demo_completions, *shown]

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from ... import __version__
-from ...jsonl import append_line, read_lines_at, repair
 from ...formats import TRUTH_FORMAT
+from ...jsonl import append_line, read_lines_at, repair
 from ..checksum import SOURCE_CHECKSUM
 
 STALE_FORMATS = {"robomme-mem-truth/1": "its rows lag one action behind the recorded frames"}
@@ -23,8 +23,12 @@ STALE_FORMATS = {"robomme-mem-truth/1": "its rows lag one action behind the reco
 def truth_header(simulator: dict, thresholds, **more) -> dict:
     """A truth file's header (after its format): the package, the simulator's versions, the
     fidelity thresholds its episodes were judged by, and ``more``."""
-    return {"package": {"name": "robomme-mem", "version": __version__}, "simulator": simulator,
-            "thresholds": {"max_mean_diff": thresholds.max_mean_diff, "max_point_px": thresholds.max_point_px}, **more}
+    return {
+        "package": {"name": "robomme-mem", "version": __version__},
+        "simulator": simulator,
+        "thresholds": {"max_mean_diff": thresholds.max_mean_diff, "max_point_px": thresholds.max_point_px},
+        **more,
+    }
 
 
 def key_of(record: dict) -> str:
@@ -50,9 +54,13 @@ def _records(path: str | Path):
     if not isinstance(header, dict) or header.get("format") != TRUTH_FORMAT:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
         if found in STALE_FORMATS:
-            raise ValueError(f"{path}: format {found!r} is an older truth ({STALE_FORMATS[found]}); "
-                             f"write it again with `robomme-mem truth` (or `record --truth`) into a new file")
-        raise ValueError(f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth` or `record --truth`)")
+            raise ValueError(
+                f"{path}: format {found!r} is an older truth ({STALE_FORMATS[found]}); "
+                f"write it again with `robomme-mem truth` (or `record --truth`) into a new file"
+            )
+        raise ValueError(
+            f"{path}: format {found!r}, expected {TRUTH_FORMAT!r} (written by `robomme-mem truth` or `record --truth`)"
+        )
 
     def records():
         for number, offset, record in lines:
@@ -138,7 +146,9 @@ class TruthWriter:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.partial")
-            tmp.write_text(json.dumps({"format": TRUTH_FORMAT, **header}, separators=(",", ":")) + "\n", encoding="utf-8")
+            tmp.write_text(
+                json.dumps({"format": TRUTH_FORMAT, **header}, separators=(",", ":")) + "\n", encoding="utf-8"
+            )
             os.replace(tmp, self.path)
 
     def append(self, record: dict) -> None:

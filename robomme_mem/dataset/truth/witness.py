@@ -37,7 +37,6 @@ GRASP_REACH = 0.08
 """Metres between an object's centre and the gripper's tool point beyond which it cannot be held."""
 
 
-
 def object_name(obj, shared: set[str]) -> str:
     """An object's name in the truth: RoboMME's own, qualified by its articulation where two
     articulations have links of that name (ButtonUnmaskSwap's two buttons each have a
@@ -48,8 +47,11 @@ def object_name(obj, shared: set[str]) -> str:
 
 
 def _task_entries(env) -> list[tuple[int, object]]:
-    return [(int(seg_id), obj) for seg_id, obj in sorted(env.segmentation_id_map.items())
-            if not NOT_TASK_OBJECTS.match(getattr(obj, "name", str(obj)))]
+    return [
+        (int(seg_id), obj)
+        for seg_id, obj in sorted(env.segmentation_id_map.items())
+        if not NOT_TASK_OBJECTS.match(getattr(obj, "name", str(obj)))
+    ]
 
 
 def _shared_names(entries) -> set[str]:
@@ -113,7 +115,7 @@ def kind_of(name: str, task: str | None = None) -> dict:
     if task in CUBES_NAMED_BIN and parts[0] == "bin":
         return {"kind": "cube", "colour": None}
     if "cube" in parts:
-        after = parts[parts.index("cube") + 1:]
+        after = parts[parts.index("cube") + 1 :]
         return {"kind": "cube", "colour": after[0] if after and not after[0].isdigit() else None}
     if name == "button_cap":
         return {"kind": "button", "colour": None}
@@ -123,7 +125,9 @@ def kind_of(name: str, task: str | None = None) -> dict:
         return {"kind": "bin", "colour": None}
     if parts[0] == "bin":
         return {"kind": "container", "colour": None}
-    if "target" in parts or parts[0] == "goal":  # StopCube's and PickXtimes' target, SwingXtimes' temp_target_<i>, MoveCube's goal_site
+    if (
+        "target" in parts or parts[0] == "goal"
+    ):  # StopCube's and PickXtimes' target, SwingXtimes' temp_target_<i>, MoveCube's goal_site
         return {"kind": "target", "colour": None}
     return {"kind": parts[0], "colour": None}
 
@@ -164,7 +168,12 @@ def _under(positions: dict, kinds: dict) -> dict[str, str]:
         if kinds[cube]["kind"] != "cube" or _parked(p):
             continue
         for container, q in positions.items():
-            if kinds[container]["kind"] == "container" and not _parked(q) and p[2] < q[2] and np.hypot(p[0] - q[0], p[1] - q[1]) <= UNDER_XY:
+            if (
+                kinds[container]["kind"] == "container"
+                and not _parked(q)
+                and p[2] < q[2]
+                and np.hypot(p[0] - q[0], p[1] - q[1]) <= UNDER_XY
+            ):
                 out[cube] = container
     return out
 
@@ -209,8 +218,15 @@ class Witness:
         now = int(getattr(env, "timestep", self.task_index))
         if now != self.task_index:
             done = env.task_list[self.task_index] if self.task_index < len(env.task_list) else {}
-            self.completions.append({"step": step, "kind": "subgoal_done", "subgoal": done.get("name"),
-                                     "targets": _segment_names(done.get("segment"), self.name_of), **({"demo": True} if self.demo else {})})
+            self.completions.append(
+                {
+                    "step": step,
+                    "kind": "subgoal_done",
+                    "subgoal": done.get("name"),
+                    "targets": _segment_names(done.get("segment"), self.name_of),
+                    **({"demo": True} if self.demo else {}),
+                }
+            )
             self.task_index = now
         if self.status == "ongoing" and terminated is not None and bool(as_numpy(terminated).any()):
             self.status = "success" if bool(as_numpy((info or {}).get("success", False)).any()) else "fail"
@@ -220,8 +236,13 @@ class Witness:
             row = {"step": step, "task_index": now, "demo": True, **state}
         else:
             parked, under = set(state["parked"]), state["under"]
-            for cube, container in self._was_under.items():  # RoboMME takes a covered cube out of the scene while its container
-                if cube in parked and cube not in under and container not in parked:  # is shuffled, and puts it back under it
+            for (
+                cube,
+                container,
+            ) in self._was_under.items():  # RoboMME takes a covered cube out of the scene while its container
+                if (
+                    cube in parked and cube not in under and container not in parked
+                ):  # is shuffled, and puts it back under it
                     under[cube] = container
             self._was_under = under
             row = {"step": step, "task_index": now, **state, "highlighted": _highlighted(env, self.objects)}
@@ -240,7 +261,10 @@ class Witness:
 
 def visible_objects(segmentation: np.ndarray, ids: dict) -> dict:
     """Each object's visible pixels and mask centre on a front-camera segmentation."""
-    return {n: {"pixels": v["pixels"], "centre": list(v["centre"]) if v["centre"] else None} for n, v in mask_centres(segmentation, ids).items()}
+    return {
+        n: {"pixels": v["pixels"], "centre": list(v["centre"]) if v["centre"] else None}
+        for n, v in mask_centres(segmentation, ids).items()
+    }
 
 
 def call_row(step: int, visible: dict, recorded: np.ndarray, rendered: np.ndarray | None = None) -> dict:
@@ -248,7 +272,12 @@ def call_row(step: int, visible: dict, recorded: np.ndarray, rendered: np.ndarra
     the recorded image's checksum, and the rendered image's difference from it (none rendered:
     the recorded image is the scene's own picture, difference 0)."""
     mean, most = image_difference(rendered, recorded) if rendered is not None else (0.0, 0)
-    return {"step": step, "image_sha256": image_sha256(recorded), "visible": visible, "image_diff": {"mean": round(mean, 3), "max": most}}
+    return {
+        "step": step,
+        "image_sha256": image_sha256(recorded),
+        "visible": visible,
+        "image_diff": {"mean": round(mean, 3), "max": most},
+    }
 
 
 def grounded_check(planned: PlannedEpisode, step: int, targets: list[str] | None, visible: dict) -> dict | None:
@@ -259,12 +288,25 @@ def grounded_check(planned: PlannedEpisode, step: int, targets: list[str] | None
         return None
     found = [visible[t]["centre"] for t in targets if t in visible and visible[t]["centre"]]
     truth_point = min(found, key=lambda c: distance(c, point)) if found else None
-    return {"step": step, "subgoal": planned.grounded_subgoal(step), "point": list(point), "target": ",".join(targets) or None,
-            "truth": list(truth_point) if truth_point else None, "distance": distance(truth_point, point)}
+    return {
+        "step": step,
+        "subgoal": planned.grounded_subgoal(step),
+        "point": list(point),
+        "target": ",".join(targets) or None,
+        "truth": list(truth_point) if truth_point else None,
+        "distance": distance(truth_point, point),
+    }
 
 
-def truth_record(planned: PlannedEpisode, episode: Episode, witness: Witness, calls: list[dict], grounded: list[dict],
-                 demo: Witness | None, seconds: dict) -> dict:
+def truth_record(
+    planned: PlannedEpisode,
+    episode: Episode,
+    witness: Witness,
+    calls: list[dict],
+    grounded: list[dict],
+    demo: Witness | None,
+    seconds: dict,
+) -> dict:
     """One episode's truth record (without its key), from what its witnesses noted."""
     demo_rows, demo_done = (demo.rows, demo.completions) if demo is not None else ([], [])
     steps = planned.timeline.num_steps

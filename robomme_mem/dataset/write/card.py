@@ -15,10 +15,10 @@ from string import Template
 
 import xxhash
 
-from ..checksum import READ_DIGEST, SOURCE_CHECKSUM
 from ...configs import ALL_CONFIGS, BUILDABLE_CONFIGS, DEFAULT_CONFIG, SCENE, TRACES
 from ..assemble.answerable import answerable_table
 from ..assemble.schema import SCENE_DOCS
+from ..checksum import READ_DIGEST, SOURCE_CHECKSUM
 from ..layout import EVERY_SPLIT, FAILURES_SPLIT, SPLITS, parquet_dir
 
 TEMPLATE = "robomme-mem.md"
@@ -48,7 +48,9 @@ def data_fingerprint(files: list[str], checksums: dict[str, dict]) -> str:
     return digest.hexdigest()
 
 
-def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str, dict], origin: str = "recorded") -> str:
+def yaml_header(
+    data_files: dict[str, dict[str, list[str]]], checksums: dict[str, dict], origin: str = "recorded"
+) -> str:
     """The card's front matter (YAML written by hand: a fixed, small shape, and byte-stable).
 
     Each config's ``description`` names a fingerprint of its data files. ``datasets`` keys the
@@ -57,7 +59,11 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str
     """
     # Rows made wholly by robomme-mem's generator are the package's own (Apache-2.0); rows from
     # RoboMME's demonstrations carry RoboMME's terms, named the way the Hub expects for "other".
-    license = ["license: apache-2.0"] if origin == "synthetic" else ["license: other", "license_name: robomme", f"license_link: {ROBOMME_TERMS}"]
+    license = (
+        ["license: apache-2.0"]
+        if origin == "synthetic"
+        else ["license: other", "license_name: robomme", f"license_link: {ROBOMME_TERMS}"]
+    )
     lines = [
         "pretty_name: RoboMME-Mem" + (" (synthetic sample)" if origin == "synthetic" else ""),
         *license,
@@ -87,7 +93,9 @@ def yaml_header(data_files: dict[str, dict[str, list[str]]], checksums: dict[str
     return "\n".join(lines)
 
 
-def audit_text(scores: dict | None, overall_table: str | None, truth_table: str | None = None, answerable: dict | None = None) -> str:
+def audit_text(
+    scores: dict | None, overall_table: str | None, truth_table: str | None = None, answerable: dict | None = None
+) -> str:
     """The label audit in short: the overall row (rendered by the audit) and the fixtures found."""
     if not scores or not overall_table:
         return "No labelled config was built, so no label audit."
@@ -99,22 +107,38 @@ def audit_text(scores: dict | None, overall_table: str | None, truth_table: str 
     ]
     found = scores["overall"]["spatial"]["fixtures"]
     if found:
-        lines += ["", "Fixtures the spatial memories report as objects in every episode of their task: " + "; ".join(found) + "."]
+        lines += [
+            "",
+            "Fixtures the spatial memories report as objects in every episode of their task: " + "; ".join(found) + ".",
+        ]
     if answerable and answerable.get("by_config"):
-        lines += ["", "Answerable rows: where a row's target is singled out by the past (the container that hides a cube, the highlighted "
-                  "cube, what a video showed), the share of rows whose input holds that fact with the target's place (in a memory, or the "
-                  "video itself; rate [95% interval] n; the rows that are not, under `answerable` in `manifest.json`):", "",
-                  answerable_table(answerable)]
+        lines += [
+            "",
+            "Answerable rows: where a row's target is singled out by the past (the container that hides a cube, the highlighted "
+            "cube, what a video showed), the share of rows whose input holds that fact with the target's place (in a memory, or the "
+            "video itself; rate [95% interval] n; the rows that are not, under `answerable` in `manifest.json`):",
+            "",
+            answerable_table(answerable),
+        ]
     if truth_table:
-        lines += ["", "The spatial memories against the scene truth (`robomme-mem audit --truth`; an entry is true within 10 px of a place "
-                  "of a true object of its kind; per task in `manifest.json` under `labels_audit_truth`):", "", truth_table]
+        lines += [
+            "",
+            "The spatial memories against the scene truth (`robomme-mem audit --truth`; an entry is true within 10 px of a place "
+            "of a true object of its kind; per task in `manifest.json` under `labels_audit_truth`):",
+            "",
+            truth_table,
+        ]
     return "\n".join(lines)
 
 
 def swift_command(manifest: dict) -> str:
     """The card's ``swift sft`` line, for the default config; ``--val_dataset`` only when that split has rows."""
     configs = manifest["configs"]
-    config = DEFAULT_CONFIG if DEFAULT_CONFIG in configs else next((c for c in ALL_CONFIGS if c in configs and c != TRACES), DEFAULT_CONFIG)
+    config = (
+        DEFAULT_CONFIG
+        if DEFAULT_CONFIG in configs
+        else next((c for c in ALL_CONFIGS if c in configs and c != TRACES), DEFAULT_CONFIG)
+    )
     line = f"swift sft --model Qwen/Qwen3-VL-4B-Instruct --dataset swift/{config}/train.jsonl"
     if configs.get(config, {}).get("validation"):
         line += f" --val_dataset swift/{config}/validation.jsonl"
@@ -126,11 +150,19 @@ def failures_text(manifest: dict) -> str:
     failures = [e for e in manifest.get("episodes", []) if e.get("injected_failure")]
     if not failures:
         return ""
-    modes = ", ".join(f"{m} {n}" for m, n in sorted(Counter(e["injected_failure"].get("mode") for e in failures).items()))
-    held = (f" They are held out as the `{FAILURES_SPLIT}` split (the spec's `splits.hold_out_failures`)."
-            if manifest["splits"].get("hold_out_failures") else "")
-    return (f" {len(failures)} of them hold a failed grasp injected while recording (`robomme-mem record`; modes: {modes}):"
-            " the gripper closes on nothing and reopens before the real grasp. The `traces` config names it per episode (`injected_failure`)." + held)
+    modes = ", ".join(
+        f"{m} {n}" for m, n in sorted(Counter(e["injected_failure"].get("mode") for e in failures).items())
+    )
+    held = (
+        f" They are held out as the `{FAILURES_SPLIT}` split (the spec's `splits.hold_out_failures`)."
+        if manifest["splits"].get("hold_out_failures")
+        else ""
+    )
+    return (
+        f" {len(failures)} of them hold a failed grasp injected while recording (`robomme-mem record`; modes: {modes}):"
+        " the gripper closes on nothing and reopens before the real grasp. The `traces` config names it per episode (`injected_failure`)."
+        + held
+    )
 
 
 def origin_text(manifest: dict) -> tuple[str, str]:
@@ -177,7 +209,8 @@ def scene_text(manifest: dict) -> str:
         f"from its setup and recorded actions (`robomme-mem truth`; truth file `{scene['truth']['file']}`, xxh3-128 "
         f"`{scene['truth'][SOURCE_CHECKSUM]}`; {simulator or 'simulator versions not recorded'}) and kept only where the replayed "
         "front image and RoboMME's grounded points agreed with the recording"
-        + (f" (thresholds: {json.dumps(scene['thresholds'], sort_keys=True)})" if scene.get("thresholds") else "") + ".",
+        + (f" (thresholds: {json.dumps(scene['thresholds'], sort_keys=True)})" if scene.get("thresholds") else "")
+        + ".",
     ]
     if without:
         lines += ["", f"{len(without)} episode(s) have no truth and no `{SCENE}` rows: {', '.join(without)}."]
@@ -208,7 +241,9 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth
     ``audit_table``: the label audit's overall row as the audit renders it (``audit.overall_table``).
     """
     template = Template(files("robomme_mem").joinpath("dataset_cards", TEMPLATE).read_text(encoding="utf-8"))
-    configs = [c for c in BUILDABLE_CONFIGS if c in manifest["configs"]]  # manifest.json sorts its keys; the card keeps the build's order
+    configs = [
+        c for c in BUILDABLE_CONFIGS if c in manifest["configs"]
+    ]  # manifest.json sorts its keys; the card keeps the build's order
     labels = manifest.get("labels") or {}
     params = labels.get("params") or {}
     spec = manifest["spec"]
@@ -240,7 +275,9 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth
         audit=audit_text(manifest.get("labels_audit"), audit_table, truth_table, manifest.get("answerable")),
         scene=scene_text(manifest),
         swift_command=swift_command(manifest),
-        yaml=yaml_header({c: manifest["data_files"][c] for c in configs}, manifest["files"], manifest.get("origin", "recorded")),
+        yaml=yaml_header(
+            {c: manifest["data_files"][c] for c in configs}, manifest["files"], manifest.get("origin", "recorded")
+        ),
         version=spec["version"],
         bib_version=spec["version"].replace(".", "_"),
         package_version=manifest["package"]["version"],
@@ -250,7 +287,10 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth
         split_header=" | ".join(f"{s} rows" for s in shown),
         split_rule="---|" * len(shown),
         config_rows="\n".join(
-            f"| `{c}` | {_DESCRIPTIONS.get(c, c)} | " + " | ".join(str(manifest["configs"][c].get(s, 0)) for s in shown) + " |" for c in configs
+            f"| `{c}` | {_DESCRIPTIONS.get(c, c)} | "
+            + " | ".join(str(manifest["configs"][c].get(s, 0)) for s in shown)
+            + " |"
+            for c in configs
         ),
         split_rule_text=split_text,
         repo=load,
@@ -265,6 +305,7 @@ def render_card(manifest: dict, repo: str, audit_table: str | None = None, truth
         call_frames=manifest["totals"]["call_frames"],
         failures_text=failures_text(manifest),
         source_rows="\n".join(
-            f"| {s['file']} | {s['task']} | {'synthetic' if s.get('synthetic') else 'recorded'} | {s['episodes']} | {s['bytes']} | `{s[READ_DIGEST]}` |" for s in manifest["sources"]
+            f"| {s['file']} | {s['task']} | {'synthetic' if s.get('synthetic') else 'recorded'} | {s['episodes']} | {s['bytes']} | `{s[READ_DIGEST]}` |"
+            for s in manifest["sources"]
         ),
     )

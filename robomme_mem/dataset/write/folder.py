@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...configs import BASELINE_CONFIGS, ROW_CONFIGS, SCENE, TRACES
 from ..assemble.rows import Row, table_row
 from ..assemble.schema import arrow_schema
-from ...configs import BASELINE_CONFIGS, ROW_CONFIGS, SCENE, TRACES
-from ..layout import SPLITS, parquet_dir, swift_jsonl
 from ..checksum import HashingFile
+from ..layout import SPLITS, parquet_dir, swift_jsonl
 from .parquet import MAX_SHARD_BYTES, ShardWriter
 from .swift import swift_line
 
@@ -47,7 +47,9 @@ class BuildWriters:
                 path = self.root / swift_jsonl(config, split)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._jsonl[(config, split)] = HashingFile(path)
-            self._parquet[(config, split)] = ShardWriter(self.root / parquet_dir(config), split, arrow_schema(config), self.max_shard_bytes)
+            self._parquet[(config, split)] = ShardWriter(
+                self.root / parquet_dir(config), split, arrow_schema(config), self.max_shard_bytes
+            )
             self.counts[config].setdefault(split, 0)
         return self._parquet[(config, split)]
 
@@ -64,7 +66,9 @@ class BuildWriters:
                 else:
                     self.checksums[str(handle.path.relative_to(self.root))] = handle.record
 
-    def add_rows(self, task: str, episode: int, split: str, rows: dict[str, list[Row]], frames: dict[str, bytes]) -> None:
+    def add_rows(
+        self, task: str, episode: int, split: str, rows: dict[str, list[Row]], frames: dict[str, bytes]
+    ) -> None:
         """Write one episode's rows of every config (``frames``: PNG bytes by path, embedded in Parquet)."""
         for config, config_rows in rows.items():
             writer = self._open(config, split)

@@ -54,21 +54,38 @@ def _tool_calls_type() -> pa.DataType:
 
 def persistent_type() -> pa.DataType:
     """LeRobot 0.6's ``language_persistent`` column: a list of rows of role, content, style, timestamp, camera, tool_calls."""
-    return pa.list_(pa.struct([
-        pa.field("role", pa.string(), nullable=False), pa.field("content", pa.string()), pa.field("style", pa.string()),
-        pa.field("timestamp", pa.float32(), nullable=False), pa.field("camera", pa.string()), pa.field("tool_calls", _tool_calls_type()),
-    ]))
+    return pa.list_(
+        pa.struct(
+            [
+                pa.field("role", pa.string(), nullable=False),
+                pa.field("content", pa.string()),
+                pa.field("style", pa.string()),
+                pa.field("timestamp", pa.float32(), nullable=False),
+                pa.field("camera", pa.string()),
+                pa.field("tool_calls", _tool_calls_type()),
+            ]
+        )
+    )
 
 
 def events_type() -> pa.DataType:
-    return pa.list_(pa.struct([
-        pa.field("role", pa.string(), nullable=False), pa.field("content", pa.string()), pa.field("style", pa.string()),
-        pa.field("camera", pa.string()), pa.field("tool_calls", _tool_calls_type()),
-    ]))
+    return pa.list_(
+        pa.struct(
+            [
+                pa.field("role", pa.string(), nullable=False),
+                pa.field("content", pa.string()),
+                pa.field("style", pa.string()),
+                pa.field("camera", pa.string()),
+                pa.field("tool_calls", _tool_calls_type()),
+            ]
+        )
+    )
 
 
-LANGUAGE_FEATURES = {LANGUAGE_PERSISTENT: {"dtype": "language", "shape": [1], "names": None},
-                     LANGUAGE_EVENTS: {"dtype": "language", "shape": [1], "names": None}}
+LANGUAGE_FEATURES = {
+    LANGUAGE_PERSISTENT: {"dtype": "language", "shape": [1], "names": None},
+    LANGUAGE_EVENTS: {"dtype": "language", "shape": [1], "names": None},
+}
 
 
 def language_arrays(slices: list[list[dict]], lengths: list[int]) -> tuple[pa.Array, pa.Array]:
@@ -115,7 +132,9 @@ class LeRobotWriter:
     provenance: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.features = {k: {**v, "shape": list(v["shape"])} for k, v in F.frame_features(self.image_shape, self.motion).items()}
+        self.features = {
+            k: {**v, "shape": list(v["shape"])} for k, v in F.frame_features(self.image_shape, self.motion).items()
+        }
         self.tasks: dict[str, int] = {}
         self.episodes: list[dict] = []
         self._rows: list[pa.Table] = []
@@ -139,14 +158,21 @@ class LeRobotWriter:
         if self.motion:
             columns[F.STATE] = _fixed(episode.state)
             columns[F.ACTIONS] = _fixed(episode.actions)
-        columns.update({
-            F.SIMPLE: pa.array(episode.simple, pa.string()), F.GROUNDED: pa.array(episode.grounded, pa.string()),
-            F.VIDEO_DEMO: pa.array(episode.video_demo, pa.bool_()), F.TASK: pa.array([episode.task] * n, pa.string()),
-            F.EPISODE: pa.array(np.full(n, episode.number, np.int64)), F.SEED: pa.array(np.full(n, -1 if episode.seed is None else episode.seed, np.int64)),
-            "timestamp": pa.array((frame / self.fps).astype(np.float32)), "frame_index": pa.array(frame),
-            "episode_index": pa.array(np.full(n, k, np.int64)), "index": pa.array(self._total + frame),
-            "task_index": pa.array(np.full(n, task_index, np.int64)),
-        })
+        columns.update(
+            {
+                F.SIMPLE: pa.array(episode.simple, pa.string()),
+                F.GROUNDED: pa.array(episode.grounded, pa.string()),
+                F.VIDEO_DEMO: pa.array(episode.video_demo, pa.bool_()),
+                F.TASK: pa.array([episode.task] * n, pa.string()),
+                F.EPISODE: pa.array(np.full(n, episode.number, np.int64)),
+                F.SEED: pa.array(np.full(n, -1 if episode.seed is None else episode.seed, np.int64)),
+                "timestamp": pa.array((frame / self.fps).astype(np.float32)),
+                "frame_index": pa.array(frame),
+                "episode_index": pa.array(np.full(n, k, np.int64)),
+                "index": pa.array(self._total + frame),
+                "task_index": pa.array(np.full(n, task_index, np.int64)),
+            }
+        )
         if self.language:
             persistent, events = language_arrays([episode.language or []], [n])
             columns[LANGUAGE_PERSISTENT], columns[LANGUAGE_EVENTS] = persistent, events
@@ -155,21 +181,32 @@ class LeRobotWriter:
             self._flush_rows()
         self._rows.append(table)
         stats = self._episode_stats(episode, n, k)
-        self.episodes.append({
-            "episode_index": k, "tasks": [episode.goal], "length": n,
-            "data/chunk_index": self._data.chunk, "data/file_index": self._data.index,
-            "dataset_from_index": self._total, "dataset_to_index": self._total + n,
-            f"videos/{F.IMAGE}/chunk_index": self._video_file.chunk, f"videos/{F.IMAGE}/file_index": self._video_file.index,
-            f"videos/{F.IMAGE}/from_timestamp": start_s, f"videos/{F.IMAGE}/to_timestamp": self._video_file.frames / self.fps,
-            "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
-            **{f"stats/{key}/{name}": value for key, s in stats.items() for name, value in s.items()},
-        })
+        self.episodes.append(
+            {
+                "episode_index": k,
+                "tasks": [episode.goal],
+                "length": n,
+                "data/chunk_index": self._data.chunk,
+                "data/file_index": self._data.index,
+                "dataset_from_index": self._total,
+                "dataset_to_index": self._total + n,
+                f"videos/{F.IMAGE}/chunk_index": self._video_file.chunk,
+                f"videos/{F.IMAGE}/file_index": self._video_file.index,
+                f"videos/{F.IMAGE}/from_timestamp": start_s,
+                f"videos/{F.IMAGE}/to_timestamp": self._video_file.frames / self.fps,
+                "meta/episodes/chunk_index": 0,
+                "meta/episodes/file_index": 0,
+                **{f"stats/{key}/{name}": value for key, s in stats.items() for name, value in s.items()},
+            }
+        )
         self._total += n
 
     def _encode(self, images: list[np.ndarray]) -> None:
         import av
 
-        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1's banner, settings and advice (its "Svt[warn]" lines) on stderr; errors only
+        os.environ.setdefault(
+            "SVT_LOG", "1"
+        )  # SVT-AV1's banner, settings and advice (its "Svt[warn]" lines) on stderr; errors only
         if self._mp4 is not None and self._mp4_path().stat().st_size > DEFAULT_VIDEO_FILE_SIZE_IN_MB * 1e6:
             self._close_video()
             self._video_file = _File(*_next(self._video_file.chunk, self._video_file.index))
@@ -179,7 +216,11 @@ class LeRobotWriter:
             container = av.open(str(path), "w")
             options = {"g": str(self.video["g"]), "crf": str(self.video["crf"]), "preset": str(self.video["preset"])}
             stream = container.add_stream(self.video["vcodec"], rate=self.fps, options=options)
-            stream.width, stream.height, stream.pix_fmt = self.image_shape[1], self.image_shape[0], self.video["pix_fmt"]
+            stream.width, stream.height, stream.pix_fmt = (
+                self.image_shape[1],
+                self.image_shape[0],
+                self.video["pix_fmt"],
+            )
             self._mp4 = (container, stream)
         container, stream = self._mp4
         for image in images:
@@ -190,7 +231,9 @@ class LeRobotWriter:
             self._video_file.frames += 1
 
     def _mp4_path(self) -> Path:
-        return self.root / DEFAULT_VIDEO_PATH.format(video_key=F.IMAGE, chunk_index=self._video_file.chunk, file_index=self._video_file.index)
+        return self.root / DEFAULT_VIDEO_PATH.format(
+            video_key=F.IMAGE, chunk_index=self._video_file.chunk, file_index=self._video_file.index
+        )
 
     def _close_video(self) -> None:
         container, stream = self._mp4
@@ -212,8 +255,13 @@ class LeRobotWriter:
     # -- stats (LeRobot's: min, max, mean, std, count and quantiles per feature) ---------
 
     def _episode_stats(self, episode: EpisodeFrames, n: int, k: int) -> dict[str, dict]:
-        values = {"timestamp": np.arange(n) / self.fps, "frame_index": np.arange(n), "episode_index": np.full(n, k),
-                  "index": self._total + np.arange(n), "task_index": np.full(n, self.tasks[episode.goal])}
+        values = {
+            "timestamp": np.arange(n) / self.fps,
+            "frame_index": np.arange(n),
+            "episode_index": np.full(n, k),
+            "index": self._total + np.arange(n),
+            "task_index": np.full(n, self.tasks[episode.goal]),
+        }
         if self.motion:
             values[F.STATE], values[F.ACTIONS] = episode.state, episode.actions
         out = {key: _stats(np.asarray(v, dtype=np.float64).reshape(n, -1)) for key, v in values.items()}
@@ -234,18 +282,37 @@ class LeRobotWriter:
         pq.write_table(pa.Table.from_pylist(self.episodes), episodes)
         import pandas as pd
 
-        pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task")).to_parquet(self.root / TASKS_PATH)
+        pd.DataFrame(
+            {"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task")
+        ).to_parquet(self.root / TASKS_PATH)
         (self.root / STATS_PATH).write_text(json.dumps(_aggregate(self._stats), indent=2) + "\n", encoding="utf-8")
         (self.root / INFO_PATH).write_text(json.dumps(self.info(), indent=4) + "\n", encoding="utf-8")
-        (self.root / PROVENANCE_PATH).write_text(json.dumps(self.provenance_record(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (self.root / PROVENANCE_PATH).write_text(
+            json.dumps(self.provenance_record(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
 
     def info(self) -> dict:
         features = dict(self.features)
         h, w, c = self.image_shape
-        features[F.IMAGE] = {**features[F.IMAGE], "info": {
-            "video.height": h, "video.width": w, "video.codec": "av1", "video.pix_fmt": self.video["pix_fmt"], "video.fps": self.fps,
-            "video.channels": c, "has_audio": False, "video.g": self.video["g"], "video.crf": self.video["crf"],
-            "video.preset": self.video["preset"], "video.fast_decode": 0, "video.video_backend": "pyav", "video.extra_options": {}, "is_depth_map": False}}
+        features[F.IMAGE] = {
+            **features[F.IMAGE],
+            "info": {
+                "video.height": h,
+                "video.width": w,
+                "video.codec": "av1",
+                "video.pix_fmt": self.video["pix_fmt"],
+                "video.fps": self.fps,
+                "video.channels": c,
+                "has_audio": False,
+                "video.g": self.video["g"],
+                "video.crf": self.video["crf"],
+                "video.preset": self.video["preset"],
+                "video.fast_decode": 0,
+                "video.video_backend": "pyav",
+                "video.extra_options": {},
+                "is_depth_map": False,
+            },
+        }
         for key in ("timestamp",):
             features[key] = {"dtype": "float32", "shape": [1], "names": None}
         for key in ("frame_index", "episode_index", "index", "task_index"):
@@ -253,9 +320,15 @@ class LeRobotWriter:
         if self.language:
             features.update(LANGUAGE_FEATURES)
         return {
-            "codebase_version": LEROBOT_CODEBASE_VERSION, "robot_type": F.ROBOT_TYPE, "total_episodes": len(self.episodes),
-            "total_frames": self._total, "total_tasks": len(self.tasks), "chunks_size": DEFAULT_CHUNK_SIZE,
-            "data_files_size_in_mb": DEFAULT_DATA_FILE_SIZE_IN_MB, "video_files_size_in_mb": DEFAULT_VIDEO_FILE_SIZE_IN_MB, "fps": self.fps,
+            "codebase_version": LEROBOT_CODEBASE_VERSION,
+            "robot_type": F.ROBOT_TYPE,
+            "total_episodes": len(self.episodes),
+            "total_frames": self._total,
+            "total_tasks": len(self.tasks),
+            "chunks_size": DEFAULT_CHUNK_SIZE,
+            "data_files_size_in_mb": DEFAULT_DATA_FILE_SIZE_IN_MB,
+            "video_files_size_in_mb": DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+            "fps": self.fps,
             "splits": {"train": f"0:{len(self.episodes)}"},
             "data_path": DEFAULT_DATA_PATH,
             "video_path": DEFAULT_VIDEO_PATH,
@@ -278,9 +351,14 @@ def _fixed(values: np.ndarray) -> pa.Array:
 
 
 def _stats(values: np.ndarray) -> dict:
-    return {"min": values.min(0).tolist(), "max": values.max(0).tolist(), "mean": values.mean(0).tolist(), "std": values.std(0).tolist(),
-            "count": [len(values)],
-            **{f"q{int(q * 100):02d}": np.quantile(values, q, axis=0).tolist() for q in QUANTILES}}
+    return {
+        "min": values.min(0).tolist(),
+        "max": values.max(0).tolist(),
+        "mean": values.mean(0).tolist(),
+        "std": values.std(0).tolist(),
+        "count": [len(values)],
+        **{f"q{int(q * 100):02d}": np.quantile(values, q, axis=0).tolist() for q in QUANTILES},
+    }
 
 
 def _image_stats(images: list[np.ndarray]) -> dict:
@@ -310,15 +388,22 @@ def _aggregate(per_episode: list[dict]) -> dict:
     """Dataset stats from episode stats, as LeRobot aggregates them: count-weighted mean and variance,
     min of mins, max of maxes, count-weighted quantiles."""
     out = {}
-    for key in (per_episode[0] if per_episode else {}):
+    for key in per_episode[0] if per_episode else {}:
         items = [e[key] for e in per_episode]
         counts = np.array([i["count"][0] for i in items], dtype=np.float64)
         weights = counts / counts.sum()
         means = np.array([i["mean"] for i in items], dtype=np.float64)
         mean = np.tensordot(weights, means, axes=1)
-        var = np.tensordot(weights, np.array([i["std"] for i in items], dtype=np.float64) ** 2 + (means - mean) ** 2, axes=1)
-        stat = {"min": np.min([i["min"] for i in items], 0).tolist(), "max": np.max([i["max"] for i in items], 0).tolist(),
-                "mean": mean.tolist(), "std": np.sqrt(var).tolist(), "count": [int(counts.sum())]}
+        var = np.tensordot(
+            weights, np.array([i["std"] for i in items], dtype=np.float64) ** 2 + (means - mean) ** 2, axes=1
+        )
+        stat = {
+            "min": np.min([i["min"] for i in items], 0).tolist(),
+            "max": np.max([i["max"] for i in items], 0).tolist(),
+            "mean": mean.tolist(),
+            "std": np.sqrt(var).tolist(),
+            "count": [int(counts.sum())],
+        }
         for q in QUANTILES:
             name = f"q{int(q * 100):02d}"
             stat[name] = np.tensordot(weights, np.array([i[name] for i in items], dtype=np.float64), axes=1).tolist()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ... import __version__
-from ..checksum import READ_DIGEST_COVERS, SOURCE_CHECKSUM
 from ...formats import BUILD_FORMAT
 from ...prompts import template_hashes
+from ..checksum import READ_DIGEST_COVERS, SOURCE_CHECKSUM
 
 
 def build_format_problem(manifest: dict, where: str) -> str | None:
@@ -14,8 +14,10 @@ def build_format_problem(manifest: dict, where: str) -> str | None:
     if found == BUILD_FORMAT:
         return None
     wrote = (manifest.get("package") or {}).get("version")
-    return (f"{where}: a build of format {found!r}, and this robomme-mem ({__version__}) reads {BUILD_FORMAT!r}: build it again "
-            f"with `robomme-mem build`" + (f", or read it with the robomme-mem that wrote it ({wrote})" if wrote else ""))
+    return (
+        f"{where}: a build of format {found!r}, and this robomme-mem ({__version__}) reads {BUILD_FORMAT!r}: build it again "
+        f"with `robomme-mem build`" + (f", or read it with the robomme-mem that wrote it ({wrote})" if wrote else "")
+    )
 
 
 def build_manifest(
@@ -39,35 +41,43 @@ def build_manifest(
 ) -> dict:
     """The manifest of a build: ``files`` maps every file but the card and the manifest to its
     xxh3-128 and size; ``versions`` pins what decides the bytes."""
-    return {
-        "format": BUILD_FORMAT,
-        "package": {"name": "robomme-mem", "version": __version__},
-        "versions": versions,
-        "spec": spec,
-        "options": options,
-        "splits": splits,
-        "prompt_templates": template_hashes(),
-        "labels": labels,
-        "labels_audit": labels_audit,
-        "origin": source_origin(sources),
-        "sources": sources,
-        "source_digest": {"algorithm": SOURCE_CHECKSUM, "covers": READ_DIGEST_COVERS},
-        "configs": counts,
-        "data_files": data_files,
-        "files": files,
-        "totals": {
-            "episodes": len(episodes),
-            "steps": sum(e["steps"] for e in episodes),
-            "call_frames": sum(e["calls"] for e in episodes),
-            "segments": sum(e["segments"] for e in episodes),
-            "videos": sum(e["video"] for e in episodes),
-            "injected_failures": sum(1 for e in episodes if e.get("injected_failure")),
-        },
-        "frames": {"camera": "front_rgb", "sizes": [list(size) for size in frame_sizes], "points": "<y, x>: row, then column, in pixels from the top-left corner of the frame"},
-        "example": example,
-        "episodes": episodes,
-    } | ({"scene": scene} if scene is not None else {}) | ({"labels_audit_truth": labels_audit_truth} if labels_audit_truth is not None else {}) \
+    return (
+        {
+            "format": BUILD_FORMAT,
+            "package": {"name": "robomme-mem", "version": __version__},
+            "versions": versions,
+            "spec": spec,
+            "options": options,
+            "splits": splits,
+            "prompt_templates": template_hashes(),
+            "labels": labels,
+            "labels_audit": labels_audit,
+            "origin": source_origin(sources),
+            "sources": sources,
+            "source_digest": {"algorithm": SOURCE_CHECKSUM, "covers": READ_DIGEST_COVERS},
+            "configs": counts,
+            "data_files": data_files,
+            "files": files,
+            "totals": {
+                "episodes": len(episodes),
+                "steps": sum(e["steps"] for e in episodes),
+                "call_frames": sum(e["calls"] for e in episodes),
+                "segments": sum(e["segments"] for e in episodes),
+                "videos": sum(e["video"] for e in episodes),
+                "injected_failures": sum(1 for e in episodes if e.get("injected_failure")),
+            },
+            "frames": {
+                "camera": "front_rgb",
+                "sizes": [list(size) for size in frame_sizes],
+                "points": "<y, x>: row, then column, in pixels from the top-left corner of the frame",
+            },
+            "example": example,
+            "episodes": episodes,
+        }
+        | ({"scene": scene} if scene is not None else {})
+        | ({"labels_audit_truth": labels_audit_truth} if labels_audit_truth is not None else {})
         | ({"answerable": answerable} if answerable is not None else {})
+    )
 
 
 def source_origin(sources: list[dict]) -> str:

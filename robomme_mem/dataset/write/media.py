@@ -18,8 +18,14 @@ from ..layout import image_path, video_path
 from ..versions import x264_version
 
 
-def write_episode_media(out: Path, task: str, episode: int, images: Mapping[int, np.ndarray], level: int,
-                        video: Iterable[np.ndarray] | None = None) -> tuple[dict[str, bytes], dict[str, dict], str | None]:
+def write_episode_media(
+    out: Path,
+    task: str,
+    episode: int,
+    images: Mapping[int, np.ndarray],
+    level: int,
+    video: Iterable[np.ndarray] | None = None,
+) -> tuple[dict[str, bytes], dict[str, dict], str | None]:
     """An episode's call frames as PNGs and, for a video task, its demonstration as an mp4, under ``out``.
 
     Returns the PNG bytes by path (for the Parquet rows), every file's checksum by path, and the

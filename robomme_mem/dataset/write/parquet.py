@@ -18,9 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..checksum import SOURCE_CHECKSUM
+from ..checksum import SOURCE_CHECKSUM, HashingFile
 from ..layout import MAX_SHARD_BYTES
-from ..checksum import HashingFile
 
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 16 * 1024 * 1024

@@ -42,7 +42,9 @@ def check_replaceable(out: Path) -> dict | None:
     visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     if visible:
         shown = ", ".join(visible[:3]) + (", ..." if len(visible) > 3 else "")
-        raise FileExistsError(f"{out} exists and is not a robomme-mem build (it holds {shown}); choose another --out or remove it")
+        raise FileExistsError(
+            f"{out} exists and is not a robomme-mem build (it holds {shown}); choose another --out or remove it"
+        )
     return None
 
 
@@ -52,14 +54,18 @@ def _previous_build(out: Path) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise FileExistsError(f"{path}: not a readable build manifest ({exc}); remove it or choose another --out") from None
+        raise FileExistsError(
+            f"{path}: not a readable build manifest ({exc}); remove it or choose another --out"
+        ) from None
     found = manifest.get("format") if isinstance(manifest, dict) else None
     if found == BUILD_FORMAT:
         return manifest
     wrote = (manifest.get("package") or {}).get("version") if isinstance(manifest, dict) else None
-    raise FileExistsError(f"{path}: a build of format {found!r}, and this robomme-mem ({__version__}) replaces only builds of {BUILD_FORMAT!r}, "
-                          "as it cannot tell which files the old one owned: remove that build (keep .git and your own files) or choose another --out"
-                          + (f", or rebuild it with the robomme-mem that wrote it ({wrote})" if wrote else ""))
+    raise FileExistsError(
+        f"{path}: a build of format {found!r}, and this robomme-mem ({__version__}) replaces only builds of {BUILD_FORMAT!r}, "
+        "as it cannot tell which files the old one owned: remove that build (keep .git and your own files) or choose another --out"
+        + (f", or rebuild it with the robomme-mem that wrote it ({wrote})" if wrote else "")
+    )
 
 
 def owned_paths(out: Path) -> set[str]:

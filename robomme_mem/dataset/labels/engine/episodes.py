@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ....subgoals import STYLES
 from ...plan import PlannedEpisode
 from ...segment import Boundary
 from ...source import Episode, SourceFile, open_source
 from ..store.cache import Answer
 from .memories import EpisodeMemories
-from ....subgoals import STYLES
 from .requests import LabelRequest, action_request, location, spatial_request
 from .session import LabelSession, Pending
 
@@ -75,8 +75,15 @@ class EpisodeLabels:
         """(label set row, entry) per answer: action memories by style, then the spatial chain."""
         out = []
         for entry in [*(e for style in STYLES for e in self.action.get(style, [])), *self.spatial]:
-            row = {"task": self.work.task, "episode": self.work.episode, "kind": entry.kind, "style": entry.style,
-                   "item": entry.item, "step": entry.step, "key": entry.key}
+            row = {
+                "task": self.work.task,
+                "episode": self.work.episode,
+                "kind": entry.kind,
+                "style": entry.style,
+                "item": entry.item,
+                "step": entry.step,
+                "key": entry.key,
+            }
             out.append((row, entry))
         return out
 
@@ -155,14 +162,20 @@ async def label_works(
     image = frames or reader
     n_action = sum(len(w.boundaries[s]) for w in works for s in styles)
     n_spatial = sum(len(w.timeline.call_frames) for w in works) if spatial else 0
-    action_bar = tqdm(total=n_action, desc="action memories", unit="req", disable=not progress or not n_action, leave=False)
-    spatial_bar = tqdm(total=n_spatial, desc="spatial chains", unit="frame", disable=not progress or not n_spatial, leave=False)
+    action_bar = tqdm(
+        total=n_action, desc="action memories", unit="req", disable=not progress or not n_action, leave=False
+    )
+    spatial_bar = tqdm(
+        total=n_spatial, desc="spatial chains", unit="frame", disable=not progress or not n_spatial, leave=False
+    )
     active = asyncio.Semaphore(max(1, session.concurrency * ACTIVE_CHAINS_PER_SLOT))
 
     async def action(result: EpisodeLabels, style: str, boundary: Boundary, slots: list) -> None:
         work = result.work
         request = action_request(work.goal, boundary.history, style, _at(session.labeller, work, boundary))
-        slots[boundary.segment] = await _ask(result, session, request, "action", style, boundary.segment, boundary.step, priority=1.0)
+        slots[boundary.segment] = await _ask(
+            result, session, request, "action", style, boundary.segment, boundary.step, priority=1.0
+        )
         action_bar.update()
 
     async def chain(result: EpisodeLabels) -> None:
@@ -173,7 +186,9 @@ async def label_works(
                 prior: str | None = None
                 for index, step in enumerate(calls):
                     request = spatial_request(work.goal, prior, image(work, step), image_size)
-                    entry = await _ask(result, session, request, "spatial", None, index, step, priority=float(len(calls) - index))
+                    entry = await _ask(
+                        result, session, request, "spatial", None, index, step, priority=float(len(calls) - index)
+                    )
                     spatial_bar.update()
                     if entry is not None:
                         result.spatial.append(entry)
@@ -209,7 +224,16 @@ async def label_works(
     return results
 
 
-async def _ask(result: EpisodeLabels, session: LabelSession, request: LabelRequest, kind: str, style: str | None, item: int, step: int, priority: float) -> LabelEntry | None:
+async def _ask(
+    result: EpisodeLabels,
+    session: LabelSession,
+    request: LabelRequest,
+    kind: str,
+    style: str | None,
+    item: int,
+    step: int,
+    priority: float,
+) -> LabelEntry | None:
     try:
         key, answer = await session.answer(request, priority)
     except Pending:
@@ -224,14 +248,18 @@ def _at(labeller, work: PlannedEpisode, boundary: Boundary) -> str | None:
     return location(work.task, work.episode, work.seed, boundary.step) if getattr(labeller, "located", False) else None
 
 
-def _placed(result: EpisodeLabels, kind: str, style: str | None, item: int, step: int, key: str, answer: Answer) -> LabelEntry:
+def _placed(
+    result: EpisodeLabels, kind: str, style: str | None, item: int, step: int, key: str, answer: Answer
+) -> LabelEntry:
     if not answer.ok:
         where = f"{kind} memory" + (f" ({style})" if style else "") + f" at step {step}"
         result.problems.append(f"{result.work.name}: {where}: {answer.error}")
     return LabelEntry(kind, style, item, step, key, answer)
 
 
-def label_now(work: PlannedEpisode, labeller, frames: FrameSource, *, styles: Sequence[str] = STYLES, spatial: bool = True) -> EpisodeLabels:
+def label_now(
+    work: PlannedEpisode, labeller, frames: FrameSource, *, styles: Sequence[str] = STYLES, spatial: bool = True
+) -> EpisodeLabels:
     """One episode labelled in order, in this thread: for a labeller that answers at once
     (``answer_now``: ``rules``, or a stored label set), with the same requests, keys and entries
     as :func:`label_works`. A request the labeller has no answer for (:class:`~.session.Pending`)
@@ -249,12 +277,16 @@ def label_now(work: PlannedEpisode, labeller, frames: FrameSource, *, styles: Se
         return _placed(result, kind, style, item, step, key, answer)
 
     for style in styles:
-        entries = (ask(action_request(work.goal, b.history, style, _at(labeller, work, b)), "action", style, b.segment, b.step)
-                   for b in work.boundaries[style])
+        entries = (
+            ask(action_request(work.goal, b.history, style, _at(labeller, work, b)), "action", style, b.segment, b.step)
+            for b in work.boundaries[style]
+        )
         result.action[style] = [entry for entry in entries if entry is not None]
     prior: str | None = None
     for index, step in enumerate(work.timeline.call_frames if spatial else ()):
-        entry = ask(spatial_request(work.goal, prior, frames(work, step), params.image_size), "spatial", None, index, step)
+        entry = ask(
+            spatial_request(work.goal, prior, frames(work, step), params.image_size), "spatial", None, index, step
+        )
         if entry is None:
             break
         result.spatial.append(entry)

@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
+from ....png import png_data_url
 from ....prompts import (
     LABEL_ACTION_SYSTEM_GROUNDED,
     LABEL_ACTION_SYSTEM_SIMPLE,
@@ -27,12 +28,10 @@ from ....prompts import (
     PromptTemplate,
     format_history,
 )
-from ....png import png_data_url
+from ....subgoals import STYLES
 from ...checksum import image_sha256
 from ..store.cache import digest_key
-from ....subgoals import STYLES
 from .defaults import DEFAULT_SPATIAL_MAX_TOKENS, KINDS
-
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,9 @@ class LabelRequest:
     def user(self) -> str:
         if self.kind == "action":
             return LABEL_ACTION_USER.render(task_goal=self.task_goal, history=self.history_text)
-        return LABEL_SPATIAL_USER.render(task_goal=self.task_goal, prior_spatial=self.prior if self.prior is not None else NO_PRIOR_SPATIAL)
+        return LABEL_SPATIAL_USER.render(
+            task_goal=self.task_goal, prior_spatial=self.prior if self.prior is not None else NO_PRIOR_SPATIAL
+        )
 
     def canonical_messages(self) -> list[dict]:
         """The messages as keyed: text verbatim, the image as a reference to ``images[0]``."""
@@ -145,7 +146,9 @@ class LabelRequest:
 
     def key(self, params: LabelParams) -> str:
         digests = [self.image_sha256] if self.image is not None else []
-        key_params = params.key_params(self.kind) if self.at is None else {**params.key_params(self.kind), "at": self.at}
+        key_params = (
+            params.key_params(self.kind) if self.at is None else {**params.key_params(self.kind), "at": self.at}
+        )
         return digest_key(params.model, key_params, self.canonical_messages(), digests)
 
     def wire_messages(self) -> list[dict]:
@@ -155,7 +158,10 @@ class LabelRequest:
         url = png_data_url(self.image)
         return [
             {"role": "system", "content": self.system},
-            {"role": "user", "content": [{"type": "text", "text": self.user}, {"type": "image_url", "image_url": {"url": url}}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": self.user}, {"type": "image_url", "image_url": {"url": url}}],
+            },
         ]
 
     def validation_context(self) -> str:
@@ -188,5 +194,7 @@ def parse_location(at: str) -> tuple[str, int, int | None, int]:
     return task, int(episode), None if seed == "None" else int(seed), int(step)
 
 
-def spatial_request(task_goal: str, prior: str | None, image: np.ndarray, image_size: int | None = None) -> LabelRequest:
+def spatial_request(
+    task_goal: str, prior: str | None, image: np.ndarray, image_size: int | None = None
+) -> LabelRequest:
     return LabelRequest("spatial", task_goal, prior=prior, image=downscale(image, image_size))

@@ -83,7 +83,9 @@ class Stats:
         """USD from a price table ``{"input": $/1M tokens, "output": $/1M tokens}``."""
         if not prices:
             return None
-        return (self.prompt_tokens * prices.get("input", 0.0) + self.completion_tokens * prices.get("output", 0.0)) / 1e6
+        return (
+            self.prompt_tokens * prices.get("input", 0.0) + self.completion_tokens * prices.get("output", 0.0)
+        ) / 1e6
 
     def to_dict(self) -> dict:
         return asdict(self)

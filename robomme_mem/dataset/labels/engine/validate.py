@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from ....subgoals import point_text, points
 from ....prompts import ACTION_WORD_LIMITS, SPATIAL_WORD_LIMIT
+from ....subgoals import point_text, points
 
 PREAMBLE_RE = re.compile(
     r"^\s*(here is|here's|sure\b|certainly\b|summary\s*:|memory\s*:|spatial memory\s*:|updated (spatial )?memory\s*:|as an ai\b)",

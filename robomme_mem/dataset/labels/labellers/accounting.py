@@ -27,13 +27,21 @@ BATCH_DISCOUNT = 0.5
 def load_prices(path: str | Path) -> dict[str, dict[str, float]]:
     try:
         table = json.loads(Path(path).read_text(encoding="utf-8"))
-        return {model: {"input": float(p.get("input", 0)), "output": float(p.get("output", 0))} for model, p in table.items()}
+        return {
+            model: {"input": float(p.get("input", 0)), "output": float(p.get("output", 0))}
+            for model, p in table.items()
+        }
     except (OSError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path}: not a price table ({{model: {{input: USD/1M, output: USD/1M}}}}): {exc}") from None
 
 
 def estimate_cost(
-    stats: Stats, model: str, override: Mapping[str, float] | None = None, *, batch: bool = False, table: Mapping[str, Mapping[str, float]] = PRICES
+    stats: Stats,
+    model: str,
+    override: Mapping[str, float] | None = None,
+    *,
+    batch: bool = False,
+    table: Mapping[str, Mapping[str, float]] = PRICES,
 ) -> tuple[float, str] | None:
     """(USD, where the price came from) for this run's tokens, or ``None`` with no known price."""
     prices, source = (override, "given prices") if override else (table.get(model), f"price table entry {model}")
@@ -44,8 +52,13 @@ def estimate_cost(
 
 
 def run_cost(
-    stats: Stats, model: str, *, price_input: float | None = None, price_output: float | None = None,
-    prices_file: str | Path | None = None, batch: bool = False,
+    stats: Stats,
+    model: str,
+    *,
+    price_input: float | None = None,
+    price_output: float | None = None,
+    prices_file: str | Path | None = None,
+    batch: bool = False,
 ) -> tuple[float, str] | None:
     """:func:`estimate_cost` from what a user gives: a per-token override, a price file over the built-in table, or neither."""
     override = None
@@ -61,13 +74,17 @@ def report(stats: Stats, cost: tuple[float, str] | None, *, offline: bool = Fals
     An offline labeller computes its answers here: nothing is sent, no completion asked, no
     token spent, so its lines count requests "computed offline" and leave out completions and tokens.
     """
-    failed = (f"{stats.failed + stats.failed_earlier} failed ({stats.failed} in this run, {stats.failed_earlier} stored by an earlier one), "
-              f"{stats.pending} pending")
+    failed = (
+        f"{stats.failed + stats.failed_earlier} failed ({stats.failed} in this run, {stats.failed_earlier} stored by an earlier one), "
+        f"{stats.pending} pending"
+    )
     if offline:
-        return "\n".join([
-            f"  requests: {stats.sent} computed offline, {stats.cached} served from cache, {stats.deduplicated} deduplicated, {failed}",
-            "  cost: none (an offline labeller: no request leaves this machine)",
-        ])
+        return "\n".join(
+            [
+                f"  requests: {stats.sent} computed offline, {stats.cached} served from cache, {stats.deduplicated} deduplicated, {failed}",
+                "  cost: none (an offline labeller: no request leaves this machine)",
+            ]
+        )
     if cost:
         priced = f"  estimated cost: ${cost[0]:.4f} ({cost[1]})"
     else:

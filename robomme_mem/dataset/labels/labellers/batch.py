@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..store.cache import Answer, LabelCache
-from .openai_chat import completion_problems, parse_completion
 from ..engine.requests import LabelParams, LabelRequest
 from ..engine.session import Pending, request_record
+from ..store.cache import Answer, LabelCache
+from .openai_chat import completion_problems, parse_completion
 
 BATCH_ENDPOINT = "/v1/chat/completions"
 

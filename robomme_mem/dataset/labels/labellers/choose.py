@@ -45,4 +45,11 @@ def make_labeller(
         return BatchExportLabeller(params)
     from .openai_chat import OpenAILabeller
 
-    return OpenAILabeller(params, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout_s, max_retries=max_retries, max_reasks=max_reasks)
+    return OpenAILabeller(
+        params,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+        max_reasks=max_reasks,
+    )

@@ -94,8 +94,10 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
     # that touch (hard episodes crowd them) are two cubes, not one of their mixed colour
     cube_hue = np.full(val.shape, -1, dtype=np.int32)
     cube_hue[saturated] = _hues(image[saturated], val[saturated], spread[saturated])
-    by_colour = tuple((f"cube:{c}", saturated & np.logical_or.reduce([(cube_hue >= lo) & (cube_hue < hi) for lo, hi in ranges]))
-                      for c, ranges in HUES.items())
+    by_colour = tuple(
+        (f"cube:{c}", saturated & np.logical_or.reduce([(cube_hue >= lo) & (cube_hue < hi) for lo, hi in ranges]))
+        for c, ranges in HUES.items()
+    )
     classes = (*by_colour, ("light", light), ("bin", val < DARK_VALUE), ("purple", purple), ("pink", pink))
     found: list[SceneObject] = []
     eight = np.ones((3, 3), dtype=bool)
@@ -106,7 +108,7 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
         kind, _, cube_colour = kind.partition(":")
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         top, left = int(rows[0]), int(cols[0])  # labelled within the mask's bounding box: the same regions, sooner
-        labels, count = ndimage.label(mask[top: rows[-1] + 1, left: cols[-1] + 1], structure=eight)
+        labels, count = ndimage.label(mask[top : rows[-1] + 1, left : cols[-1] + 1], structure=eight)
         areas = np.bincount(labels.ravel(), minlength=count + 1)
         areas[0] = 0  # the background
         boxes = ndimage.find_objects(labels)
@@ -119,13 +121,18 @@ def detect_objects(image: np.ndarray) -> list[SceneObject]:
             touches_arm = bool(arm[box][member].any())
             if touches_arm and kind != "cube":
                 continue  # a light or dark part of the gripper
-            named = _name(kind, area, float(white[box][member].sum()) / area, float((val[box][member] < RING_VALUE).sum()) / area)
+            named = _name(
+                kind, area, float(white[box][member].sum()) / area, float((val[box][member] < RING_VALUE).sum()) / area
+            )
             if named == CUBE and _hollow(member):
                 named = TARGET  # a saturated ring round a light centre: a target's disc (SwingXtimes)
             elif named == WHITE_AREA and _ringed(saturated | purple, box, member, ndimage):
                 named = TARGET  # a white centre in a coloured ring (PickXtimes', StopCube's targets)
             elif named == TARGET and kind == "purple" and not _hollow(member) and not white[box][member].any():
-                named, cube_colour = CUBE, "purple"  # solid purple with no white in it: StopCube's cube, not a target's ring
+                named, cube_colour = (
+                    CUBE,
+                    "purple",
+                )  # solid purple with no white in it: StopCube's cube, not a target's ring
             colour = "pink" if kind == "pink" else cube_colour or None if named == CUBE else None
             if named is not None and (named != CUBE or colour is not None):
                 ys, xs = np.nonzero(member)
@@ -167,9 +174,11 @@ def _ringed(saturated: np.ndarray, box, member: np.ndarray, ndimage) -> bool:
     """Whether a region sits in a saturated ring (the pixels up to 3 px around it)."""
     top, left = max(box[0].start - 3, 0), max(box[1].start - 3, 0)
     window = np.zeros((box[0].stop + 3 - top, box[1].stop + 3 - left), dtype=bool)
-    window[box[0].start - top: box[0].stop - top, box[1].start - left: box[1].stop - left] = member
+    window[box[0].start - top : box[0].stop - top, box[1].start - left : box[1].stop - left] = member
     around = ndimage.binary_dilation(window, iterations=3) & ~window
-    ring = saturated[top: top + window.shape[0], left: left + window.shape[1]][around[: saturated.shape[0] - top, : saturated.shape[1] - left]]
+    ring = saturated[top : top + window.shape[0], left : left + window.shape[1]][
+        around[: saturated.shape[0] - top, : saturated.shape[1] - left]
+    ]
     return ring.size > 0 and float(ring.mean()) >= RING_SHARE
 
 
@@ -177,7 +186,9 @@ def _one_per_target(found: list[SceneObject]) -> list[SceneObject]:
     """A target's ring and centre, found apart, named once (the larger one's place)."""
     out: list[SceneObject] = []
     for thing in sorted(found, key=lambda o: -o.area):
-        if thing.kind == TARGET and any(o.kind == TARGET and abs(o.y - thing.y) + abs(o.x - thing.x) <= TARGET_PX for o in out):
+        if thing.kind == TARGET and any(
+            o.kind == TARGET and abs(o.y - thing.y) + abs(o.x - thing.x) <= TARGET_PX for o in out
+        ):
             continue
         out.append(thing)
     return out
@@ -189,12 +200,16 @@ def _arm(grey: np.ndarray, eight: np.ndarray, ndimage) -> np.ndarray:
     top = np.unique(labels[0][labels[0] > 0])
     if not count or not len(top):
         return np.zeros(grey.shape, dtype=bool)
-    return ndimage.maximum_filter(np.isin(labels, top), size=2 * ARM_PX + 1, mode="constant", cval=0)  # = ARM_PX dilations by ``eight``
+    return ndimage.maximum_filter(
+        np.isin(labels, top), size=2 * ARM_PX + 1, mode="constant", cval=0
+    )  # = ARM_PX dilations by ``eight``
 
 
 def _under_cube(thing: SceneObject, cubes: list[SceneObject]) -> SceneObject:
     """A light region with a cube on it is the white area that highlights that cube."""
-    if thing.kind in (BUTTON, CONTAINER, WHITE_AREA) and any(abs(c.y - thing.y) + abs(c.x - thing.x) <= UNDER_CUBE_PX for c in cubes):
+    if thing.kind in (BUTTON, CONTAINER, WHITE_AREA) and any(
+        abs(c.y - thing.y) + abs(c.x - thing.x) <= UNDER_CUBE_PX for c in cubes
+    ):
         cube = min(cubes, key=lambda c: abs(c.y - thing.y) + abs(c.x - thing.x))
         return SceneObject(WHITE_AREA, cube.colour, thing.y, thing.x, thing.area)
     return thing

@@ -32,10 +32,10 @@ from openai import AsyncOpenAI
 from ....endpoints import endpoint_cause
 from ....errors import EndpointError
 from ....prompts import LABEL_REASK
-from ..store.cache import Answer
 from ..engine.defaults import DEFAULT_API_KEY_ENV
 from ..engine.requests import LabelParams, LabelRequest
 from ..engine.validate import check_action, check_spatial
+from ..store.cache import Answer
 
 REQUEST_HEADER = "X-Robomme-Request"
 """Carries the request's cache key, so server logs can be matched with label sets."""
@@ -62,14 +62,18 @@ class OpenAILabeller:
         api_key = os.environ.get(api_key_env)
         if not api_key:
             if base_url is None:
-                raise ValueError(f"the openai labeller needs an API key in ${api_key_env} (or --base-url for a local server)")
+                raise ValueError(
+                    f"the openai labeller needs an API key in ${api_key_env} (or --base-url for a local server)"
+                )
             api_key = "unused"  # local servers usually take any key
         self.params = params
         self.base_url = base_url
         self.max_reasks = max_reasks
         self._secret = api_key
         self._api_key_env = api_key_env
-        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries, http_client=_http_client())
+        self._client = AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries, http_client=_http_client()
+        )
         self._probed: asyncio.Future | None = None
 
     @property
@@ -126,7 +130,9 @@ class OpenAILabeller:
             except openai.APIStatusError as exc:
                 if exc.status_code not in REQUEST_FAILURES:
                     raise self._endpoint_error(exc) from None
-                return self._failure(request, f"{type(exc).__name__}: {exc}", attempts, started, prompt_tokens, completion_tokens)
+                return self._failure(
+                    request, f"{type(exc).__name__}: {exc}", attempts, started, prompt_tokens, completion_tokens
+                )
             except openai.OpenAIError as exc:  # transport: unreachable, timed out, dropped (after the SDK's retries)
                 raise self._endpoint_error(exc) from None
             try:
@@ -151,11 +157,24 @@ class OpenAILabeller:
                     template_version=request.template_version,
                     attempts=attempts,
                 )
-            messages = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": LABEL_REASK.render(problems="; ".join(problems))}]
+            messages = [
+                *messages,
+                {"role": "assistant", "content": text},
+                {"role": "user", "content": LABEL_REASK.render(problems="; ".join(problems))},
+            ]
         error = f"invalid after {attempts} asks: {'; '.join(problems)}"
         return self._failure(request, error, attempts, started, prompt_tokens, completion_tokens, text=text)
 
-    def _failure(self, request: LabelRequest, error: str, attempts: int, started: float, prompt_tokens: int, completion_tokens: int, text: str | None = None) -> Answer:
+    def _failure(
+        self,
+        request: LabelRequest,
+        error: str,
+        attempts: int,
+        started: float,
+        prompt_tokens: int,
+        completion_tokens: int,
+        text: str | None = None,
+    ) -> Answer:
         return Answer(
             status="failed",
             text=text,

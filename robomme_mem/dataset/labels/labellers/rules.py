@@ -20,20 +20,45 @@ labelling model should beat.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
-
-import math
 
 import numpy as np
 
 from ....prompts import ACTION_WORD_LIMITS, EMPTY_ACTION_MEMORY, EMPTY_SPATIAL_MEMORY, SPATIAL_WORD_LIMIT
-from ....subgoals import (AGAIN, AGAIN_RE, BIN, BUTTON, CONTAINER, CUBE, DEMONSTRATION_MARK, GROUNDING_RE, HIDDEN, IN_THE_VIDEO, LAST_SEEN,
-                          POINT, TARGET, UNDER_THE_CONTAINER, WHITE_AREA, hidden_at, last_seen_at, listed, object_name, point_of, point_text,
-                          points_in_order, scene_parts, seen_at, strip_grounding, times_words, white_area_under)
-from ..store.cache import Answer
+from ....subgoals import (
+    AGAIN,
+    AGAIN_RE,
+    BIN,
+    BUTTON,
+    CONTAINER,
+    CUBE,
+    DEMONSTRATION_MARK,
+    GROUNDING_RE,
+    HIDDEN,
+    IN_THE_VIDEO,
+    LAST_SEEN,
+    POINT,
+    TARGET,
+    UNDER_THE_CONTAINER,
+    WHITE_AREA,
+    hidden_at,
+    last_seen_at,
+    listed,
+    object_name,
+    point_of,
+    point_text,
+    points_in_order,
+    scene_parts,
+    seen_at,
+    strip_grounding,
+    times_words,
+    white_area_under,
+)
 from ..engine.defaults import RULES
 from ..engine.requests import LabelParams, LabelRequest
+from ..store.cache import Answer
 from .image_objects import HUES, detect_objects
 
 MODEL = RULES
@@ -78,7 +103,15 @@ def past_tense(action: str) -> str:
 
 def _inline(text: str) -> str:
     """A subgoal with each grounding written as a bare `` <y, x>`` where it stands, lower-cased."""
-    return re.sub(r"\s+", " ", GROUNDING_RE.sub(lambda m: " " + point_text(point_of(*[g for g in m.groups() if g is not None])), text)).strip().lower()
+    return (
+        re.sub(
+            r"\s+",
+            " ",
+            GROUNDING_RE.sub(lambda m: " " + point_text(point_of(*[g for g in m.groups() if g is not None])), text),
+        )
+        .strip()
+        .lower()
+    )
 
 
 def _actions(history: Sequence[str]) -> list[tuple[str, bool]]:
@@ -143,7 +176,7 @@ def action_memory(history: Sequence[str], style: str) -> str:
     """Summary of the completed subgoals ``history`` (oldest first) in the given style; a video
     task's demonstration (items marked :data:`~robomme_mem.subgoals.DEMONSTRATION_MARK`) first, as
     what the video showed."""
-    shown = [h[len(DEMONSTRATION_MARK):] for h in history if h.startswith(DEMONSTRATION_MARK)]
+    shown = [h[len(DEMONSTRATION_MARK) :] for h in history if h.startswith(DEMONSTRATION_MARK)]
     done = [h for h in history if not h.startswith(DEMONSTRATION_MARK)]
     video = f"{IN_THE_VIDEO} the robot {listed(_clauses(shown, style, counted=False))}." if shown else None
     return compose_action_memory(video, _clauses(done, style), style)
@@ -207,7 +240,10 @@ def spatial_memory(prior: str | None, image: np.ndarray) -> str:
 
 def _remembered(prior: str | None) -> list[tuple[str, str, int, int]]:
     """(name, how: "" for visible, "hidden" or "last seen", y, x) of every object a memory of this labeller mentions."""
-    return [(name, HIDDEN if HIDDEN in how else LAST_SEEN if how else "", *point_of(y, x)) for name, how, y, x in _ENTRY_RE.findall(prior or "")]
+    return [
+        (name, HIDDEN if HIDDEN in how else LAST_SEEN if how else "", *point_of(y, x))
+        for name, how, y, x in _ENTRY_RE.findall(prior or "")
+    ]
 
 
 def _missing(remembered: list[tuple[str, str, int, int]], now) -> list[tuple[str, int, int]]:
@@ -224,7 +260,11 @@ def _missing(remembered: list[tuple[str, str, int, int]], now) -> list[tuple[str
         absent = len(known) - in_view.get(name, 0)
         if absent <= 0:
             continue
-        candidates = [(how, y, x) for how, y, x in known if not any(o.name == name and math.hypot(o.y - y, o.x - x) <= TRACK_PX for o in now)]
+        candidates = [
+            (how, y, x)
+            for how, y, x in known
+            if not any(o.name == name and math.hypot(o.y - y, o.x - x) <= TRACK_PX for o in now)
+        ]
         candidates.sort(key=lambda c: {HIDDEN: 0, "": 1, LAST_SEEN: 2}[c[0]])
         out += [(name, y, x) for _, y, x in candidates[:absent]]
     return out

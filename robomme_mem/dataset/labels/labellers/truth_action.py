@@ -17,8 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ....subgoals import (BIN, CONTAINER, IN_THE_VIDEO, QUIET_SUBGOALS, TARGET, VIDEO_SHOWED, listed, number_word, object_name, ordinal_word,
-                          point_text, times_words)
+from ....subgoals import (
+    BIN,
+    CONTAINER,
+    IN_THE_VIDEO,
+    QUIET_SUBGOALS,
+    TARGET,
+    VIDEO_SHOWED,
+    listed,
+    number_word,
+    object_name,
+    ordinal_word,
+    point_text,
+    times_words,
+)
 from ...truth.seen import never_seen
 from .rules import compose_action_memory, past_tense
 
@@ -43,8 +55,14 @@ def _plural(name: str) -> str:
     return name + ("es" if name.endswith(("x", "s")) else "s")
 
 
-def _clauses(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named: dict[str, str] | None = None,
-             unseen: frozenset[str] = frozenset()) -> list[tuple[str, str, list[tuple[str, list | None]]]]:
+def _clauses(
+    events: Sequence[dict],
+    objects: dict,
+    grounded: bool,
+    bin_point,
+    named: dict[str, str] | None = None,
+    unseen: frozenset[str] = frozenset(),
+) -> list[tuple[str, str, list[tuple[str, list | None]]]]:
     """(verb, destination, [(object, point), ...] one entry per time) in order of first occurrence.
 
     A pick and the place that follows it on the same object are one clause (``put``); a pick
@@ -68,7 +86,9 @@ def _clauses(events: Sequence[dict], objects: dict, grounded: bool, bin_point, n
             picked[name] = event.get("point")
         elif kind == "place":
             origin = picked.pop(name, event.get("point"))
-            onto = None if event.get("onto") in unseen else event.get("onto")  # over a marker no camera shows: on the table
+            onto = (
+                None if event.get("onto") in unseen else event.get("onto")
+            )  # over a marker no camera shows: on the table
             if objects.get(name, {}).get("kind") == CONTAINER:
                 add("lifted", "", name, origin)
             elif onto == "bin":
@@ -76,7 +96,12 @@ def _clauses(events: Sequence[dict], objects: dict, grounded: bool, bin_point, n
             elif onto and named is not None and onto in named:
                 add("placed", f"onto {named[onto]}", name, origin)
             elif onto:
-                add("placed", f"onto the {display_name(objects.get(onto, {'kind': TARGET}))}{_yx(event.get('point')) if grounded else ''}", name, origin)
+                add(
+                    "placed",
+                    f"onto the {display_name(objects.get(onto, {'kind': TARGET}))}{_yx(event.get('point')) if grounded else ''}",
+                    name,
+                    origin,
+                )
             else:
                 add("put", "down on the table", name, origin)
         elif kind == "press":
@@ -86,7 +111,9 @@ def _clauses(events: Sequence[dict], objects: dict, grounded: bool, bin_point, n
     return [(verb, where, out[(verb, where)]) for verb, where in order]
 
 
-def _objects_text(done: list[tuple[str, list | None]], objects: dict, grounded: bool, named: dict[str, str] | None = None) -> str:
+def _objects_text(
+    done: list[tuple[str, list | None]], objects: dict, grounded: bool, named: dict[str, str] | None = None
+) -> str:
     """The objects of one clause: each named once, with how often (grounded: at its point;
     ``named``: a phrase per object that replaces both, as a video's objects are named by their
     place when execution starts)."""
@@ -96,9 +123,21 @@ def _objects_text(done: list[tuple[str, list | None]], objects: dict, grounded: 
         times[name] = times.get(name, 0) + 1
         first.setdefault(name, point)
     if named is not None:
-        return listed([named.get(n, f"the {display_name(objects.get(n, {'kind': n}))}") + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()])
+        return listed(
+            [
+                named.get(n, f"the {display_name(objects.get(n, {'kind': n}))}")
+                + (f" {times_words(k)}" if k > 1 else "")
+                for n, k in times.items()
+            ]
+        )
     if grounded:
-        return listed([f"the {display_name(objects.get(n, {'kind': n}))}{_yx(first[n])}" + (f" {times_words(k)}" if k > 1 else "") for n, k in times.items()])
+        return listed(
+            [
+                f"the {display_name(objects.get(n, {'kind': n}))}{_yx(first[n])}"
+                + (f" {times_words(k)}" if k > 1 else "")
+                for n, k in times.items()
+            ]
+        )
     by_label: dict[str, list[str]] = {}
     for name in times:
         by_label.setdefault(display_name(objects.get(name, {"kind": name})), []).append(name)
@@ -108,12 +147,21 @@ def _objects_text(done: list[tuple[str, list | None]], objects: dict, grounded: 
         if len(names) == 1:
             parts.append(f"the {label}" + (f" {times_words(total)}" if total > 1 else ""))
         else:
-            parts.append(f"{number_word(len(names)) if len(names) <= 10 else len(names)} {_plural(label)}" + (f", {total} times in all" if total != len(names) else ""))
+            parts.append(
+                f"{number_word(len(names)) if len(names) <= 10 else len(names)} {_plural(label)}"
+                + (f", {total} times in all" if total != len(names) else "")
+            )
     return listed(parts)
 
 
-def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named: dict[str, str] | None = None,
-         unseen: frozenset[str] = frozenset()) -> list[str]:
+def _did(
+    events: Sequence[dict],
+    objects: dict,
+    grounded: bool,
+    bin_point,
+    named: dict[str, str] | None = None,
+    unseen: frozenset[str] = frozenset(),
+) -> list[str]:
     """One clause per (action, destination), in the order they were first done."""
     out = []
     mentioned: set[str] = set()
@@ -124,12 +172,16 @@ def _did(events: Sequence[dict], objects: dict, grounded: bool, bin_point, named
         else:
             text = _objects_text(done[:1] if len(once) == 1 else done, objects, grounded, named)
         mentioned |= once
-        count = times_words(len(done)) if len(once) == 1 and len(done) > 1 else ""  # one object, done again: the count closes the clause
+        count = (
+            times_words(len(done)) if len(once) == 1 and len(done) > 1 else ""
+        )  # one object, done again: the count closes the clause
         out.append(" ".join(w for w in (verb, text, where, count) if w))
     return out
 
 
-def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset(), unseen: frozenset[str] = frozenset()) -> dict[str, str]:
+def _by_place(
+    episode: dict, grounded: bool, moved: set[str] = frozenset(), unseen: frozenset[str] = frozenset()
+) -> dict[str, str]:
     """Each object named by where it stands when execution starts: grounded, ``the cube now at
     <y, x>``; simple, by its rank from the left among objects of its name (``the left cube``,
     ``the second cube from the left``), or by its name alone where it is the only one. What a
@@ -140,9 +192,16 @@ def _by_place(episode: dict, grounded: bool, moved: set[str] = frozenset(), unse
     for name, info in objects.items():
         label = display_name(info)
         if grounded:
-            out[name] = f"the {label}{' now at' if name in moved else ''}{_yx(pixel.get(name))}" if pixel.get(name) else f"the {label}"
+            out[name] = (
+                f"the {label}{' now at' if name in moved else ''}{_yx(pixel.get(name))}"
+                if pixel.get(name)
+                else f"the {label}"
+            )
             continue
-        same = sorted((n for n, i in objects.items() if display_name(i) == label and pixel.get(n) and n not in unseen), key=lambda n: pixel[n][1])
+        same = sorted(
+            (n for n, i in objects.items() if display_name(i) == label and pixel.get(n) and n not in unseen),
+            key=lambda n: pixel[n][1],
+        )
         out[name] = _ranked(label, same.index(name), len(same)) if len(same) > 1 and name in same else f"the {label}"
     return out
 
@@ -156,13 +215,19 @@ def _hidden(episode: dict, grounded: bool) -> list[str]:
         return []
     objects = episode["objects"]
     pixel = first.get("pixel", {})
-    containers = sorted((n for n, info in objects.items() if info["kind"] == CONTAINER and pixel.get(n)), key=lambda n: pixel[n][1])
+    containers = sorted(
+        (n for n, info in objects.items() if info["kind"] == CONTAINER and pixel.get(n)), key=lambda n: pixel[n][1]
+    )
     out = []
     for cube, container in sorted(under.items(), key=lambda cc: pixel.get(cc[1], [0, 0])[1]):
         if grounded:
             place = f"the container{_yx(pixel.get(container))}"
         else:
-            place = _ranked(CONTAINER, containers.index(container), len(containers)) if container in containers else "a container"
+            place = (
+                _ranked(CONTAINER, containers.index(container), len(containers))
+                if container in containers
+                else "a container"
+            )
         out.append(f"the {display_name(objects[cube])} is under {place}")
     return out
 
@@ -184,13 +249,17 @@ def demonstration_summary(episode: dict, grounded: bool, unseen: frozenset[str] 
     objects = episode["objects"]
     demo = [e for e in episode.get("events", []) if e.get("demo")]
     start_pixel = _start_row(episode).get("pixel", {})
-    moved = {e["object"] for e in demo if e["kind"] in ("pick", "place")} | {n for e in demo if e["kind"] == "swap" for n in e["objects"]}
+    moved = {e["object"] for e in demo if e["kind"] in ("pick", "place")} | {
+        n for e in demo if e["kind"] == "swap" for n in e["objects"]
+    }
     ways = []
     for event in demo:
         name = (event.get("subgoal") or "").strip()
         if event["kind"] != "subgoal_done" or not name or name.lower() in QUIET_SUBGOALS:
             continue
-        if name.lower().startswith(("pick up the cube", "drop the cube", "put it down", "press the button", "put down")):
+        if name.lower().startswith(
+            ("pick up the cube", "drop the cube", "put it down", "press the button", "put down")
+        ):
             continue  # the positions already say these, with their objects
         way = past_tense(name[0].lower() + name[1:])
         if grounded:  # where the objects it acted on stand now (the peg to grasp, the box to insert into)
@@ -198,8 +267,18 @@ def demonstration_summary(episode: dict, grounded: bool, unseen: frozenset[str] 
         ways.append(way)
     # the env's own words where it names the way (InsertPeg's end and side, MoveCube's hook, the
     # stick's moves); otherwise what the positions show, each object named where it is now
-    parts = [", then ".join(_compress(ways))] if ways else _did([e for e in demo if e["kind"] in ACTION_KINDS], objects, grounded,
-                                                             _bin_point(episode), _by_place(episode, grounded, moved, unseen), unseen)
+    parts = (
+        [", then ".join(_compress(ways))]
+        if ways
+        else _did(
+            [e for e in demo if e["kind"] in ACTION_KINDS],
+            objects,
+            grounded,
+            _bin_point(episode),
+            _by_place(episode, grounded, moved, unseen),
+            unseen,
+        )
+    )
     if len(parts) > 1:  # a last put-down on the table is the video clearing up, not what it showed
         parts = [p for p in parts if not p.endswith("down on the table")] or parts
     swapped = sum(1 for e in demo if e["kind"] == "swap")
@@ -239,7 +318,9 @@ def action_memory(episode: dict, step: int, style: str) -> str:
     """The action memory at ``step`` (a boundary) of a truth episode, in ``style``."""
     grounded = style == "grounded"
     objects = episode["objects"]
-    done = [e for e in episode.get("events", []) if not e.get("demo") and e["kind"] in ACTION_KINDS and e["step"] <= step]
+    done = [
+        e for e in episode.get("events", []) if not e.get("demo") and e["kind"] in ACTION_KINDS and e["step"] <= step
+    ]
     unseen = never_seen(episode)
     clauses = _did(done, objects, grounded, _bin_point(episode), unseen=unseen)
     return compose_action_memory(demonstration_summary(episode, grounded, unseen), clauses, style)

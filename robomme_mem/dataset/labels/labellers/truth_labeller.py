@@ -23,14 +23,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from ....prompts import SPATIAL_WORD_LIMIT
-from ....subgoals import BIN, held_by_gripper, hidden_at, in_the_bin, last_seen_at, scene_parts, seen_at, times_words, white_area_under
+from ....subgoals import (
+    BIN,
+    held_by_gripper,
+    hidden_at,
+    in_the_bin,
+    last_seen_at,
+    scene_parts,
+    seen_at,
+    times_words,
+    white_area_under,
+)
 from ...checksum import file_checksum
 from ...truth.actions import records_actions
-from ...truth.truth_file import read_truth
 from ...truth.seen import seen_by, visible_now
-from ..store.cache import Answer
+from ...truth.truth_file import read_truth
 from ..engine.defaults import TRUTH
 from ..engine.requests import LabelParams, LabelRequest, parse_location
+from ..store.cache import Answer
 from .rules import NOTHING_SEEN
 from .truth_action import action_memory as truth_action_memory
 from .truth_action import display_name
@@ -52,10 +62,19 @@ def spatial_memory(episode: dict, call_index: int) -> str:
     visible = [n for n in now["visible"] if visible_now(now, n) and objects[n]["kind"] not in SILENT_KINDS]
     held, under, parked = set(row["held"]), row.get("under", {}), set(row.get("parked", []))
     has_bin = any(info["kind"] == BIN for info in objects.values())
-    shown = [seen_at(display_name(objects[n]), now["visible"][n]["centre"], n in held) for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])]
+    shown = [
+        seen_at(display_name(objects[n]), now["visible"][n]["centre"], n in held)
+        for n in sorted(visible, key=lambda n: now["visible"][n]["centre"][1])
+    ]
     highlighted = set(row.get("highlighted", []))
-    shown += [seen_at(white_area_under(display_name(objects[n])), lit[n]) for n in sorted(lit) if n in highlighted and n in visible]
-    gone = [last_seen_at(white_area_under(display_name(objects[n])), lit[n]) for n in sorted(lit) if n not in highlighted]
+    shown += [
+        seen_at(white_area_under(display_name(objects[n])), lit[n])
+        for n in sorted(lit)
+        if n in highlighted and n in visible
+    ]
+    gone = [
+        last_seen_at(white_area_under(display_name(objects[n])), lit[n]) for n in sorted(lit) if n not in highlighted
+    ]
     known = {n for n in [*seen.last, *seen.shown_before] if objects[n]["kind"] not in SILENT_KINDS}
     for name in sorted(known - set(visible)):
         label = display_name(objects[name])
@@ -63,7 +82,9 @@ def spatial_memory(episode: dict, call_index: int) -> str:
             gone.append(held_by_gripper(label))
         elif name in under and under[name] in now["visible"] and now["visible"][under[name]]["centre"]:
             gone.append(hidden_at(label, now["visible"][under[name]]["centre"]))
-        elif name in under and seen.last.get(under[name]):  # the arm hides the container too: where the camera last saw it
+        elif name in under and seen.last.get(
+            under[name]
+        ):  # the arm hides the container too: where the camera last saw it
             gone.append(hidden_at(label, seen.last[under[name]], last_seen=True))
         elif name in parked and has_bin:
             gone.append(in_the_bin(label))
@@ -113,8 +134,12 @@ class TruthLabeller:
                 if call.get("image_sha256"):
                     self.frames[call["image_sha256"]] = (episode, index)
         if not self.frames:
-            raise ValueError(f"{self.path}: no call frame of any episode carries its image digest; record the truth again with this version")
-        self.params = LabelParams(model=f"{MODEL}-v{VERSION}@{file_checksum(self.path)[0][:12]}", temperature=None, spatial_max_tokens=None)
+            raise ValueError(
+                f"{self.path}: no call frame of any episode carries its image digest; record the truth again with this version"
+            )
+        self.params = LabelParams(
+            model=f"{MODEL}-v{VERSION}@{file_checksum(self.path)[0][:12]}", temperature=None, spatial_max_tokens=None
+        )
 
     def describe(self) -> dict:
         return {"labeller": self.name, "params": self.params.to_dict(), "truth": self.path.name}
@@ -128,22 +153,47 @@ class TruthLabeller:
         else:
             found = self.frames.get(request.image_sha256)
             if found is None:
-                text, status, error = None, "failed", f"the truth file {self.path.name} has no call frame with this image (replay this episode, with this build spec)"
+                text, status, error = (
+                    None,
+                    "failed",
+                    f"the truth file {self.path.name} has no call frame with this image (replay this episode, with this build spec)",
+                )
             else:
                 text, status, error = spatial_memory(*found), "ok", None
-        return Answer(status=status, text=text, error=error, finish_reason="stop" if text else None, model_reported=self.params.model,
-                      template_id=request.template_id, template_version=request.template_version)
+        return Answer(
+            status=status,
+            text=text,
+            error=error,
+            finish_reason="stop" if text else None,
+            model_reported=self.params.model,
+            template_id=request.template_id,
+            template_version=request.template_version,
+        )
 
     def _action(self, request: LabelRequest) -> tuple[str | None, str, str | None]:
         if request.at is None:
-            return None, "failed", "the truth labeller answers an action request from its place; this request carries none"
+            return (
+                None,
+                "failed",
+                "the truth labeller answers an action request from its place; this request carries none",
+            )
         task, index, seed, step = parse_location(request.at)
         episode = self.episodes.get((task, index))
         if episode is None or None not in (seed, episode.get("seed")) and seed != episode.get("seed"):
-            return None, "failed", f"the truth file {self.path.name} has no {task} episode {index} (seed {seed}): replay it first"
+            return (
+                None,
+                "failed",
+                f"the truth file {self.path.name} has no {task} episode {index} (seed {seed}): replay it first",
+            )
         if not records_actions(episode):
-            return None, "failed", (f"the truth file {self.path.name}: {task} episode {index} was recorded before the truth recorded picks, "
-                                    "placements and presses; replay it again with `robomme-mem truth --out NEW_FILE`")
+            return (
+                None,
+                "failed",
+                (
+                    f"the truth file {self.path.name}: {task} episode {index} was recorded before the truth recorded picks, "
+                    "placements and presses; replay it again with `robomme-mem truth --out NEW_FILE`"
+                ),
+            )
         return truth_action_memory(episode, step, request.style), "ok", None
 
     async def aclose(self) -> None:

@@ -139,7 +139,9 @@ class LabelCache:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(LABEL_CACHE_SCHEMA),))
         (version,) = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
         if int(version) != LABEL_CACHE_SCHEMA:
-            raise RuntimeError(f"{self.path}: label cache schema {version}, this robomme-mem reads {LABEL_CACHE_SCHEMA}; use a new cache file")
+            raise RuntimeError(
+                f"{self.path}: label cache schema {version}, this robomme-mem reads {LABEL_CACHE_SCHEMA}; use a new cache file"
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -217,7 +219,9 @@ class LabelCache:
         """Write (or replace) a label set in one transaction: readers see the old or the new one."""
         with self._transaction():
             self._db.execute("DELETE FROM label_set_entries WHERE name = ?", (name,))
-            self._db.execute("INSERT OR REPLACE INTO label_sets VALUES (?, ?)", (name, json.dumps(meta, sort_keys=True)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO label_sets VALUES (?, ?)", (name, json.dumps(meta, sort_keys=True))
+            )
             self._db.executemany(
                 f"INSERT INTO label_set_entries (name, position, {', '.join(ENTRY_FIELDS)}) VALUES ({', '.join('?' * (len(ENTRY_FIELDS) + 2))})",
                 [(name, i, *(e[f] for f in ENTRY_FIELDS)) for i, e in enumerate(entries)],
@@ -236,8 +240,10 @@ class LabelCache:
     def set_answers(self, name: str) -> dict[str, Answer]:
         """Every answer label set ``name`` uses, by key, in one query: what a build's worker reads once."""
         self.set_meta(name)
-        query = (f"SELECT a.key, {', '.join('a.' + f for f in _FIELDS)} FROM answers a "
-                 "WHERE a.key IN (SELECT key FROM label_set_entries WHERE name = ?)")
+        query = (
+            f"SELECT a.key, {', '.join('a.' + f for f in _FIELDS)} FROM answers a "
+            "WHERE a.key IN (SELECT key FROM label_set_entries WHERE name = ?)"
+        )
         return {row[0]: Answer(**dict(zip(_FIELDS, row[1:]))) for row in self._db.execute(query, (name,))}
 
     def set_entries(self, name: str) -> list[dict]:

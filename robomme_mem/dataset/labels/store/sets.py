@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ....formats import LABEL_SET_FORMAT  # noqa: F401  (a label set's format, read by labelling and transfer from here)
 from ....prompts import (
     LABEL_ACTION_SYSTEM_GROUNDED,
     LABEL_ACTION_SYSTEM_SIMPLE,
@@ -30,14 +31,20 @@ from ....prompts import (
     LABEL_SPATIAL_SYSTEM,
     LABEL_SPATIAL_USER,
 )
-from ....formats import LABEL_SET_FORMAT  # noqa: F401  (a label set's format, read by labelling and transfer from here)
 from ...cachedir import cache_root
 from ...checksum import PLAN_DIGEST
 from ...spec import BuildSpec
 from .cache import ENTRY_FIELDS, Answer
 
 STORE_ENV = "ROBOMME_MEM_LABELS"
-LABEL_TEMPLATES = (LABEL_ACTION_SYSTEM_SIMPLE, LABEL_ACTION_SYSTEM_GROUNDED, LABEL_ACTION_USER, LABEL_SPATIAL_SYSTEM, LABEL_SPATIAL_USER, LABEL_REASK)
+LABEL_TEMPLATES = (
+    LABEL_ACTION_SYSTEM_SIMPLE,
+    LABEL_ACTION_SYSTEM_GROUNDED,
+    LABEL_ACTION_USER,
+    LABEL_SPATIAL_SYSTEM,
+    LABEL_SPATIAL_USER,
+    LABEL_REASK,
+)
 ANSWER_FIELDS = tuple(Answer.__dataclass_fields__)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 
@@ -47,14 +54,10 @@ def default_store() -> Path:
     return Path(os.environ[STORE_ENV]) if os.environ.get(STORE_ENV) else cache_root() / "labels.sqlite"
 
 
-
-
 def check_name(name: str) -> str:
     if not _NAME_RE.match(name):
         raise ValueError(f"label set name {name!r}: use letters, digits and . _ @ + - (no spaces or slashes)")
     return name
-
-
 
 
 def placed_id(placed) -> str:
@@ -63,10 +66,6 @@ def placed_id(placed) -> str:
     for row, status, text in placed:
         digest.update(json.dumps([row[f] for f in ENTRY_FIELDS] + [status, text]).encode())
     return digest.hexdigest()
-
-
-
-
 
 
 # -- scope: what a set's name is bound to -------------------------------------------------
@@ -123,8 +122,10 @@ def describe_sources(records: Sequence[dict] | None) -> str:
 
 def describe_set(meta: dict) -> str:
     """A stored set in one phrase: labeller, sources, request count, id prefix (what ``--replace`` reports)."""
-    return (f"{who(meta)} answers for {describe_sources(meta.get('sources'))}, "
-            f"{meta.get('counts', {}).get('requests', '?')} requests, id {str(meta.get('id'))[:12]}")
+    return (
+        f"{who(meta)} answers for {describe_sources(meta.get('sources'))}, "
+        f"{meta.get('counts', {}).get('requests', '?')} requests, id {str(meta.get('id'))[:12]}"
+    )
 
 
 def source_differences(old: Sequence[dict], new: Sequence[dict], shown: int = 3) -> list[str]:
@@ -142,7 +143,9 @@ def source_differences(old: Sequence[dict], new: Sequence[dict], shown: int = 3)
         if x.get("episodes") != y.get("episodes"):
             changed.append(f"{file}: {x.get('episodes')} episodes in the set, {y.get('episodes')} in this run")
         elif x.get(PLAN_DIGEST) and y.get(PLAN_DIGEST) and x[PLAN_DIGEST] != y[PLAN_DIGEST]:
-            changed.append(f"{file}: other episodes or call frames (plan checksum {x[PLAN_DIGEST][:8]} in the set, {y[PLAN_DIGEST][:8]} in this run)")
+            changed.append(
+                f"{file}: other episodes or call frames (plan checksum {x[PLAN_DIGEST][:8]} in the set, {y[PLAN_DIGEST][:8]} in this run)"
+            )
     out += changed[:shown] + ([f"{len(changed) - shown} more files differ"] if len(changed) > shown else [])
     return out
 
@@ -171,7 +174,11 @@ def scope_differences(old: dict, new: dict) -> list[str]:
     if "styles" in old and "styles" in new and set(old["styles"]) != set(new["styles"]):
         out.append(f"styles ({' and '.join(old['styles'])} in the set, {' and '.join(new['styles'])} in this run)")
     if "spatial" in old and "spatial" in new and bool(old["spatial"]) != bool(new["spatial"]):
-        out.append("spatial memories (" + ("in the set, not in this run" if old["spatial"] else "not in the set, in this run") + ")")
+        out.append(
+            "spatial memories ("
+            + ("in the set, not in this run" if old["spatial"] else "not in the set, in this run")
+            + ")"
+        )
     if old.get("spec") and new.get("spec"):
         a, b = _strides(old["spec"]), _strides(new["spec"])
         if a != b:

@@ -18,8 +18,15 @@ from .sets import ANSWER_FIELDS, LABEL_SET_FORMAT, check_name, describe_set, fre
 _META_KEY = b"robomme_mem.label_set"
 
 
-_TYPES = {"episode": pa.int64(), "item": pa.int64(), "step": pa.int64(), "prompt_tokens": pa.int64(),
-          "completion_tokens": pa.int64(), "attempts": pa.int64(), "latency_s": pa.float64()}
+_TYPES = {
+    "episode": pa.int64(),
+    "item": pa.int64(),
+    "step": pa.int64(),
+    "prompt_tokens": pa.int64(),
+    "completion_tokens": pa.int64(),
+    "attempts": pa.int64(),
+    "latency_s": pa.float64(),
+}
 COLUMNS = tuple(dict.fromkeys((*ENTRY_FIELDS, *REQUEST_FIELDS, *ANSWER_FIELDS)))
 """A label set file's columns, in order: where the answer is used, the canonical request, the answer."""
 _KNOWN = frozenset(COLUMNS)
@@ -48,7 +55,9 @@ def export_set(store: LabelCache, name: str, path: str | Path) -> int:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         if path.suffix == ".parquet":
-            table = pa.Table.from_pylist(rows, schema=_SCHEMA).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+            table = pa.Table.from_pylist(rows, schema=_SCHEMA).replace_schema_metadata(
+                {_META_KEY: json.dumps(meta, sort_keys=True).encode()}
+            )
             pq.write_table(table, tmp, compression="zstd")
         elif path.suffix == ".jsonl":
             with open(tmp, "w", encoding="utf-8") as fh:
@@ -88,7 +97,9 @@ def request_key_of(record: dict) -> str:
     return digest_key(record["model"], json.loads(record["params"]), json.loads(record["messages"]), images)
 
 
-def import_set(store: LabelCache, path: str | Path, name: str | None = None, *, replace: bool = False) -> tuple[str, int]:
+def import_set(
+    store: LabelCache, path: str | Path, name: str | None = None, *, replace: bool = False
+) -> tuple[str, int]:
     """Load a label set file into the store (under its own name, or ``name``); returns (name, rows).
 
     Nothing is written unless every row checks out:
@@ -114,10 +125,14 @@ def import_set(store: LabelCache, path: str | Path, name: str | None = None, *, 
     first = 2 if Path(path).suffix == ".jsonl" else 1
     items: dict[str, tuple[Answer, dict]] = {}
     for number, row in enumerate(rows, start=first):
-        where = f"{path}: row {number} ({row.get('task')} episode {row.get('episode')}, {row.get('kind')} {row.get('style') or ''} item {row.get('item')})".replace("  ", " ")
+        where = f"{path}: row {number} ({row.get('task')} episode {row.get('episode')}, {row.get('kind')} {row.get('style') or ''} item {row.get('item')})".replace(
+            "  ", " "
+        )
         unknown = [f for f in row if f not in _KNOWN]
         if unknown:  # an edit under a name the import would drop (say `answer` for `text`) must not pass as imported
-            raise ValueError(f"{where}: unknown field {', '.join(map(repr, unknown))} (a row has: {', '.join(COLUMNS)}; the answer is `text`); nothing imported")
+            raise ValueError(
+                f"{where}: unknown field {', '.join(map(repr, unknown))} (a row has: {', '.join(COLUMNS)}; the answer is `text`); nothing imported"
+            )
         try:
             record = {f: row[f] for f in REQUEST_FIELDS}
             expected = request_key_of(record)
@@ -125,10 +140,14 @@ def import_set(store: LabelCache, path: str | Path, name: str | None = None, *, 
         except (TypeError, KeyError, ValueError) as exc:
             raise ValueError(f"{where}: {exc}") from None
         if row["key"] != expected:
-            raise ValueError(f"{where}: key {row['key'][:16]} is not the key of its request ({expected[:16]}); the file was edited or forged; nothing imported")
+            raise ValueError(
+                f"{where}: key {row['key'][:16]} is not the key of its request ({expected[:16]}); the file was edited or forged; nothing imported"
+            )
         earlier = items.get(expected)
         if earlier is not None and _differs(earlier[0], answer):
-            raise ValueError(f"{where}: two different answers for request {expected[:16]} in one file; nothing imported")
+            raise ValueError(
+                f"{where}: two different answers for request {expected[:16]} in one file; nothing imported"
+            )
         stored = store.get(expected)
         if stored is not None and stored.ok and _differs(stored, answer):
             raise ValueError(

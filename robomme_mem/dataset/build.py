@@ -286,7 +286,7 @@ def _write_episodes(
             done.labels.append((split, result.labels))
         writers.add_rows(episode.task, episode.episode, split, result.rows, result.frames)
         if result.scene is not None:
-            writers.add_scene(split, result.scene)
+            writers.add_scene(split, result.scene, result.frames)
         elif options.truth:
             done.no_truth.append(episode.name)
         done.planned.append(episode)
@@ -377,9 +377,8 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
     The file is opened for this episode only: HDF5 keeps every string heap it has read
     cached until the file is closed, so a handle kept across episodes grows with the file.
     """
-    options = job.options
-    out = Path(job.out)
-    digest = xxhash.xxh3_128()
+    options, digest = job.options, xxhash.xxh3_128()
+    truth = read_record(options.truth, job.truth_at) if job.truth_at is not None else None
     with open_source(job.file) as source:
         episode = source.episode(job.episode)
         planned = plan_episode(episode, options.spec.stride_for)
@@ -387,21 +386,16 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         images = {step: episode.front_image(step) for step in plan.call_frames}
         for image in images.values():
             digest.update(image.data)
-        prelude = (
-            _digested((episode.front_image(k) for k in range(plan.execution_start)), digest)
-            if plan.execution_start > 0
-            else None
-        )
-        frames, files, x264 = write_episode_media(
-            out, planned.task, planned.episode, images, options.png_compress_level, prelude
-        )
-        video = video_path(planned.task, planned.episode) if prelude is not None else None
-    rows = baseline_config_rows(planned, options.configs, video, options.noise_seed, options.duplicate_keyframes)
-    labels = None
-    if job.labels is not None:
-        labels = job.labels.label(planned, frames=lambda _, step: images[step])
-        if labels.complete:
+        labels = job.labels.label(planned, frames=lambda _, step: images[step]) if job.labels is not None else None
+        video = video_path(planned.task, planned.episode) if plan.execution_start > 0 else None
+        rows = baseline_config_rows(planned, options.configs, video, options.noise_seed, options.duplicate_keyframes)
+        if labels is not None and labels.complete:
             rows.update(memory_config_rows(planned, options.configs, labels.memories(), video))
+        scene = scene_rows(planned, truth) if truth is not None else None
+        prelude = _digested((episode.front_image(k) for k in range(plan.execution_start)), digest) if video else None
+        frames, files, x264 = write_episode_media(
+            Path(job.out), planned.task, planned.episode, images, options.png_compress_level, prelude
+        )
     summary = {
         "task": planned.task,
         "episode": planned.episode,
@@ -414,9 +408,6 @@ def build_episode(job: EpisodeJob) -> EpisodeResult:
         "injected_failure": planned.injected_failure,
     }
     size = next((tuple(image.shape[:2]) for image in images.values()), None)
-    scene = None
-    if job.truth_at is not None:
-        scene = scene_rows(planned, read_record(options.truth, job.truth_at), frames)
     return EpisodeResult(
         planned=planned,
         summary=summary,

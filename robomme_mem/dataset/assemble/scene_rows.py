@@ -12,8 +12,6 @@ picture of that frame was from it (``image_diff_mean``).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from pathlib import Path
 
 from ..layout import image_path
 from ..plan import PlannedEpisode
@@ -30,8 +28,9 @@ def _inside(name: str, step: int, objects: dict, left: dict[str, int], parked: s
     return next((n for n, info in sorted(objects.items()) if info["kind"] == "bin"), None)
 
 
-def scene_rows(planned: PlannedEpisode, truth: dict, frames: Mapping[str, bytes]) -> list[dict]:
-    """The ``scene`` rows of one episode (pure: its plan, its truth, its call frames' PNG bytes by path)."""
+def scene_rows(planned: PlannedEpisode, truth: dict) -> list[dict]:
+    """The ``scene`` rows of one episode (pure: its plan and its truth); each row's ``image`` is its call
+    frame's path in the build, whose PNG bytes the writer embeds (:meth:`.write.folder.BuildWriters.add_scene`)."""
     name = planned.name
     if (truth.get("task"), truth.get("episode")) != (planned.task, planned.episode):
         raise SceneMismatch(f"{name}: the truth record is of {truth.get('task')} episode {truth.get('episode')}")
@@ -91,7 +90,7 @@ def scene_rows(planned: PlannedEpisode, truth: dict, frames: Mapping[str, bytes]
         path = image_path(planned.task, planned.episode, step)
         rows.append(
             {
-                "image": {"bytes": frames[path], "path": Path(path).name},
+                "image": path,
                 "task": planned.task,
                 "episode": planned.episode,
                 "frame": step,

@@ -81,10 +81,11 @@ class BuildWriters:
             self.counts[config][split] += len(config_rows)
         self._keep_budget()
 
-    def add_scene(self, split: str, rows: list[dict]) -> None:
-        """Write one episode's ``scene`` rows (each embeds its call frame)."""
+    def add_scene(self, split: str, rows: list[dict], frames: dict[str, bytes]) -> None:
+        """Write one episode's ``scene`` rows, each with its call frame embedded (``frames``: PNG bytes by path)."""
         writer = self._open(SCENE, split)
         for row in rows:
+            row = {**row, "image": {"bytes": frames[row["image"]], "path": Path(row["image"]).name}}
             writer.add(row, size_hint=len(row["image"]["bytes"]))
         self.counts[SCENE][split] += len(rows)
         self._keep_budget()

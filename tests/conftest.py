@@ -55,6 +55,28 @@ def scripted_file(tmp_path):
     return make
 
 
+@pytest.fixture
+def planned_episode(scripted_file):
+    """Factory: ``planned_episode(task, simple=[...], ...)``: a scripted episode, planned as a build plans it
+    (no build: for testing assemble, labels and write on their own)."""
+    from robomme_mem.dataset.plan import plan_source
+
+    def make(task: str, **steps):
+        (planned,) = plan_source([scripted_file(task, **steps)])
+        return planned
+
+    return make
+
+
+@pytest.fixture
+def episode_labels():
+    """Factory: ``episode_labels(planned)``: the ``rules`` labels of a planned episode, as a build computes them."""
+    from robomme_mem.dataset.labels.build_labels import BuildLabels
+    from robomme_mem.dataset.labels.engine.defaults import RULES
+
+    return BuildLabels(RULES).label
+
+
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     if not REAL_DATA.is_dir() or not any(REAL_DATA.glob("record_dataset_*.h5")):

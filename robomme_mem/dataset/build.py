@@ -28,10 +28,9 @@ from .assemble.scene_rows import scene_rows
 from .assemble.traces import trace_row
 from .audit import audit, audit_against_truth, overall_table, overall_truth_table
 from .checksum import SOURCE_CHECKSUM, file_checksum
-from .labels.build_labels import RULES, BuildLabels
+from .labels.build_labels import BuildLabels
 from .labels.engine.episodes import EpisodeLabels
 from .labels.labelling import content_id
-from .labels.store.sets import default_store
 from .layout import CARD, FAILURES_SPLIT, MANIFEST, MAX_SHARD_BYTES, SWIFT_IMAGES_DIR, video_path
 from .plan import PlannedEpisode, episodes_of, plan_episode, source_records
 from .source import find_source_files, open_source, select_files, task_of
@@ -107,11 +106,7 @@ class BuildOptions:
 
     def build_labels(self) -> BuildLabels | None:
         """Where the labelled configs' labels come from (``None`` when no config needs labels)."""
-        if not self.labelled:
-            return None
-        if self.labels == RULES:
-            return BuildLabels(RULES)
-        return BuildLabels(self.labels, str(self.label_store or default_store())).pinned()
+        return BuildLabels.named(self.labels, self.label_store) if self.labelled else None
 
     def recorded(self) -> dict:
         """What the manifest keeps: everything that can change rows (not paths or worker counts)."""

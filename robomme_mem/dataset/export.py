@@ -26,7 +26,6 @@ from .. import __version__
 from ..errors import SourceError
 from .assemble.traces import trace_row
 from .labels.build_labels import RULES, BuildLabels
-from .labels.store.sets import default_store
 from .lerobot_layout import INFO_PATH
 from .plan import episodes_of, plan_episode
 from .source import find_source_files, open_source, select_files
@@ -69,7 +68,7 @@ def export_lerobot(
         raise FileExistsError(f"{out} exists and is not a LeRobot dataset; choose another --out or remove it")
     files = select_files(find_source_files(sources), tasks)
     where = episodes_of(files, max_episodes)
-    chosen = BuildLabels(labels, None if labels == RULES else str(store or default_store())) if labels else None
+    chosen = BuildLabels.named(labels, store) if labels else None
     label_info = chosen.info() if chosen else None
     result = ExportResult(out=out)
     with staged(out) as tmp:  # the old export is dropped only once the new one is in place
@@ -160,7 +159,7 @@ def annotate_lerobot(
     folder = LeRobotFolder.open(existing)
     fps = fps or folder.fps
     by_identity = {(e.task, e.number): e for e in folder.episodes}
-    chosen = BuildLabels(labels, None if labels == RULES else str(store or default_store()))
+    chosen = BuildLabels.named(labels, store)
     label_info = chosen.info()
     slices: dict[int, list[dict]] = {}
     result = ExportResult(out=existing)

@@ -11,17 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ..configs import ROW_CONFIGS
 from .assemble.answerable import answerable_report
 from .audit.against_truth import audit_against_truth, truth_table
 from .audit.demonstrations import audit, table
-from .labels.build_labels import resolve
+from .labels.build_labels import BuildLabels
 from .labels.engine.defaults import RULES
 from .labels.engine.episodes import EpisodeLabels
-from .labels.labellers.rules import RulesLabeller
-from .labels.labelling import label_source
-from .labels.store.cache import LabelCache
-from .labels.store.sets import default_store
 from .plan import plan_source
 from .source import find_source_files, select_files
 from .spec import load_spec
@@ -72,19 +70,9 @@ def audit_label_set(
     """
     files = select_files(find_source_files(sources), tuple(tasks) if tasks else None)
     build_spec = load_spec(spec)
-    if labels == RULES:
-        episodes = label_source(
-            files,
-            RulesLabeller(),
-            store=None,
-            name=RULES,
-            spec=build_spec,
-            max_episodes=max_episodes,
-            progress=progress,
-        ).episodes
-    else:
-        with LabelCache(store or default_store()) as cache:
-            episodes = resolve(plan_source(files, max_episodes, build_spec.stride_for), cache, labels)
+    source = BuildLabels.named(labels, store)  # rules labelled here, as a build does; a set read once
+    works = plan_source(files, max_episodes, build_spec.stride_for)
+    episodes = [source.label(w) for w in tqdm(works, desc="labels", unit="ep", disable=not progress, leave=False)]
     scores = audit(episodes)
     against = offsets = None
     if truth:

@@ -11,6 +11,7 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import ClassVar
 
 from ..plan import PlannedEpisode
@@ -20,6 +21,7 @@ from .engine.requests import LabelParams, LabelRequest
 from .engine.session import Pending
 from .labellers.rules import RulesLabeller
 from .store.cache import Answer, LabelCache
+from .store.sets import default_store
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,14 @@ class BuildLabels:
     store: str | None = None
     set_id: str | None = None
     """The set's content id when the build began (:meth:`pinned`): every worker reads exactly that set."""
+
+    @classmethod
+    def named(cls, name: str, store: str | Path | None = None) -> BuildLabels:
+        """``rules`` (computed, no store), or label set ``name`` of ``store`` (default: the user's label
+        store) pinned to its content now, so every worker reads that set once."""
+        if name == RULES:
+            return cls(RULES)
+        return cls(name, str(store or default_store())).pinned()
 
     def pinned(self) -> BuildLabels:
         """This label set with its current content id (``rules`` has none)."""

@@ -12,7 +12,6 @@ itself is left as it is. A build from synthetic episodes is refused unless asked
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from .audit import overall_table, overall_truth_table
 from .layout import CARD, MANIFEST
 from .staging import staged
 from .write.card import render_card
-from .write.manifest import build_format_problem
+from .write.manifest import read_build_manifest
 from .write.replace import link_or_copy
 
 REPO_TYPE = "dataset"
@@ -55,12 +54,7 @@ def plan_push(folder: str | Path, repo_id: str, tag: str | None = None, *, allow
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise ValueError(f"{folder}: not a robomme-mem build (no {MANIFEST}); run `robomme-mem build` first")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ValueError(f"{manifest_path}: not valid JSON ({exc})") from None
-    if problem := build_format_problem(manifest, str(manifest_path)):
-        raise ValueError(problem)
+    manifest = read_build_manifest(manifest_path)
     files = sorted(
         (p.relative_to(folder).as_posix(), p.stat().st_size)
         for p in folder.rglob("*")

@@ -15,7 +15,6 @@ line, before anything is downloaded:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -111,15 +110,12 @@ def locate_dataset(
 
 
 def _manifest(root: Path) -> dict:
-    from .write.manifest import build_format_problem
+    from .write.manifest import read_build_manifest
 
     try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        return read_build_manifest(root / MANIFEST)
     except ValueError as exc:
-        raise DatasetError(f"{root / MANIFEST}: not valid JSON ({exc})") from None
-    if problem := build_format_problem(manifest, str(root / MANIFEST)):
-        raise DatasetError(problem)
-    return manifest
+        raise DatasetError(str(exc)) from None
 
 
 def hub_snapshot(

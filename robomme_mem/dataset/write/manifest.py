@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from ... import __version__
 from ...formats import BUILD_FORMAT
 from ...prompts import template_hashes
@@ -18,6 +21,18 @@ def build_format_problem(manifest: dict, where: str) -> str | None:
         f"{where}: a build of format {found!r}, and this robomme-mem ({__version__}) reads {BUILD_FORMAT!r}: build it again "
         f"with `robomme-mem build`" + (f", or read it with the robomme-mem that wrote it ({wrote})" if wrote else "")
     )
+
+
+def read_build_manifest(path: Path) -> dict:
+    """The manifest of a build to read, refused in one line (``ValueError``) if it is not JSON or
+    not of :data:`BUILD_FORMAT` (every reader of a build comes through here)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if problem := build_format_problem(manifest, str(path)):
+        raise ValueError(problem)
+    return manifest
 
 
 def build_manifest(

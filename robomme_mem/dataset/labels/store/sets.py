@@ -9,7 +9,7 @@ in the label store (:class:`~.cache.LabelCache`) under their keys. Made by
 A set's name is bound to its **scope** (:data:`SCOPE_KEYS`): the labeller and its parameters,
 the source selection (per source file: name, task, episodes selected, plan checksum), the
 styles, whether it has spatial memories, and the spec's strides. :func:`scope_differences`
-names what differs between a stored set and a run; :mod:`.labelling` refuses to save over a
+names what differs between a stored set and a run; :mod:`..labelling` refuses to save over a
 set of another scope unless told to replace it.
 """
 
@@ -61,7 +61,7 @@ def check_name(name: str) -> str:
 
 
 def placed_id(placed) -> str:
-    """:func:`content_id` of (entry row, answer status, answer text) triples, in order."""
+    """:func:`..labelling.content_id` of (entry row, answer status, answer text) triples, in order."""
     digest = hashlib.sha256()
     for row, status, text in placed:
         digest.update(json.dumps([row[f] for f in ENTRY_FIELDS] + [status, text]).encode())
